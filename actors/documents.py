@@ -1,0 +1,142 @@
+"""Rendered actor documents, cached in memory until they change.
+
+The read path (WebFinger, actor GETs) must not touch the database or re-render
+JSON on every request. Changes made through this process invalidate at once;
+changes made by another process (CLI, a second `serve`) show after `ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actors.local import find_actor, get_instance_actor
+from actors.models import Actor
+from federation.documents import LocalActorView, render_actor
+from federation.webfinger import Acct, render_jrd
+
+
+@dataclass(frozen=True, slots=True)
+class CachedActor:
+    view: LocalActorView
+    actor_json: bytes
+    jrd_json: bytes
+    loaded_at: float
+
+
+def summary_html(text: str) -> str:
+    """Actor summaries are stored as plain text; the wire and pages get escaped HTML."""
+    if not text:
+        return ""
+    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join(
+        "<p>" + html.escape(p.strip()).replace("\n", "<br>") + "</p>" for p in paragraphs
+    )
+
+
+def local_actor_id(base_url: str, username: str) -> str:
+    return f"{base_url}/users/{username}"
+
+
+def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView:
+    """What the wire and the pages show of a local actor."""
+    if actor.is_instance:
+        # Mastodon names its instance actor after the domain (acct:host@host).
+        actor_id, username, profile = f"{base_url}/actor", acct_host, base_url
+    else:
+        actor_id = local_actor_id(base_url, actor.username)
+        username, profile = actor.username, f"{base_url}/@{actor.username}"
+    return LocalActorView(
+        id=actor_id,
+        type=actor.type,
+        username=username,
+        display_name=actor.display_name,
+        summary_html=summary_html(actor.summary),
+        profile_url=profile,
+        public_key_pem=actor.public_key_pem,
+        manually_approves=actor.manually_approves,
+        discoverable=actor.discoverable,
+        published=actor.created_at,
+        icon_url=actor.icon_url,
+        shared_inbox=f"{base_url}/inbox",
+    )
+
+
+def _dumps(doc: object) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class ActorDocuments:
+    """Per-process cache of actor documents and JRDs, keyed by lower-cased username."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        base_url: str,
+        acct_host: str,
+        ttl: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.base_url = base_url
+        self.acct_host = acct_host
+        self._ttl = ttl
+        self._now = monotonic
+        self._cache: dict[str, CachedActor] = {}
+        self._instance: CachedActor | None = None
+
+    def actor_id(self, username: str) -> str:
+        return local_actor_id(self.base_url, username)
+
+    def view_of(self, actor: Actor) -> LocalActorView:
+        return actor_view(actor, base_url=self.base_url, acct_host=self.acct_host)
+
+    def _build(self, actor: Actor) -> CachedActor:
+        view = self.view_of(actor)
+        jrd = render_jrd(
+            acct=Acct(user=view.username.lower(), host=self.acct_host),
+            actor_id=view.id,
+            profile_url=view.profile_url,
+        )
+        return CachedActor(view, _dumps(render_actor(view)), _dumps(jrd), self._now())
+
+    def _fresh(self, entry: CachedActor | None) -> bool:
+        return entry is not None and self._now() - entry.loaded_at < self._ttl
+
+    async def get(self, username: str) -> CachedActor | None:
+        """The cached documents of a local actor, or None if there is no such actor."""
+        key = username.lower()
+        entry = self._cache.get(key)
+        if entry is not None and self._fresh(entry):
+            return entry
+        async with self._sessionmaker() as session:
+            actor = await find_actor(session, key)
+        if actor is None:
+            self._cache.pop(key, None)
+            return None
+        entry = self._build(actor)
+        self._cache[key] = entry
+        return entry
+
+    async def instance(self) -> CachedActor | None:
+        entry = self._instance
+        if entry is not None and self._fresh(entry):
+            return entry
+        async with self._sessionmaker() as session:
+            actor = await get_instance_actor(session)
+        self._instance = None if actor is None else self._build(actor)
+        return self._instance
+
+    def invalidate(self, username: str | None = None) -> None:
+        """Drop one actor's documents (or all): call after changing an actor."""
+        if username is None:
+            self._cache.clear()
+            self._instance = None
+        else:
+            self._cache.pop(username.lower(), None)

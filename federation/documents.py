@@ -1,0 +1,121 @@
+"""Rendering of our actor documents and content negotiation (typed → wire).
+
+Pure protocol code: must not import anything of ours outside `federation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
+SECURITY_CONTEXT = "https://w3id.org/security/v1"
+ACTIVITY_JSON = "application/activity+json"
+LD_JSON_PROFILED = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+
+# Mastodon's actor context (app/lib/activitypub/adapter.rb): the security context
+# is required by Fedify to read `publicKey`; `schema:` keeps Mastodon's knowingly
+# wrong base because peers compare it literally.
+ACTOR_CONTEXT: list[object] = [
+    AS_CONTEXT,
+    SECURITY_CONTEXT,
+    {
+        "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+        "sensitive": "as:sensitive",
+        "Hashtag": "as:Hashtag",
+        "movedTo": {"@id": "as:movedTo", "@type": "@id"},
+        "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
+        "toot": "http://joinmastodon.org/ns#",
+        "discoverable": "toot:discoverable",
+        "indexable": "toot:indexable",
+        "featured": {"@id": "toot:featured", "@type": "@id"},
+        "schema": "http://schema.org#",
+        "PropertyValue": "schema:PropertyValue",
+        "value": "schema:value",
+    },
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalActorView:
+    """What rendering an actor document needs; built by `actors` from its row."""
+
+    id: str
+    type: str
+    username: str
+    display_name: str
+    summary_html: str
+    profile_url: str
+    public_key_pem: str
+    manually_approves: bool
+    discoverable: bool
+    published: datetime
+    icon_url: str | None = None
+    shared_inbox: str | None = None
+
+
+def format_datetime(value: datetime) -> str:
+    """ActivityStreams timestamps: UTC, second precision, `Z` suffix (what Mastodon emits)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def render_actor(actor: LocalActorView) -> dict[str, object]:
+    """The actor document exactly as federation-contract §2 lists it."""
+    doc: dict[str, object] = {
+        "@context": ACTOR_CONTEXT,
+        "id": actor.id,
+        "type": actor.type,
+        "preferredUsername": actor.username,
+        "name": actor.display_name or actor.username,
+        "summary": actor.summary_html,
+        "url": actor.profile_url,
+        "inbox": f"{actor.id}/inbox",
+        "outbox": f"{actor.id}/outbox",
+        "followers": f"{actor.id}/followers",
+        "following": f"{actor.id}/following",
+        "manuallyApprovesFollowers": actor.manually_approves,
+        "discoverable": actor.discoverable,
+        "indexable": actor.discoverable,
+        "published": format_datetime(actor.published),
+        "publicKey": {
+            "id": f"{actor.id}#main-key",
+            "owner": actor.id,
+            "publicKeyPem": actor.public_key_pem,
+        },
+        "attachment": [],
+        "tag": [],
+    }
+    if actor.shared_inbox:
+        doc["endpoints"] = {"sharedInbox": actor.shared_inbox}
+    if actor.icon_url:
+        doc["icon"] = {"type": "Image", "url": actor.icon_url}
+    return doc
+
+
+def wants_activity_json(accept: str) -> bool:
+    """True when an Accept header asks for ActivityStreams JSON rather than HTML.
+
+    Mastodon sends `application/activity+json, application/ld+json`; 4.6 adds the
+    profiled ld+json form. A browser's `text/html,...,*/*` must get HTML, so
+    `*/*` alone does not count; plain `application/json` does (curl users, tools).
+    """
+    if not accept:
+        return False
+    best_html = -1.0
+    best_json = -1.0
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        media = media.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media in ("application/activity+json", "application/ld+json", "application/json"):
+            best_json = max(best_json, q)
+        elif media in ("text/html", "application/xhtml+xml"):
+            best_html = max(best_html, q)
+    return best_json > 0 and best_json >= best_html

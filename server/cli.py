@@ -1,0 +1,299 @@
+"""The `verbund` command: everything an operator does, with clear errors and exit codes.
+
+Exit codes: 0 success, 1 a failure the message explains, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.documents import actor_view, local_actor_id
+from actors.local import (
+    ActorError,
+    create_actor,
+    ensure_instance_actor,
+    get_actor,
+    list_actors,
+)
+from actors.models import ActorType
+from server import db
+from server.config import Config, ConfigError, load_config, parse_config, render_config, resolve_path
+
+log = logging.getLogger("verbund")
+
+
+class CliError(Exception):
+    """A failure to report on stderr as `error: ...` with exit code 1."""
+
+
+def _print(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(resolve_path(args.config))
+
+
+async def _with_session(config: Config, fn: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    engine = db.create_engine(config.database)
+    try:
+        await db.check_schema(engine, config.database)
+        async with db.create_sessionmaker(engine)() as session:
+            await fn(session)
+    finally:
+        await engine.dispose()
+
+
+# --- init / db -----------------------------------------------------------------------------
+
+
+async def _migrate(config: Config) -> None:
+    engine = db.create_engine(config.database)
+    try:
+        await db.upgrade(engine, config.database)
+        async with db.create_sessionmaker(engine)() as session:
+            await ensure_instance_actor(session)
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    path = resolve_path(args.config)
+    if path.exists() and not args.force:
+        if any(
+            v is not None
+            for v in (args.domain, args.scheme, args.host, args.port, args.database_url)
+        ):
+            raise CliError(f"{path} already exists; pass --force to overwrite it")
+        config = load_config(path)
+        _print(f"using existing config {path}")
+    else:
+        domain = args.domain or "localhost:8080"
+        scheme = args.scheme or ("http" if domain.split(":")[0] == "localhost" else "https")
+        text = render_config(
+            domain=domain,
+            scheme=scheme,
+            host=args.host or "127.0.0.1",
+            port=args.port if args.port is not None else 8080,
+            database_url=args.database_url or f"sqlite+aiosqlite:///{path.parent / 'verbund.db'}",
+            allow_private_addresses=args.allow_private_addresses,
+        )
+        import tomllib
+
+        config = parse_config(tomllib.loads(text), path=path)  # validate before writing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        _print(f"wrote {path}")
+    asyncio.run(_migrate(config))
+    _print(f"database ready at revision {db.head_revision()}; instance actor created")
+    _print(f"instance: {config.instance.base_url}")
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    config = _load(args)
+    asyncio.run(_migrate(config))
+    _print(f"database at revision {db.head_revision()}")
+
+
+def cmd_db_current(args: argparse.Namespace) -> None:
+    config = _load(args)
+
+    async def run() -> str | None:
+        engine = db.create_engine(config.database)
+        try:
+            return await db.current_revision(engine, config.database)
+        finally:
+            await engine.dispose()
+
+    current = asyncio.run(run())
+    head = db.head_revision()
+    _print(f"current: {current or 'empty'}; head: {head}")
+    if current != head:
+        raise CliError("database needs `verbund db upgrade`")
+
+
+# --- actors --------------------------------------------------------------------------------
+
+
+def cmd_actor_create(args: argparse.Namespace) -> None:
+    config = _load(args)
+
+    async def run(session: AsyncSession) -> None:
+        actor = await create_actor(
+            session,
+            username=args.name,
+            type_=ActorType[args.type.upper()],
+            display_name=args.display_name or "",
+            summary=args.summary or "",
+            manually_approves=args.locked,
+            discoverable=not args.not_discoverable,
+        )
+        await session.commit()
+        _print(f"created {actor.type} @{actor.username}@{config.instance.host}")
+        _print(f"  {local_actor_id(config.instance.base_url, actor.username)}")
+
+    asyncio.run(_with_session(config, run))
+
+
+def cmd_actor_list(args: argparse.Namespace) -> None:
+    config = _load(args)
+
+    async def run(session: AsyncSession) -> None:
+        actors = await list_actors(session)
+        if not actors:
+            _print("no actors yet: create one with `verbund actor create NAME --type organization`")
+        for a in actors:
+            flags = " locked" if a.manually_approves else ""
+            _print(f"{a.username:<24} {a.type:<13} {a.display_name}{flags}")
+
+    asyncio.run(_with_session(config, run))
+
+
+def cmd_actor_show(args: argparse.Namespace) -> None:
+    config = _load(args)
+
+    async def run(session: AsyncSession) -> None:
+        actor = await get_actor(session, args.name)
+        view = actor_view(actor, base_url=config.instance.base_url, acct_host=config.instance.host)
+        _print(f"name:        {actor.username}")
+        _print(f"handle:      @{actor.username}@{config.instance.host}")
+        _print(f"type:        {actor.type}")
+        _print(f"display:     {actor.display_name}")
+        _print(f"summary:     {actor.summary}")
+        _print(f"id:          {view.id}")
+        _print(f"profile:     {view.profile_url}")
+        _print(f"locked:      {'yes' if actor.manually_approves else 'no'}")
+        _print(f"discoverable:{' yes' if actor.discoverable else ' no'}")
+        _print(f"created:     {actor.created_at.isoformat()}")
+        _print(f"key id:      {view.id}#main-key")
+
+    asyncio.run(_with_session(config, run))
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+async def _serve(config: Config) -> None:
+    from server.app import create_app
+
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    try:
+        await runner.setup()
+    except db.DatabaseError as exc:
+        await runner.cleanup()
+        raise CliError(str(exc)) from None
+    site = web.TCPSite(runner, config.server.host, config.server.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"cannot listen on {config.server.host}:{config.server.port}: port already in use "
+                "(stop the other process or change server.port)"
+            ) from None
+        raise CliError(
+            f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}"
+        ) from None
+    _print(f"Verbund {config.instance.domain} serving {config.instance.base_url}/")
+    _print(f"  listening on http://{config.server.host}:{config.server.port}  (Ctrl-C to stop)")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    config = _load(args)
+    logging.getLogger().setLevel(config.logging.level.upper())
+    asyncio.run(_serve(config))
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $VERBUND_CONFIG, else ./verbund.toml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="verbund", description="Verbund: federated ActivityPub server for organisations"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", parents=[common], help="write a config, create the database")
+    p.add_argument("--domain", help="public host name, with :PORT if not 443/80")
+    p.add_argument("--scheme", choices=["https", "http"], help="https (default) or http for development")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    p.add_argument("--database-url", help="sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
+    p.add_argument(
+        "--allow-private-addresses",
+        action="store_true",
+        help="allow contacting private and loopback addresses (development and tests only)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing config")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", parents=[common], help="run the server")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("db", help="database migrations")
+    dsub = p.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    q = dsub.add_parser("upgrade", parents=[common], help="apply all migrations")
+    q.set_defaults(func=cmd_db_upgrade)
+    q = dsub.add_parser("current", parents=[common], help="show the schema revision")
+    q.set_defaults(func=cmd_db_current)
+
+    p = sub.add_parser("actor", help="manage local actors")
+    asub = p.add_subparsers(dest="actor_command", required=True, metavar="SUBCOMMAND")
+    q = asub.add_parser("create", parents=[common], help="create an actor")
+    q.add_argument("name")
+    q.add_argument("--type", choices=["organization", "group", "person"], default="organization")
+    q.add_argument("--display-name")
+    q.add_argument("--summary", help="plain text; blank lines separate paragraphs")
+    q.add_argument("--locked", action="store_true", help="staff approve each follow request")
+    q.add_argument("--not-discoverable", action="store_true", help="keep out of directories")
+    q.set_defaults(func=cmd_actor_create)
+    q = asub.add_parser("list", parents=[common], help="list actors")
+    q.set_defaults(func=cmd_actor_list)
+    q = asub.add_parser("show", parents=[common], help="show one actor")
+    q.add_argument("name")
+    q.set_defaults(func=cmd_actor_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except (CliError, ConfigError, ActorError, db.DatabaseError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""Typed configuration: TOML → frozen dataclasses, validated once at start-up.
+
+Every error names the offending key, so an operator can fix the file without
+reading code. Values reach other packages as arguments, never as globals.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_VAR = "VERBUND_CONFIG"
+DEFAULT_PATH = "verbund.toml"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+    r"(:[0-9]{1,5})?$"
+)
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class ConfigError(Exception):
+    """The configuration is missing, unreadable or invalid; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceConfig:
+    domain: str
+    scheme: str = "https"
+    name: str = "Verbund"
+    description: str = ""
+    open_registrations: bool = False
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.domain}"
+
+    @property
+    def host(self) -> str:
+        """The domain without a port: the host part of `acct:` handles."""
+        return self.domain.rsplit(":", 1)[0] if ":" in self.domain else self.domain
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    run_worker: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = "sqlite+aiosqlite:///verbund.db"
+    schema: str = ""
+    pool_size: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class FederationConfig:
+    allow_private_addresses: bool = False
+    authorized_fetch: bool = False
+    blocked_domains: tuple[str, ...] = ()
+    max_inbox_bytes: int = 1_048_576
+    key_cache_seconds: int = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    instance: InstanceConfig
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    path: Path | None = None
+
+
+def resolve_path(explicit: str | None) -> Path:
+    """`--config` wins, then `$VERBUND_CONFIG`, then ./verbund.toml."""
+    return Path(explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; raise ConfigError naming the problem."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found (create one with `verbund init --config {path}`)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path=path)
+
+
+class _Section:
+    """Typed reads from one TOML table, recording which keys were consumed."""
+
+    def __init__(self, data: dict[str, Any], name: str) -> None:
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        self.raw: dict[str, Any] = raw
+        self.name = name
+        self.seen: set[str] = set()
+
+    def _get(self, key: str, default: object, kind: type, kind_name: str) -> Any:
+        self.seen.add(key)
+        if key not in self.raw:
+            if default is _REQUIRED:
+                raise ConfigError(f"{self.name}.{key} is required")
+            return default
+        value = self.raw[key]
+        # bool is a subclass of int: refuse `port = true`.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{self.name}.{key} must be {kind_name}, got {value!r}")
+        return value
+
+    def str(self, key: str, default: object = None) -> str:
+        value: str = self._get(key, default, str, "a string")
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        value: bool = self._get(key, default, bool, "true or false")
+        return value
+
+    def int(self, key: str, default: int, *, low: int, high: int) -> int:
+        value: int = self._get(key, default, int, "an integer")
+        if not low <= value <= high:
+            raise ConfigError(f"{self.name}.{key} must be between {low} and {high}, got {value}")
+        return value
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        value = self._get(key, [], list, "a list of strings")
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{self.name}.{key} must be a list of strings")
+        return tuple(value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.raw) - self.seen)
+        if unknown:
+            raise ConfigError(f"unknown key {self.name}.{unknown[0]}")
+
+
+_REQUIRED = object()
+
+
+def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
+    """Validate a parsed TOML document into a Config."""
+    unknown = sorted(set(data) - {"instance", "server", "database", "federation", "logging"})
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}]")
+
+    inst = _Section(data, "instance")
+    domain = inst.str("domain", _REQUIRED).strip().lower()
+    if not _DOMAIN_RE.match(domain):
+        raise ConfigError(
+            f"instance.domain must be a host name with an optional port "
+            f"(like social.example.org or localhost:8080), got {domain!r}"
+        )
+    scheme = inst.str("scheme", "https")
+    if scheme not in ("https", "http"):
+        raise ConfigError(f"instance.scheme must be 'https' or 'http', got {scheme!r}")
+    instance = InstanceConfig(
+        domain=domain,
+        scheme=scheme,
+        name=inst.str("name", "Verbund"),
+        description=inst.str("description", ""),
+        open_registrations=inst.bool("open_registrations", False),
+    )
+    inst.finish()
+
+    srv = _Section(data, "server")
+    host = srv.str("host", "127.0.0.1")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _DOMAIN_RE.match(host):
+            raise ConfigError(f"server.host must be an IP address or host name, got {host!r}")
+    server = ServerConfig(
+        host=host,
+        port=srv.int("port", 8080, low=0, high=65535),
+        run_worker=srv.bool("run_worker", True),
+    )
+    srv.finish()
+
+    db = _Section(data, "database")
+    url = db.str("url", "sqlite+aiosqlite:///verbund.db")
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "database.url must start with sqlite+aiosqlite:// or postgresql+asyncpg://, "
+            f"got {url.split(':', 1)[0]!r}"
+        )
+    schema = db.str("schema", "")
+    if schema and not _SCHEMA_RE.match(schema):
+        raise ConfigError(f"database.schema must be a plain lower-case identifier, got {schema!r}")
+    if schema and not url.startswith("postgresql"):
+        raise ConfigError("database.schema is only supported with PostgreSQL")
+    database = DatabaseConfig(url=url, schema=schema, pool_size=db.int("pool_size", 10, low=1, high=200))
+    db.finish()
+
+    fed = _Section(data, "federation")
+    federation = FederationConfig(
+        allow_private_addresses=fed.bool("allow_private_addresses", False),
+        authorized_fetch=fed.bool("authorized_fetch", False),
+        blocked_domains=tuple(d.strip().lower() for d in fed.str_list("blocked_domains")),
+        max_inbox_bytes=fed.int("max_inbox_bytes", 1_048_576, low=1024, high=64 * 1_048_576),
+        key_cache_seconds=fed.int("key_cache_seconds", 86_400, low=0, high=30 * 86_400),
+    )
+    fed.finish()
+
+    log = _Section(data, "logging")
+    level = log.str("level", "info").lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    log.finish()
+
+    if instance.scheme == "http" and not federation.allow_private_addresses and not _is_local(
+        instance.host
+    ):
+        raise ConfigError(
+            "instance.scheme = 'http' is for development only: use it with a local domain "
+            "(localhost, *.test, *.localhost) or set federation.allow_private_addresses = true"
+        )
+    return Config(
+        instance=instance,
+        server=server,
+        database=database,
+        federation=federation,
+        logging=LoggingConfig(level=level),
+        path=path,
+    )
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".test", ".local")):
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return addr.is_private or addr.is_loopback
+
+
+def render_config(
+    *,
+    domain: str,
+    scheme: str,
+    host: str,
+    port: int,
+    database_url: str,
+    allow_private_addresses: bool,
+) -> str:
+    """The TOML that `verbund init` writes: the essentials, documented, the rest defaulted."""
+
+    def q(s: str) -> str:
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return f"""# Verbund configuration, written by `verbund init`.
+# Every key is documented in config.example.toml.
+
+[instance]
+domain = {q(domain)}
+scheme = {q(scheme)}
+
+[server]
+host = {q(host)}
+port = {port}
+
+[database]
+url = {q(database_url)}
+
+[federation]
+allow_private_addresses = {str(allow_private_addresses).lower()}
+
+[logging]
+level = "info"
+"""

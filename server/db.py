@@ -1,0 +1,127 @@
+"""Engine, sessions and migrations for SQLite (WAL) and PostgreSQL.
+
+Schema changes go through Alembic; nothing here calls `create_all`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from server.config import DatabaseConfig
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """The database is unreachable or not at the expected schema."""
+
+
+def create_engine(db: DatabaseConfig) -> AsyncEngine:
+    """An engine tuned per backend: WAL + busy timeout on SQLite, search_path on PostgreSQL."""
+    url = make_url(db.url)
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+        engine = create_async_engine(url, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    connect_args: dict[str, Any] = {"timeout": 10}
+    if db.schema:
+        connect_args["server_settings"] = {"search_path": db.schema}
+    return create_async_engine(
+        url, pool_size=db.pool_size, max_overflow=db.pool_size, connect_args=connect_args
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def _upgrade(conn: Connection, revision: str) -> None:
+    cfg = _alembic_config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
+def _current(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def upgrade(engine: AsyncEngine, db: DatabaseConfig, revision: str = "head") -> None:
+    """Apply migrations up to `revision`; raise DatabaseError if the database is unreachable."""
+    try:
+        async with engine.begin() as conn:
+            if db.schema:
+                await conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"')
+            await conn.run_sync(_upgrade, revision)
+    except (OSError, OperationalError, DBAPIError) as exc:
+        raise DatabaseError(describe_db_error(db, exc)) from None
+
+
+async def current_revision(engine: AsyncEngine, db: DatabaseConfig) -> str | None:
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_current)
+    except (OSError, OperationalError, DBAPIError) as exc:
+        raise DatabaseError(describe_db_error(db, exc)) from None
+
+
+async def check_schema(engine: AsyncEngine, db: DatabaseConfig) -> None:
+    """Refuse to serve a database that lacks migrations: tell the operator what to run."""
+    current = await current_revision(engine, db)
+    if current != head_revision():
+        raise DatabaseError(
+            f"database schema is at {current or 'nothing'}, expected {head_revision()}: "
+            "run `verbund db upgrade`"
+        )
+
+
+def describe_db_error(db: DatabaseConfig, exc: BaseException) -> str:
+    """A one-line reason that names the database without its password."""
+    url = make_url(db.url).render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return f"database {url} is unreachable: {reason}"
+
+
+def _downgrade(conn: Connection, revision: str) -> None:
+    cfg = _alembic_config()
+    cfg.attributes["connection"] = conn
+    command.downgrade(cfg, revision)
+
+
+async def downgrade(engine: AsyncEngine, db: DatabaseConfig, revision: str) -> None:
+    """Revert migrations down to `revision` ("base" empties the schema)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade, revision)

@@ -1,0 +1,153 @@
+"""Discovery routes: WebFinger, host-meta, NodeInfo and actor documents.
+
+These are the hottest read paths: handlers answer from ActorDocuments' cache
+with prebuilt bytes and touch the database only on a cache miss.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from actors.documents import CachedActor
+from actors.local import count_actors
+from federation.documents import wants_activity_json
+from federation.errors import ParseError
+from federation.nodeinfo import VERSIONS, NodeStats, render_nodeinfo, render_nodeinfo_links
+from federation.webfinger import parse_acct, render_host_meta_json, render_host_meta_xrd
+from server import keys
+from server.pages import render_profile
+
+CORS = {"Access-Control-Allow-Origin": "*"}
+AP_HEADERS = {"Content-Type": "application/activity+json", "Vary": "Accept", **CORS}
+JRD_HEADERS = {"Content-Type": "application/jrd+json", **CORS}
+
+
+def software_version() -> str:
+    try:
+        return version("verbund")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def json_response(doc: object, *, status: int = 200, content_type: str = "application/json") -> web.Response:
+    return web.Response(
+        body=json.dumps(doc, ensure_ascii=False).encode(),
+        status=status,
+        headers={"Content-Type": f"{content_type}; charset=utf-8", **CORS},
+    )
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status=status)
+
+
+async def webfinger(request: web.Request) -> web.Response:
+    resource = request.query.get("resource")
+    if not resource:
+        return json_error(400, "missing resource parameter")
+    docs = request.app[keys.DOCUMENTS]
+    config = request.app[keys.CONFIG]
+    entry: CachedActor | None = None
+    base = config.instance.base_url
+    if resource.startswith(base + "/"):
+        path = resource[len(base) :]
+        if path == "/actor":
+            entry = await docs.instance()
+        elif path.startswith("/users/"):
+            entry = await docs.get(path[len("/users/") :])
+        elif path.startswith("/@"):
+            entry = await docs.get(path[2:])
+        else:
+            return json_error(404, "unknown resource")
+    else:
+        try:
+            acct = parse_acct(resource)
+        except ParseError:
+            return json_error(400, "resource must be acct:user@host or an actor URL")
+        if acct.host not in (config.instance.host, config.instance.domain):
+            return json_error(404, "not a user of this instance")
+        if acct.user == config.instance.host:
+            entry = await docs.instance()
+        else:
+            entry = await docs.get(acct.user)
+    if entry is None:
+        return json_error(404, "no such user")
+    return web.Response(body=entry.jrd_json, headers=JRD_HEADERS)
+
+
+async def host_meta(request: web.Request) -> web.Response:
+    base = request.app[keys.CONFIG].instance.base_url
+    if "json" in request.headers.get("Accept", "") and "xml" not in request.headers.get(
+        "Accept", ""
+    ):
+        return json_response(render_host_meta_json(base), content_type="application/json")
+    return web.Response(
+        text=render_host_meta_xrd(base),
+        content_type="application/xrd+xml",
+        headers=CORS,
+    )
+
+
+async def host_meta_json(request: web.Request) -> web.Response:
+    return json_response(render_host_meta_json(request.app[keys.CONFIG].instance.base_url))
+
+
+async def nodeinfo_links(request: web.Request) -> web.Response:
+    return json_response(render_nodeinfo_links(request.app[keys.CONFIG].instance.base_url))
+
+
+async def nodeinfo(request: web.Request) -> web.Response:
+    ver = request.match_info["version"]
+    if ver not in VERSIONS:
+        return json_error(404, "unknown NodeInfo version")
+    config = request.app[keys.CONFIG]
+    async with request.app[keys.SESSIONMAKER]() as session:
+        users = await count_actors(session)
+    doc = render_nodeinfo(
+        ver,
+        software_version=software_version(),
+        open_registrations=config.instance.open_registrations,
+        stats=NodeStats(
+            users_total=users,
+            users_active_month=users,
+            users_active_halfyear=users,
+            local_posts=0,
+        ),
+        node_name=config.instance.name,
+        node_description=config.instance.description,
+    )
+    profile = f"http://nodeinfo.diaspora.software/ns/schema/{ver}#"
+    return json_response(doc, content_type=f'application/json; profile="{profile}"')
+
+
+def _actor_response(request: web.Request, entry: CachedActor) -> web.Response:
+    if wants_activity_json(request.headers.get("Accept", "")):
+        return web.Response(body=entry.actor_json, headers=AP_HEADERS)
+    return render_profile(request, entry.view)
+
+
+async def actor(request: web.Request) -> web.Response:
+    entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
+    if entry is None:
+        raise web.HTTPNotFound(text="no such actor\n")
+    return _actor_response(request, entry)
+
+
+async def instance_actor(request: web.Request) -> web.Response:
+    entry = await request.app[keys.DOCUMENTS].instance()
+    if entry is None:
+        raise web.HTTPNotFound(text="instance actor not created: run `verbund init`\n")
+    return _actor_response(request, entry)
+
+
+def add_discovery_routes(app: web.Application) -> None:
+    app.router.add_get("/.well-known/webfinger", webfinger)
+    app.router.add_get("/.well-known/host-meta", host_meta)
+    app.router.add_get("/.well-known/host-meta.json", host_meta_json)
+    app.router.add_get("/.well-known/nodeinfo", nodeinfo_links)
+    app.router.add_get("/nodeinfo/{version}", nodeinfo)
+    app.router.add_get("/users/{username}", actor)
+    app.router.add_get("/actor", instance_actor)

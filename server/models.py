@@ -1,0 +1,8 @@
+"""One import point for every table, so Alembic and tests see the whole schema."""
+
+from __future__ import annotations
+
+
+def load_all_models() -> None:
+    """Import each package's models module (their import registers the tables)."""
+    import actors.models  # noqa: F401

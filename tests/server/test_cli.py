@@ -1,0 +1,185 @@
+"""The `verbund` command as an operator runs it: real processes, real files, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from server.config import DatabaseConfig
+
+VERBUND = [sys.executable, "-m", "server.cli"]
+ROOT = Path(__file__).parents[2]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VERBUND, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_config(path: Path, database: DatabaseConfig, port: int = 8080) -> None:
+    schema = f'schema = "{database.schema}"\n' if database.schema else ""
+    path.write_text(
+        f"""[instance]
+domain = "localhost:{port}"
+scheme = "http"
+[server]
+port = {port}
+[database]
+url = "{database.url}"
+{schema}[federation]
+allow_private_addresses = true
+""",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, make_database: Callable[[str], DatabaseConfig]) -> Path:
+    path = tmp_path / "verbund.toml"
+    write_config(path, make_database("cli"))
+    result = run("db", "upgrade", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_init_writes_config_and_database(tmp_path: Path) -> None:
+    path = tmp_path / "site" / "verbund.toml"
+    result = run(
+        "init", "--config", str(path), "--domain", "social.example.org", "--port", "9123",
+        "--database-url", f"sqlite+aiosqlite:///{tmp_path}/site/v.db",
+    )
+    assert result.returncode == 0, result.stderr
+    text = path.read_text(encoding="utf-8")
+    assert 'domain = "social.example.org"' in text and 'scheme = "https"' in text
+    assert "port = 9123" in text and "allow_private_addresses = false" in text
+    assert (tmp_path / "site" / "v.db").exists()
+    # Running it again keeps the file and is harmless; changing settings needs --force.
+    assert run("init", "--config", str(path)).returncode == 0
+    again = run("init", "--config", str(path), "--domain", "other.org")
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert run("db", "current", "--config", str(path)).returncode == 0
+
+
+def test_init_refuses_invalid_settings_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "verbund.toml"
+    result = run("init", "--config", str(path), "--domain", "bad domain!")
+    assert result.returncode == 1
+    assert "instance.domain" in result.stderr
+    assert not path.exists()
+
+
+def test_actor_create_list_show(config_path: Path) -> None:
+    c = ["--config", str(config_path)]
+    created = run("actor", "create", "news", "--type", "organization",
+                  "--display-name", "Kreisverband News", "--summary", "Our news", "--locked", *c)
+    assert created.returncode == 0, created.stderr
+    assert "@news@localhost" in created.stdout
+    assert "http://localhost:8080/users/news" in created.stdout
+    assert run("actor", "create", "erika", "--type", "person", *c).returncode == 0
+    listed = run("actor", "list", *c)
+    assert listed.returncode == 0
+    assert "news" in listed.stdout and "Organization" in listed.stdout and "locked" in listed.stdout
+    assert "erika" in listed.stdout and "Person" in listed.stdout
+    shown = run("actor", "show", "NEWS", *c)
+    assert shown.returncode == 0
+    assert "Kreisverband News" in shown.stdout and "locked:      yes" in shown.stdout
+    assert "PRIVATE" not in shown.stdout + shown.stderr + created.stdout + created.stderr
+
+
+def test_actor_errors_are_clear(config_path: Path) -> None:
+    c = ["--config", str(config_path)]
+    assert run("actor", "create", "news", *c).returncode == 0
+    taken = run("actor", "create", "News", *c)
+    assert taken.returncode == 1 and "already taken" in taken.stderr
+    unknown = run("actor", "show", "ghost", *c)
+    assert unknown.returncode == 1 and "no actor named 'ghost'" in unknown.stderr
+    bad = run("actor", "create", "no spaces", *c)
+    assert bad.returncode == 1 and "invalid name" in bad.stderr
+    reserved = run("actor", "create", "inbox", *c)
+    assert reserved.returncode == 1 and "reserved" in reserved.stderr
+    usage = run("actor", "create", "x", "--type", "robot", *c)
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_config_from_environment_and_bad_config(tmp_path: Path, config_path: Path) -> None:
+    assert run("actor", "list", env={"VERBUND_CONFIG": str(config_path)}).returncode == 0
+    missing = run("actor", "list", "--config", str(tmp_path / "none.toml"))
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[instance]\ndomain = "x.org"\n[server]\nport = "eighty"\n', encoding="utf-8")
+    result = run("actor", "list", "--config", str(bad))
+    assert result.returncode == 1 and "server.port must be an integer" in result.stderr
+
+
+def test_unreachable_database_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "v.toml"
+    port = free_port()  # nothing listens there
+    write_config(path, DatabaseConfig(url=f"postgresql+asyncpg://verbund:secret@127.0.0.1:{port}/x"))
+    result = run("db", "upgrade", "--config", str(path))
+    assert result.returncode == 1
+    assert "unreachable" in result.stderr and "secret" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unmigrated_database_is_reported(tmp_path: Path, make_database: Callable[[str], DatabaseConfig]) -> None:
+    path = tmp_path / "v.toml"
+    write_config(path, make_database("empty"))
+    result = run("actor", "list", "--config", str(path))
+    assert result.returncode == 1 and "verbund db upgrade" in result.stderr
+
+
+def test_serve_answers_and_reports_port_in_use(
+    tmp_path: Path, make_database: Callable[[str], DatabaseConfig]
+) -> None:
+    port = free_port()
+    path = tmp_path / "v.toml"
+    write_config(path, make_database("serve"), port=port)
+    assert run("db", "upgrade", "--config", str(path)).returncode == 0
+    assert run("actor", "create", "demo", "--config", str(path)).returncode == 0
+    proc = subprocess.Popen(
+        [*VERBUND, "serve", "--config", str(path)], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        body = b""
+        for _ in range(100):
+            try:
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/users/demo",
+                    headers={"Accept": "application/activity+json", "Host": f"localhost:{port}"},
+                )
+                with urllib.request.urlopen(req, timeout=2) as resp:
+                    body = resp.read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert b'"preferredUsername":"demo"' in body
+        second = run("serve", "--config", str(path))
+        assert second.returncode == 1
+        assert "port already in use" in second.stderr
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert f"http://localhost:{port}/" in out

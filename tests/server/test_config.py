@@ -1,0 +1,101 @@
+"""Config loading: defaults, and errors that name the key and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, load_config, parse_config, render_config
+
+
+def test_minimal_config_gets_documented_defaults() -> None:
+    cfg = parse_config({"instance": {"domain": "social.example.org"}})
+    assert cfg.instance.scheme == "https"
+    assert cfg.instance.base_url == "https://social.example.org"
+    assert cfg.server.host == "127.0.0.1" and cfg.server.port == 8080
+    assert cfg.database.url == "sqlite+aiosqlite:///verbund.db"
+    assert cfg.federation.allow_private_addresses is False
+    assert cfg.federation.authorized_fetch is False
+    assert cfg.logging.level == "info"
+
+
+def test_domain_with_port_keeps_port_in_urls_but_not_in_acct_host() -> None:
+    cfg = parse_config({"instance": {"domain": "localhost:8080", "scheme": "http"}})
+    assert cfg.instance.base_url == "http://localhost:8080"
+    assert cfg.instance.host == "localhost"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "instance.domain is required"),
+        ({"instance": {"domain": "bad domain"}}, "instance.domain must be a host name"),
+        ({"instance": {"domain": "https://x.org"}}, "instance.domain"),
+        ({"instance": {"domain": 5}}, "instance.domain must be a string"),
+        ({"instance": {"domain": "x.org", "scheme": "ftp"}}, "instance.scheme must be"),
+        ({"instance": {"domain": "x.org", "scheme": "http"}}, "development only"),
+        ({"instance": {"domain": "x.org"}, "server": {"port": 70000}}, "server.port must be between"),
+        ({"instance": {"domain": "x.org"}, "server": {"port": True}}, "server.port must be an integer"),
+        ({"instance": {"domain": "x.org"}, "server": {"host": "not a host!"}}, "server.host"),
+        ({"instance": {"domain": "x.org"}, "database": {"url": "mysql://x"}}, "database.url must start"),
+        ({"instance": {"domain": "x.org"}, "database": {"schema": "x"}}, "only supported with PostgreSQL"),
+        ({"instance": {"domain": "x.org"}, "logging": {"level": "loud"}}, "logging.level must be one of"),
+        ({"instance": {"domain": "x.org"}, "federation": {"allow_private_addresses": "yes"}}, "federation.allow_private_addresses must be true or false"),
+        ({"instance": {"domain": "x.org"}, "federation": {"blocked_domains": [1]}}, "federation.blocked_domains"),
+        ({"instance": {"domain": "x.org", "colour": "red"}}, "unknown key instance.colour"),
+        ({"instance": {"domain": "x.org"}, "extra": {}}, "unknown section [extra]"),
+        ({"instance": "x.org"}, "[instance] must be a table"),
+    ],
+)
+def test_invalid_config_names_the_key(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert message in str(info.value)
+
+
+def test_missing_file_suggests_init(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="verbund init"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_invalid_toml_is_reported_with_path(tmp_path: Path) -> None:
+    path = tmp_path / "v.toml"
+    path.write_text("[instance\ndomain=", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_rendered_config_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "v.toml"
+    path.write_text(
+        render_config(
+            domain="localhost:8080",
+            scheme="http",
+            host="0.0.0.0",
+            port=9000,
+            database_url='sqlite+aiosqlite:///a "b".db',
+            allow_private_addresses=True,
+        ),
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    assert cfg.server.port == 9000 and cfg.server.host == "0.0.0.0"
+    assert cfg.database.url == 'sqlite+aiosqlite:///a "b".db'
+    assert cfg.federation.allow_private_addresses is True
+
+
+def test_example_config_is_valid_and_documents_every_key() -> None:
+    example = Path(__file__).parents[2] / "config.example.toml"
+    cfg = load_config(example)
+    text = example.read_text(encoding="utf-8")
+    for section, obj in (
+        ("instance", cfg.instance),
+        ("server", cfg.server),
+        ("database", cfg.database),
+        ("federation", cfg.federation),
+        ("logging", cfg.logging),
+    ):
+        assert f"[{section}]" in text
+        for name in obj.__slots__:  # type: ignore[attr-defined]  # slotted dataclasses
+            assert f"\n{name} =" in text or f"\n# {name} =" in text, f"{section}.{name} undocumented"
