@@ -1,0 +1,106 @@
+"""A small keep-alive HTTP/1.1 load generator for the benchmarks.
+
+Deliberately minimal (raw asyncio streams, no client library) so the load
+generator costs far less CPU than the server it measures. Run it in its own
+process from the server under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies_ms:
+            return 0.0
+        data = sorted(self.latencies_ms)
+        return data[min(len(data) - 1, int(p / 100 * len(data)))]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else 0.0
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _worker(
+    port: int,
+    requests: list[bytes],
+    deadline: float,
+    measure_from: float,
+    result: LoadResult,
+    expect: int,
+    index: int,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = index
+    try:
+        while True:
+            start = time.perf_counter()
+            if start >= deadline:
+                break
+            writer.write(requests[i % len(requests)])
+            i += 1
+            status = await _read_response(reader)
+            end = time.perf_counter()
+            if start >= measure_from:
+                if status != expect:
+                    result.errors += 1
+                result.requests += 1
+                result.latencies_ms.append((end - start) * 1000)
+    finally:
+        writer.close()
+
+
+async def run_load(
+    port: int,
+    requests: list[bytes],
+    *,
+    connections: int = 50,
+    warmup: float = 1.0,
+    duration: float = 4.0,
+    expect: int = 200,
+) -> LoadResult:
+    """Keep `connections` keep-alive connections busy; count responses after the warm-up."""
+    result = LoadResult(0, duration, [], 0)
+    now = time.perf_counter()
+    measure_from = now + warmup
+    deadline = measure_from + duration
+    await asyncio.gather(
+        *(
+            _worker(port, requests, deadline, measure_from, result, expect, n)
+            for n in range(connections)
+        )
+    )
+    return result
+
+
+def get_request(path: str, host: str, accept: str = "*/*") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\n"
+        "User-Agent: verbund-bench\r\n\r\n"
+    ).encode()

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Set everything up and run Verbund, or its test suite. Needs only Python 3.11+.
+
+    python3 dev.py serve   # venv, install, config, database, demo actor; serves http://localhost:8080
+    python3 dev.py test    # venv, install with test tools; runs the suite on SQLite and PostgreSQL
+
+The test run uses PostgreSQL at $TEST_DATABASE_URL (default: the local server's
+`test` database) when it answers; with VERBUND_TEST_POSTGRES=required (CI) an
+unreachable PostgreSQL fails the run instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+VAR = ROOT / "var"
+CONFIG = VAR / "verbund.toml"
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def sh(*args: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        sys.exit(result.returncode)
+    return result.returncode
+
+
+def ensure_venv(extra: str) -> None:
+    """Create .venv and (re)install the project when pyproject.toml changed."""
+    if sys.version_info < (3, 11):
+        sys.exit("Verbund needs Python 3.11 or newer")
+    if not PY.exists():
+        print("creating virtual environment in .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / f".installed-{extra or 'base'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print("installing Verbund and its dependencies", flush=True)
+    sh(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    sh(PY, "-m", "pip", "install", "--quiet", "-e", f".[{extra}]" if extra else ".")
+    stamp.write_text(digest)
+
+
+def serve() -> None:
+    ensure_venv("")
+    verbund = BIN / "verbund"
+    if not CONFIG.exists():
+        sh(
+            verbund, "init", "--config", CONFIG, "--domain", "localhost:8080", "--scheme", "http",
+            "--port", "8080", "--database-url", f"sqlite+aiosqlite:///{VAR / 'verbund.db'}",
+            "--allow-private-addresses",
+        )
+    else:
+        sh(verbund, "db", "upgrade", "--config", CONFIG)
+    if sh(verbund, "actor", "show", "demo", "--config", CONFIG, check=False) != 0:
+        sh(
+            verbund, "actor", "create", "demo", "--config", CONFIG, "--type", "organization",
+            "--display-name", "Demo Organisation",
+            "--summary", "The demo organisation of this Verbund instance. Follow it for its news.",
+        )
+    os.execv(verbund, [str(verbund), "serve", "--config", str(CONFIG)])
+
+
+def postgres_reachable(url: str) -> bool:
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
+            return True
+    except OSError:
+        return False
+
+
+def test(pytest_args: list[str]) -> None:
+    ensure_venv("dev")
+    failed = sh(PY, "-m", "pytest", *pytest_args, check=False, env={"TEST_DATABASE_URL": ""})
+    pg_url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG
+    required = os.environ.get("VERBUND_TEST_POSTGRES") == "required"
+    if postgres_reachable(pg_url):
+        print(f"\n=== the same suite on PostgreSQL ({urlsplit(pg_url).hostname}) ===", flush=True)
+        failed |= sh(PY, "-m", "pytest", *pytest_args, check=False, env={"TEST_DATABASE_URL": pg_url})
+    elif required:
+        print(f"PostgreSQL at {pg_url} is unreachable and VERBUND_TEST_POSTGRES=required")
+        failed = 1
+    else:
+        print("\nPostgreSQL not reachable: the suite ran on SQLite only")
+    sys.exit(1 if failed else 0)
+
+
+def main() -> None:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "serve":
+        serve()
+    elif command == "test":
+        test(sys.argv[2:])
+    elif command == "setup":
+        ensure_venv("dev")
+    else:
+        sys.exit("usage: python3 dev.py serve | test [pytest arguments] | setup")
+
+
+if __name__ == "__main__":
+    main()
