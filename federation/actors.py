@@ -1,0 +1,286 @@
+"""Remote actor and key documents, wire → typed.
+
+`parse_actor` narrows an untrusted JSON value into an `ActorDocument` and raises only
+`ParseError`. It applies the checks Mastodon applies before it will talk to an actor
+(contract §2, §7): AS `@context`, an accepted type, http(s) `id` and `inbox`,
+`preferredUsername`, and keys that belong to the actor. Presentational fields (`name`,
+`summary`, `url`, `icon`) are best-effort: a malformed one becomes `None` rather than
+costing us the actor.
+
+Pure protocol layer: imports only `federation.*`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from federation.errors import ParseError
+
+__all__ = [
+    "ACTOR_TYPES",
+    "AS_CONTEXT",
+    "ActorDocument",
+    "PublicKeyDoc",
+    "find_key",
+    "is_http_url",
+    "parse_actor",
+    "parse_key_document",
+    "same_origin",
+]
+
+AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
+# Mastodon's accepted actor types (fetch_remote_actor_service.rb); Organization included.
+ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Group", "Organization"})
+# Mastodon's hard limits: longer usernames are refused, longer texts truncated.
+MAX_USERNAME = 2048
+MAX_NAME = 2048
+MAX_SUMMARY = 20 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeyDoc:
+    """A `publicKey` entry: its id (the `keyId` peers sign with), owner actor, SPKI PEM."""
+
+    id: str
+    owner: str
+    pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActorDocument:
+    """The parts of a remote actor we use. Only keys owned by `id`, on its origin, are kept."""
+
+    id: str
+    type: str
+    inbox: str
+    preferred_username: str
+    shared_inbox: str | None = None
+    outbox: str | None = None
+    followers: str | None = None
+    following: str | None = None
+    name: str | None = None
+    summary: str | None = None
+    url: str | None = None
+    icon_url: str | None = None
+    manually_approves: bool = False
+    discoverable: bool = False
+    public_keys: tuple[PublicKeyDoc, ...] = ()
+
+
+def _split(value: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL without credentials, else None."""
+    if any(c.isspace() or ord(c) < 0x20 for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in ("http", "https") or not host or "@" in parts.netloc:
+        return None
+    return scheme, host, port if port is not None else (443 if scheme == "https" else 80)
+
+
+def is_http_url(value: object) -> bool:
+    """True for an absolute http(s) URL string with a host and no credentials."""
+    return isinstance(value, str) and _split(value) is not None
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Same scheme, host and port (default ports made explicit); False if either is not an
+    http(s) URL. Used for key ids vs actor, object ids vs actor (FEP-fe34)."""
+    oa, ob = _split(a), _split(b)
+    return oa is not None and oa == ob
+
+
+def _require_url(obj: dict[str, object], field: str) -> str:
+    value = obj.get(field)
+    if not isinstance(value, str):
+        raise ParseError(f"{field} missing or not a string")
+    if not is_http_url(value):
+        raise ParseError(f"{field} is not an http(s) URL: {value[:200]!r}")
+    return value
+
+
+def _optional_link(obj: dict[str, object], field: str) -> str | None:
+    """A collection/endpoint reference: absent or null → None; a URL string or an embedded
+    object with an `id` → that URL; anything else is malformed."""
+    value = obj.get(field)
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("id")
+    if not is_http_url(value):
+        raise ParseError(f"{field} is not an http(s) URL")
+    assert isinstance(value, str)  # is_http_url checked it
+    return value
+
+
+def _text(value: object, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _items(value: object) -> Iterator[object]:
+    if isinstance(value, list):
+        yield from value
+    elif value is not None:
+        yield value
+
+
+def _link_href(value: object, *, prefer_html: bool) -> str | None:
+    """First http(s) URL in a string / Link / list of them; `text/html` Links first
+    (Mastodon shows the profile page, not e.g. an RSS link)."""
+    candidates: list[tuple[bool, str]] = []
+    for item in _items(value):
+        if isinstance(item, str):
+            href: object = item
+            media_type: object = None
+        elif isinstance(item, dict):
+            href = item.get("href", item.get("url"))
+            media_type = item.get("mediaType")
+        else:
+            continue
+        if isinstance(href, str) and is_http_url(href):
+            candidates.append((prefer_html and media_type == "text/html", href))
+    for want_html in (True, False):
+        for html, href in candidates:
+            if html or not want_html:
+                return href
+    return None
+
+
+def _icon_url(value: object) -> str | None:
+    for item in _items(value):
+        if isinstance(item, str) and is_http_url(item):
+            return item
+        if isinstance(item, dict):
+            url = _link_href(item.get("url"), prefer_html=False)
+            if url is not None:
+                return url
+    return None
+
+
+def _has_as_context(context: object) -> bool:
+    # MbinOrg/mbin#2063: Mastodon drops documents whose @context lacks the AS IRI.
+    return any(c == AS_CONTEXT for c in _items(context))
+
+
+def _actor_type(value: object) -> str:
+    for t in _items(value):
+        if isinstance(t, str) and t in ACTOR_TYPES:
+            return t
+    shown = value[:100] if isinstance(value, str) else type(value).__name__
+    raise ParseError(f"type {shown!r} is not an actor type")
+
+
+def _key(entry: dict[str, object]) -> PublicKeyDoc:
+    key_id, owner, pem = entry.get("id"), entry.get("owner"), entry.get("publicKeyPem")
+    if not isinstance(key_id, str) or not is_http_url(key_id):
+        raise ParseError("publicKey.id is not an http(s) URL")
+    if not isinstance(owner, str) or not is_http_url(owner):
+        raise ParseError("publicKey.owner is not an http(s) URL")
+    if not isinstance(pem, str) or "-----BEGIN" not in pem:
+        raise ParseError("publicKey.publicKeyPem is not a PEM string")
+    return PublicKeyDoc(id=key_id, owner=owner, pem=pem)
+
+
+def _actor_keys(actor_id: str, value: object) -> tuple[PublicKeyDoc, ...]:
+    """Keys from `publicKey` (a dict or a list). Bare key-id strings are skipped (nothing to
+    verify with); keys owned by someone else or on another origin are dropped, never
+    trusted for this actor."""
+    keys: list[PublicKeyDoc] = []
+    for entry in _items(value):
+        if isinstance(entry, str):
+            continue
+        if not isinstance(entry, dict):
+            raise ParseError("publicKey entry is not an object")
+        key = _key(entry)
+        if key.owner == actor_id and same_origin(key.id, actor_id):
+            keys.append(key)
+    return tuple(keys)
+
+
+def _as_object(obj: object, what: str) -> dict[str, object]:
+    if not isinstance(obj, dict):
+        raise ParseError(f"{what} is not a JSON object")
+    return obj
+
+
+def parse_actor(obj: object) -> ActorDocument:
+    """Narrow a remote actor document. Raises `ParseError` (and nothing else) when it is not
+    one Mastodon would accept: no AS `@context`, unknown type, missing or non-http(s) `id`
+    or `inbox`, missing `preferredUsername`, malformed collection links or key entries.
+
+    Does not check that `id` equals the fetched URL; `fetch_json` does.
+    """
+    doc = _as_object(obj, "actor")
+    if not _has_as_context(doc.get("@context")):
+        raise ParseError(f"@context lacks {AS_CONTEXT}")
+    actor_id = _require_url(doc, "id")
+    actor_type = _actor_type(doc.get("type"))
+    inbox = _require_url(doc, "inbox")
+    username = doc.get("preferredUsername")
+    if not isinstance(username, str) or not username.strip():
+        raise ParseError("preferredUsername missing or empty")
+    if len(username) > MAX_USERNAME:
+        raise ParseError("preferredUsername too long")
+    endpoints = doc.get("endpoints")
+    shared_inbox = _optional_link(endpoints, "sharedInbox") if isinstance(endpoints, dict) else None
+    return ActorDocument(
+        id=actor_id,
+        type=actor_type,
+        inbox=inbox,
+        preferred_username=username,
+        shared_inbox=shared_inbox,
+        outbox=_optional_link(doc, "outbox"),
+        followers=_optional_link(doc, "followers"),
+        following=_optional_link(doc, "following"),
+        name=_text(doc.get("name"), MAX_NAME),
+        summary=_text(doc.get("summary"), MAX_SUMMARY),
+        url=_link_href(doc.get("url"), prefer_html=True),
+        icon_url=_icon_url(doc.get("icon")),
+        manually_approves=doc.get("manuallyApprovesFollowers") is True,
+        discoverable=doc.get("discoverable") is True,
+        public_keys=_actor_keys(actor_id, doc.get("publicKey")),
+    )
+
+
+def parse_key_document(obj: object, key_id: str | None = None) -> PublicKeyDoc:
+    """Narrow what dereferencing a `keyId` returned.
+
+    Either a standalone key (`{id, owner, publicKeyPem}`, e.g. GoToSocial's `…/main-key`),
+    whose id and owner must share an origin, or an actor carrying the key (Mastodon's
+    `…/alice#main-key` serves the whole actor), from which the key with id `key_id` is
+    taken (the first key when `key_id` is None). When `key_id` is given a standalone key
+    must have that id.
+
+    The caller must still confirm the owner lists this key (fetch the owner, `find_key`)
+    and that the owner is the activity's actor. Raises `ParseError`.
+    """
+    doc = _as_object(obj, "key document")
+    if "publicKeyPem" in doc:
+        key = _key(doc)
+        if not same_origin(key.id, key.owner):
+            raise ParseError("key id and owner are on different origins")
+        if key_id is not None and key.id != key_id:
+            raise ParseError("key document id is not the requested key id")
+        return key
+    actor = parse_actor(doc)
+    key_or_none = (
+        find_key(actor, key_id)
+        if key_id is not None
+        else (actor.public_keys[0] if actor.public_keys else None)
+    )
+    if key_or_none is None:
+        raise ParseError(f"actor {actor.id} carries no key {key_id or ''}".rstrip())
+    return key_or_none
+
+
+def find_key(actor: ActorDocument, key_id: str) -> PublicKeyDoc | None:
+    """The actor's key with exactly this id (never parse a keyId: Mastodon 4.5 ids are
+    opaque), or None."""
+    return next((k for k in actor.public_keys if k.id == key_id), None)
