@@ -1,0 +1,1 @@
+"""Publishing and durable delivery. Must not import `inbox` or `server`."""

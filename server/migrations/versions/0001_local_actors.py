@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import actors.base
+import actors.base  # noqa: F401  (for UTCDateTime in generated columns)
 
 revision: str = '0001'
 down_revision: str | None = None

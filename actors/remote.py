@@ -1,0 +1,234 @@
+"""Remote actors and their public keys: fetched, checked, cached (DB + memory).
+
+`RemoteDirectory.resolve_key` is the `KeyResolver` the inbox and the
+authorized-fetch check pass to `federation.signatures.verify_request`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import aiohttp
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actors.base import Base
+from actors.models import Actor, RemoteActor, RemoteKey
+from federation.actors import ActorDocument, find_key, parse_actor, parse_key_document
+from federation.errors import FetchError, ParseError
+from federation.fetch import Signer, fetch_json, webfinger
+from federation.signatures import ResolvedKey, SignatureError, SignatureReason
+
+log = logging.getLogger("verbund.remote")
+
+
+class RemoteActorError(Exception):
+    """A remote actor could not be fetched or was not acceptable."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCacheEntry:
+    key: ResolvedKey
+    expires: float
+
+
+async def upsert(session: AsyncSession, model: type[Base], values: dict[str, object], key: str) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
+    table = model.__table__
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(**values)  # type: ignore[arg-type]  # Table is a valid target
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key], set_={k: v for k, v in values.items() if k != key}
+    )
+    await session.execute(stmt)
+
+
+class RemoteDirectory:
+    """Fetches and caches remote actors and keys.
+
+    Keys are cached in the database for `key_ttl` and in this process's memory
+    (bounded) so that verifying a signed POST costs no query on the hot path.
+    Fetches are signed by the instance actor (authorized-fetch peers need it).
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        http: Callable[[], aiohttp.ClientSession],
+        *,
+        base_url: str,
+        signer: Callable[[], Awaitable[Signer]],
+        allow_private: bool,
+        key_ttl: float,
+        clock: Callable[[], datetime],
+        memory_limit: int = 10_000,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._http = http
+        self._base_url = base_url
+        self._signer = signer
+        self._allow_private = allow_private
+        self._key_ttl = key_ttl
+        self._clock = clock
+        self._memory: dict[str, KeyCacheEntry] = {}
+        self._memory_limit = memory_limit
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # --- keys -------------------------------------------------------------------------------
+
+    async def resolve_key(self, key_id: str, *, refresh: bool) -> ResolvedKey:
+        """KeyResolver: memory → database → network; `refresh` skips both caches."""
+        if not refresh:
+            entry = self._memory.get(key_id)
+            if entry is not None and entry.expires > time.monotonic():
+                return entry.key
+        local = await self._local_key(key_id)
+        if local is not None:
+            return self._remember(local)
+        lock = self._locks.setdefault(key_id, asyncio.Lock())
+        async with lock:
+            if not refresh:
+                cached = await self._stored_key(key_id)
+                if cached is not None:
+                    return self._remember(cached)
+            try:
+                key = await self._fetch_key(key_id)
+            except (FetchError, ParseError, RemoteActorError) as exc:
+                log.info("key %s unavailable: %s", key_id, exc)
+                raise SignatureError(
+                    SignatureReason.KEY_UNAVAILABLE, f"key {key_id} unavailable: {exc}"
+                ) from None
+            finally:
+                self._locks.pop(key_id, None)
+        return self._remember(key)
+
+    def _remember(self, key: ResolvedKey) -> ResolvedKey:
+        if len(self._memory) >= self._memory_limit:
+            self._memory.clear()
+        self._memory[key.key_id] = KeyCacheEntry(key, time.monotonic() + min(self._key_ttl, 3600))
+        return key
+
+    def forget_key(self, key_id: str) -> None:
+        self._memory.pop(key_id, None)
+
+    async def _local_key(self, key_id: str) -> ResolvedKey | None:
+        """Our own actors' keys never need HTTP (local-to-local follows, tests)."""
+        prefix = self._base_url + "/"
+        if not key_id.startswith(prefix) or not key_id.endswith("#main-key"):
+            return None
+        path = key_id[len(self._base_url) : -len("#main-key")]
+        async with self._sessionmaker() as session:
+            if path == "/actor":
+                actor = await session.scalar(select(Actor).where(Actor.is_instance.is_(True)))
+            elif path.startswith("/users/"):
+                actor = await session.scalar(
+                    select(Actor).where(
+                        Actor.username_key == path[len("/users/") :].lower(),
+                        Actor.is_instance.is_(False),
+                    )
+                )
+            else:
+                return None
+        if actor is None:
+            return None
+        return ResolvedKey(key_id=key_id, owner=key_id[: -len("#main-key")], public_key_pem=actor.public_key_pem)
+
+    async def _stored_key(self, key_id: str) -> ResolvedKey | None:
+        async with self._sessionmaker() as session:
+            row = await session.scalar(select(RemoteKey).where(RemoteKey.key_uri == key_id))
+        if row is None or row.fetched_at < self._clock() - timedelta(seconds=self._key_ttl):
+            return None
+        return ResolvedKey(key_id=row.key_uri, owner=row.owner_uri, public_key_pem=row.public_key_pem)
+
+    async def _fetch_key(self, key_id: str) -> ResolvedKey:
+        doc = await self._fetch(key_id)
+        if isinstance(doc, dict) and "inbox" in doc:
+            actor = parse_actor(doc)
+            key = find_key(actor, key_id)
+            if key is None:
+                raise RemoteActorError(f"actor {actor.id} does not list key {key_id}")
+            await self._store(actor)
+            return ResolvedKey(key_id=key.id, owner=actor.id, public_key_pem=key.pem)
+        # A separate key document: its owner must list the very same key.
+        key = parse_key_document(doc, key_id)
+        actor = parse_actor(await self._fetch(key.owner))
+        listed = find_key(actor, key_id)
+        if listed is None or listed.pem.strip() != key.pem.strip():
+            raise RemoteActorError(f"owner {key.owner} does not list key {key_id}")
+        await self._store(actor)
+        return ResolvedKey(key_id=key_id, owner=actor.id, public_key_pem=listed.pem)
+
+    # --- actors -----------------------------------------------------------------------------
+
+    async def _fetch(self, url: str) -> object:
+        return await fetch_json(
+            self._http(), url, signer=await self._signer(), allow_private=self._allow_private
+        )
+
+    async def fetch_actor(self, uri: str) -> RemoteActor:
+        """Fetch (always) and store a remote actor and its keys."""
+        try:
+            actor = parse_actor(await self._fetch(uri))
+        except (FetchError, ParseError) as exc:
+            raise RemoteActorError(f"cannot fetch actor {uri}: {exc}") from None
+        return await self._store(actor)
+
+    async def get_actor(self, uri: str, *, max_age: timedelta = timedelta(days=1)) -> RemoteActor:
+        """A stored actor if fresh enough, else fetched."""
+        async with self._sessionmaker() as session:
+            row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
+        if row is not None and row.fetched_at > self._clock() - max_age:
+            return row
+        return await self.fetch_actor(uri)
+
+    async def resolve_handle(self, user: str, host: str, *, scheme: str = "https") -> RemoteActor:
+        """`user@host` → actor, through WebFinger."""
+        try:
+            uri = await webfinger(
+                self._http(), user, host, scheme=scheme, allow_private=self._allow_private
+            )
+        except FetchError as exc:
+            raise RemoteActorError(f"cannot resolve {user}@{host}: {exc}") from None
+        return await self.get_actor(uri)
+
+    async def _store(self, doc: ActorDocument) -> RemoteActor:
+        now = self._clock()
+        values: dict[str, object] = {
+            "uri": doc.id,
+            "type": doc.type,
+            "username": doc.preferred_username,
+            "domain": (urlsplit(doc.id).hostname or "").lower(),
+            "inbox_uri": doc.inbox,
+            "shared_inbox_uri": doc.shared_inbox,
+            "outbox_uri": doc.outbox,
+            "followers_uri": doc.followers,
+            "following_uri": doc.following,
+            "display_name": doc.name or "",
+            "summary": doc.summary or "",
+            "url": doc.url,
+            "icon_url": doc.icon_url,
+            "manually_approves": doc.manually_approves,
+            "discoverable": doc.discoverable,
+            "fetched_at": now,
+        }
+        async with self._sessionmaker() as session:
+            await upsert(session, RemoteActor, values, "uri")
+            for key in doc.public_keys:
+                await upsert(
+                    session,
+                    RemoteKey,
+                    {"key_uri": key.id, "owner_uri": doc.id, "public_key_pem": key.pem, "fetched_at": now},
+                    "key_uri",
+                )
+                self._memory.pop(key.id, None)
+            await session.commit()
+            row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == doc.id))
+        assert row is not None
+        return row
