@@ -38,7 +38,7 @@ def sh(*args: str | Path, check: bool = True, env: dict[str, str] | None = None)
 
 def ensure_venv(extra: str) -> None:
     """Create .venv and (re)install the project when pyproject.toml changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (this script runs before any install)
         sys.exit("Verbund needs Python 3.11 or newer")
     if not PY.exists():
         print("creating virtual environment in .venv", flush=True)
@@ -58,17 +58,36 @@ def serve() -> None:
     verbund = BIN / "verbund"
     if not CONFIG.exists():
         sh(
-            verbund, "init", "--config", CONFIG, "--domain", "localhost:8080", "--scheme", "http",
-            "--port", "8080", "--database-url", f"sqlite+aiosqlite:///{VAR / 'verbund.db'}",
+            verbund,
+            "init",
+            "--config",
+            CONFIG,
+            "--domain",
+            "localhost:8080",
+            "--scheme",
+            "http",
+            "--port",
+            "8080",
+            "--database-url",
+            f"sqlite+aiosqlite:///{VAR / 'verbund.db'}",
             "--allow-private-addresses",
         )
     else:
         sh(verbund, "db", "upgrade", "--config", CONFIG)
     if sh(verbund, "actor", "show", "demo", "--config", CONFIG, check=False) != 0:
         sh(
-            verbund, "actor", "create", "demo", "--config", CONFIG, "--type", "organization",
-            "--display-name", "Demo Organisation",
-            "--summary", "The demo organisation of this Verbund instance. Follow it for its news.",
+            verbund,
+            "actor",
+            "create",
+            "demo",
+            "--config",
+            CONFIG,
+            "--type",
+            "organization",
+            "--display-name",
+            "Demo Organisation",
+            "--summary",
+            "The demo organisation of this Verbund instance. Follow it for its news.",
         )
     os.execv(verbund, [str(verbund), "serve", "--config", str(CONFIG)])
 
@@ -89,7 +108,9 @@ def test(pytest_args: list[str]) -> None:
     required = os.environ.get("VERBUND_TEST_POSTGRES") == "required"
     if postgres_reachable(pg_url):
         print(f"\n=== the same suite on PostgreSQL ({urlsplit(pg_url).hostname}) ===", flush=True)
-        failed |= sh(PY, "-m", "pytest", *pytest_args, check=False, env={"TEST_DATABASE_URL": pg_url})
+        failed |= sh(
+            PY, "-m", "pytest", *pytest_args, check=False, env={"TEST_DATABASE_URL": pg_url}
+        )
     elif required:
         print(f"PostgreSQL at {pg_url} is unreachable and VERBUND_TEST_POSTGRES=required")
         failed = 1

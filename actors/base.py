@@ -6,9 +6,10 @@ Lives in `actors` because it is the lowest layer with tables.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, DateTime, Dialect, MetaData, Text, TypeDecorator
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -43,7 +44,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), str: Text(), int: BigInteger()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        str: Text(),
+        int: BigInteger(),
+    }
+
+
+def dialect_name(session: AsyncSession) -> str:
+    """"sqlite" or "postgresql": the few statements that differ (upserts, row locks) ask this."""
+    return session.get_bind().dialect.name
 
 
 def utcnow() -> datetime:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.local import find_actor, get_instance_actor
 from actors.models import Actor
-from federation.documents import LocalActorView, render_actor
+from federation.documents import LocalActorView, render_actor, render_actor_bare
 from federation.webfinger import Acct, render_jrd
 
 
@@ -25,7 +25,9 @@ from federation.webfinger import Acct, render_jrd
 class CachedActor:
     view: LocalActorView
     actor_json: bytes
+    bare_json: bytes
     jrd_json: bytes
+    hide_collections: bool
     loaded_at: float
 
 
@@ -104,7 +106,14 @@ class ActorDocuments:
             actor_id=view.id,
             profile_url=view.profile_url,
         )
-        return CachedActor(view, _dumps(render_actor(view)), _dumps(jrd), self._now())
+        return CachedActor(
+            view,
+            _dumps(render_actor(view)),
+            _dumps(render_actor_bare(view)),
+            _dumps(jrd),
+            actor.hide_collections,
+            self._now(),
+        )
 
     def _fresh(self, entry: CachedActor | None) -> bool:
         return entry is not None and self._now() - entry.loaded_at < self._ttl

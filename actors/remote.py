@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actors.base import Base
+from actors.base import Base, dialect_name
 from actors.models import Actor, RemoteActor, RemoteKey
 from federation.actors import ActorDocument, find_key, parse_actor, parse_key_document
 from federation.errors import FetchError, ParseError
@@ -39,10 +39,12 @@ class KeyCacheEntry:
     expires: float
 
 
-async def upsert(session: AsyncSession, model: type[Base], values: dict[str, object], key: str) -> None:
+async def upsert(
+    session: AsyncSession, model: type[Base], values: dict[str, object], key: str
+) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
     table = model.__table__
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     stmt = insert(table).values(**values)  # type: ignore[arg-type]  # Table is a valid target
     stmt = stmt.on_conflict_do_update(
         index_elements=[key], set_={k: v for k, v in values.items() if k != key}
@@ -138,14 +140,18 @@ class RemoteDirectory:
                 return None
         if actor is None:
             return None
-        return ResolvedKey(key_id=key_id, owner=key_id[: -len("#main-key")], public_key_pem=actor.public_key_pem)
+        return ResolvedKey(
+            key_id=key_id, owner=key_id[: -len("#main-key")], public_key_pem=actor.public_key_pem
+        )
 
     async def _stored_key(self, key_id: str) -> ResolvedKey | None:
         async with self._sessionmaker() as session:
             row = await session.scalar(select(RemoteKey).where(RemoteKey.key_uri == key_id))
         if row is None or row.fetched_at < self._clock() - timedelta(seconds=self._key_ttl):
             return None
-        return ResolvedKey(key_id=row.key_uri, owner=row.owner_uri, public_key_pem=row.public_key_pem)
+        return ResolvedKey(
+            key_id=row.key_uri, owner=row.owner_uri, public_key_pem=row.public_key_pem
+        )
 
     async def _fetch_key(self, key_id: str) -> ResolvedKey:
         doc = await self._fetch(key_id)
@@ -224,7 +230,12 @@ class RemoteDirectory:
                 await upsert(
                     session,
                     RemoteKey,
-                    {"key_uri": key.id, "owner_uri": doc.id, "public_key_pem": key.pem, "fetched_at": now},
+                    {
+                        "key_uri": key.id,
+                        "owner_uri": doc.id,
+                        "public_key_pem": key.pem,
+                        "fetched_at": now,
+                    },
                     "key_uri",
                 )
                 self._memory.pop(key.id, None)

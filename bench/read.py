@@ -66,27 +66,55 @@ def main() -> None:
         config = Path(tmp) / "verbund.toml"
 
         def cli(*args: str) -> None:
-            subprocess.run([verbund, *args, "--config", str(config)], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [verbund, *args, "--config", str(config)], check=True, stdout=subprocess.DEVNULL
+            )
 
         subprocess.run(
-            [verbund, "init", "--config", str(config), "--domain", domain, "--scheme", "http",
-             "--port", str(port), "--database-url", f"sqlite+aiosqlite:///{tmp}/v.db",
-             "--allow-private-addresses"],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                verbund,
+                "init",
+                "--config",
+                str(config),
+                "--domain",
+                domain,
+                "--scheme",
+                "http",
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite+aiosqlite:///{tmp}/v.db",
+                "--allow-private-addresses",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-        cli("actor", "create", "bench", "--display-name", "Bench Organisation",
-            "--summary", "An organisation that publishes benchmark news.")
-        server = subprocess.Popen([verbund, "serve", "--config", str(config)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cli(
+            "actor",
+            "create",
+            "bench",
+            "--display-name",
+            "Bench Organisation",
+            "--summary",
+            "An organisation that publishes benchmark news.",
+        )
+        server = subprocess.Popen(
+            [verbund, "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_for(port, "/nodeinfo/2.1")
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/users/bench",
-                                         headers={"Accept": ACCEPT_AP})
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/users/bench", headers={"Accept": ACCEPT_AP}
+            )
             with urllib.request.urlopen(req) as resp:
                 actor_body = resp.read()
-            wf = get_request("/.well-known/webfinger?resource=acct:bench@localhost", domain,
-                             "application/jrd+json")
+            wf = get_request(
+                "/.well-known/webfinger?resource=acct:bench@localhost",
+                domain,
+                "application/jrd+json",
+            )
             actor = get_request("/users/bench", domain, ACCEPT_AP)
             webfinger_result = asyncio.run(run_load(port, [wf]))
             actor_result = asyncio.run(run_load(port, [actor]))
@@ -97,7 +125,8 @@ def main() -> None:
         body_file.write_bytes(actor_body)
         baseline = subprocess.Popen(
             [sys.executable, __file__, "--baseline", str(base_port), str(body_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             wait_for(base_port)
@@ -107,19 +136,25 @@ def main() -> None:
             baseline.wait()
     errors = webfinger_result.errors + actor_result.errors + baseline_result.errors
     base = baseline_result.per_s
-    print(json.dumps({
-        "webfinger_per_s": round(webfinger_result.per_s),
-        "actor_per_s": round(actor_result.per_s),
-        "baseline_per_s": round(base),
-        "ratio": round(min(webfinger_result.per_s, actor_result.per_s) / base, 3) if base else 0,
-        "webfinger_ratio": round(webfinger_result.per_s / base, 3) if base else 0,
-        "actor_ratio": round(actor_result.per_s / base, 3) if base else 0,
-        "p50_ms": round(max(webfinger_result.p50, actor_result.p50), 2),
-        "p99_ms": round(max(webfinger_result.pct(99), actor_result.pct(99)), 2),
-        "connections": 50,
-        "errors": errors,
-        "cpus": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "webfinger_per_s": round(webfinger_result.per_s),
+                "actor_per_s": round(actor_result.per_s),
+                "baseline_per_s": round(base),
+                "ratio": round(min(webfinger_result.per_s, actor_result.per_s) / base, 3)
+                if base
+                else 0,
+                "webfinger_ratio": round(webfinger_result.per_s / base, 3) if base else 0,
+                "actor_ratio": round(actor_result.per_s / base, 3) if base else 0,
+                "p50_ms": round(max(webfinger_result.p50, actor_result.p50), 2),
+                "p99_ms": round(max(webfinger_result.pct(99), actor_result.pct(99)), 2),
+                "connections": 50,
+                "errors": errors,
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

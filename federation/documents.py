@@ -119,3 +119,61 @@ def wants_activity_json(accept: str) -> bool:
         elif media in ("text/html", "application/xhtml+xml"):
             best_html = max(best_html, q)
     return best_json > 0 and best_json >= best_html
+
+
+def render_actor_bare(actor: LocalActorView) -> dict[str, object]:
+    """What unsigned fetches get in authorized-fetch mode: enough to verify our signatures.
+
+    Mastodon does the same under AUTHORIZED_FETCH, which avoids the deadlock of
+    two servers each requiring a signed fetch of the other's key first.
+    """
+    full = render_actor(actor)
+    keep = (
+        "@context",
+        "id",
+        "type",
+        "preferredUsername",
+        "inbox",
+        "outbox",
+        "endpoints",
+        "url",
+        "publicKey",
+    )
+    return {k: full[k] for k in keep if k in full}
+
+
+def render_collection(collection_id: str, *, total: int, first: str | None) -> dict[str, object]:
+    """An OrderedCollection head: the count, and a link to the first page unless hidden."""
+    doc: dict[str, object] = {
+        "@context": AS_CONTEXT,
+        "id": collection_id,
+        "type": "OrderedCollection",
+        "totalItems": total,
+    }
+    if first is not None:
+        doc["first"] = first
+    return doc
+
+
+def render_collection_page(
+    page_id: str,
+    *,
+    part_of: str,
+    items: list[object],
+    total: int,
+    next_page: str | None,
+    prev_page: str | None,
+) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "@context": AS_CONTEXT,
+        "id": page_id,
+        "type": "OrderedCollectionPage",
+        "partOf": part_of,
+        "totalItems": total,
+        "orderedItems": items,
+    }
+    if next_page:
+        doc["next"] = next_page
+    if prev_page:
+        doc["prev"] = prev_page
+    return doc

@@ -86,7 +86,5 @@ def render_host_meta_xrd(base_url: str) -> str:
 
 def render_host_meta_json(base_url: str) -> dict[str, object]:
     return {
-        "links": [
-            {"rel": "lrdd", "template": f"{base_url}/.well-known/webfinger?resource={{uri}}"}
-        ]
+        "links": [{"rel": "lrdd", "template": f"{base_url}/.well-known/webfinger?resource={{uri}}"}]
     }

@@ -2,66 +2,78 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 
 import jinja2
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from actors.documents import ActorDocuments
-from server import db, keys
+from inbox.process import InboxProcessor
+from inbox.receive import GroupCommitter, InboxReceiver
+from server import keys
+from server.activitypub import add_activitypub_routes
 from server.config import Config
 from server.discovery import add_discovery_routes
 from server.pages import TEMPLATES, add_page_routes
+from server.services import open_services, utc_clock
 
 log = logging.getLogger("verbund.server")
-USER_AGENT = "Verbund/0.1 (+https://github.com/verbund/verbund)"
 
 
-def create_app(config: Config, *, resolver: AbstractResolver | None = None) -> web.Application:
+def create_app(
+    config: Config,
+    *,
+    resolver: AbstractResolver | None = None,
+    clock: Callable[[], datetime] = utc_clock,
+) -> web.Application:
     """An application for `config`. `resolver` lets tests map test host names to loopback."""
     app = web.Application(client_max_size=config.federation.max_inbox_bytes)
     app[keys.CONFIG] = config
+    app[keys.CLOCK] = clock
+    app[keys.OUTBOX_WAKE] = asyncio.Event()
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True,
         enable_async=False,
     )
 
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        engine = db.create_engine(config.database)
-        try:
-            await db.check_schema(engine, config.database)
-        except db.DatabaseError:
-            await engine.dispose()
-            raise
-        sessionmaker = db.create_sessionmaker(engine)
-        app[keys.ENGINE] = engine
-        app[keys.SESSIONMAKER] = sessionmaker
-        app[keys.DOCUMENTS] = ActorDocuments(
-            sessionmaker, base_url=config.instance.base_url, acct_host=config.instance.host
-        )
-        yield
-        await engine.dispose()
-
-    async def http_client(app: web.Application) -> AsyncIterator[None]:
-        from federation.fetch import make_connector
-
-        connector = make_connector(
-            allow_private=config.federation.allow_private_addresses, inner=resolver
-        )
-        async with ClientSession(
-            connector=connector,
-            timeout=ClientTimeout(total=30, connect=5, sock_read=10),
-            headers={"User-Agent": USER_AGENT},
-        ) as session:
-            app[keys.HTTP_CLIENT] = session
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        async with open_services(config, resolver=resolver, clock=clock) as svc:
+            app[keys.ENGINE] = svc.engine
+            app[keys.SESSIONMAKER] = svc.sessionmaker
+            app[keys.HTTP_CLIENT] = svc.http
+            app[keys.DIRECTORY] = svc.directory
+            app[keys.DOCUMENTS] = svc.documents
+            app[keys.SERVICES] = svc
+            processor = InboxProcessor(
+                svc.sessionmaker,
+                svc.directory,
+                base_url=config.instance.base_url,
+                clock=clock,
+                on_outbox=app[keys.OUTBOX_WAKE].set,
+            )
+            app[keys.PROCESSOR] = processor
+            committer = GroupCommitter(svc.sessionmaker, on_commit=processor.wake.set)
+            app[keys.INBOX] = InboxReceiver(
+                committer,
+                svc.directory.resolve_key,
+                clock=clock,
+                blocked_domains=config.federation.blocked_domains,
+                url_scheme=config.instance.scheme,
+            )
+            stop = asyncio.Event()
+            task = asyncio.create_task(processor.run_forever(stop), name="inbox-processor")
             yield
+            stop.set()
+            await task
+            await committer.stop()
 
-    app.cleanup_ctx.append(database)
-    app.cleanup_ctx.append(http_client)
+    app.cleanup_ctx.append(services)
     add_discovery_routes(app)
+    add_activitypub_routes(app)
     add_page_routes(app)
     return app

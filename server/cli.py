@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +25,16 @@ from actors.local import (
     list_actors,
 )
 from actors.models import ActorType
-from server import db
-from server.config import Config, ConfigError, load_config, parse_config, render_config, resolve_path
+from server import cli_follows, db
+from server.actions import ActionError
+from server.config import (
+    Config,
+    ConfigError,
+    load_config,
+    parse_config,
+    render_config,
+    resolve_path,
+)
 
 log = logging.getLogger("verbund")
 
@@ -242,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", parents=[common], help="write a config, create the database")
     p.add_argument("--domain", help="public host name, with :PORT if not 443/80")
-    p.add_argument("--scheme", choices=["https", "http"], help="https (default) or http for development")
+    p.add_argument(
+        "--scheme", choices=["https", "http"], help="https (default) or http for development"
+    )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default 8080)")
     p.add_argument("--database-url", help="sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
@@ -279,16 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
     q = asub.add_parser("show", parents=[common], help="show one actor")
     q.add_argument("name")
     q.set_defaults(func=cmd_actor_show)
+    cli_follows.register(sub, common, asub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         args.func(args)
-    except (CliError, ConfigError, ActorError, db.DatabaseError) as exc:
+    except (CliError, ConfigError, ActorError, ActionError, db.DatabaseError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     except KeyboardInterrupt:

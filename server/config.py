@@ -129,21 +129,21 @@ class _Section:
             raise ConfigError(f"{self.name}.{key} must be {kind_name}, got {value!r}")
         return value
 
-    def str(self, key: str, default: object = None) -> str:
+    def get_str(self, key: str, default: object = None) -> str:
         value: str = self._get(key, default, str, "a string")
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
+    def get_bool(self, key: str, default: bool) -> bool:
         value: bool = self._get(key, default, bool, "true or false")
         return value
 
-    def int(self, key: str, default: int, *, low: int, high: int) -> int:
+    def get_int(self, key: str, default: int, *, low: int, high: int) -> int:
         value: int = self._get(key, default, int, "an integer")
         if not low <= value <= high:
             raise ConfigError(f"{self.name}.{key} must be between {low} and {high}, got {value}")
         return value
 
-    def str_list(self, key: str) -> tuple[str, ...]:
+    def get_str_list(self, key: str) -> tuple[str, ...]:
         value = self._get(key, [], list, "a list of strings")
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{self.name}.{key} must be a list of strings")
@@ -165,71 +165,77 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         raise ConfigError(f"unknown section [{unknown[0]}]")
 
     inst = _Section(data, "instance")
-    domain = inst.str("domain", _REQUIRED).strip().lower()
+    domain = inst.get_str("domain", _REQUIRED).strip().lower()
     if not _DOMAIN_RE.match(domain):
         raise ConfigError(
             f"instance.domain must be a host name with an optional port "
             f"(like social.example.org or localhost:8080), got {domain!r}"
         )
-    scheme = inst.str("scheme", "https")
+    scheme = inst.get_str("scheme", "https")
     if scheme not in ("https", "http"):
         raise ConfigError(f"instance.scheme must be 'https' or 'http', got {scheme!r}")
     instance = InstanceConfig(
         domain=domain,
         scheme=scheme,
-        name=inst.str("name", "Verbund"),
-        description=inst.str("description", ""),
-        open_registrations=inst.bool("open_registrations", False),
+        name=inst.get_str("name", "Verbund"),
+        description=inst.get_str("description", ""),
+        open_registrations=inst.get_bool("open_registrations", False),
     )
     inst.finish()
 
     srv = _Section(data, "server")
-    host = srv.str("host", "127.0.0.1")
+    host = srv.get_str("host", "127.0.0.1")
     try:
         ipaddress.ip_address(host)
     except ValueError:
         if not _DOMAIN_RE.match(host):
-            raise ConfigError(f"server.host must be an IP address or host name, got {host!r}")
+            raise ConfigError(
+                f"server.host must be an IP address or host name, got {host!r}"
+            ) from None
     server = ServerConfig(
         host=host,
-        port=srv.int("port", 8080, low=0, high=65535),
-        run_worker=srv.bool("run_worker", True),
+        port=srv.get_int("port", 8080, low=0, high=65535),
+        run_worker=srv.get_bool("run_worker", True),
     )
     srv.finish()
 
     db = _Section(data, "database")
-    url = db.str("url", "sqlite+aiosqlite:///verbund.db")
+    url = db.get_str("url", "sqlite+aiosqlite:///verbund.db")
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError(
             "database.url must start with sqlite+aiosqlite:// or postgresql+asyncpg://, "
             f"got {url.split(':', 1)[0]!r}"
         )
-    schema = db.str("schema", "")
+    schema = db.get_str("schema", "")
     if schema and not _SCHEMA_RE.match(schema):
         raise ConfigError(f"database.schema must be a plain lower-case identifier, got {schema!r}")
     if schema and not url.startswith("postgresql"):
         raise ConfigError("database.schema is only supported with PostgreSQL")
-    database = DatabaseConfig(url=url, schema=schema, pool_size=db.int("pool_size", 10, low=1, high=200))
+    database = DatabaseConfig(
+        url=url, schema=schema, pool_size=db.get_int("pool_size", 10, low=1, high=200)
+    )
     db.finish()
 
     fed = _Section(data, "federation")
     federation = FederationConfig(
-        allow_private_addresses=fed.bool("allow_private_addresses", False),
-        authorized_fetch=fed.bool("authorized_fetch", False),
-        blocked_domains=tuple(d.strip().lower() for d in fed.str_list("blocked_domains")),
-        max_inbox_bytes=fed.int("max_inbox_bytes", 1_048_576, low=1024, high=64 * 1_048_576),
-        key_cache_seconds=fed.int("key_cache_seconds", 86_400, low=0, high=30 * 86_400),
+        allow_private_addresses=fed.get_bool("allow_private_addresses", False),
+        authorized_fetch=fed.get_bool("authorized_fetch", False),
+        blocked_domains=tuple(d.strip().lower() for d in fed.get_str_list("blocked_domains")),
+        max_inbox_bytes=fed.get_int("max_inbox_bytes", 1_048_576, low=1024, high=64 * 1_048_576),
+        key_cache_seconds=fed.get_int("key_cache_seconds", 86_400, low=0, high=30 * 86_400),
     )
     fed.finish()
 
     log = _Section(data, "logging")
-    level = log.str("level", "info").lower()
+    level = log.get_str("level", "info").lower()
     if level not in LOG_LEVELS:
         raise ConfigError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     log.finish()
 
-    if instance.scheme == "http" and not federation.allow_private_addresses and not _is_local(
-        instance.host
+    if (
+        instance.scheme == "http"
+        and not federation.allow_private_addresses
+        and not _is_local(instance.host)
     ):
         raise ConfigError(
             "instance.scheme = 'http' is for development only: use it with a local domain "

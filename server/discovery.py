@@ -18,6 +18,7 @@ from federation.errors import ParseError
 from federation.nodeinfo import VERSIONS, NodeStats, render_nodeinfo, render_nodeinfo_links
 from federation.webfinger import parse_acct, render_host_meta_json, render_host_meta_xrd
 from server import keys
+from server.activitypub import signed_get
 from server.pages import render_profile
 
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -32,7 +33,9 @@ def software_version() -> str:
         return "0.0.0"
 
 
-def json_response(doc: object, *, status: int = 200, content_type: str = "application/json") -> web.Response:
+def json_response(
+    doc: object, *, status: int = 200, content_type: str = "application/json"
+) -> web.Response:
     return web.Response(
         body=json.dumps(doc, ensure_ascii=False).encode(),
         status=status,
@@ -123,8 +126,16 @@ async def nodeinfo(request: web.Request) -> web.Response:
     return json_response(doc, content_type=f'application/json; profile="{profile}"')
 
 
-def _actor_response(request: web.Request, entry: CachedActor) -> web.Response:
+async def _actor_response(
+    request: web.Request, entry: CachedActor, *, public: bool = False
+) -> web.Response:
     if wants_activity_json(request.headers.get("Accept", "")):
+        if not public and request.app[keys.CONFIG].federation.authorized_fetch:
+            try:
+                await signed_get(request)
+            except web.HTTPUnauthorized:
+                # Unsigned fetches still get the key, as under Mastodon's AUTHORIZED_FETCH.
+                return web.Response(body=entry.bare_json, headers=AP_HEADERS)
         return web.Response(body=entry.actor_json, headers=AP_HEADERS)
     return render_profile(request, entry.view)
 
@@ -133,14 +144,14 @@ async def actor(request: web.Request) -> web.Response:
     entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
     if entry is None:
         raise web.HTTPNotFound(text="no such actor\n")
-    return _actor_response(request, entry)
+    return await _actor_response(request, entry)
 
 
 async def instance_actor(request: web.Request) -> web.Response:
     entry = await request.app[keys.DOCUMENTS].instance()
     if entry is None:
         raise web.HTTPNotFound(text="instance actor not created: run `verbund init`\n")
-    return _actor_response(request, entry)
+    return await _actor_response(request, entry, public=True)
 
 
 def add_discovery_routes(app: web.Application) -> None:

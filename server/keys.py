@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
 from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from actors.documents import ActorDocuments
+from actors.remote import RemoteDirectory
+from inbox.process import InboxProcessor
+from inbox.receive import InboxReceiver
 from server.config import Config
+from server.services import Services
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 DOCUMENTS = web.AppKey("documents", ActorDocuments)
 HTTP_CLIENT = web.AppKey("http_client", ClientSession)
+DIRECTORY = web.AppKey("directory", RemoteDirectory)
+INBOX = web.AppKey("inbox", InboxReceiver)
+PROCESSOR = web.AppKey("processor", InboxProcessor)
+CLOCK = web.AppKey[Callable[[], datetime]]("clock")
+OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
+SERVICES = web.AppKey("services", Services)

@@ -51,7 +51,12 @@ async def index(request: web.Request) -> web.Response:
     docs = request.app[keys.DOCUMENTS]
     async with request.app[keys.SESSIONMAKER]() as session:
         actors = [docs.view_of(a) for a in await list_actors(session)]
-    return _page(request, "index.html", actors=actors, description=request.app[keys.CONFIG].instance.description)
+    return _page(
+        request,
+        "index.html",
+        actors=actors,
+        description=request.app[keys.CONFIG].instance.description,
+    )
 
 
 def add_page_routes(app: web.Application) -> None:

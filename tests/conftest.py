@@ -22,7 +22,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actors.local import ensure_instance_actor
+from actors.local import create_actor, ensure_instance_actor
+from actors.models import ActorType
 from server import db, keys
 from server.app import create_app
 from server.config import (
@@ -32,6 +33,7 @@ from server.config import (
     InstanceConfig,
     ServerConfig,
 )
+from server.services import Services
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -77,6 +79,21 @@ class Instance:
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         return self.app[keys.SESSIONMAKER]
+
+    @property
+    def services(self) -> Services:
+        """The app's own services, for calling actions as the CLI would."""
+        return self.app[keys.SERVICES]
+
+    def actor_uri(self, name: str) -> str:
+        return f"{self.base_url}/users/{name}"
+
+    async def add_actor(
+        self, name: str, type_: ActorType = ActorType.ORGANIZATION, **kw: Any
+    ) -> None:
+        async with self.sessionmaker() as session:
+            await create_actor(session, username=name, type_=type_, **kw)
+            await session.commit()
 
 
 def database_config(tmp_path: Path, name: str) -> DatabaseConfig:
@@ -129,7 +146,7 @@ async def start_instance(
             instance=InstanceConfig(domain=f"{name}.test", scheme="http", name=name.title()),
             server=ServerConfig(host="127.0.0.1", port=0, run_worker=False),
             database=database,
-            federation=FederationConfig(allow_private_addresses=True, **federation),
+            federation=FederationConfig(**{"allow_private_addresses": True, **federation}),
         )
         engine = db.create_engine(database)
         await db.upgrade(engine, database)
@@ -143,9 +160,7 @@ async def start_instance(
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         runners.append(runner)
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # asyncio Server
+        port = runner.addresses[-1][1]
         resolver.hosts[config.instance.domain] = port
         return Instance(name=name, config=config, app=app, runner=runner, port=port)
 

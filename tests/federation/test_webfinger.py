@@ -31,8 +31,21 @@ def test_parse_acct_accepts_common_forms(text: str, expected: Acct) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "acct:", "news", "@news", "news@", "@@x.org", "a b@x.org", "news@-x.org", "n@x..org",
-     "news@x.org/path", "acct:news@x.org:443", ".news@x.org", "x" * 700],
+    [
+        "",
+        "acct:",
+        "news",
+        "@news",
+        "news@",
+        "@@x.org",
+        "a b@x.org",
+        "news@-x.org",
+        "n@x..org",
+        "news@x.org/path",
+        "acct:news@x.org:443",
+        ".news@x.org",
+        "x" * 700,
+    ],
 )
 def test_parse_acct_rejects_malformed(text: str) -> None:
     with pytest.raises(ParseError):
@@ -59,11 +72,17 @@ def test_parse_acct_only_raises_parse_error(text: str) -> None:
 
 
 def test_jrd_self_link_is_the_actor_id() -> None:
-    jrd = render_jrd(acct=Acct("news", "x.org"), actor_id="https://x.org/users/news",
-                     profile_url="https://x.org/@news")
+    jrd = render_jrd(
+        acct=Acct("news", "x.org"),
+        actor_id="https://x.org/users/news",
+        profile_url="https://x.org/@news",
+    )
     assert jrd["subject"] == "acct:news@x.org"
-    assert {"rel": "self", "type": "application/activity+json",
-            "href": "https://x.org/users/news"} in jrd["links"]  # type: ignore[operator]  # list
+    assert {
+        "rel": "self",
+        "type": "application/activity+json",
+        "href": "https://x.org/users/news",
+    } in jrd["links"]  # type: ignore[operator]  # list
 
 
 def test_host_meta_escapes_template() -> None:

@@ -66,8 +66,15 @@ def config_path(tmp_path: Path, make_database: Callable[[str], DatabaseConfig]) 
 def test_init_writes_config_and_database(tmp_path: Path) -> None:
     path = tmp_path / "site" / "verbund.toml"
     result = run(
-        "init", "--config", str(path), "--domain", "social.example.org", "--port", "9123",
-        "--database-url", f"sqlite+aiosqlite:///{tmp_path}/site/v.db",
+        "init",
+        "--config",
+        str(path),
+        "--domain",
+        "social.example.org",
+        "--port",
+        "9123",
+        "--database-url",
+        f"sqlite+aiosqlite:///{tmp_path}/site/v.db",
     )
     assert result.returncode == 0, result.stderr
     text = path.read_text(encoding="utf-8")
@@ -91,8 +98,19 @@ def test_init_refuses_invalid_settings_and_writes_nothing(tmp_path: Path) -> Non
 
 def test_actor_create_list_show(config_path: Path) -> None:
     c = ["--config", str(config_path)]
-    created = run("actor", "create", "news", "--type", "organization",
-                  "--display-name", "Kreisverband News", "--summary", "Our news", "--locked", *c)
+    created = run(
+        "actor",
+        "create",
+        "news",
+        "--type",
+        "organization",
+        "--display-name",
+        "Kreisverband News",
+        "--summary",
+        "Our news",
+        "--locked",
+        *c,
+    )
     assert created.returncode == 0, created.stderr
     assert "@news@localhost" in created.stdout
     assert "http://localhost:8080/users/news" in created.stdout
@@ -135,14 +153,18 @@ def test_config_from_environment_and_bad_config(tmp_path: Path, config_path: Pat
 def test_unreachable_database_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "v.toml"
     port = free_port()  # nothing listens there
-    write_config(path, DatabaseConfig(url=f"postgresql+asyncpg://verbund:secret@127.0.0.1:{port}/x"))
+    write_config(
+        path, DatabaseConfig(url=f"postgresql+asyncpg://verbund:secret@127.0.0.1:{port}/x")
+    )
     result = run("db", "upgrade", "--config", str(path))
     assert result.returncode == 1
     assert "unreachable" in result.stderr and "secret" not in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_unmigrated_database_is_reported(tmp_path: Path, make_database: Callable[[str], DatabaseConfig]) -> None:
+def test_unmigrated_database_is_reported(
+    tmp_path: Path, make_database: Callable[[str], DatabaseConfig]
+) -> None:
     path = tmp_path / "v.toml"
     write_config(path, make_database("empty"))
     result = run("actor", "list", "--config", str(path))
@@ -158,8 +180,11 @@ def test_serve_answers_and_reports_port_in_use(
     assert run("db", "upgrade", "--config", str(path)).returncode == 0
     assert run("actor", "create", "demo", "--config", str(path)).returncode == 0
     proc = subprocess.Popen(
-        [*VERBUND, "serve", "--config", str(path)], cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*VERBUND, "serve", "--config", str(path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         body = b""

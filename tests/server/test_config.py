@@ -35,14 +35,35 @@ def test_domain_with_port_keeps_port_in_urls_but_not_in_acct_host() -> None:
         ({"instance": {"domain": 5}}, "instance.domain must be a string"),
         ({"instance": {"domain": "x.org", "scheme": "ftp"}}, "instance.scheme must be"),
         ({"instance": {"domain": "x.org", "scheme": "http"}}, "development only"),
-        ({"instance": {"domain": "x.org"}, "server": {"port": 70000}}, "server.port must be between"),
-        ({"instance": {"domain": "x.org"}, "server": {"port": True}}, "server.port must be an integer"),
+        (
+            {"instance": {"domain": "x.org"}, "server": {"port": 70000}},
+            "server.port must be between",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "server": {"port": True}},
+            "server.port must be an integer",
+        ),
         ({"instance": {"domain": "x.org"}, "server": {"host": "not a host!"}}, "server.host"),
-        ({"instance": {"domain": "x.org"}, "database": {"url": "mysql://x"}}, "database.url must start"),
-        ({"instance": {"domain": "x.org"}, "database": {"schema": "x"}}, "only supported with PostgreSQL"),
-        ({"instance": {"domain": "x.org"}, "logging": {"level": "loud"}}, "logging.level must be one of"),
-        ({"instance": {"domain": "x.org"}, "federation": {"allow_private_addresses": "yes"}}, "federation.allow_private_addresses must be true or false"),
-        ({"instance": {"domain": "x.org"}, "federation": {"blocked_domains": [1]}}, "federation.blocked_domains"),
+        (
+            {"instance": {"domain": "x.org"}, "database": {"url": "mysql://x"}},
+            "database.url must start",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "database": {"schema": "x"}},
+            "only supported with PostgreSQL",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "logging": {"level": "loud"}},
+            "logging.level must be one of",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "federation": {"allow_private_addresses": "yes"}},
+            "federation.allow_private_addresses must be true or false",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "federation": {"blocked_domains": [1]}},
+            "federation.blocked_domains",
+        ),
         ({"instance": {"domain": "x.org", "colour": "red"}}, "unknown key instance.colour"),
         ({"instance": {"domain": "x.org"}, "extra": {}}, "unknown section [extra]"),
         ({"instance": "x.org"}, "[instance] must be a table"),
@@ -97,5 +118,7 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         ("logging", cfg.logging),
     ):
         assert f"[{section}]" in text
-        for name in obj.__slots__:  # type: ignore[attr-defined]  # slotted dataclasses
-            assert f"\n{name} =" in text or f"\n# {name} =" in text, f"{section}.{name} undocumented"
+        for name in obj.__slots__:
+            assert f"\n{name} =" in text or f"\n# {name} =" in text, (
+                f"{section}.{name} undocumented"
+            )

@@ -148,9 +148,16 @@ async def test_nodeinfo_discovery_and_documents(
     async with client.get("http://alpha.test/.well-known/nodeinfo") as resp:
         links = (await resp.json())["links"]
     rels = {link["rel"]: link["href"] for link in links}
-    assert rels["http://nodeinfo.diaspora.software/ns/schema/2.0"] == "http://alpha.test/nodeinfo/2.0"
-    assert rels["http://nodeinfo.diaspora.software/ns/schema/2.1"] == "http://alpha.test/nodeinfo/2.1"
-    for version, href in (("2.0", rels[next(iter(rels))]), ("2.1", "http://alpha.test/nodeinfo/2.1")):
+    assert (
+        rels["http://nodeinfo.diaspora.software/ns/schema/2.0"] == "http://alpha.test/nodeinfo/2.0"
+    )
+    assert (
+        rels["http://nodeinfo.diaspora.software/ns/schema/2.1"] == "http://alpha.test/nodeinfo/2.1"
+    )
+    for version, href in (
+        ("2.0", rels[next(iter(rels))]),
+        ("2.1", "http://alpha.test/nodeinfo/2.1"),
+    ):
         async with client.get(href) as resp:
             assert resp.status == 200
             doc = await resp.json(content_type=None)
@@ -221,7 +228,10 @@ async def test_browser_gets_html_profile_with_hcard(
             assert resp.content_type == "text/html"
             assert resp.headers["Vary"] == "Accept"
             html = await resp.text()
-        assert '<link rel="alternate" type="application/activity+json" href="http://alpha.test/users/News">' in html
+        assert (
+            '<link rel="alternate" type="application/activity+json" href="http://alpha.test/users/News">'
+            in html
+        )
         assert 'class="h-card"' in html
         assert 'class="p-name u-url u-uid"' in html
         assert "Alpha News" in html

@@ -8,10 +8,10 @@ from sqlalchemy import inspect
 
 from actors.base import Base
 from server import db
+from server.config import DatabaseConfig
 from server.models import load_all_models
 
 load_all_models()
-from server.config import DatabaseConfig
 
 
 async def test_upgrade_from_empty_creates_every_table_and_downgrade_removes_them(

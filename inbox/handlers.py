@@ -1,0 +1,228 @@
+"""Per-type handlers, run from the stored record after the 202.
+
+Handlers are idempotent (a record may be processed twice after a crash) and
+reply only through `outbox`'s public functions. A dispatch table maps the
+activity type to its handler; unknown types are stored and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.models import Actor, Block, Follow, FollowState, RemoteActor
+from actors.remote import RemoteActorError, RemoteDirectory
+from outbox.follows import accept_follow, find_follow, remove_follows_between
+
+log = logging.getLogger("verbund.inbox")
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    directory: RemoteDirectory
+    base_url: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A stored activity being processed: its parsed body and the actor it comes from."""
+
+    id: str
+    type: str
+    actor_uri: str
+    doc: dict[str, object]
+    actor: RemoteActor | None  # pre-fetched outside the transaction, when the type needs it
+
+
+Handler = Callable[[HandlerContext, AsyncSession, Incoming], Awaitable[None]]
+
+
+def object_id(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        inner = value.get("id")
+        return inner if isinstance(inner, str) else None
+    return None
+
+
+async def local_actor_by_uri(session: AsyncSession, base_url: str, uri: str | None) -> Actor | None:
+    prefix = base_url + "/users/"
+    if not uri or not uri.startswith(prefix):
+        return None
+    return await session.scalar(
+        select(Actor).where(
+            Actor.username_key == uri[len(prefix) :].lower(), Actor.is_instance.is_(False)
+        )
+    )
+
+
+def _embeddable(doc: dict[str, object]) -> dict[str, object]:
+    """The Follow as received, minus envelope keys, to embed in our Accept."""
+    return {k: v for k, v in doc.items() if k not in ("@context", "signature", "proof")}
+
+
+def _message(doc: dict[str, object]) -> str:
+    content = doc.get("content")
+    return content[:2000] if isinstance(content, str) else ""
+
+
+async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    target_uri = object_id(act.doc.get("object"))
+    local = await local_actor_by_uri(session, ctx.base_url, target_uri)
+    if local is None or target_uri is None or act.actor is None:
+        return
+    if await session.scalar(
+        select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
+    ):
+        # They blocked us and now follow again: Mastodon unblocks first, so lift ours.
+        await session.execute(
+            delete(Block).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
+        )
+    row = await find_follow(session, act.actor_uri, target_uri)
+    if row is None:
+        row = Follow(
+            follower_uri=act.actor_uri,
+            followed_uri=target_uri,
+            activity_uri=act.id,
+            state=FollowState.PENDING.value,
+            message=_message(act.doc),
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
+        session.add(row)
+        await session.flush()
+    else:
+        # A repeated Follow: keep the newest id (Mastodon matches the Accept by it).
+        row.activity_uri = act.id
+        row.updated_at = ctx.now
+        if _message(act.doc):
+            row.message = _message(act.doc)
+    if row.state == FollowState.ACCEPTED.value or not local.manually_approves:
+        await accept_follow(
+            session,
+            actor=local,
+            row=row,
+            follower=act.actor,
+            now=ctx.now,
+            follow_body=_embeddable(act.doc),
+        )
+
+
+async def _our_follow(session: AsyncSession, act: Incoming) -> Follow | None:
+    """The Follow of ours that an Accept/Reject from `act.actor_uri` answers."""
+    obj = act.doc.get("object")
+    follow_id = object_id(obj)
+    if follow_id:
+        row = await session.scalar(
+            select(Follow).where(
+                Follow.activity_uri == follow_id, Follow.followed_uri == act.actor_uri
+            )
+        )
+        if row is not None:
+            return row
+    if isinstance(obj, dict) and obj.get("object") in (act.actor_uri, None):
+        follower = obj.get("actor")
+        if isinstance(follower, str):
+            return await find_follow(session, follower, act.actor_uri)
+    return None
+
+
+async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    row = await _our_follow(session, act)
+    if row is not None:
+        row.state = FollowState.ACCEPTED.value
+        row.updated_at = ctx.now
+
+
+async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Reject of a pending request drops it; after acceptance it ends the follow."""
+    row = await _our_follow(session, act)
+    if row is not None:
+        await session.delete(row)
+
+
+async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    obj = act.doc.get("object")
+    inner_id = object_id(obj)
+    inner_type = obj.get("type") if isinstance(obj, dict) else None
+    if isinstance(obj, dict) and obj.get("actor") not in (None, act.actor_uri):
+        return  # only the Follow's own actor may undo it
+    if inner_type in (None, "Follow"):
+        conditions = [Follow.follower_uri == act.actor_uri]
+        target = object_id(obj.get("object")) if isinstance(obj, dict) else None
+        if target:
+            await session.execute(delete(Follow).where(*conditions, Follow.followed_uri == target))
+        if inner_id:
+            await session.execute(
+                delete(Follow).where(*conditions, Follow.activity_uri == inner_id)
+            )
+    if inner_type in (None, "Block"):
+        block = [Block.blocker_uri == act.actor_uri]
+        if inner_id:
+            await session.execute(delete(Block).where(*block, Block.activity_uri == inner_id))
+        if isinstance(obj, dict) and isinstance(obj.get("object"), str):
+            await session.execute(delete(Block).where(*block, Block.blocked_uri == obj["object"]))
+
+
+async def on_block(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """A remote actor blocked one of ours: stop delivering to them, drop their follow."""
+    target_uri = object_id(act.doc.get("object"))
+    local = await local_actor_by_uri(session, ctx.base_url, target_uri)
+    if local is None or target_uri is None:
+        return
+    exists = await session.scalar(
+        select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
+    )
+    if exists is None:
+        session.add(
+            Block(
+                blocker_uri=act.actor_uri,
+                blocked_uri=target_uri,
+                activity_uri=act.id,
+                created_at=ctx.now,
+            )
+        )
+    await remove_follows_between(session, act.actor_uri, target_uri)
+
+
+async def on_delete(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Delete(actor): the account is gone; forget it and its relations."""
+    if object_id(act.doc.get("object")) != act.actor_uri:
+        return
+    await session.execute(
+        delete(Follow).where(
+            (Follow.follower_uri == act.actor_uri) | (Follow.followed_uri == act.actor_uri)
+        )
+    )
+    await session.execute(delete(RemoteActor).where(RemoteActor.uri == act.actor_uri))
+
+
+HANDLERS: dict[str, Handler] = {
+    "Follow": on_follow,
+    "Accept": on_accept,
+    "Reject": on_reject,
+    "Undo": on_undo,
+    "Block": on_block,
+    "Delete": on_delete,
+}
+NEEDS_ACTOR = frozenset({"Follow"})
+
+
+async def prefetch_actor(
+    directory: RemoteDirectory, act_type: str, actor_uri: str
+) -> RemoteActor | None:
+    """Fetch what a handler needs from the network before its transaction opens."""
+    if act_type not in NEEDS_ACTOR:
+        return None
+    try:
+        return await directory.get_actor(actor_uri)
+    except RemoteActorError as exc:
+        log.info("cannot fetch %s: %s", actor_uri, exc)
+        return None

@@ -1,0 +1,226 @@
+"""Receiving: bounded body → parse → verify → owner = actor → same origin → store → 202.
+
+Nothing is stored unless the signature verifies and the signer is the
+activity's actor. Stores go through a group commit: each request waits for the
+commit of the batch that holds it, so a 202 always means durably stored, while
+SQLite commits once per batch instead of once per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actors.base import dialect_name
+from federation.actors import same_origin
+from federation.signatures import KeyResolver, SignatureError, verify_request
+from inbox.models import InboxActivity
+from outbox.publish import inbox_host, is_blocked_domain
+
+log = logging.getLogger("verbund.inbox")
+
+# Types whose embedded object must come from the actor's own origin (contract §7).
+_SAME_ORIGIN_OBJECT_TYPES = frozenset({"Create", "Update", "Delete", "Undo", "Announce"})
+
+
+class InboxError(Exception):
+    """A request the inbox refuses; `status` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    uri: str
+    actor_uri: str
+    type: str
+    recipient_uri: str | None
+    body: str
+
+
+def parse_activity(raw: bytes) -> tuple[dict[str, object], str, str, str]:
+    """Narrow the body to (doc, id, type, actor id); InboxError(400) otherwise."""
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise InboxError(400, "body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise InboxError(400, "body is not a JSON object")
+    act_id, act_type, actor = doc.get("id"), doc.get("type"), doc.get("actor")
+    if isinstance(actor, dict):
+        actor = actor.get("id")
+    if not isinstance(act_type, str) or not act_type:
+        raise InboxError(400, "activity has no type")
+    if not isinstance(actor, str) or not actor.startswith(("https://", "http://")):
+        raise InboxError(400, "activity has no actor")
+    if not isinstance(act_id, str) or not act_id.startswith(("https://", "http://")):
+        raise InboxError(400, "activity has no id")
+    if len(act_id) > 2048 or len(actor) > 2048:
+        raise InboxError(400, "id too long")
+    return doc, act_id, act_type, actor
+
+
+def check_origins(doc: Mapping[str, object], act_id: str, act_type: str, actor: str) -> None:
+    """Activity ids, and the ids of objects it creates/changes, share the actor's origin."""
+    if not same_origin(act_id, actor):
+        raise InboxError(400, "activity id is not on the actor's origin")
+    obj = doc.get("object")
+    if act_type in _SAME_ORIGIN_OBJECT_TYPES and isinstance(obj, dict):
+        obj_id = obj.get("id")
+        if act_type != "Announce" and isinstance(obj_id, str) and not same_origin(obj_id, actor):
+            raise InboxError(400, "object id is not on the actor's origin")
+        obj_actor = obj.get("actor") or obj.get("attributedTo")
+        if (
+            act_type in ("Undo", "Create", "Update")
+            and isinstance(obj_actor, str)
+            and obj_actor != actor
+        ):
+            raise InboxError(400, "object belongs to another actor")
+
+
+class GroupCommitter:
+    """Batches inbox inserts: one transaction for every request waiting at that moment."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        max_batch: int = 500,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._queue: asyncio.Queue[tuple[Received, datetime, asyncio.Future[bool]]] = (
+            asyncio.Queue()
+        )
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="inbox-group-commit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def store(self, item: Received, now: datetime) -> bool:
+        """Wait until `item` is committed; True if new, False if a duplicate id."""
+        self.start()
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, now, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                fresh = await self._write(batch)
+            except Exception as exc:  # worker-loop top: fail the waiting requests, keep serving
+                log.exception("inbox batch of %d failed", len(batch))
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(InboxError(503, f"could not store: {type(exc).__name__}"))
+                continue
+            for item, _, fut in batch:
+                if not fut.done():
+                    fut.set_result(item.uri in fresh)
+            self._on_commit()
+
+    async def _write(
+        self, batch: Iterable[tuple[Received, datetime, asyncio.Future[bool]]]
+    ) -> set[str]:
+        rows: dict[str, dict[str, object]] = {}
+        for item, now, _ in batch:
+            rows.setdefault(
+                item.uri,
+                {
+                    "uri": item.uri,
+                    "actor_uri": item.actor_uri,
+                    "type": item.type,
+                    "recipient_uri": item.recipient_uri,
+                    "body": item.body,
+                    "received_at": now,
+                    "processed_at": None,
+                    "error": "",
+                },
+            )
+        async with self._sessionmaker() as session:
+            dialect = dialect_name(session)
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = (
+                insert(InboxActivity)
+                .values(list(rows.values()))
+                .on_conflict_do_nothing(index_elements=["uri"])
+                .returning(InboxActivity.uri)
+            )
+            fresh = set((await session.scalars(stmt)).all())
+            await session.commit()
+        return fresh
+
+
+class InboxReceiver:
+    """The receiving pipeline, free of HTTP framework types so it is easy to test."""
+
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        resolver: KeyResolver,
+        *,
+        clock: Callable[[], datetime],
+        blocked_domains: Iterable[str] = (),
+        url_scheme: str = "https",
+    ) -> None:
+        self._url_scheme = url_scheme
+        self._committer = committer
+        self._resolver = resolver
+        self._clock = clock
+        self._blocked = tuple(blocked_domains)
+
+    async def receive(
+        self,
+        *,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        recipient_uri: str | None,
+    ) -> bool:
+        """Verify and store one POSTed activity; True if new. Raises InboxError."""
+        doc, act_id, act_type, actor = parse_activity(body)
+        if self._blocked and is_blocked_domain(inbox_host(actor), self._blocked):
+            raise InboxError(403, "domain blocked")
+        now = self._clock()
+        try:
+            verified = await verify_request(
+                method=method,
+                target=target,
+                headers=headers,
+                body=body,
+                resolver=self._resolver,
+                now=now,
+                url_scheme=self._url_scheme,
+            )
+        except SignatureError as exc:
+            raise InboxError(401, f"signature: {exc.reason.value}: {exc}") from None
+        if verified.owner != actor:
+            raise InboxError(401, "signature: owner_mismatch: the key's owner is not the actor")
+        check_origins(doc, act_id, act_type, actor)
+        return await self._committer.store(
+            Received(act_id, actor, act_type, recipient_uri, body.decode("utf-8")), now
+        )

@@ -1,0 +1,182 @@
+"""Follow, Accept, Reject and Undo as we send them, with the Follow rows they change.
+
+Shapes follow Mastodon (federation-contract §4): an Accept is signed by the
+followed actor, embeds the Follow exactly as received, and goes to the
+follower's personal inbox, never a shared one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.models import Actor, Follow, FollowState, RemoteActor
+from outbox.publish import enqueue, new_activity_uri
+
+AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
+
+
+class FollowError(Exception):
+    """A follow action that cannot be done (unknown request, not following...)."""
+
+
+def _context(doc: dict[str, object]) -> dict[str, object]:
+    return {"@context": AS_CONTEXT, **doc}
+
+
+async def find_follow(session: AsyncSession, follower_uri: str, followed_uri: str) -> Follow | None:
+    return await session.scalar(
+        select(Follow).where(
+            Follow.follower_uri == follower_uri, Follow.followed_uri == followed_uri
+        )
+    )
+
+
+async def send_follow(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    actor_uri: str,
+    target: RemoteActor,
+    now: datetime,
+    message: str = "",
+) -> Follow:
+    """Follow `target` (a new Follow id each time) and record the relation as pending.
+
+    Following again while pending or accepted re-sends the Follow with a fresh id,
+    which is how Mastodon repairs a relation the other side lost.
+    """
+    follow_uri = new_activity_uri(actor_uri, "follows")
+    activity: dict[str, object] = _context(
+        {"id": follow_uri, "type": "Follow", "actor": actor_uri, "object": target.uri}
+    )
+    if message:
+        activity["content"] = message
+    row = await find_follow(session, actor_uri, target.uri)
+    if row is None:
+        row = Follow(
+            follower_uri=actor_uri,
+            followed_uri=target.uri,
+            activity_uri=follow_uri,
+            state=FollowState.PENDING.value,
+            message=message,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+    else:
+        row.activity_uri = follow_uri
+        row.updated_at = now
+    await enqueue(session, actor=actor, activity=activity, inboxes=[target.inbox_uri], now=now)
+    return row
+
+
+async def send_unfollow(
+    session: AsyncSession, *, actor: Actor, actor_uri: str, target: RemoteActor, now: datetime
+) -> None:
+    """Undo our Follow of `target` (embedding it, as Mastodon does) and forget the relation."""
+    row = await find_follow(session, actor_uri, target.uri)
+    if row is None:
+        raise FollowError(f"{actor_uri} does not follow {target.uri}")
+    undo = _context(
+        {
+            "id": new_activity_uri(actor_uri, "undos"),
+            "type": "Undo",
+            "actor": actor_uri,
+            "object": {
+                "id": row.activity_uri,
+                "type": "Follow",
+                "actor": actor_uri,
+                "object": target.uri,
+            },
+        }
+    )
+    await session.delete(row)
+    await enqueue(session, actor=actor, activity=undo, inboxes=[target.inbox_uri], now=now)
+
+
+def _received_follow(row: Follow) -> dict[str, object]:
+    """The Follow as we recorded it, for embedding in Accept/Reject."""
+    return {
+        "id": row.activity_uri,
+        "type": "Follow",
+        "actor": row.follower_uri,
+        "object": row.followed_uri,
+    }
+
+
+async def _reply(
+    session: AsyncSession,
+    *,
+    kind: str,
+    actor: Actor,
+    row: Follow,
+    follower: RemoteActor,
+    now: datetime,
+    follow_body: dict[str, object] | None,
+) -> None:
+    reply = _context(
+        {
+            "id": new_activity_uri(row.followed_uri, kind.lower() + "s"),
+            "type": kind,
+            "actor": row.followed_uri,
+            "to": [row.follower_uri],
+            "object": follow_body or _received_follow(row),
+        }
+    )
+    await enqueue(session, actor=actor, activity=reply, inboxes=[follower.inbox_uri], now=now)
+
+
+async def accept_follow(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    row: Follow,
+    follower: RemoteActor,
+    now: datetime,
+    follow_body: dict[str, object] | None = None,
+) -> None:
+    """Accept a follow (again, if already accepted) and send the Accept."""
+    row.state = FollowState.ACCEPTED.value
+    row.updated_at = now
+    await _reply(
+        session,
+        kind="Accept",
+        actor=actor,
+        row=row,
+        follower=follower,
+        now=now,
+        follow_body=follow_body,
+    )
+
+
+async def reject_follow(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    row: Follow,
+    follower: RemoteActor,
+    now: datetime,
+) -> None:
+    """Decline a request or remove an existing follower: send Reject, drop the relation."""
+    await _reply(
+        session, kind="Reject", actor=actor, row=row, follower=follower, now=now, follow_body=None
+    )
+    await session.delete(row)
+
+
+def parse_stored_body(body: str) -> dict[str, object] | None:
+    doc = json.loads(body)
+    return doc if isinstance(doc, dict) else None
+
+
+async def remove_follows_between(session: AsyncSession, a: str, b: str) -> None:
+    await session.execute(
+        delete(Follow).where(
+            ((Follow.follower_uri == a) & (Follow.followed_uri == b))
+            | ((Follow.follower_uri == b) & (Follow.followed_uri == a))
+        )
+    )

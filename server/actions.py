@@ -1,0 +1,256 @@
+"""Operator and staff actions on follows, shared by the CLI and (later) the HTTP API.
+
+Orchestration only: resolve names and handles, then call `outbox` and `actors`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.documents import local_actor_id
+from actors.local import get_actor, validate_new_actor
+from actors.models import Actor, Follow, FollowState, RemoteActor
+from actors.relations import page_relations, pending_requests
+from actors.remote import RemoteActorError
+from federation.errors import ParseError
+from federation.webfinger import parse_acct
+from inbox.models import InboxActivity
+from outbox.follows import (
+    FollowError,
+    accept_follow,
+    find_follow,
+    reject_follow,
+    send_follow,
+    send_unfollow,
+)
+from server.services import Services
+
+
+class ActionError(Exception):
+    """An action that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRequestView:
+    id: int
+    follower_uri: str
+    handle: str
+    message: str
+    created_at: datetime
+
+
+async def resolve_remote(svc: Services, handle: str) -> RemoteActor:
+    """`user@host` (or an actor URL) → a stored remote actor, fetched if needed."""
+    try:
+        if handle.startswith(("https://", "http://")):
+            return await svc.directory.get_actor(handle)
+        acct = parse_acct(handle)
+        host = acct.host
+        # The acct host has no port; a development instance may need ours.
+        if host == svc.config.instance.host:
+            host = svc.config.instance.domain
+        return await svc.directory.resolve_handle(acct.user, host, scheme=svc.webfinger_scheme)
+    except ParseError:
+        raise ActionError(f"{handle!r} is not a handle like user@example.org") from None
+    except RemoteActorError as exc:
+        raise ActionError(str(exc)) from None
+
+
+def handle_of(remote: RemoteActor | None, uri: str) -> str:
+    return f"{remote.username}@{remote.domain}" if remote else uri
+
+
+async def _local(session: AsyncSession, svc: Services, name: str) -> tuple[Actor, str]:
+    actor = await get_actor(session, name)
+    return actor, local_actor_id(svc.config.instance.base_url, actor.username)
+
+
+async def follow(svc: Services, actor_name: str, handle: str, message: str = "") -> Follow:
+    target = await resolve_remote(svc, handle)
+    async with svc.sessionmaker() as session:
+        actor, uri = await _local(session, svc, actor_name)
+        if target.uri == uri:
+            raise ActionError("an actor cannot follow itself")
+        row = await send_follow(
+            session, actor=actor, actor_uri=uri, target=target, now=svc.clock(), message=message
+        )
+        await session.commit()
+        return row
+
+
+async def unfollow(svc: Services, actor_name: str, handle: str) -> None:
+    target = await resolve_remote(svc, handle)
+    async with svc.sessionmaker() as session:
+        actor, uri = await _local(session, svc, actor_name)
+        try:
+            await send_unfollow(session, actor=actor, actor_uri=uri, target=target, now=svc.clock())
+        except FollowError as exc:
+            raise ActionError(str(exc)) from None
+        await session.commit()
+
+
+async def list_requests(svc: Services, actor_name: str) -> list[FollowRequestView]:
+    async with svc.sessionmaker() as session:
+        _, uri = await _local(session, svc, actor_name)
+        rows = await pending_requests(session, uri)
+        remotes = {
+            r.uri: r
+            for r in await session.scalars(
+                select(RemoteActor).where(RemoteActor.uri.in_([f.follower_uri for f in rows]))
+            )
+        }
+    return [
+        FollowRequestView(
+            f.id,
+            f.follower_uri,
+            handle_of(remotes.get(f.follower_uri), f.follower_uri),
+            f.message,
+            f.created_at,
+        )
+        for f in rows
+    ]
+
+
+async def _find_request(session: AsyncSession, followed_uri: str, request: str) -> Follow:
+    """A follow of `followed_uri` by number or by the follower's handle or URI."""
+    query = select(Follow).where(Follow.followed_uri == followed_uri)
+    if request.isdigit():
+        row = await session.scalar(query.where(Follow.id == int(request)))
+    elif request.startswith(("https://", "http://")):
+        row = await session.scalar(query.where(Follow.follower_uri == request))
+    else:
+        try:
+            acct = parse_acct(request)
+        except ParseError:
+            raise ActionError(f"{request!r} is neither a request number nor a handle") from None
+        row = await session.scalar(
+            query.join(RemoteActor, RemoteActor.uri == Follow.follower_uri).where(
+                RemoteActor.username.ilike(acct.user), RemoteActor.domain == acct.host
+            )
+        )
+    if row is None:
+        raise ActionError(f"no follow request {request!r} for this actor")
+    return row
+
+
+async def _follower(svc: Services, uri: str) -> RemoteActor:
+    try:
+        return await svc.directory.get_actor(uri)
+    except RemoteActorError as exc:
+        raise ActionError(str(exc)) from None
+
+
+async def decide_request(svc: Services, actor_name: str, request: str, *, approve: bool) -> str:
+    """Approve or decline a pending follow request (however old); returns the follower handle."""
+    async with svc.sessionmaker() as session:
+        actor, uri = await _local(session, svc, actor_name)
+        row = await _find_request(session, uri, request)
+        if row.state != FollowState.PENDING.value:
+            raise ActionError(f"request {request!r} was already approved")
+        follower_uri = row.follower_uri
+    follower = await _follower(svc, follower_uri)
+    async with svc.sessionmaker() as session:
+        actor, uri = await _local(session, svc, actor_name)
+        row = await _find_request(session, uri, request)
+        if approve:
+            received = await session.scalar(
+                select(InboxActivity.body).where(InboxActivity.uri == row.activity_uri)
+            )
+            body = json.loads(received) if received else None
+            if isinstance(body, dict):
+                body = {
+                    k: v for k, v in body.items() if k not in ("@context", "signature", "proof")
+                }
+            await accept_follow(
+                session,
+                actor=actor,
+                row=row,
+                follower=follower,
+                now=svc.clock(),
+                follow_body=body if isinstance(body, dict) else None,
+            )
+        else:
+            await reject_follow(session, actor=actor, row=row, follower=follower, now=svc.clock())
+        await session.commit()
+    return handle_of(follower, follower_uri)
+
+
+async def remove_follower(svc: Services, actor_name: str, handle: str) -> None:
+    """End an accepted follow from our side: Reject(Follow), as Mastodon's remove-follower."""
+    async with svc.sessionmaker() as session:
+        _, uri = await _local(session, svc, actor_name)
+        row = await _find_request(session, uri, handle)
+        follower_uri = row.follower_uri
+    follower = await _follower(svc, follower_uri)
+    async with svc.sessionmaker() as session:
+        actor, uri = await _local(session, svc, actor_name)
+        current = await find_follow(session, follower_uri, uri)
+        if current is None:
+            raise ActionError(f"{handle} does not follow {actor_name}")
+        await reject_follow(session, actor=actor, row=current, follower=follower, now=svc.clock())
+        await session.commit()
+
+
+async def relations(svc: Services, actor_name: str, *, followers: bool) -> list[str]:
+    async with svc.sessionmaker() as session:
+        _, uri = await _local(session, svc, actor_name)
+        uris = await page_relations(session, uri, followers=followers, offset=0, limit=100_000)
+        remotes = {
+            r.uri: r
+            for r in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(uris)))
+        }
+        pending = []
+        if not followers:
+            pending = list(
+                await session.scalars(
+                    select(Follow.followed_uri).where(
+                        Follow.follower_uri == uri, Follow.state == FollowState.PENDING.value
+                    )
+                )
+            )
+    out = [handle_of(remotes.get(u), u) for u in uris]
+    return out + [f"{u} (pending)" for u in pending]
+
+
+async def update_actor(
+    svc: Services,
+    actor_name: str,
+    *,
+    display_name: str | None = None,
+    summary: str | None = None,
+    locked: bool | None = None,
+    hide_collections: bool | None = None,
+    discoverable: bool | None = None,
+) -> Actor:
+    """Change an actor's profile or settings; the cached documents are refreshed."""
+    async with svc.sessionmaker() as session:
+        actor = await get_actor(session, actor_name)
+        validate_new_actor(
+            actor.username,
+            actor.type,
+            actor.display_name if display_name is None else display_name,
+            actor.summary if summary is None else summary,
+        )
+        if display_name is not None:
+            actor.display_name = display_name
+        if summary is not None:
+            actor.summary = summary
+        if locked is not None:
+            actor.manually_approves = locked
+        if hide_collections is not None:
+            actor.hide_collections = hide_collections
+        if discoverable is not None:
+            actor.discoverable = discoverable
+        actor.updated_at = svc.clock()
+        await session.commit()
+    svc.documents.invalidate(actor.username)
+    return actor
+
+
+async def set_hide_collections(svc: Services, actor_name: str, *, hidden: bool) -> None:
+    await update_actor(svc, actor_name, hide_collections=hidden)

@@ -1,0 +1,157 @@
+"""ActivityPub routes: inboxes (POST), collections, and the authorized-fetch gate."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from actors.relations import count_relations, page_relations
+from federation.documents import render_collection, render_collection_page
+from federation.signatures import SignatureError, VerifiedRequest, verify_request
+from inbox.receive import InboxError
+from outbox.publish import inbox_host, is_blocked_domain
+from server import keys
+
+log = logging.getLogger("verbund.activitypub")
+AP_TYPE = "application/activity+json"
+PAGE_SIZE = 40
+
+
+def ap_json(doc: object) -> web.Response:
+    return web.json_response(doc, content_type=AP_TYPE, headers={"Vary": "Accept"})
+
+
+def error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def signed_get(request: web.Request) -> VerifiedRequest | None:
+    """In authorized-fetch mode, the verified signer of this GET; raises 401/403 otherwise.
+
+    Returns None when the mode is off (nothing to check).
+    """
+    config = request.app[keys.CONFIG]
+    if not config.federation.authorized_fetch:
+        return None
+    try:
+        verified = await verify_request(
+            method=request.method,
+            target=request.raw_path,
+            headers=request.headers,
+            body=None,
+            resolver=request.app[keys.DIRECTORY].resolve_key,
+            now=request.app[keys.CLOCK](),
+            url_scheme=config.instance.scheme,
+        )
+    except SignatureError as exc:
+        raise web.HTTPUnauthorized(
+            text=f'{{"error":"signature required: {exc.reason.value}"}}',
+            content_type="application/json",
+        ) from None
+    if is_blocked_domain(inbox_host(verified.owner), config.federation.blocked_domains):
+        raise web.HTTPForbidden(text='{"error":"domain blocked"}', content_type="application/json")
+    return verified
+
+
+async def inbox_post(request: web.Request) -> web.Response:
+    config = request.app[keys.CONFIG]
+    limit = config.federation.max_inbox_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return error(413, f"body larger than {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        return error(413, f"body larger than {limit} bytes")
+    recipient = None
+    username = request.match_info.get("username")
+    if username is not None:
+        entry = await request.app[keys.DOCUMENTS].get(username)
+        if entry is None:
+            return error(404, "no such actor")
+        recipient = entry.view.id
+    try:
+        await request.app[keys.INBOX].receive(
+            method="POST",
+            target=request.raw_path,
+            headers=request.headers,
+            body=body,
+            recipient_uri=recipient,
+        )
+    except InboxError as exc:
+        if exc.status >= 500:
+            log.warning("inbox refused with %s: %s", exc.status, exc)
+        return error(exc.status, str(exc))
+    return web.Response(status=202)
+
+
+async def _collection(request: web.Request, *, followers: bool) -> web.Response:
+    await signed_get(request)
+    docs = request.app[keys.DOCUMENTS]
+    entry = await docs.get(request.match_info["username"])
+    if entry is None:
+        return error(404, "no such actor")
+    actor_uri = entry.view.id
+    collection_id = f"{actor_uri}/{'followers' if followers else 'following'}"
+    async with request.app[keys.SESSIONMAKER]() as session:
+        total = await count_relations(session, actor_uri, followers=followers)
+        hidden = entry.hide_collections
+        page_arg = request.query.get("page")
+        if page_arg is None or hidden:
+            return ap_json(
+                render_collection(
+                    collection_id, total=total, first=None if hidden else f"{collection_id}?page=1"
+                )
+            )
+        try:
+            page = max(1, int(page_arg))
+        except ValueError:
+            return error(400, "page must be a number")
+        items = await page_relations(
+            session, actor_uri, followers=followers, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+    return ap_json(
+        render_collection_page(
+            f"{collection_id}?page={page}",
+            part_of=collection_id,
+            items=list(items),
+            total=total,
+            next_page=f"{collection_id}?page={page + 1}" if page * PAGE_SIZE < total else None,
+            prev_page=f"{collection_id}?page={page - 1}" if page > 1 else None,
+        )
+    )
+
+
+async def followers(request: web.Request) -> web.Response:
+    return await _collection(request, followers=True)
+
+
+async def following(request: web.Request) -> web.Response:
+    return await _collection(request, followers=False)
+
+
+async def outbox(request: web.Request) -> web.Response:
+    await signed_get(request)
+    entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
+    if entry is None:
+        return error(404, "no such actor")
+    outbox_id = f"{entry.view.id}/outbox"
+    if "page" in request.query:
+        return ap_json(
+            render_collection_page(
+                f"{outbox_id}?page=1",
+                part_of=outbox_id,
+                items=[],
+                total=0,
+                next_page=None,
+                prev_page=None,
+            )
+        )
+    return ap_json(render_collection(outbox_id, total=0, first=f"{outbox_id}?page=1"))
+
+
+def add_activitypub_routes(app: web.Application) -> None:
+    app.router.add_post("/inbox", inbox_post)
+    app.router.add_post("/users/{username}/inbox", inbox_post)
+    app.router.add_get("/users/{username}/followers", followers)
+    app.router.add_get("/users/{username}/following", following)
+    app.router.add_get("/users/{username}/outbox", outbox)

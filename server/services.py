@@ -1,0 +1,97 @@
+"""The long-lived pieces one process needs, built once from a Config.
+
+`verbund serve` wraps them in the aiohttp app; CLI commands that talk to other
+servers (follow, unfollow) open the same services for the length of a command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import ClientSession, ClientTimeout
+from aiohttp.abc import AbstractResolver
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from actors.documents import ActorDocuments
+from actors.local import ensure_instance_actor
+from actors.remote import RemoteDirectory
+from federation.fetch import Signer, make_connector
+from server import db
+from server.config import Config
+
+USER_AGENT = "Verbund/0.1 (+https://github.com/verbund/verbund)"
+
+
+def utc_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    config: Config
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    http: ClientSession
+    directory: RemoteDirectory
+    clock: Callable[[], datetime]
+    documents: ActorDocuments
+
+    @property
+    def webfinger_scheme(self) -> str:
+        """`acct:` implies https; a development instance on http looks up peers over http."""
+        return self.config.instance.scheme
+
+
+@asynccontextmanager
+async def open_services(
+    config: Config,
+    *,
+    resolver: AbstractResolver | None = None,
+    clock: Callable[[], datetime] = utc_clock,
+) -> AsyncIterator[Services]:
+    """Engine (schema checked), HTTP client with SSRF guard, and the remote directory."""
+    engine = db.create_engine(config.database)
+    try:
+        await db.check_schema(engine, config.database)
+        sessionmaker = db.create_sessionmaker(engine)
+        connector = make_connector(
+            allow_private=config.federation.allow_private_addresses, inner=resolver
+        )
+        async with ClientSession(
+            connector=connector,
+            timeout=ClientTimeout(total=30, connect=5, sock_read=10),
+            headers={"User-Agent": USER_AGENT},
+        ) as http:
+            signer: Signer | None = None
+
+            async def instance_signer() -> Signer:
+                nonlocal signer
+                if signer is None:
+                    async with sessionmaker() as session:
+                        actor = await ensure_instance_actor(session)
+                        await session.commit()
+                    signer = Signer(
+                        key_id=f"{config.instance.base_url}/actor#main-key",
+                        private_key_pem=actor.private_key_pem,
+                        clock=clock,
+                    )
+                return signer
+
+            directory = RemoteDirectory(
+                sessionmaker,
+                lambda: http,
+                base_url=config.instance.base_url,
+                signer=instance_signer,
+                allow_private=config.federation.allow_private_addresses,
+                key_ttl=config.federation.key_cache_seconds,
+                clock=clock,
+            )
+            documents = ActorDocuments(
+                sessionmaker, base_url=config.instance.base_url, acct_host=config.instance.host
+            )
+            yield Services(config, engine, sessionmaker, http, directory, clock, documents)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,149 @@
+"""The inbox route refuses what it must, stores nothing it refuses, de-duplicates the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from federation.keys import generate_rsa_private_key_pem
+from inbox.models import InboxActivity
+from tests.conftest import Instance, LoopbackResolver, StartInstance
+from tests.fakes import FakeRemote, shared_key
+
+
+@pytest.fixture
+async def alpha(start_instance: StartInstance) -> Instance:
+    inst = await start_instance("alpha", max_inbox_bytes=4096)
+    await inst.add_actor("news")
+    return inst
+
+
+@pytest.fixture
+async def remote(resolver: LoopbackResolver) -> AsyncIterator[FakeRemote]:
+    fake = FakeRemote("social.example", shared_key())
+    fake.add_person("mallory")
+    fake.add_person("bob")
+    await fake.start(resolver)
+    yield fake
+    await fake.stop()
+
+
+def follow(actor: str, target: str, n: int = 1) -> dict[str, object]:
+    return {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{actor}#follows/{n}",
+        "type": "Follow",
+        "actor": actor,
+        "object": target,
+    }
+
+
+async def stored(inst: Instance) -> int:
+    async with inst.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(InboxActivity)) or 0)
+
+
+@pytest.mark.parametrize("path", ["/inbox", "/users/news/inbox"])
+async def test_signed_activity_is_stored_once_and_answered_202(
+    alpha: Instance, remote: FakeRemote, client: aiohttp.ClientSession, path: str
+) -> None:
+    act = follow(f"{remote.base}/users/bob", alpha.actor_uri("news"))
+    assert await remote.post(client, alpha.base_url + path, act) == 202
+    assert await remote.post(client, alpha.base_url + path, act) == 202  # a duplicate
+    assert await stored(alpha) == 1
+
+
+async def test_unsigned_and_forged_requests_get_401_and_nothing_is_stored(
+    alpha: Instance, remote: FakeRemote, client: aiohttp.ClientSession
+) -> None:
+    url = alpha.base_url + "/inbox"
+    bob = f"{remote.base}/users/bob"
+    act = follow(bob, alpha.actor_uri("news"))
+    assert await remote.post(client, url, act, signed=False) == 401
+    # Forged: bob's key id, but signed with another key.
+    assert (
+        await remote.post(client, url, act, private_key_pem=generate_rsa_private_key_pem()) == 401
+    )
+    # Signed by mallory (valid), claiming to be bob: the key's owner is not the actor.
+    assert (
+        await remote.post(client, url, act, key_id=f"{remote.base}/users/mallory#main-key") == 401
+    )
+    # A valid request replayed two hours later: outside the window.
+    old = datetime.now(UTC) - timedelta(hours=2)
+    assert await remote.post(client, url, follow(bob, alpha.actor_uri("news"), 2), now=old) == 401
+    # A key that cannot be fetched.
+    assert (
+        await remote.post(
+            client, url, follow(f"{remote.base}/users/ghost", alpha.actor_uri("news"))
+        )
+        == 401
+    )
+    assert await stored(alpha) == 0
+
+
+async def test_body_changed_after_signing_is_refused(
+    alpha: Instance, remote: FakeRemote, client: aiohttp.ClientSession
+) -> None:
+    from federation.signatures import sign_request
+
+    url = alpha.base_url + "/inbox"
+    body = json.dumps(follow(f"{remote.base}/users/bob", alpha.actor_uri("news"))).encode()
+    headers = sign_request(
+        method="POST",
+        url=url,
+        headers={"Content-Type": "application/activity+json"},
+        body=body,
+        key_id=f"{remote.base}/users/bob#main-key",
+        private_key_pem=remote.private_key_pem,
+        now=datetime.now(UTC),
+    )
+    async with client.post(url, data=body.replace(b"Follow", b"Block "), headers=headers) as resp:
+        assert resp.status == 401
+        assert "digest" in (await resp.json())["error"]
+    assert await stored(alpha) == 0
+
+
+async def test_malformed_oversize_and_cross_origin_input(
+    alpha: Instance, remote: FakeRemote, client: aiohttp.ClientSession
+) -> None:
+    url = alpha.base_url + "/inbox"
+    bob = f"{remote.base}/users/bob"
+    assert await remote.post(client, url, b"not json", key_id=bob + "#main-key") == 400
+    assert await remote.post(client, url, b"[1, 2]", key_id=bob + "#main-key") == 400
+    assert (
+        await remote.post(client, url, {"type": "Follow", "actor": bob}, key_id=bob + "#main-key")
+        == 400
+    )
+    big = follow(bob, alpha.actor_uri("news"))
+    big["content"] = "x" * 5000
+    assert await remote.post(client, url, big) == 413
+    # An activity id on another origin than its actor.
+    spoof = follow(bob, alpha.actor_uri("news"))
+    spoof["id"] = "http://elsewhere.example/follows/1"
+    assert await remote.post(client, url, spoof) == 400
+    # A Create whose object claims to be another server's.
+    create: dict[str, object] = {
+        "id": f"{bob}/statuses/1/activity",
+        "type": "Create",
+        "actor": bob,
+        "object": {"id": "http://alpha.test/notes/1", "type": "Note", "attributedTo": bob},
+    }
+    assert await remote.post(client, url, create) == 400
+    async with client.post(alpha.base_url + "/users/nobody/inbox", data=b"{}") as resp:
+        assert resp.status == 404
+    assert await stored(alpha) == 0
+
+
+async def test_blocked_domain_gets_403(
+    start_instance: StartInstance, remote: FakeRemote, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_instance("alpha", blocked_domains=("example",))
+    await alpha.add_actor("news")
+    act = follow(f"{remote.base}/users/bob", alpha.actor_uri("news"))
+    assert await remote.post(client, alpha.base_url + "/inbox", act) == 403
+    assert await stored(alpha) == 0
