@@ -1,0 +1,771 @@
+"""The durable delivery worker: claim due jobs, sign and POST them, record what happened.
+
+Jobs (`deliveries` rows) are written unsigned by `outbox.publish.enqueue` in the
+transaction that caused them. A worker claims a batch by stamping `locked_by` and
+`locked_until` and committing *before* it sends anything, and records each outcome as
+soon as it is known (group commit). So a worker that dies loses nothing: its claims
+lapse after `lock_seconds` and another worker (or itself, restarted) claims them again;
+only attempts that were in flight at the crash are ever repeated.
+
+Several workers, in one process or many, share the table safely: on PostgreSQL the
+claim is `SELECT … FOR UPDATE SKIP LOCKED`, and on both engines the claiming UPDATE
+repeats the "still claimable" condition (compare-and-set), which is what makes SQLite
+(one writer at a time) safe too. An attempt is only started while at least one
+worst-case attempt's time is left on its claim, so a claim never lapses under a
+request that is still running.
+
+Each attempt is signed afresh (fresh `Date`) with the publishing actor's key, through
+`federation.fetch.post_activity`, which also does the Cavage/RFC 9421 double knock;
+what worked per host is kept in `delivery_hosts.signature_scheme`. Outcomes follow
+`outbox.retry`. A host with a long failure streak is paused: its due jobs are pushed
+past the pause instead of being sent, and each push counts as an attempt (as Mastodon's
+circuit breaker does), so a dead host's jobs still die after about three days.
+
+Must not import `inbox` or `server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import ClientSession
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actors.documents import local_actor_id
+from actors.models import Actor
+from federation.errors import FetchError
+from federation.fetch import Signer, host_key, post_activity
+from federation.signatures import SignatureScheme
+from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
+from outbox.retry import Outcome, classify, host_pause, next_delay
+
+__all__ = ["Clock", "DeliveryWorker", "HostSchemeMemory"]
+
+log = logging.getLogger("verbund.delivery")
+
+Clock = Callable[[], datetime]
+"""Returns the current time, timezone-aware."""
+
+_PENDING = DeliveryState.PENDING.value
+_DONE = DeliveryState.DONE.value
+_DEAD = DeliveryState.DEAD.value
+_ERROR_CHARS = 500
+_PAYLOAD_TTL = 60.0  # seconds an activity's body and signing key stay cached
+_PAYLOAD_CACHE = 256
+
+
+class HostSchemeMemory:
+    """A `federation.fetch.SchemeMemory` over `delivery_hosts.signature_scheme`.
+
+    `post_activity` asks and tells synchronously, so the worker `load`s the hosts of a
+    batch before sending and writes what changed (`take_changes`) with the outcomes.
+    Process-local cache in front; a scheme another process learnt later only costs us
+    one extra knock.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, SignatureScheme | None] = {}
+        self._changed: dict[str, SignatureScheme] = {}
+
+    def get(self, host: str) -> SignatureScheme | None:
+        return self._known.get(host)
+
+    def remember(self, host: str, scheme: SignatureScheme) -> None:
+        if self._known.get(host) is not scheme:
+            self._known[host] = scheme
+            self._changed[host] = scheme
+
+    async def load(self, session: AsyncSession, hosts: set[str]) -> None:
+        """Read the schemes of `hosts` not cached yet (one query)."""
+        missing = hosts - self._known.keys()
+        if not missing:
+            return
+        if len(self._known) > 100_000:  # bound memory; it is only a cache
+            self._known = {h: s for h, s in self._known.items() if h in self._changed}
+        rows = await session.execute(
+            select(DeliveryHost.host, DeliveryHost.signature_scheme).where(
+                DeliveryHost.host.in_(missing)
+            )
+        )
+        found = {host: scheme for host, scheme in rows}
+        for host in missing:
+            self._known[host] = _scheme(found.get(host))
+
+    def take_changes(self) -> dict[str, SignatureScheme]:
+        changed, self._changed = self._changed, {}
+        return changed
+
+    def restore_changes(self, changes: Mapping[str, SignatureScheme]) -> None:
+        """Put back changes whose write failed, so the next flush retries them."""
+        for host, scheme in changes.items():
+            self._changed.setdefault(host, scheme)
+
+
+def _scheme(value: str | None) -> SignatureScheme | None:
+    try:
+        return SignatureScheme(value) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    id: int
+    activity_id: int
+    inbox_uri: str
+    host: str
+    attempts: int
+    locked_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Payload:
+    body: bytes
+    signer: Signer
+    loaded: float  # time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    job: _Job
+    outcome: Outcome
+    status: int | None
+    error: str
+    retry_after: int | None
+    at: datetime
+
+
+class DeliveryWorker:
+    """Sends due delivery jobs; many may run against one database.
+
+    `http` is the federation `ClientSession` (built on `federation.fetch.make_connector`
+    unless `allow_private`). `clock` is read for every decision and every signature.
+    `worker_id` must be unique among live workers (it marks their claims).
+    `batch_size` caps one claim, `concurrency` the requests in flight, `per_host_limit`
+    those in flight to one host. `lock_seconds` is how long a claim holds; it must
+    exceed the worst-case attempt (two knocks of `post_timeout` seconds). `rng` draws
+    the retry jitter.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        http: ClientSession,
+        *,
+        base_url: str,
+        allow_private: bool,
+        clock: Clock,
+        worker_id: str,
+        batch_size: int = 256,
+        concurrency: int = 64,
+        per_host_limit: int = 4,
+        lock_seconds: float = 300.0,
+        post_timeout: float = 10.0,
+        idle_seconds: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if min(batch_size, concurrency, per_host_limit) < 1:
+            raise ValueError("batch_size, concurrency and per_host_limit must be at least 1")
+        if not 0 < len(worker_id) <= 64:
+            raise ValueError("worker_id must be 1 to 64 characters")
+        self._attempt_seconds = 2 * post_timeout + 1.0  # a double knock, plus slack
+        if lock_seconds < self._attempt_seconds + 1.0:
+            raise ValueError(
+                f"lock_seconds ({lock_seconds}) must exceed two request timeouts "
+                f"({2 * post_timeout} s) by at least 2 s"
+            )
+        self._sessionmaker = sessionmaker
+        self._http = http
+        self._base_url = base_url
+        self._allow_private = allow_private
+        self._clock = clock
+        self.worker_id = worker_id
+        self._batch_size = batch_size
+        self._concurrency = concurrency
+        self._per_host_limit = per_host_limit
+        self._lock = timedelta(seconds=lock_seconds)
+        self._post_timeout = post_timeout
+        self._idle_seconds = idle_seconds
+        self._rng = rng if rng is not None else random.Random()
+        self._memory = HostSchemeMemory()
+        self._payloads: dict[int, _Payload] = {}
+        self._host_busy: dict[str, int] = {}
+        self._host_gates: dict[str, asyncio.Semaphore] = {}
+        self._is_postgres = sessionmaker.kw["bind"].dialect.name == "postgresql"
+
+    # --- the two ways to drive it --------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Handle one batch of due jobs and return how many: send the claimed ones (all
+        concurrently, within the limits), record every outcome, and push back the due
+        jobs of paused hosts. 0 means nothing was due. Tests step the worker with this."""
+        now = self._clock()
+        deferred = await self._defer_paused(now)
+        jobs, payloads = await self._claim_batch(now, self._batch_size)
+        if not jobs:
+            return deferred
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(job: _Job) -> _Result | None:
+            async with gate:
+                return await self._attempt(job, payloads.get(job.activity_id))
+
+        try:
+            results = await asyncio.gather(*(one(job) for job in jobs))
+        finally:
+            for job in jobs:
+                self._release(job.host)
+        await self._record([r for r in results if r is not None])
+        return deferred + len(jobs)
+
+    async def run_forever(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """Deliver until `stop` is set, keeping up to `concurrency` requests in flight.
+
+        Claims more as requests finish; when nothing is due it sleeps `idle_seconds`, or
+        less if `wake` is set (publishers set it after committing new jobs; the worker
+        clears it). On stop it lets requests in flight finish (at most one attempt's
+        time), records them and returns; claims it could not finish lapse and are sent
+        again later.
+        """
+        kick = asyncio.Event()
+        inflight: set[asyncio.Task[None]] = set()
+        recorder = _Recorder(self)
+        forwarders = [asyncio.create_task(_forward(stop, kick, clear=False))]
+        if wake is not None:
+            forwarders.append(asyncio.create_task(_forward(wake, kick, clear=True)))
+        recording = asyncio.create_task(recorder.run())
+        low_water = max(1, self._concurrency // 4)
+        next_deferral = 0.0
+
+        def finished(task: asyncio.Task[None]) -> None:
+            inflight.discard(task)
+            if self._concurrency - len(inflight) >= low_water:
+                kick.set()
+
+        try:
+            while not stop.is_set():
+                kick.clear()
+                free = self._concurrency - len(inflight)
+                want = min(free, self._batch_size)
+                claimed = 0
+                if want > 0:
+                    try:
+                        now = self._clock()
+                        if time.monotonic() >= next_deferral:
+                            next_deferral = time.monotonic() + self._idle_seconds
+                            await self._defer_paused(now)
+                        jobs, payloads = await self._claim_batch(now, want)
+                    except Exception:  # top of the loop: keep the worker alive (STYLE §4)
+                        log.exception("claiming deliveries failed; retrying shortly")
+                        jobs, payloads = [], {}
+                    claimed = len(jobs)
+                    for job in jobs:
+                        task = asyncio.create_task(
+                            self._attempt_and_record(job, payloads.get(job.activity_id), recorder)
+                        )
+                        inflight.add(task)
+                        task.add_done_callback(finished)
+                if claimed == want == self._batch_size and free > want:
+                    continue  # a full batch and room for more: claim again at once
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._idle_seconds):
+                        await kick.wait()
+        finally:
+            if inflight:
+                _done, pending = await asyncio.wait(inflight, timeout=self._attempt_seconds)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            recorder.close()
+            await recording
+            for forwarder in forwarders:
+                forwarder.cancel()
+            await asyncio.gather(*forwarders, return_exceptions=True)
+
+    # --- claiming ------------------------------------------------------------------------
+
+    def _claimable(self, now: datetime) -> ColumnElement[bool]:
+        return and_(
+            Delivery.state == _PENDING,
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
+        )
+
+    def _paused_hosts(self, now: datetime) -> Any:
+        return select(DeliveryHost.host).where(DeliveryHost.paused_until > now)
+
+    async def _claim_batch(
+        self, now: datetime, limit: int
+    ) -> tuple[list[_Job], dict[int, _Payload]]:
+        """Claim jobs and load what sending them needs; the caller releases each job."""
+        jobs = await self._claim(now, limit)
+        if not jobs:
+            return [], {}
+        try:
+            return jobs, await self._prepare(jobs)
+        except BaseException:
+            for job in jobs:
+                self._release(job.host)
+            raise
+
+    async def _begin_claim(self, session: AsyncSession) -> None:
+        """On SQLite, take the write lock before reading candidates, so that concurrent
+        claimers queue up instead of picking the same rows and losing the race (PostgreSQL
+        skips rows another claimer holds instead). Held for one SELECT and one UPDATE."""
+        if not self._is_postgres:
+            connection = await session.connection()
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    async def _claim(self, now: datetime, limit: int) -> list[_Job]:
+        """Claim up to `limit` due jobs of unpaused hosts, at most `per_host_limit` in
+        flight per host (counting ours already running), oldest first; commit the claim."""
+        claimable = self._claimable(now)
+        # Rank within each host so one host with a backlog cannot fill the batch. The
+        # window runs over a bounded scan of the oldest due jobs, to keep a claim cheap
+        # whatever the backlog.
+        scan = (
+            select(Delivery.id, Delivery.host, Delivery.next_attempt_at)
+            .where(claimable, Delivery.host.not_in(self._paused_hosts(now)))
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(max(limit * 16, 1024))
+            .subquery()
+        )
+        rank = func.row_number().over(
+            partition_by=scan.c.host, order_by=(scan.c.next_attempt_at, scan.c.id)
+        )
+        ranked = select(scan.c.id, scan.c.next_attempt_at, rank.label("rank")).subquery()
+        candidates = (
+            select(ranked.c.id)
+            .where(ranked.c.rank <= self._per_host_limit)
+            .order_by(ranked.c.next_attempt_at, ranked.c.id)
+            .limit(limit)
+        )
+        query = select(Delivery.id, Delivery.host).where(
+            Delivery.id.in_(candidates.scalar_subquery()), claimable
+        )
+        if self._is_postgres:
+            query = query.with_for_update(skip_locked=True, of=Delivery)
+        async with self._sessionmaker() as session:
+            await self._begin_claim(session)
+            rows = (await session.execute(query)).all()
+            taken: dict[str, int] = {}
+            ids = []
+            for job_id, host in sorted(rows):
+                if self._host_busy.get(host, 0) + taken.get(host, 0) < self._per_host_limit:
+                    taken[host] = taken.get(host, 0) + 1
+                    ids.append(job_id)
+            if not ids:
+                await session.commit()
+                return []
+            locked_until = now + self._lock
+            claim = (
+                update(Delivery)
+                .where(Delivery.id.in_(ids), claimable)
+                .values(locked_until=locked_until, locked_by=self.worker_id, updated_at=now)
+                .returning(
+                    Delivery.id,
+                    Delivery.activity_id,
+                    Delivery.inbox_uri,
+                    Delivery.host,
+                    Delivery.attempts,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            claimed = (await (await session.connection()).execute(claim)).all()
+            await session.commit()
+        jobs = [
+            _Job(id=i, activity_id=a, inbox_uri=u, host=h, attempts=n, locked_until=locked_until)
+            for i, a, u, h, n in sorted(claimed)
+        ]
+        for job in jobs:
+            self._host_busy[job.host] = self._host_busy.get(job.host, 0) + 1
+        return jobs
+
+    async def _defer_paused(self, now: datetime) -> int:
+        """Push the due jobs of paused hosts past the pause, counting an attempt each
+        (so they still die after about three days); return how many."""
+        query = (
+            select(Delivery.id, Delivery.attempts, DeliveryHost.paused_until)
+            .join(DeliveryHost, DeliveryHost.host == Delivery.host)
+            .where(self._claimable(now), DeliveryHost.paused_until > now)
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(self._batch_size)
+        )
+        if self._is_postgres:
+            query = query.with_for_update(skip_locked=True, of=Delivery)
+        async with self._sessionmaker() as session:
+            await self._begin_claim(session)
+            rows = (await session.execute(query)).all()
+            if not rows:
+                await session.commit()
+                return 0
+            params = []
+            for job_id, attempts, paused_until in rows:
+                assert paused_until is not None  # the join's condition
+                delay = next_delay(attempts + 1, self._rng)
+                error = f"host paused until {paused_until.isoformat(timespec='seconds')}"
+                params.append(
+                    {
+                        "b_id": job_id,
+                        "b_attempts": attempts + 1,
+                        "b_state": _PENDING if delay is not None else _DEAD,
+                        "b_next": max(now + delay, paused_until) if delay is not None else now,
+                        "b_error": error,
+                    }
+                )
+            stmt = (
+                update(Delivery)
+                .where(Delivery.id == bindparam("b_id"), self._claimable(now))
+                .values(
+                    attempts=bindparam("b_attempts"),
+                    state=bindparam("b_state"),
+                    next_attempt_at=bindparam("b_next"),
+                    last_error=bindparam("b_error"),
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await (await session.connection()).execute(stmt, params)
+            await session.commit()
+        return len(rows)
+
+    def _release(self, host: str) -> None:
+        left = self._host_busy.get(host, 0) - 1
+        if left > 0:
+            self._host_busy[host] = left
+        else:
+            self._host_busy.pop(host, None)
+            self._host_gates.pop(host, None)
+
+    # --- sending -------------------------------------------------------------------------
+
+    async def _prepare(self, jobs: Sequence[_Job]) -> dict[int, _Payload]:
+        """Bodies and signers of the batch's activities (cached briefly), and the
+        signature schemes of its hosts."""
+        tick = time.monotonic()
+        wanted = {job.activity_id for job in jobs}
+        payloads = {
+            a: p for a in wanted if (p := self._payloads.get(a)) and tick - p.loaded < _PAYLOAD_TTL
+        }
+        missing = wanted - payloads.keys()
+        async with self._sessionmaker() as session:
+            if missing:
+                rows = await session.execute(
+                    select(
+                        Activity.id,
+                        Activity.body,
+                        Actor.username,
+                        Actor.is_instance,
+                        Actor.private_key_pem,
+                    )
+                    .join(Actor, Actor.id == Activity.actor_id)
+                    .where(Activity.id.in_(missing))
+                )
+                for activity_id, body, username, is_instance, pem in rows:
+                    actor_uri = (
+                        f"{self._base_url}/actor"
+                        if is_instance
+                        else local_actor_id(self._base_url, username)
+                    )
+                    payload = _Payload(
+                        body=body.encode("utf-8"),
+                        signer=Signer(f"{actor_uri}#main-key", pem, self._clock),
+                        loaded=tick,
+                    )
+                    payloads[activity_id] = payload
+                    if len(self._payloads) >= _PAYLOAD_CACHE:
+                        self._payloads.clear()
+                    self._payloads[activity_id] = payload
+            await self._memory.load(session, {_memory_key(job.inbox_uri) for job in jobs})
+            await session.commit()
+        return payloads
+
+    async def _attempt(self, job: _Job, payload: _Payload | None) -> _Result | None:
+        """One signed POST of one job; None if it was not sent because its claim is
+        about to lapse (another worker will take it)."""
+        gate = self._host_gates.get(job.host)
+        if gate is None:
+            gate = self._host_gates[job.host] = asyncio.Semaphore(self._per_host_limit)
+        async with gate:
+            now = self._clock()
+            if (job.locked_until - now).total_seconds() < self._attempt_seconds:
+                log.warning("delivery %d: claim nearly lapsed, leaving it to a later claim", job.id)
+                return None
+            if payload is None:
+                return _Result(job, Outcome.PERMANENT, None, "activity or actor gone", None, now)
+            try:
+                answer = await post_activity(
+                    self._http,
+                    job.inbox_uri,
+                    payload.body,
+                    signer=payload.signer,
+                    memory=self._memory,
+                    allow_private=self._allow_private,
+                    timeout=self._post_timeout,
+                )
+            except FetchError as exc:
+                return _Result(job, classify(None, exc), None, str(exc), None, self._clock())
+            except Exception as exc:  # top of the per-job loop: record it (STYLE §4)
+                log.exception("delivery %d to %s failed unexpectedly", job.id, job.inbox_uri)
+                error = f"internal error: {type(exc).__name__}: {exc}"
+                return _Result(job, classify(None, exc), None, error, None, self._clock())
+            error = "" if answer.ok else f"HTTP {answer.status}: {answer.excerpt[:200]}"
+            return _Result(
+                job,
+                classify(answer.status),
+                answer.status,
+                error,
+                answer.retry_after,
+                self._clock(),
+            )
+
+    async def _attempt_and_record(
+        self, job: _Job, payload: _Payload | None, recorder: _Recorder
+    ) -> None:
+        try:
+            result = await self._attempt(job, payload)
+        finally:
+            self._release(job.host)
+        if result is not None:
+            recorder.add(result)
+
+    # --- recording -----------------------------------------------------------------------
+
+    async def _record(self, results: Sequence[_Result]) -> None:
+        """Write the outcomes of `results` in one transaction: each job done, rescheduled
+        or dead (only if still claimed by us), the hosts' failure streaks and pauses,
+        and newly learnt signature schemes."""
+        schemes = self._memory.take_changes()
+        if not results and not schemes:
+            return
+        try:
+            async with self._sessionmaker() as session:
+                if results:
+                    await self._record_jobs(session, results)
+                    await self._record_hosts(session, results)
+                if schemes:
+                    await self._record_schemes(session, schemes)
+                await session.commit()
+        except BaseException:
+            self._memory.restore_changes(schemes)
+            raise
+        for r in results:
+            if r.outcome is not Outcome.SUCCESS:
+                log.info(
+                    "delivery %d to %s: %s (%s)",
+                    r.job.id,
+                    r.job.inbox_uri,
+                    r.outcome.value,
+                    r.error[:120],
+                )
+
+    async def _record_jobs(self, session: AsyncSession, results: Sequence[_Result]) -> None:
+        params = []
+        for r in results:
+            attempts = r.job.attempts + 1
+            state, next_at, delivered = _PENDING, r.at, None
+            if r.outcome is Outcome.SUCCESS:
+                state, delivered = _DONE, r.at
+            elif r.outcome is Outcome.PERMANENT:
+                state = _DEAD
+            else:
+                retry_after = timedelta(seconds=r.retry_after) if r.retry_after else None
+                delay = next_delay(attempts, self._rng, retry_after)
+                if delay is None:
+                    state = _DEAD
+                else:
+                    next_at = r.at + delay
+            params.append(
+                {
+                    "b_id": r.job.id,
+                    "b_state": state,
+                    "b_attempts": attempts,
+                    "b_next": next_at,
+                    "b_status": r.status,
+                    "b_error": r.error[:_ERROR_CHARS],
+                    "b_at": r.at,
+                    "b_delivered": delivered,
+                }
+            )
+        stmt = (
+            update(Delivery)
+            .where(Delivery.id == bindparam("b_id"), Delivery.locked_by == self.worker_id)
+            .values(
+                state=bindparam("b_state"),
+                attempts=bindparam("b_attempts"),
+                next_attempt_at=bindparam("b_next"),
+                last_status=bindparam("b_status"),
+                last_error=bindparam("b_error"),
+                updated_at=bindparam("b_at"),
+                delivered_at=bindparam("b_delivered"),
+                locked_until=None,
+                locked_by=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await (await session.connection()).execute(stmt, params)
+
+    async def _record_hosts(self, session: AsyncSession, results: Sequence[_Result]) -> None:
+        """A success resets a host's streak and pause; retryable failures extend the
+        streak and, past the threshold, pause it. Final answers (404, 410…) show the
+        host is up and leave it alone."""
+        by_host: dict[str, list[_Result]] = {}
+        for r in sorted(results, key=lambda r: r.at):
+            if r.outcome is not Outcome.PERMANENT:
+                by_host.setdefault(r.job.host, []).append(r)
+        healthy, failing = [], []
+        for host, rs in by_host.items():
+            last_ok = max((i for i, r in enumerate(rs) if r.outcome is Outcome.SUCCESS), default=-1)
+            after = len(rs) - last_ok - 1
+            last_failure = rs[-1].at if after else None
+            if last_ok >= 0:
+                row = {
+                    "host": host,
+                    "consecutive_failures": after,
+                    "last_success_at": rs[last_ok].at,
+                    "last_failure_at": last_failure,
+                }
+                healthy.append(row)
+            else:
+                failing.append(
+                    {"host": host, "consecutive_failures": after, "last_failure_at": last_failure}
+                )
+        insert = postgresql.insert if self._is_postgres else sqlite.insert
+        table = DeliveryHost.__table__
+        if healthy:
+            stmt = insert(DeliveryHost)
+            await (await session.connection()).execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[table.c.host],
+                    set_={
+                        "consecutive_failures": stmt.excluded.consecutive_failures,
+                        "paused_until": None,
+                        "last_success_at": stmt.excluded.last_success_at,
+                        "last_failure_at": func.coalesce(
+                            stmt.excluded.last_failure_at, table.c.last_failure_at
+                        ),
+                    },
+                ),
+                healthy,
+            )
+        if failing:
+            stmt = insert(DeliveryHost)
+            upsert = stmt.on_conflict_do_update(
+                index_elements=[table.c.host],
+                set_={
+                    "consecutive_failures": table.c.consecutive_failures
+                    + stmt.excluded.consecutive_failures,
+                    "last_failure_at": stmt.excluded.last_failure_at,
+                },
+            ).returning(table.c.host, table.c.consecutive_failures, table.c.paused_until)
+            streaks = (await (await session.connection()).execute(upsert, failing)).all()
+            now = max(r.at for r in results)
+            pauses = []
+            for host, streak, paused_until in streaks:
+                pause = host_pause(streak)
+                if pause is not None and (paused_until is None or paused_until < now + pause):
+                    pauses.append({"b_host": host, "b_until": now + pause})
+                    log.warning(
+                        "pausing deliveries to %s for %s after %d failures", host, pause, streak
+                    )
+            if pauses:
+                await (await session.connection()).execute(
+                    update(DeliveryHost)
+                    .where(DeliveryHost.host == bindparam("b_host"))
+                    .values(paused_until=bindparam("b_until"))
+                    .execution_options(synchronize_session=False),
+                    pauses,
+                )
+
+    async def _record_schemes(
+        self, session: AsyncSession, schemes: Mapping[str, SignatureScheme]
+    ) -> None:
+        insert = postgresql.insert if self._is_postgres else sqlite.insert
+        stmt = insert(DeliveryHost)
+        await (await session.connection()).execute(
+            stmt.on_conflict_do_update(
+                index_elements=[DeliveryHost.__table__.c.host],
+                set_={"signature_scheme": stmt.excluded.signature_scheme},
+            ),
+            [
+                {"host": host, "consecutive_failures": 0, "signature_scheme": scheme.value}
+                for host, scheme in schemes.items()
+            ],
+        )
+
+
+def _memory_key(inbox_uri: str) -> str:
+    """The key `post_activity` uses for a host's scheme; an unparsable URL fails later."""
+    try:
+        return host_key(inbox_uri)
+    except FetchError:
+        return ""
+
+
+async def _forward(source: asyncio.Event, target: asyncio.Event, *, clear: bool) -> None:
+    """Set `target` whenever `source` is set (asyncio has no wait-for-any on events)."""
+    while True:
+        await source.wait()
+        target.set()
+        if not clear:
+            return
+        source.clear()
+
+
+class _Recorder:
+    """Group commit for `run_forever`: outcomes that finish while one transaction is
+    being written go into the next, so a thousand answers cost a handful of commits,
+    and each is written within about one commit's time of its answer."""
+
+    def __init__(self, worker: DeliveryWorker) -> None:
+        self._worker = worker
+        self._results: list[_Result] = []
+        self._ready = asyncio.Event()
+        self._closed = False
+
+    def add(self, result: _Result) -> None:
+        self._results.append(result)
+        self._ready.set()
+
+    def close(self) -> None:
+        """Write what is left, then stop."""
+        self._closed = True
+        self._ready.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            batch, self._results = self._results, []
+            try:
+                await self._worker._record(batch)
+                failures = 0
+            except (SQLAlchemyError, OSError):
+                # Keep them and try again; if the database stays away, the claims lapse
+                # and the jobs are sent again by whoever claims them next.
+                failures += 1
+                log.exception("recording %d delivery outcomes failed", len(batch))
+                self._results[:0] = batch
+                if self._closed and failures >= 3:
+                    log.error(
+                        "giving up recording deliveries %s",
+                        ", ".join(str(r.job.id) for r in self._results),
+                    )
+                    return
+                await asyncio.sleep(min(0.5 * failures, 5.0))
+                self._ready.set()
+                continue
+            if self._closed and not self._results:
+                return
