@@ -24,25 +24,24 @@ which sits beside it). No clock reads: `now` is always a parameter.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import enum
 import functools
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Final, Protocol, cast
+from typing import Final, Protocol, TypeGuard, cast
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from federation.errors import FederationError, ParseError
-from federation.keys import load_private_key, load_public_key
+from federation.keys import PublicKey, load_private_key, load_public_key
 
 __all__ = [
     "KeyResolver",
@@ -164,15 +163,16 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _BODILESS_HOST_METHODS: Final = frozenset({"GET", "HEAD"})
 
 # One `name=value` or `name="value"` of a cavage Signature header. Spaces
-# around `=` and after commas are tolerated.
+# around `=` and after commas are tolerated. Possessive quantifiers: no
+# backtracking, so a long hostile header costs linear time.
 _CAVAGE_PARAM_RE: Final = (
-    r'[ \t]*([A-Za-z][A-Za-z0-9_.-]*)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^",\s]+))[ \t]*'
+    r'[ \t]*+([A-Za-z][A-Za-z0-9_.-]*+)[ \t]*+=[ \t]*+(?:"((?:[^"\\]|\\.)*+)"|([^",\s]++))[ \t]*+'
 )
 _CAVAGE_PARAM: Final = re.compile(_CAVAGE_PARAM_RE + r"(?:,|\Z)", re.DOTALL)
 # The same grammar over a header whose quoted values were emptied: Python's
 # regex engine scans a 344-character signature one character at a time,
 # str.split finds the quotes with memchr.
-_SKELETON: Final = re.compile(rf"{_CAVAGE_PARAM_RE}(?:,{_CAVAGE_PARAM_RE})*,?")
+_SKELETON: Final = re.compile(rf"{_CAVAGE_PARAM_RE}(?:,{_CAVAGE_PARAM_RE}){{0,15}},?")
 _SKELETON_PARAM: Final = re.compile(_CAVAGE_PARAM_RE)
 _BACKSLASH_ESCAPE: Final = re.compile(r"\\(.)", re.DOTALL)
 _UNIX_TIME: Final = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]+)?\Z")
@@ -203,7 +203,7 @@ def _malformed(message: str) -> SignatureError:
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 # --------------------------------------------------------------------------
@@ -391,7 +391,7 @@ def verify_signature(req: SignedRequest, public_key_pem: str) -> None:
             SignatureReason.KEY_UNAVAILABLE, f"unusable public key for {req.key_id}: {exc}"
         ) from None
     legacy = req.legacy_signing_string
-    if isinstance(key, rsa.RSAPublicKey):
+    if _is_rsa(key):
         if req.algorithm in _RSA_ALGORITHMS:
             try:
                 key.verify(req.signature, req.signing_string, _PKCS1v15, _SHA256)
@@ -405,20 +405,34 @@ def verify_signature(req: SignedRequest, public_key_pem: str) -> None:
                 except InvalidSignature:
                     pass
     elif req.algorithm in _ED25519_ALGORITHMS:
+        ed_key = cast(ed25519.Ed25519PublicKey, key)  # PublicKey has two members
         try:
-            key.verify(req.signature, req.signing_string)
+            ed_key.verify(req.signature, req.signing_string)
             return
         except InvalidSignature:
             pass
         if legacy is not None:
             try:
-                key.verify(req.signature, legacy)
+                ed_key.verify(req.signature, legacy)
                 return
             except InvalidSignature:
                 pass
     raise SignatureError(
         SignatureReason.BAD_SIGNATURE, f"signature does not verify with key {req.key_id}"
     )
+
+
+_KEY_TYPES_SEEN: dict[type, bool] = {}
+
+
+def _is_rsa(key: PublicKey) -> TypeGuard[rsa.RSAPublicKey]:
+    """isinstance against cryptography's ABCs costs more than the rest of the
+    wrapper around verify; there are only ever two concrete classes."""
+    kind = type(key)
+    is_rsa = _KEY_TYPES_SEEN.get(kind)
+    if is_rsa is None:
+        is_rsa = _KEY_TYPES_SEEN[kind] = isinstance(key, rsa.RSAPublicKey)
+    return is_rsa
 
 
 async def verify_request(
@@ -472,7 +486,7 @@ def require_owner(verified: VerifiedRequest, actor_uri: str) -> None:
 
 
 def _parse_cavage(
-    method: str, target: str, h: Mapping[str, str], body: bytes | None, header: str
+    method: str, target: str, h: dict[str, str], body: bytes | None, header: str
 ) -> SignedRequest:
     params = _parse_cavage_params(header)
     key_id = params.get("keyid")
@@ -484,8 +498,10 @@ def _parse_cavage(
         params.get("algorithm", "hs2019"), params.get("headers", "date"), method
     )
 
-    h = _join_repeated(h, (*covered, "signature"))
-    signature = _decode_b64(encoded)
+    try:
+        signature = binascii.a2b_base64(encoded, strict_mode=True)
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
+        raise _malformed("signature is not valid base64") from None
     lines: list[str] = []
     target_index = -1
     for name in covered:
@@ -584,7 +600,7 @@ def _parse_cavage_params_escaped(header: str) -> dict[str, str]:
     pos, end = 0, len(header)
     while pos < end:
         m = match(header, pos)
-        if m is None:
+        if m is None or len(params) >= 16:
             raise _malformed("unparsable Signature header")
         name = m.group(1).lower()
         if name in params:
@@ -608,7 +624,7 @@ def _unix_time(value: str) -> datetime:
 def _parse_rfc9421(
     method: str,
     target: str,
-    h: Mapping[str, str],
+    h: dict[str, str],
     body: bytes | None,
     signature_input: str,
     signature_header: str,
@@ -664,7 +680,6 @@ def _parse_rfc9421(
     if method == "POST" and "content-digest" not in covered and "digest" not in covered:
         raise _malformed("signature on POST must cover Content-Digest")
 
-    h = _join_repeated(h, (*covered, "signature", "signature-input"))
     lines: list[str] = []
     for name, lname in zip(names, covered, strict=True):
         lines.append(f"{_sf_string(name)}: {_component(lname, method, target, h, url_scheme)}")
@@ -690,7 +705,7 @@ def _parse_rfc9421(
     )
 
 
-def _component(name: str, method: str, target: str, h: Mapping[str, str], url_scheme: str) -> str:
+def _component(name: str, method: str, target: str, h: dict[str, str], url_scheme: str) -> str:
     """The value of one RFC 9421 component for the signature base (RFC 9421 section 2)."""
     if not name.startswith("@"):
         value = h.get(name)
@@ -722,42 +737,16 @@ def _component(name: str, method: str, target: str, h: Mapping[str, str], url_sc
 # Shared helpers
 
 
-class _MultiMapping(Protocol):
-    def getall(self, key: str, default: tuple[()], /) -> Sequence[str]: ...
-
-
-# aiohttp hands handlers a CIMultiDictProxy: case-insensitive already, so it
-# is read as is rather than copied (a copy costs more than the rest of the
-# parse); repeated fields are looked for only among those we read.
-_CASE_INSENSITIVE_MULTIDICTS: Final = frozenset({"CIMultiDictProxy", "CIMultiDict"})
-
-
-def _normalise_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
-    """A case-insensitive view: lower-cased names, repeated fields joined with ", "."""
-    if type(headers).__name__ in _CASE_INSENSITIVE_MULTIDICTS:
-        return headers
+def _normalise_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Lower-case names; repeated fields (aiohttp's CIMultiDictProxy keeps them
+    apart) are joined with ", ", as HTTP defines."""
     h = {name.lower(): value for name, value in headers.items()}
     if len(h) == len(headers):
         return h
-    return _joined(headers)
-
-
-def _joined(headers: Mapping[str, str]) -> dict[str, str]:
-    h: dict[str, str] = {}
+    h = {}
     for name, value in headers.items():
         name = name.lower()
         h[name] = f"{h[name]}, {value}" if name in h else value
-    return h
-
-
-def _join_repeated(h: Mapping[str, str], names: tuple[str, ...]) -> Mapping[str, str]:
-    """`h`, or if it is a multidict with any of `names` repeated, a joined copy."""
-    if type(h) is dict:
-        return h
-    getall = cast(_MultiMapping, h).getall
-    for name in names:
-        if len(getall(name, ())) > 1:
-            return _joined(h)
     return h
 
 
@@ -767,13 +756,6 @@ def _encode_lines(lines: list[str]) -> bytes:
         return "\n".join(lines).encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         raise _malformed("signed values are not valid header text") from None
-
-
-def _decode_b64(value: str) -> bytes:
-    try:
-        return binascii.a2b_base64(value, strict_mode=True)
-    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
-        raise _malformed("signature is not valid base64") from None
 
 
 def _from_timestamp(seconds: int) -> datetime:
@@ -889,14 +871,17 @@ class _SFError(Exception):
     """Structured field text does not follow RFC 8941; mapped to MALFORMED by callers."""
 
 
-_KEY_FIRST: Final = frozenset("abcdefghijklmnopqrstuvwxyz*")
-_KEY_CHARS: Final = _KEY_FIRST | frozenset("0123456789_-.")
-_TOKEN_FIRST: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz*")
-_TOKEN_CHARS: Final = _TOKEN_FIRST | frozenset("0123456789!#$%&'+-.^_`|~:/")
-_DIGITS: Final = frozenset("0123456789")
-_BASE64_CHARS: Final = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-)
+# Each lexeme is scanned by one regex call: a Python loop per character would
+# let a long header cost milliseconds.
+_SF_KEY: Final = re.compile(r"[a-z*][a-z0-9_\-.*]*")
+_SF_TOKEN: Final = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
+_SF_STRING: Final = re.compile(r'"((?:[ !#-\[\]-~]|\\["\\])*+)"')
+_SF_NUMBER: Final = re.compile(r"-?([0-9]+)(?:\.([0-9]*))?")
+_SF_BYTES: Final = re.compile(r":([A-Za-z0-9+/=]*):")
+_SF_ESCAPE: Final = re.compile(r"\\(.)")
+# Our cap, not RFC 8941's: no legitimate signature or digest field comes
+# close, and it bounds the work an unauthenticated request can cause.
+_MAX_SF_MEMBERS: Final = 16
 
 
 class _SFParser:
@@ -914,13 +899,21 @@ class _SFParser:
         while self._i < self._n and self._s[self._i] in chars:
             self._i += 1
 
+    def _lexeme(self, pattern: re.Pattern[str], what: str) -> re.Match[str]:
+        m = pattern.match(self._s, self._i)
+        if m is None:
+            raise _SFError(f"expected {what} at {self._i}")
+        self._i = m.end()
+        return m
+
     def dictionary(self) -> list[tuple[str, _Item | _InnerList]]:
+        """Parse the text as an RFC 8941 dictionary, of at most _MAX_SF_MEMBERS members."""
         members: dict[str, _Item | _InnerList] = {}
         self._skip(" ")
         if self._i >= self._n:
             raise _SFError("empty dictionary")
-        while True:
-            key = self._key()
+        for _ in range(_MAX_SF_MEMBERS):
+            key = self._lexeme(_SF_KEY, "a key").group()
             if self._peek() == "=":
                 self._i += 1
                 members[key] = self._member()
@@ -935,13 +928,14 @@ class _SFParser:
             self._skip(" \t")
             if self._i >= self._n:
                 raise _SFError("trailing comma")
+        raise _SFError("too many members")
 
     def _member(self) -> _Item | _InnerList:
         if self._peek() != "(":
             return self._item()
         self._i += 1
         items: list[_Item] = []
-        while True:
+        for _ in range(_MAX_SF_MEMBERS + 1):
             self._skip(" ")
             if self._peek() == ")":
                 self._i += 1
@@ -949,6 +943,7 @@ class _SFParser:
             items.append(self._item())
             if self._peek() not in (" ", ")"):
                 raise _SFError(f"bad inner list at {self._i}")
+        raise _SFError("too many items in inner list")
 
     def _item(self) -> _Item:
         value = self._bare_item()
@@ -956,10 +951,14 @@ class _SFParser:
 
     def _params(self) -> dict[str, BareItem]:
         params: dict[str, BareItem] = {}
+        count = 0
         while self._peek() == ";":
+            count += 1
+            if count > _MAX_SF_MEMBERS:
+                raise _SFError("too many parameters")
             self._i += 1
             self._skip(" ")
-            key = self._key()
+            key = self._lexeme(_SF_KEY, "a key").group()
             value: BareItem = True
             if self._peek() == "=":
                 self._i += 1
@@ -967,94 +966,36 @@ class _SFParser:
             params[key] = value
         return params
 
-    def _key(self) -> str:
-        start = self._i
-        if self._peek() not in _KEY_FIRST or self._i >= self._n:
-            raise _SFError(f"expected a key at {start}")
-        self._i += 1
-        while self._i < self._n and self._s[self._i] in _KEY_CHARS:
-            self._i += 1
-        return self._s[start : self._i]
-
     def _bare_item(self) -> BareItem:
         c = self._peek()
         if c == '"':
-            return self._string()
+            text = self._lexeme(_SF_STRING, "a string").group(1)
+            return _SF_ESCAPE.sub(r"\1", text) if "\\" in text else text
         if c == ":":
-            return self._bytes()
+            encoded = self._lexeme(_SF_BYTES, "a byte sequence").group(1)
+            if "=" not in encoded:  # RFC 8941 4.2.7: don't insist on padding
+                encoded += "=" * (-len(encoded) % 4)
+            try:
+                return binascii.a2b_base64(encoded, strict_mode=True)
+            except binascii.Error:
+                raise _SFError("bad base64 in byte sequence") from None
         if c == "?":
-            return self._boolean()
-        if c == "-" or (c and c in _DIGITS):
-            return self._number()
-        if c and c in _TOKEN_FIRST:
-            start = self._i
-            while self._i < self._n and self._s[self._i] in _TOKEN_CHARS:
-                self._i += 1
-            return _Token(self._s[start : self._i])
-        raise _SFError(f"expected an item at {self._i}")
-
-    def _string(self) -> str:
-        self._i += 1
-        out: list[str] = []
-        s, n = self._s, self._n
-        while self._i < n:
-            c = s[self._i]
-            self._i += 1
-            if c == "\\":
-                if self._i >= n or s[self._i] not in '"\\':
-                    raise _SFError("bad escape in string")
-                out.append(s[self._i])
-                self._i += 1
-            elif c == '"':
-                return "".join(out)
-            elif not " " <= c <= "~":
-                raise _SFError("non-printable character in string")
-            else:
-                out.append(c)
-        raise _SFError("unterminated string")
-
-    def _bytes(self) -> bytes:
-        start = self._i + 1
-        end = self._s.find(":", start)
-        if end < 0:
-            raise _SFError("unterminated byte sequence")
-        encoded = self._s[start:end]
-        if not _BASE64_CHARS.issuperset(encoded):
-            raise _SFError("bad character in byte sequence")
-        self._i = end + 1
-        try:
-            return base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise _SFError("bad base64 in byte sequence") from None
-
-    def _boolean(self) -> bool:
-        c = self._s[self._i + 1 : self._i + 2]
-        if c not in ("0", "1") or not c:
-            raise _SFError("bad boolean")
-        self._i += 2
-        return c == "1"
-
-    def _number(self) -> int | float:
-        start = self._i
-        if self._peek() == "-":
-            self._i += 1
-        digits_start = self._i
-        while self._i < self._n and self._s[self._i] in _DIGITS:
-            self._i += 1
-        int_digits = self._i - digits_start
-        if int_digits == 0:
-            raise _SFError("bad number")
-        if self._peek() != ".":
-            if int_digits > 15:
-                raise _SFError("integer too long")
-            return int(self._s[start : self._i])
-        self._i += 1
-        frac_start = self._i
-        while self._i < self._n and self._s[self._i] in _DIGITS:
-            self._i += 1
-        if int_digits > 12 or not 1 <= self._i - frac_start <= 3:
-            raise _SFError("bad decimal")
-        return float(self._s[start : self._i])
+            flag = self._s[self._i + 1 : self._i + 2]
+            if flag not in ("0", "1") or not flag:
+                raise _SFError("bad boolean")
+            self._i += 2
+            return flag == "1"
+        if c == "-" or "0" <= c <= "9":
+            m = self._lexeme(_SF_NUMBER, "a number")
+            whole, fraction = m.groups()
+            if fraction is None:
+                if len(whole) > 15:
+                    raise _SFError("integer too long")
+                return int(m.group())
+            if len(whole) > 12 or not 1 <= len(fraction) <= 3:
+                raise _SFError("bad decimal")
+            return float(m.group())
+        return _Token(self._lexeme(_SF_TOKEN, "an item").group())
 
 
 def _sf_string(value: str) -> str:

@@ -823,6 +823,44 @@ async def test_rfc9421_picks_the_first_supported_signature() -> None:
     await _verify(headers)
 
 
+async def test_rfc9421_signature_fields_repeated_in_separate_headers_are_combined() -> None:
+    """RFC 9421 lets each signer add its own field; aiohttp keeps them apart."""
+    headers = _rfc9421_post(CREATED + KEYID)
+    multi = CIMultiDict(headers)
+    multi.add("Signature-Input", 'proxy=("@method");created=1;keyid="p";alg="ml-dsa-44"')
+    multi.add("Signature", "proxy=:AAAA:")
+    await _verify(CIMultiDictProxy(multi))
+
+
+async def test_rfc9421_content_digest_without_base64_padding() -> None:
+    """RFC 8941 asks parsers not to insist on `=` padding in byte sequences."""
+    unpadded = "sha-256=:" + base64.b64encode(hashlib.sha256(ACTIVITY).digest()).decode()
+    unpadded = unpadded.rstrip("=") + ":"
+    headers = _signed_post(scheme=SignatureScheme.RFC9421)
+    headers["Content-Digest"] = unpadded
+    headers.update(
+        _rfc9421(
+            [("@method", "POST"), ("@target-uri", INBOX_URL), ("content-digest", unpadded)],
+            CREATED + KEYID,
+        )
+    )
+    await _verify(headers)
+
+
+@pytest.mark.parametrize(
+    ("signature_input", "signature"),
+    [
+        (", ".join(f"s{i}=();created=1" for i in range(17)), "s0=:AAAA:"),
+        ("sig1=(" + " ".join(['"@method"'] * 17) + ")" + CREATED + KEYID, "sig1=:AAAA:"),
+        ("sig1=()" + ";x" * 17 + CREATED + KEYID, "sig1=:AAAA:"),
+    ],
+    ids=["members", "components", "parameters"],
+)
+async def test_rfc9421_structured_fields_are_bounded(signature_input: str, signature: str) -> None:
+    headers = {"Host": "beta.test", "Signature-Input": signature_input, "Signature": signature}
+    assert await _reason(_verify(headers, method="GET", body=None)) is SignatureReason.MALFORMED
+
+
 async def test_rfc9421_ed25519_key() -> None:
     private = ed25519.Ed25519PrivateKey.generate()
     public_pem = (
