@@ -8,6 +8,7 @@ process from the server under test.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 from dataclasses import dataclass
@@ -54,17 +55,17 @@ async def _worker(
     measure_from: float,
     result: LoadResult,
     expect: int,
-    index: int,
+    counter: itertools.count[int],
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    i = index
     try:
         while True:
             start = time.perf_counter()
             if start >= deadline:
                 break
-            writer.write(requests[i % len(requests)])
-            i += 1
+            # One shared counter: no two connections send the same request until the
+            # list wraps (inbox requests must be distinct to be stored).
+            writer.write(requests[next(counter) % len(requests)])
             status = await _read_response(reader)
             end = time.perf_counter()
             if start >= measure_from:
@@ -87,13 +88,14 @@ async def run_load(
 ) -> LoadResult:
     """Keep `connections` keep-alive connections busy; count responses after the warm-up."""
     result = LoadResult(0, duration, [], 0)
+    counter = itertools.count()
     now = time.perf_counter()
     measure_from = now + warmup
     deadline = measure_from + duration
     await asyncio.gather(
         *(
-            _worker(port, requests, deadline, measure_from, result, expect, n)
-            for n in range(connections)
+            _worker(port, requests, deadline, measure_from, result, expect, counter)
+            for _ in range(connections)
         )
     )
     return result
@@ -104,3 +106,11 @@ def get_request(path: str, host: str, accept: str = "*/*") -> bytes:
         f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\n"
         "User-Agent: verbund-bench\r\n\r\n"
     ).encode()
+
+
+def post_request(path: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [
+        f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

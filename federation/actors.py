@@ -12,6 +12,7 @@ Pure protocol layer: imports only `federation.*`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -69,9 +70,13 @@ class ActorDocument:
     public_keys: tuple[PublicKeyDoc, ...] = ()
 
 
+# Whitespace or control characters anywhere make a URL unusable (and suspicious).
+_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f]")
+
+
 def _split(value: str) -> tuple[str, str, int] | None:
     """(scheme, host, port) of an absolute http(s) URL without credentials, else None."""
-    if any(c.isspace() or ord(c) < 0x20 for c in value):
+    if _UNSAFE_URL_CHARS.search(value):
         return None
     try:
         parts = urlsplit(value)

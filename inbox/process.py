@@ -1,7 +1,9 @@
-"""Processing stored inbox records: claim, dispatch to a handler, mark processed.
+"""Processing stored inbox records: claim a batch, dispatch to handlers, mark processed.
 
 Runs in `verbund serve` as a background task woken after each group commit,
-and catches up on start-up with whatever a crash left unprocessed.
+and catches up on start-up with whatever a crash left unprocessed. A batch is
+handled in one transaction; if any handler fails, the batch is rolled back and
+its records are retried one by one so that one bad record cannot block others.
 """
 
 from __future__ import annotations
@@ -9,18 +11,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.base import dialect_name
+from actors.models import RemoteActor
 from actors.remote import RemoteDirectory
-from inbox.handlers import HANDLERS, HandlerContext, Incoming, prefetch_actor
+from inbox.handlers import HANDLERS, NEEDS_ACTOR, HandlerContext, Incoming, prefetch_actor
 from inbox.models import InboxActivity
 
 log = logging.getLogger("verbund.inbox")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    id: int
+    uri: str
+    type: str
+    actor_uri: str
+    body: str
 
 
 class InboxProcessor:
@@ -32,7 +45,7 @@ class InboxProcessor:
         base_url: str,
         clock: Callable[[], datetime],
         on_outbox: Callable[[], None] = lambda: None,
-        batch_size: int = 100,
+        batch_size: int = 200,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._directory = directory
@@ -48,65 +61,100 @@ class InboxProcessor:
     async def run_once(self) -> int:
         """Process every unprocessed record (in arrival order); return how many."""
         async with self._lock:
-            return await self._run_all()
+            total = 0
+            while True:
+                batch = await self._next_batch()
+                if not batch:
+                    return total
+                total += await self._process_batch(batch)
 
-    async def _run_all(self) -> int:
-        total = 0
-        while True:
-            async with self._sessionmaker() as session:
-                ids = list(
-                    await session.scalars(
-                        select(InboxActivity.id)
-                        .where(InboxActivity.processed_at.is_(None))
-                        .order_by(InboxActivity.id)
-                        .limit(self._batch_size)
-                    )
+    async def _next_batch(self) -> list[_Pending]:
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(
+                    InboxActivity.id,
+                    InboxActivity.uri,
+                    InboxActivity.type,
+                    InboxActivity.actor_uri,
+                    InboxActivity.body,
                 )
-            if not ids:
-                return total
-            for record_id in ids:
-                total += await self._process(record_id)
-
-    async def _process(self, record_id: int) -> int:
-        async with self._sessionmaker() as session:
-            row = await session.get(InboxActivity, record_id)
-            if row is None or row.processed_at is not None:
-                return 0
-            act_type, actor_uri, body = row.type, row.actor_uri, row.body
-        actor = await prefetch_actor(self._directory, act_type, actor_uri)
-        async with self._sessionmaker() as session:
-            query = select(InboxActivity).where(
-                InboxActivity.id == record_id, InboxActivity.processed_at.is_(None)
+                .where(InboxActivity.processed_at.is_(None))
+                .order_by(InboxActivity.id)
+                .limit(self._batch_size)
             )
-            if dialect_name(session) == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            row = await session.scalar(query)
-            if row is None:
-                return 0  # another process has it
-            handler = HANDLERS.get(act_type)
-            now = self._clock()
-            try:
-                if handler is not None:
-                    doc = json.loads(body)
-                    await handler(
-                        HandlerContext(self._directory, self._base_url, now),
-                        session,
-                        Incoming(row.uri, act_type, actor_uri, doc, actor),
-                    )
-                row.processed_at = now
+            return [_Pending(*row) for row in rows]
+
+    async def _prefetch(self, batch: Sequence[_Pending]) -> dict[str, RemoteActor | None]:
+        """Network fetches happen before the transaction opens: no lock held across them."""
+        actors: dict[str, RemoteActor | None] = {}
+        for item in batch:
+            if item.type in NEEDS_ACTOR and item.actor_uri not in actors:
+                actors[item.actor_uri] = await prefetch_actor(
+                    self._directory, item.type, item.actor_uri
+                )
+        return actors
+
+    async def _handle(
+        self,
+        session: AsyncSession,
+        items: Sequence[_Pending],
+        actors: dict[str, RemoteActor | None],
+        now: datetime,
+    ) -> int:
+        """Run handlers for the records this session can claim; mark them processed."""
+        query = select(InboxActivity.id).where(
+            InboxActivity.id.in_([i.id for i in items]), InboxActivity.processed_at.is_(None)
+        )
+        if dialect_name(session) == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = set(await session.scalars(query))
+        ctx = HandlerContext(self._directory, self._base_url, now)
+        for item in items:
+            handler = HANDLERS.get(item.type)
+            if item.id in claimed and handler is not None:
+                doc = json.loads(item.body)
+                await handler(
+                    ctx,
+                    session,
+                    Incoming(item.uri, item.type, item.actor_uri, doc, actors.get(item.actor_uri)),
+                )
+        if claimed:
+            await session.execute(
+                update(InboxActivity).where(InboxActivity.id.in_(claimed)).values(processed_at=now)
+            )
+        await session.commit()
+        return len(claimed)
+
+    async def _process_batch(self, batch: Sequence[_Pending]) -> int:
+        actors = await self._prefetch(batch)
+        now = self._clock()
+        try:
+            async with self._sessionmaker() as session:
+                done = await self._handle(session, batch, actors, now)
+        except Exception:  # worker-loop top: isolate the failing record below
+            log.warning("inbox batch of %d failed; retrying one by one", len(batch), exc_info=True)
+            done = 0
+            for item in batch:
+                done += await self._process_single(item, actors)
+        if done:
+            self._on_outbox()
+        return done
+
+    async def _process_single(self, item: _Pending, actors: dict[str, RemoteActor | None]) -> int:
+        now = self._clock()
+        try:
+            async with self._sessionmaker() as session:
+                return await self._handle(session, [item], actors, now)
+        except Exception as exc:  # worker-loop top: record on the row, keep going
+            log.exception("inbox activity %s (%s) failed", item.id, item.type)
+            async with self._sessionmaker() as session:
+                await session.execute(
+                    update(InboxActivity)
+                    .where(InboxActivity.id == item.id)
+                    .values(processed_at=now, error=f"{type(exc).__name__}: {exc}"[:500])
+                )
                 await session.commit()
-            except Exception as exc:  # worker-loop top: record on the row, keep going
-                await session.rollback()
-                log.exception("inbox activity %s (%s) failed", record_id, act_type)
-                async with self._sessionmaker() as failed:
-                    stored = await failed.get(InboxActivity, record_id)
-                    if stored is not None:
-                        stored.processed_at = now
-                        stored.error = f"{type(exc).__name__}: {exc}"[:500]
-                        await failed.commit()
-                return 1
-        self._on_outbox()
-        return 1
+            return 1
 
     async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 5.0) -> None:
         while not stop.is_set():

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -99,7 +101,7 @@ class GroupCommitter:
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._queue: asyncio.Queue[tuple[Received, datetime, asyncio.Future[bool]]] = (
+        self._queue: asyncio.Queue[tuple[Received, datetime, asyncio.Future[None]]] = (
             asyncio.Queue()
         )
         self._max_batch = max_batch
@@ -117,12 +119,12 @@ class GroupCommitter:
                 await self._task
             self._task = None
 
-    async def store(self, item: Received, now: datetime) -> bool:
-        """Wait until `item` is committed; True if new, False if a duplicate id."""
+    async def store(self, item: Received, now: datetime) -> None:
+        """Wait until `item` is committed (a duplicate id counts as stored)."""
         self.start()
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._queue.put((item, now, fut))
-        return await fut
+        await fut
 
     async def _run(self) -> None:
         while True:
@@ -130,48 +132,46 @@ class GroupCommitter:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                fresh = await self._write(batch)
+                await self._write(batch)
             except Exception as exc:  # worker-loop top: fail the waiting requests, keep serving
                 log.exception("inbox batch of %d failed", len(batch))
                 for _, _, fut in batch:
                     if not fut.done():
                         fut.set_exception(InboxError(503, f"could not store: {type(exc).__name__}"))
                 continue
-            for item, _, fut in batch:
+            for _, _, fut in batch:
                 if not fut.done():
-                    fut.set_result(item.uri in fresh)
+                    fut.set_result(None)
             self._on_commit()
 
     async def _write(
-        self, batch: Iterable[tuple[Received, datetime, asyncio.Future[bool]]]
-    ) -> set[str]:
-        rows: dict[str, dict[str, object]] = {}
-        for item, now, _ in batch:
-            rows.setdefault(
-                item.uri,
-                {
-                    "uri": item.uri,
-                    "actor_uri": item.actor_uri,
-                    "type": item.type,
-                    "recipient_uri": item.recipient_uri,
-                    "body": item.body,
-                    "received_at": now,
-                    "processed_at": None,
-                    "error": "",
-                },
-            )
+        self, batch: Iterable[tuple[Received, datetime, asyncio.Future[None]]]
+    ) -> None:
+        rows = [
+            {
+                "uri": item.uri,
+                "actor_uri": item.actor_uri,
+                "type": item.type,
+                "recipient_uri": item.recipient_uri,
+                "body": item.body,
+                "received_at": now,
+                "processed_at": None,
+                "error": "",
+            }
+            for item, now, _ in batch
+        ]
         async with self._sessionmaker() as session:
-            dialect = dialect_name(session)
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = (
-                insert(InboxActivity)
-                .values(list(rows.values()))
-                .on_conflict_do_nothing(index_elements=["uri"])
-                .returning(InboxActivity.uri)
-            )
-            fresh = set((await session.scalars(stmt)).all())
+            # A constant Core statement with a parameter list: compiled once and
+            # cached, executed as executemany. Duplicates (same id) are skipped.
+            await session.execute(_insert_statement(dialect_name(session)), rows)
             await session.commit()
-        return fresh
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> Insert:
+    table = InboxActivity.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=["uri"])  # type: ignore[arg-type]  # a Table
 
 
 class InboxReceiver:
@@ -200,8 +200,8 @@ class InboxReceiver:
         headers: Mapping[str, str],
         body: bytes,
         recipient_uri: str | None,
-    ) -> bool:
-        """Verify and store one POSTed activity; True if new. Raises InboxError."""
+    ) -> None:
+        """Verify and store one POSTed activity. Raises InboxError."""
         doc, act_id, act_type, actor = parse_activity(body)
         if self._blocked and is_blocked_domain(inbox_host(actor), self._blocked):
             raise InboxError(403, "domain blocked")
@@ -221,6 +221,6 @@ class InboxReceiver:
         if verified.owner != actor:
             raise InboxError(401, "signature: owner_mismatch: the key's owner is not the actor")
         check_origins(doc, act_id, act_type, actor)
-        return await self._committer.store(
+        await self._committer.store(
             Received(act_id, actor, act_type, recipient_uri, body.decode("utf-8")), now
         )
