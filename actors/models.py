@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Identity, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Identity, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from actors.base import Base
@@ -112,3 +112,84 @@ class Block(Base):
     blocked_uri: Mapped[str]
     activity_uri: Mapped[str]
     created_at: Mapped[datetime]
+
+
+class RoleName(enum.StrEnum):
+    """What a person may do for an actor: owners manage staff, editors publish,
+    moderators handle requests and remove posts but do not publish."""
+
+    OWNER = "owner"
+    EDITOR = "editor"
+    MODERATOR = "moderator"
+
+
+class User(Base):
+    """A person with a login. People act for actors through roles, never a shared password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(default="")
+    password_hash: Mapped[str]
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("user_id", "actor_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class OAuthApp(Base):
+    """A client registered through POST /api/v1/apps (Mastodon's shape)."""
+
+    __tablename__ = "oauth_apps"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_secret: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str]
+    website: Mapped[str | None]
+    redirect_uris: Mapped[str]  # newline-separated, stored byte-exact
+    scopes: Mapped[str]  # space-separated
+    created_at: Mapped[datetime]
+
+
+class OAuthCode(Base):
+    """A short-lived authorization code from /oauth/authorize; only its hash is stored."""
+
+    __tablename__ = "oauth_codes"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("oauth_apps.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str]
+    scopes: Mapped[str]
+    code_challenge: Mapped[str | None]
+    expires_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token: one person acting for one actor within their role. Only the hash is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
+    app_id: Mapped[int | None] = mapped_column(ForeignKey("oauth_apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(default="")
+    scopes: Mapped[str]
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Identity, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Identity, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from actors.base import Base
@@ -71,3 +71,100 @@ class DeliveryHost(Base):
     signature_scheme: Mapped[str | None] = mapped_column(String(20))
     last_success_at: Mapped[datetime | None]
     last_failure_at: Mapped[datetime | None]
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    UNLISTED = "unlisted"
+    PRIVATE = "private"  # followers only
+    DIRECT = "direct"
+
+
+class Status(Base):
+    """A post (Note or Article), ours or received, or a boost wrapper (`reblog_of_id`).
+
+    Lives in `outbox` because both publishing and `inbox` use it and `inbox` may
+    import `outbox`. `id` is a Mastodon-style snowflake (digit-only, sorted by age).
+    `author_user_id` records which person wrote a local post (staff-only, never
+    published). A deleted post keeps its row with `deleted_at` set (Tombstone, 410).
+    """
+
+    __tablename__ = "statuses"
+    __table_args__ = (Index("ix_statuses_actor_uri_id", "actor_uri", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    uri: Mapped[str] = mapped_column(unique=True)
+    url: Mapped[str | None]
+    actor_uri: Mapped[str]
+    local_actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), index=True
+    )
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    type: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None]
+    summary: Mapped[str] = mapped_column(default="")
+    content: Mapped[str] = mapped_column(default="")
+    source: Mapped[str | None]
+    language: Mapped[str | None] = mapped_column(String(16))
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    visibility: Mapped[str] = mapped_column(String(10))
+    in_reply_to_uri: Mapped[str | None]
+    reblog_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), index=True
+    )
+    recipients: Mapped[str] = mapped_column(default="{}")  # JSON {"to": [...], "cc": [...]}
+    tags: Mapped[str] = mapped_column(default="[]")  # JSON list of AS tag objects
+    replies_count: Mapped[int] = mapped_column(Integer, default=0)
+    reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
+    favourites_count: Mapped[int] = mapped_column(Integer, default=0)
+    published_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Mention(Base):
+    """An actor a post mentions (addressing for direct posts, notifications)."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (UniqueConstraint("status_id", "actor_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    status_id: Mapped[int] = mapped_column(ForeignKey("statuses.id", ondelete="CASCADE"))
+    actor_uri: Mapped[str] = mapped_column(index=True)
+
+
+class Favourite(Base):
+    """A Like received for (or sent about) a post."""
+
+    __tablename__ = "favourites"
+    __table_args__ = (UniqueConstraint("status_id", "actor_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    status_id: Mapped[int] = mapped_column(ForeignKey("statuses.id", ondelete="CASCADE"))
+    actor_uri: Mapped[str]
+    activity_uri: Mapped[str] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+
+class TimelineEntry(Base):
+    """Fan-out on write: a post shown in a local actor's home timeline."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (UniqueConstraint("actor_id", "status_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Tombstone(Base):
+    """A Delete seen for an id we do not (yet) have: a later Create for it is refused."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    uri: Mapped[str] = mapped_column(unique=True)
+    deleted_at: Mapped[datetime]

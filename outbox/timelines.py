@@ -1,0 +1,118 @@
+"""Home timelines by fan-out on write, and the queries that read them.
+
+Both publishing (our posts) and `inbox` (received posts) add entries here; the
+Mastodon API and the CLI read them. Paging follows Mastodon: newest first,
+`max_id` (older than), `since_id` (newer than, newest first), `min_id` (the
+page immediately above, fetched ascending then reversed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.base import dialect_name
+from actors.models import Actor, Follow, FollowState
+from outbox.models import Status, TimelineEntry, Visibility
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    max_id: int | None = None
+    since_id: int | None = None
+    min_id: int | None = None
+    limit: int = 20
+
+
+async def add_to_timelines(session: AsyncSession, status_id: int, actor_ids: Iterable[int]) -> None:
+    """Show a post in these local actors' home timelines (idempotent)."""
+    rows = [{"actor_id": a, "status_id": status_id} for a in set(actor_ids)]
+    if not rows:
+        return
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(TimelineEntry).on_conflict_do_nothing(index_elements=["actor_id", "status_id"]),
+        rows,
+    )
+
+
+async def local_followers(session: AsyncSession, base_url: str, actor_uri: str) -> list[int]:
+    """Ids of our local actors who follow `actor_uri` (accepted)."""
+    prefix = base_url + "/users/"
+    uris = list(
+        await session.scalars(
+            select(Follow.follower_uri).where(
+                Follow.followed_uri == actor_uri,
+                Follow.state == FollowState.ACCEPTED.value,
+                Follow.follower_uri.startswith(prefix),
+            )
+        )
+    )
+    if not uris:
+        return []
+    keys = [u[len(prefix) :].lower() for u in uris]
+    return list(
+        await session.scalars(
+            select(Actor.id).where(Actor.username_key.in_(keys), Actor.is_instance.is_(False))
+        )
+    )
+
+
+def paginate(query: Select[tuple[Status]], page: Page) -> tuple[Select[tuple[Status]], bool]:
+    """Apply Mastodon paging to a Status query; True if results must be reversed."""
+    limit = max(1, min(page.limit, 40))
+    if page.max_id is not None:
+        query = query.where(Status.id < page.max_id)
+    if page.min_id is not None:
+        return query.where(Status.id > page.min_id).order_by(Status.id.asc()).limit(limit), True
+    if page.since_id is not None:
+        query = query.where(Status.id > page.since_id)
+    return query.order_by(Status.id.desc()).limit(limit), False
+
+
+async def _run(session: AsyncSession, query: Select[tuple[Status]], page: Page) -> list[Status]:
+    query, reverse = paginate(query, page)
+    rows = list(await session.scalars(query))
+    return rows[::-1] if reverse else rows
+
+
+async def home_timeline(session: AsyncSession, actor_id: int, page: Page) -> list[Status]:
+    """Posts in a local actor's home timeline (not deleted), newest first."""
+    query = (
+        select(Status)
+        .join(TimelineEntry, TimelineEntry.status_id == Status.id)
+        .where(TimelineEntry.actor_id == actor_id, Status.deleted_at.is_(None))
+    )
+    return await _run(session, query, page)
+
+
+async def public_timeline(
+    session: AsyncSession, page: Page, *, local: bool = False, remote: bool = False
+) -> list[Status]:
+    """Public posts known to this instance (boost wrappers excluded), newest first."""
+    query = select(Status).where(
+        Status.visibility == Visibility.PUBLIC.value,
+        Status.deleted_at.is_(None),
+        Status.reblog_of_id.is_(None),
+    )
+    if local:
+        query = query.where(Status.local_actor_id.is_not(None))
+    if remote:
+        query = query.where(Status.local_actor_id.is_(None))
+    return await _run(session, query, page)
+
+
+async def actor_statuses(
+    session: AsyncSession, actor_uri: str, page: Page, *, visibilities: Iterable[str]
+) -> list[Status]:
+    """An actor's own posts and boosts with the given visibilities, newest first."""
+    query = select(Status).where(
+        Status.actor_uri == actor_uri,
+        Status.deleted_at.is_(None),
+        Status.visibility.in_(list(visibilities)),
+    )
+    return await _run(session, query, page)
