@@ -62,7 +62,7 @@ async def local_followers(session: AsyncSession, base_url: str, actor_uri: str) 
     )
 
 
-def paginate(query: Select[tuple[Status]], page: Page) -> tuple[Select[tuple[Status]], bool]:
+def paginate(query: Select[Status], page: Page) -> tuple[Select[Status], bool]:
     """Apply Mastodon paging to a Status query; True if results must be reversed."""
     limit = max(1, min(page.limit, 40))
     if page.max_id is not None:
@@ -74,7 +74,7 @@ def paginate(query: Select[tuple[Status]], page: Page) -> tuple[Select[tuple[Sta
     return query.order_by(Status.id.desc()).limit(limit), False
 
 
-async def _run(session: AsyncSession, query: Select[tuple[Status]], page: Page) -> list[Status]:
+async def _run(session: AsyncSession, query: Select[Status], page: Page) -> list[Status]:
     query, reverse = paginate(query, page)
     rows = list(await session.scalars(query))
     return rows[::-1] if reverse else rows
