@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -331,31 +331,48 @@ class DeliveryWorker:
         """Claim up to `limit` due jobs of unpaused hosts, at most `per_host_limit` in
         flight per host (counting ours already running), oldest first; commit the claim."""
         claimable = self._claimable(now)
-        # Rank within each host so one host with a backlog cannot fill the batch. The
-        # window runs over a bounded scan of the oldest due jobs, to keep a claim cheap
-        # whatever the backlog.
-        scan = (
+        # Rank within each host, and take no more than the host has room for, so that a
+        # host with a backlog (or with all its slots busy here) cannot fill the batch and
+        # starve the others. The window runs over a bounded scan of the oldest due jobs,
+        # to keep a claim cheap whatever the backlog.
+        limit_per_host = self._per_host_limit
+        full = [h for h, n in self._host_busy.items() if n >= limit_per_host]
+        partly = {h: limit_per_host - n for h, n in self._host_busy.items() if n < limit_per_host}
+        scan_filter = [claimable, Delivery.host.not_in(self._paused_hosts(now))]
+        if full:
+            scan_filter.append(Delivery.host.not_in(full))
+        scan_query = (
             select(Delivery.id, Delivery.host, Delivery.next_attempt_at)
-            .where(claimable, Delivery.host.not_in(self._paused_hosts(now)))
+            .where(*scan_filter)
             .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(max(limit * 16, 1024))
-            .subquery()
         )
+        if self._is_postgres:
+            # Lock while scanning and skip what other claimers hold, so that concurrent
+            # claimers take different rows instead of all ranking the same first ones.
+            # Every scanned row is locked until the commit below: keep the scan small.
+            scan_query = scan_query.limit(max(limit * 4, 64)).with_for_update(skip_locked=True)
+        else:
+            scan_query = scan_query.limit(max(limit * 16, 1024))
+        scan = scan_query.subquery()
         rank = func.row_number().over(
             partition_by=scan.c.host, order_by=(scan.c.next_attempt_at, scan.c.id)
         )
-        ranked = select(scan.c.id, scan.c.next_attempt_at, rank.label("rank")).subquery()
+        room = case(partly, value=scan.c.host, else_=limit_per_host) if partly else None
+        ranked = select(
+            scan.c.id,
+            scan.c.next_attempt_at,
+            rank.label("rank"),
+            (room if room is not None else literal(limit_per_host)).label("room"),
+        ).subquery()
         candidates = (
             select(ranked.c.id)
-            .where(ranked.c.rank <= self._per_host_limit)
+            .where(ranked.c.rank <= ranked.c.room)
             .order_by(ranked.c.next_attempt_at, ranked.c.id)
             .limit(limit)
         )
         query = select(Delivery.id, Delivery.host).where(
             Delivery.id.in_(candidates.scalar_subquery()), claimable
         )
-        if self._is_postgres:
-            query = query.with_for_update(skip_locked=True, of=Delivery)
         async with self._sessionmaker() as session:
             await self._begin_claim(session)
             rows = (await session.execute(query)).all()
@@ -561,7 +578,9 @@ class DeliveryWorker:
             self._memory.restore_changes(schemes)
             raise
         for r in results:
-            if r.outcome is not Outcome.SUCCESS:
+            if r.outcome is Outcome.SUCCESS:
+                log.debug("delivery %d to %s: success", r.job.id, r.job.inbox_uri)
+            else:
                 log.info(
                     "delivery %d to %s: %s (%s)",
                     r.job.id,

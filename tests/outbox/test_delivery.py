@@ -65,7 +65,8 @@ class Sink:
     ok → 202; gone → 410; notfound → 404; forbidden → 403; flaky → 500 to the first
     `fail_first` requests on that path, then 202; busy → 429 with `Retry-After`;
     down → 503 until `healthy` is set; slow → 202 after `delay` seconds;
-    rfc9421 → 401 unless signed with RFC 9421; gated → waits for `gate`, then 202.
+    rfc9421 → 401 unless signed with RFC 9421; gated → 202, but the requests after
+    the first `gate_after` wait for `gate` first.
     Every hit must carry a Signature and a correct Digest or Content-Digest.
     """
 
@@ -78,6 +79,8 @@ class Sink:
     healthy: bool = False
     delay: float = 0.2
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    gate_after: int = 0
+    gated: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     bad: list[str] = field(default_factory=list)
@@ -137,7 +140,9 @@ class Sink:
         if mode == "rfc9421":
             return web.Response(status=202 if "Signature-Input" in request.headers else 401)
         if mode == "gated":
-            await self.gate.wait()
+            self.gated += 1
+            if self.gated > self.gate_after:
+                await self.gate.wait()
             return web.Response(status=202)
         return web.Response(status=599)
 
@@ -149,9 +154,11 @@ StartSink = Callable[[str], Awaitable[Sink]]
 async def start_sink() -> AsyncIterator[StartSink]:
     """Factory: `await start_sink("127.0.0.2")` serves a Sink on that address."""
     runners: list[web.AppRunner] = []
+    sinks: list[Sink] = []
 
     async def start(address: str) -> Sink:
         sink = Sink(address)
+        sinks.append(sink)
         app = web.Application()
         app.router.add_post("/{mode}/{name}", sink.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -163,6 +170,8 @@ async def start_sink() -> AsyncIterator[StartSink]:
         return sink
 
     yield start
+    for sink in sinks:
+        sink.gate.set()  # let held requests finish, or cleanup waits for them
     for runner in reversed(runners):
         await runner.cleanup()
 

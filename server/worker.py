@@ -1,0 +1,157 @@
+"""Where the delivery worker runs: inside `verbund serve`, or alone as `verbund worker`.
+
+Both build an `outbox.DeliveryWorker` from the config and the process's services; any
+number of either may share one database (see `outbox.delivery`). Nothing here holds
+state a restart would lose: the jobs and their claims live in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import ClientSession, web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from outbox import DeliveryWorker
+from server import keys
+from server.config import Config
+from server.services import open_services, utc_clock
+
+__all__ = ["WorkerOptions", "make_delivery_worker", "run_worker_process", "start_worker"]
+
+log = logging.getLogger("verbund.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Tuning of one worker; the defaults suit one small machine.
+
+    `lock_seconds` is how long a claim holds: a worker that dies leaves its claims for
+    that long before others send them. It must exceed two `post_timeout`s (a double
+    knock) by 2 s.
+    """
+
+    concurrency: int = 64
+    per_host_limit: int = 4
+    batch_size: int = 256
+    lock_seconds: float = 300.0
+    post_timeout: float = 10.0
+    idle_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.lock_seconds < 2 * self.post_timeout + 2:
+            raise ValueError(
+                f"--lock-seconds ({self.lock_seconds:g}) must be at least two request "
+                f"timeouts plus 2 s ({2 * self.post_timeout + 2:g}): a claim must outlast "
+                "the attempt it covers"
+            )
+
+
+def new_worker_id(role: str) -> str:
+    """Unique among live workers, and says where to look: role, host name, pid."""
+    host = socket.gethostname()[:32]
+    return f"{role}:{host}:{os.getpid()}:{secrets.token_hex(3)}"[:64]
+
+
+def make_delivery_worker(
+    config: Config,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    http: ClientSession,
+    *,
+    clock: Callable[[], datetime],
+    role: str,
+    options: WorkerOptions = WorkerOptions(),
+) -> DeliveryWorker:
+    """A DeliveryWorker for this instance. Raises ValueError for inconsistent options."""
+    return DeliveryWorker(
+        sessionmaker,
+        http,
+        base_url=config.instance.base_url,
+        allow_private=config.federation.allow_private_addresses,
+        clock=clock,
+        worker_id=new_worker_id(role),
+        batch_size=options.batch_size,
+        concurrency=options.concurrency,
+        per_host_limit=options.per_host_limit,
+        lock_seconds=options.lock_seconds,
+        post_timeout=options.post_timeout,
+        idle_seconds=options.idle_seconds,
+    )
+
+
+async def start_worker(app: web.Application) -> AsyncIterator[None]:
+    """aiohttp cleanup context for `verbund serve`: deliver in the background while the
+    app runs, if `server.run_worker` is true (the default).
+
+    Append it to `app.cleanup_ctx` after the context that sets `SESSIONMAKER`,
+    `HTTP_CLIENT`, `CLOCK` and `OUTBOX_WAKE`. Publishers set `OUTBOX_WAKE` after
+    committing jobs, so delivery starts at once rather than at the next poll. On
+    shutdown it finishes the requests in flight (at most one attempt's time).
+    """
+    config = app[keys.CONFIG]
+    if not config.server.run_worker:
+        yield
+        return
+    worker = make_delivery_worker(
+        config, app[keys.SESSIONMAKER], app[keys.HTTP_CLIENT], clock=app[keys.CLOCK], role="serve"
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        worker.run_forever(stop, app[keys.OUTBOX_WAKE]), name="delivery-worker"
+    )
+    log.info("delivery worker %s started", worker.worker_id)
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        log.info("delivery worker %s stopped", worker.worker_id)
+
+
+async def run_worker_process(
+    config: Config,
+    options: WorkerOptions = WorkerOptions(),
+    *,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """`verbund worker`: deliver until SIGTERM or SIGINT (or `stop`), then finish the
+    requests in flight and return.
+
+    Opens its own engine (schema checked: raises `server.db.DatabaseError`) and its own
+    federation `ClientSession` with the SSRF guard of `federation.allow_private_addresses`.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with open_services(config, clock=utc_clock) as services:
+            worker = make_delivery_worker(
+                config,
+                services.sessionmaker,
+                services.http,
+                clock=services.clock,
+                role="worker",
+                options=options,
+            )
+            log.info(
+                "delivery worker %s started (concurrency %d, %d per host, claims hold %g s)",
+                worker.worker_id,
+                options.concurrency,
+                options.per_host_limit,
+                options.lock_seconds,
+            )
+            await worker.run_forever(stop)
+            log.info("delivery worker %s stopped", worker.worker_id)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
