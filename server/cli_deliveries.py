@@ -1,0 +1,354 @@
+"""CLI commands for outgoing delivery: `verbund worker` and `verbund deliveries …`.
+
+`deliveries` shows what waits, what keeps failing and what gave up, per job and per
+host, and sends jobs again on request. "failed" is not a stored state: it is a
+pending job that has failed at least once and waits for its next attempt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
+from server import db
+from server.config import Config, load_config, resolve_path
+from server.worker import WorkerOptions, run_worker_process
+
+__all__ = ["register"]
+
+STATES = ("pending", "failed", "dead", "done")
+_ERROR_WIDTH = 60
+
+
+def _print(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _error(message: str) -> Exception:
+    # Imported late: server.cli imports this module while it is being defined.
+    from server.cli import CliError
+
+    return CliError(message)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
+def _run(args: argparse.Namespace, fn: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    config = load_config(resolve_path(args.config))
+
+    async def main() -> None:
+        engine = db.create_engine(config.database)
+        try:
+            await db.check_schema(engine, config.database)
+            async with db.create_sessionmaker(engine)() as session:
+                await fn(session)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+def _state_filter(state: str) -> ColumnElement[bool]:
+    if state == "failed":
+        return and_(Delivery.state == DeliveryState.PENDING.value, Delivery.attempts > 0)
+    if state == "pending":
+        return and_(Delivery.state == DeliveryState.PENDING.value, Delivery.attempts == 0)
+    return Delivery.state == state
+
+
+def _shown_state(d: Delivery) -> str:
+    if d.state == DeliveryState.PENDING.value and d.attempts > 0:
+        return "failed"
+    return d.state
+
+
+# --- worker --------------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    try:
+        options = WorkerOptions(
+            concurrency=args.concurrency,
+            per_host_limit=args.per_host_limit,
+            batch_size=args.batch_size,
+            lock_seconds=args.lock_seconds,
+            post_timeout=args.timeout,
+            idle_seconds=args.poll_seconds,
+        )
+    except ValueError as exc:  # inconsistent options: a usage error, exit code 2
+        args.parser.error(str(exc))
+    config: Config = load_config(resolve_path(args.config))
+    logging.getLogger().setLevel(config.logging.level.upper())
+    for noisy in ("sqlalchemy", "aiosqlite", "asyncio"):  # debug means ours, not every query
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    asyncio.run(run_worker_process(config, options))
+
+
+# --- deliveries list -----------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    async def run(session: AsyncSession) -> None:
+        query = select(Delivery, Activity.type).join(Activity, Activity.id == Delivery.activity_id)
+        if args.state:
+            query = query.where(_state_filter(args.state))
+        else:
+            query = query.where(Delivery.state != DeliveryState.DONE.value)
+        if args.host:
+            query = query.where(Delivery.host == args.host.lower())
+        rows = (await session.execute(query.order_by(Delivery.id.desc()).limit(args.limit))).all()
+        if not rows:
+            what = args.state or "pending, failed or dead"
+            _print(f"no {what} deliveries" + (f" to {args.host}" if args.host else ""))
+            return
+        _print(f"{'ID':>8}  {'STATE':<7} {'TRIES':>5}  {'NEXT/LAST':<20}  {'STATUS':<6}  INBOX")
+        for d, activity_type in rows:
+            when = d.next_attempt_at if d.state == DeliveryState.PENDING.value else d.updated_at
+            status = str(d.last_status) if d.last_status is not None else "-"
+            _print(
+                f"{d.id:>8}  {_shown_state(d):<7} {d.attempts:>5}  {_when(when):<20}  "
+                f"{status:<6}  {d.inbox_uri}  ({activity_type})"
+            )
+            if d.last_error:
+                error = " ".join(d.last_error.split())
+                if len(error) > _ERROR_WIDTH:
+                    error = error[: _ERROR_WIDTH - 1] + "…"
+                _print(f"{'':>8}  {error}")
+
+    _run(args, run)
+
+
+# --- deliveries retry ----------------------------------------------------------------------
+
+
+def cmd_retry(args: argparse.Namespace) -> None:
+    if not (args.ids or args.dead or args.host):
+        args.parser.error("say which deliveries to retry: IDs, --dead, or --host HOST")
+
+    async def run(session: AsyncSession) -> None:
+        now = _now()
+        selected = [Delivery.state != DeliveryState.DONE.value]
+        if args.ids:
+            selected.append(Delivery.id.in_(args.ids))
+            known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(args.ids))))
+            missing = sorted(set(args.ids) - known)
+            if missing:
+                raise _error(f"no delivery with id {', '.join(map(str, missing))}")
+        if args.dead:
+            selected.append(Delivery.state == DeliveryState.DEAD.value)
+        if args.host:
+            selected.append(Delivery.host == args.host.lower())
+        # A job a worker is sending right now is left alone: resetting its claim would
+        # let a second worker send it at the same time.
+        in_flight = and_(Delivery.locked_until.is_not(None), Delivery.locked_until > now)
+        busy = await session.scalar(
+            select(func.count()).select_from(Delivery).where(*selected, in_flight)
+        )
+        hosts = set(
+            await session.scalars(select(Delivery.host).distinct().where(*selected, ~in_flight))
+        )
+        result = await session.execute(
+            update(Delivery)
+            .where(*selected, or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now))
+            .values(
+                state=DeliveryState.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                locked_until=None,
+                locked_by=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        count = getattr(result, "rowcount", 0) or 0
+        if hosts:
+            await session.execute(
+                update(DeliveryHost)
+                .where(DeliveryHost.host.in_(hosts))
+                .values(consecutive_failures=0, paused_until=None)
+                .execution_options(synchronize_session=False)
+            )
+        await session.commit()
+        if args.ids and count == 0 and not busy:
+            raise _error("those deliveries are already done")
+        left = f"; {busy} in flight left alone" if busy else ""
+        _print(f"{count} deliveries queued again{left}")
+        if hosts:
+            names = ", ".join(sorted(hosts)) if len(hosts) <= 5 else f"{len(hosts)} hosts"
+            _print(f"unpaused {names}")
+
+    _run(args, run)
+
+
+# --- deliveries stats ----------------------------------------------------------------------
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    async def run(session: AsyncSession) -> None:
+        now = _now()
+        pending = DeliveryState.PENDING.value
+        counts = dict.fromkeys(STATES, 0)
+        shown = case(
+            (and_(Delivery.state == pending, Delivery.attempts > 0), "failed"),
+            else_=Delivery.state,
+        )
+        for state, n in (await session.execute(select(shown, func.count()).group_by(shown))).all():
+            counts[state] = n
+        held = and_(Delivery.locked_until.is_not(None), Delivery.locked_until > now)
+        due = await session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.state == pending, Delivery.next_attempt_at <= now, ~held)
+        )
+        sending = await session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.state == pending, held)
+        )
+        oldest = await session.scalar(
+            select(func.min(Delivery.created_at)).where(Delivery.state == pending)
+        )
+        _print("  ".join(f"{state}: {counts[state]}" for state in STATES))
+        _print(
+            f"due now: {due or 0}; being sent: {sending or 0}; oldest waiting since {_when(oldest)}"
+        )
+
+        waiting = func.sum(case((Delivery.state == pending, 1), else_=0))
+        dead = func.sum(case((Delivery.state == DeliveryState.DEAD.value, 1), else_=0))
+        top = (
+            await session.execute(
+                select(Delivery.host, waiting, dead)
+                .where(Delivery.state != DeliveryState.DONE.value)
+                .group_by(Delivery.host)
+                .order_by(waiting.desc(), dead.desc(), Delivery.host)
+                .limit(args.limit)
+            )
+        ).all()
+        if top:
+            _print("")
+            _print(f"{'HOST':<40} {'WAITING':>8} {'DEAD':>6}")
+            for host, w, d in top:
+                _print(f"{host:<40} {w or 0:>8} {d or 0:>6}")
+        paused = (
+            await session.scalars(
+                select(DeliveryHost)
+                .where(DeliveryHost.paused_until > now)
+                .order_by(DeliveryHost.paused_until.desc())
+            )
+        ).all()
+        if paused:
+            _print("")
+            _print("paused hosts:")
+            for h in paused:
+                _print(
+                    f"  {h.host}: {h.consecutive_failures} failures in a row, "
+                    f"paused until {_when(h.paused_until)}"
+                )
+
+    _run(args, run)
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _seconds(value: str) -> float:
+    n = float(value)
+    if not n > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return n
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add `worker` and `deliveries` (list, retry, stats) to the `verbund` parser."""
+    defaults = WorkerOptions()
+    p = sub.add_parser(
+        "worker",
+        parents=[common],
+        help="run a delivery worker on its own (several may share one database)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=defaults.concurrency,
+        help=f"requests in flight at most (default {defaults.concurrency})",
+    )
+    p.add_argument(
+        "--per-host-limit",
+        type=_positive,
+        default=defaults.per_host_limit,
+        help=f"requests in flight per host at most (default {defaults.per_host_limit})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=defaults.batch_size,
+        help=f"jobs claimed at once at most (default {defaults.batch_size})",
+    )
+    p.add_argument(
+        "--lock-seconds",
+        type=_seconds,
+        default=defaults.lock_seconds,
+        help="how long a claim holds; a dead worker's jobs are sent again after it "
+        f"(default {defaults.lock_seconds:g})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=defaults.post_timeout,
+        help=f"seconds per request (default {defaults.post_timeout:g})",
+    )
+    p.add_argument(
+        "--poll-seconds",
+        type=_seconds,
+        default=defaults.idle_seconds,
+        help=f"how often an idle worker looks for jobs (default {defaults.idle_seconds:g})",
+    )
+    p.set_defaults(func=cmd_worker, parser=p)
+
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument(
+        "--state", choices=STATES, help="only this state (default: pending, failed and dead)"
+    )
+    filters.add_argument("--host", help="only deliveries to this host[:port]")
+    filters.add_argument("--limit", type=_positive, default=50, help="at most N rows (default 50)")
+
+    p = sub.add_parser(
+        "deliveries", parents=[common, filters], help="show, count and retry outgoing deliveries"
+    )
+    p.set_defaults(func=cmd_list)
+    dsub = p.add_subparsers(dest="deliveries_command", metavar="SUBCOMMAND")
+    q = dsub.add_parser(
+        "list", parents=[common, filters], help="list deliveries, newest first (the default)"
+    )
+    q.set_defaults(func=cmd_list)
+    q = dsub.add_parser(
+        "retry", parents=[common], help="send deliveries again now, with a fresh set of attempts"
+    )
+    q.add_argument("ids", nargs="*", type=int, metavar="ID")
+    q.add_argument("--dead", action="store_true", help="all dead deliveries (with --host: there)")
+    q.add_argument("--host", help="all pending, failed or dead deliveries to this host")
+    q.set_defaults(func=cmd_retry, parser=q)
+    q = dsub.add_parser("stats", parents=[common], help="counts per state and per host")
+    q.add_argument("--limit", type=_positive, default=10, help="hosts to show (default 10)")
+    q.set_defaults(func=cmd_stats)
