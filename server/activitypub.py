@@ -10,12 +10,15 @@ from actors.relations import count_relations, page_relations
 from federation.documents import render_collection, render_collection_page
 from federation.signatures import SignatureError, VerifiedRequest, verify_request
 from inbox.receive import InboxError
+from outbox.news import count_listed, outbox_items
 from outbox.publish import inbox_host, is_blocked_domain
+from outbox.timelines import Page
 from server import keys
 
 log = logging.getLogger("verbund.activitypub")
 AP_TYPE = "application/activity+json"
 PAGE_SIZE = 40
+OUTBOX_PAGE_SIZE = 20
 
 
 def ap_json(doc: object) -> web.Response:
@@ -130,23 +133,41 @@ async def following(request: web.Request) -> web.Response:
 
 
 async def outbox(request: web.Request) -> web.Response:
+    """Public and unlisted posts (Create) and boosts (Announce), newest first, paged by
+    `max_id`/`min_id` as Mastodon does (`?page=true`)."""
     await signed_get(request)
     entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
     if entry is None:
         return error(404, "no such actor")
-    outbox_id = f"{entry.view.id}/outbox"
-    if "page" in request.query:
-        return ap_json(
-            render_collection_page(
-                f"{outbox_id}?page=1",
-                part_of=outbox_id,
-                items=[],
-                total=0,
-                next_page=None,
-                prev_page=None,
-            )
+    actor_uri = entry.view.id
+    outbox_id = f"{actor_uri}/outbox"
+    try:
+        max_id = int(request.query["max_id"]) if "max_id" in request.query else None
+        min_id = int(request.query["min_id"]) if "min_id" in request.query else None
+    except ValueError:
+        return error(400, "max_id and min_id must be numbers")
+    async with request.app[keys.SESSIONMAKER]() as session:
+        total = await count_listed(session, actor_uri)
+        if "page" not in request.query:
+            first = f"{outbox_id}?page=true"
+            return ap_json(render_collection(outbox_id, total=total, first=first))
+        items = await outbox_items(
+            session, actor_uri, Page(max_id=max_id, min_id=min_id, limit=OUTBOX_PAGE_SIZE)
         )
-    return ap_json(render_collection(outbox_id, total=0, first=f"{outbox_id}?page=1"))
+    query = "&".join(
+        f"{k}={v}" for k, v in (("max_id", max_id), ("min_id", min_id)) if v is not None
+    )
+    ids = [row.id for row, _ in items]
+    return ap_json(
+        render_collection_page(
+            f"{outbox_id}?{query + '&' if query else ''}page=true",
+            part_of=outbox_id,
+            items=[doc for _, doc in items],
+            total=total,
+            next_page=f"{outbox_id}?max_id={ids[-1]}&page=true" if ids else None,
+            prev_page=f"{outbox_id}?min_id={ids[0]}&page=true" if ids else None,
+        )
+    )
 
 
 def add_activitypub_routes(app: web.Application) -> None:

@@ -18,6 +18,7 @@ from server import keys
 from server.activitypub import add_activitypub_routes
 from server.config import Config
 from server.discovery import add_discovery_routes
+from server.news_pages import add_news_routes
 from server.pages import TEMPLATES, add_page_routes
 from server.services import open_services, utc_clock
 
@@ -75,5 +76,6 @@ def create_app(
     app.cleanup_ctx.append(services)
     add_discovery_routes(app)
     add_activitypub_routes(app)
+    add_news_routes(app)
     add_page_routes(app)
     return app

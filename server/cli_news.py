@@ -1,0 +1,333 @@
+"""CLI commands for news: post, edit, delete, boost, unboost and the home timeline.
+
+Mentions are resolved (WebFinger) before the transaction; the worker delivers what
+these commands enqueue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.accounts import Action, can, find_user, role_of
+from actors.documents import local_actor_id
+from actors.local import get_actor
+from actors.models import Actor, RemoteActor
+from federation.content import plain_text
+from outbox import news
+from outbox.models import Status
+from outbox.timelines import Page, home_timeline
+from server.actions import ActionError
+from server.config import load_config, resolve_path
+from server.services import Services, open_services
+
+
+def _print(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _run(args: argparse.Namespace, fn: Callable[[Services], Awaitable[None]]) -> None:
+    config = load_config(resolve_path(args.config))
+
+    async def main() -> None:
+        async with open_services(config) as svc:
+            try:
+                await fn(svc)
+            except news.NewsError as exc:
+                raise ActionError(str(exc)) from None
+
+    asyncio.run(main())
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ActionError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ActionError(f"{path} is not UTF-8 text") from None
+
+
+def _tags(values: list[str] | None) -> tuple[str, ...]:
+    """`--tags a,b --tags c` → ("a", "b", "c")."""
+    out: list[str] = []
+    for value in values or []:
+        out += [t.strip().lstrip("#") for t in value.replace(" ", ",").split(",") if t.strip()]
+    return tuple(dict.fromkeys(out))
+
+
+async def _author(session: AsyncSession, username: str | None, actor: Actor) -> int | None:
+    """The person publishing (`--as`): must exist and may publish for the actor
+    (owner or editor; instance admins always may)."""
+    if username is None:
+        return None
+    user = await find_user(session, username)
+    if user is None:
+        raise ActionError(f"no person named {username!r} on this instance")
+    if not user.is_admin and not can(await role_of(session, user.id, actor.id), Action.PUBLISH):
+        raise ActionError(
+            f"{username} may not publish for {actor.username} (needs the owner or editor role)"
+        )
+    return user.id
+
+
+async def find_status(session: AsyncSession, ref: str) -> Status:
+    """A post known here by id, by its ActivityPub id or by its page URL."""
+    if ref.isdigit() and len(ref) <= 19:
+        row = await session.get(Status, int(ref))
+    else:
+        row = await session.scalar(select(Status).where(or_(Status.uri == ref, Status.url == ref)))
+    if row is None:
+        raise ActionError(
+            f"no post {ref!r} on this instance (remote posts arrive here once an actor "
+            "of ours follows their author)"
+        )
+    return row
+
+
+async def _own_status(session: AsyncSession, ref: str, actor: Actor) -> Status:
+    status = await find_status(session, ref)
+    if status.local_actor_id != actor.id or status.reblog_of_id is not None:
+        raise ActionError(f"post {ref} is not a post of {actor.username}")
+    return status
+
+
+def cmd_post(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        base = svc.config.instance.base_url
+        text = _read(args.file)
+        draft = news.Draft(
+            text=text,
+            title=args.title,
+            summary=args.summary,
+            visibility=news.parse_visibility(args.visibility),
+            language=args.language,
+            sensitive=args.sensitive,
+            tags=_tags(args.tags),
+            in_reply_to=args.reply_to,
+        )
+        mentions = await news.prepare_mentions(
+            svc.directory, text, local_base_url=base, webfinger_scheme=svc.webfinger_scheme
+        )
+        async with svc.sessionmaker() as session:
+            actor = await get_actor(session, args.actor)
+            status = await news.publish(
+                session,
+                actor=actor,
+                actor_uri=local_actor_id(base, actor.username),
+                base_url=base,
+                draft=draft,
+                mentions=mentions,
+                now=svc.clock(),
+                author_user_id=await _author(session, args.as_user, actor),
+                blocked_domains=svc.config.federation.blocked_domains,
+            )
+            await session.commit()
+        _print(f"published {status.type} {status.id} ({status.visibility})")
+        _print(f"  {status.url}")
+        unresolved = set(news.find_mentions(text, local_host=svc.config.instance.host))
+        for handle in sorted(unresolved - set(mentions)):
+            _print(f"  note: @{handle} could not be resolved and stays plain text")
+
+    _run(args, run)
+
+
+def cmd_edit(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        base = svc.config.instance.base_url
+        text = _read(args.file) if args.file else None
+        async with svc.sessionmaker() as session:
+            actor = await get_actor(session, args.actor)
+            previous = news.draft_of(await _own_status(session, args.post, actor))
+        draft = replace(
+            previous,
+            text=previous.text if text is None else text,
+            title=previous.title if args.title is None else (args.title or None),
+            summary=previous.summary if args.summary is None else (args.summary or None),
+            language=previous.language if args.language is None else args.language,
+            sensitive=previous.sensitive if args.sensitive is None else args.sensitive,
+            tags=previous.tags if args.tags is None else _tags(args.tags),
+        )
+        mentions = await news.prepare_mentions(
+            svc.directory, draft.text, local_base_url=base, webfinger_scheme=svc.webfinger_scheme
+        )
+        async with svc.sessionmaker() as session:
+            actor = await get_actor(session, args.actor)
+            status = await _own_status(session, args.post, actor)
+            await news.edit(
+                session,
+                status=status,
+                actor=actor,
+                actor_uri=local_actor_id(base, actor.username),
+                base_url=base,
+                draft=draft,
+                mentions=mentions,
+                now=svc.clock(),
+                blocked_domains=svc.config.federation.blocked_domains,
+            )
+            await session.commit()
+        _print(f"updated {status.id}")
+        _print(f"  {status.url}")
+
+    _run(args, run)
+
+
+def cmd_delete(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        base = svc.config.instance.base_url
+        async with svc.sessionmaker() as session:
+            actor = await get_actor(session, args.actor)
+            status = await _own_status(session, args.post, actor)
+            await news.delete(
+                session,
+                status=status,
+                actor=actor,
+                actor_uri=local_actor_id(base, actor.username),
+                now=svc.clock(),
+                blocked_domains=svc.config.federation.blocked_domains,
+            )
+            await session.commit()
+        _print(f"deleted {status.id}; its pages now answer 410 Gone")
+
+    _run(args, run)
+
+
+def _boost(undo: bool) -> Callable[[argparse.Namespace], None]:
+    def cmd(args: argparse.Namespace) -> None:
+        async def run(svc: Services) -> None:
+            base = svc.config.instance.base_url
+            async with svc.sessionmaker() as session:
+                actor = await get_actor(session, args.actor)
+                target = await find_status(session, args.post)
+                action = news.unboost if undo else news.boost
+                await action(
+                    session,
+                    actor=actor,
+                    actor_uri=local_actor_id(base, actor.username),
+                    base_url=base,
+                    target=target,
+                    now=svc.clock(),
+                    blocked_domains=svc.config.federation.blocked_domains,
+                )
+                await session.commit()
+            _print(f"{args.actor} {'no longer boosts' if undo else 'boosted'} {target.uri}")
+
+        _run(args, run)
+
+    return cmd
+
+
+def _handle(uri: str, base_url: str, acct_host: str, remotes: dict[str, RemoteActor]) -> str:
+    prefix = base_url + "/users/"
+    if uri.startswith(prefix):
+        return f"{uri[len(prefix) :]}@{acct_host}"
+    remote = remotes.get(uri)
+    return f"{remote.username}@{remote.domain}" if remote else uri
+
+
+def cmd_timeline(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        base, host = svc.config.instance.base_url, svc.config.instance.host
+        async with svc.sessionmaker() as session:
+            actor = await get_actor(session, args.actor)
+            rows = await home_timeline(session, actor.id, Page(limit=args.limit))
+            boosted_ids = {r.reblog_of_id for r in rows if r.reblog_of_id is not None}
+            boosted = {
+                s.id: s
+                for s in await session.scalars(select(Status).where(Status.id.in_(boosted_ids)))
+            }
+            uris = {r.actor_uri for r in rows} | {s.actor_uri for s in boosted.values()}
+            remotes = {
+                r.uri: r
+                for r in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(uris)))
+            }
+        if not rows:
+            _print(f"{args.actor}'s home timeline is empty")
+        for row in rows:
+            shown = boosted.get(row.reblog_of_id) if row.reblog_of_id is not None else row
+            if shown is None:
+                continue
+            who = _handle(shown.actor_uri, base, host, remotes)
+            if shown is not row:
+                who += f" (boosted by {_handle(row.actor_uri, base, host, remotes)})"
+            title = shown.name or " ".join(plain_text(shown.content).split())
+            if shown.type == "Note" and shown.summary:
+                title = f"[CW: {shown.summary}]"
+            if len(title) > 100:
+                title = title[:99] + "…"
+            _print(f"{row.id}  {row.published_at:%Y-%m-%d %H:%M}  {who}")
+            _print(f"    {title}")
+            _print(f"    {shown.url or shown.uri}")
+
+    _run(args, run)
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    def content_options(p: argparse.ArgumentParser, *, editing: bool) -> None:
+        p.add_argument(
+            "--file",
+            required=not editing,
+            help="Markdown text of the post ('-' reads stdin)",
+        )
+        p.add_argument("--title", help="makes the post an Article with this title")
+        p.add_argument(
+            "--summary",
+            help="a Note's content warning, or an Article's short summary "
+            "(default: the start of its text)",
+        )
+        p.add_argument("--language", help="language code, such as de or en")
+        p.add_argument(
+            "--tags", action="append", help="extra hashtags, comma-separated (repeatable)"
+        )
+
+    p = sub.add_parser("post", parents=[common], help="publish news as an actor")
+    p.add_argument("actor", help="local actor name")
+    content_options(p, editing=False)
+    p.add_argument(
+        "--visibility",
+        choices=["public", "unlisted", "followers", "private", "direct"],
+        default="public",
+        help="public (default), unlisted, followers (only) or direct (only mentioned actors)",
+    )
+    p.add_argument("--sensitive", action="store_true", help="mark the post sensitive")
+    p.add_argument("--reply-to", metavar="URI", help="the post this one answers")
+    p.add_argument("--as", dest="as_user", metavar="USER", help="the person writing it")
+    p.set_defaults(func=cmd_post)
+
+    p = sub.add_parser("edit", parents=[common], help="change a post (sends Update)")
+    p.add_argument("actor")
+    p.add_argument("post", help="post id or URL")
+    content_options(p, editing=True)
+    p.add_argument("--sensitive", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=cmd_edit)
+
+    p = sub.add_parser("delete", parents=[common], help="delete a post (sends Delete)")
+    p.add_argument("actor")
+    p.add_argument("post", help="post id or URL")
+    p.set_defaults(func=cmd_delete)
+
+    for name, undo in (("boost", False), ("unboost", True)):
+        p = sub.add_parser(
+            name,
+            parents=[common],
+            help="undo a boost" if undo else "boost (Announce) a post to the actor's followers",
+        )
+        p.add_argument("actor")
+        p.add_argument("post", help="post id, or its URL or ActivityPub id")
+        p.set_defaults(func=_boost(undo))
+
+    p = sub.add_parser("timeline", parents=[common], help="show an actor's home timeline")
+    p.add_argument("actor")
+    p.add_argument("--limit", type=int, default=20, help="how many posts (at most 40)")
+    p.set_defaults(func=cmd_timeline)

@@ -1,0 +1,321 @@
+"""Routes for our published news: post pages (HTML h-entry or ActivityStreams JSON),
+the Create/Announce behind each post, RSS and Atom feeds, hashtag pages, and the
+recent posts on profile pages.
+
+Only public and unlisted posts of local actors are served; others answer 404 as if
+they did not exist, deleted ones 410 (with a Tombstone for ActivityPub clients).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from feedgen.feed import FeedGenerator
+
+from actors.documents import CachedActor
+from federation.content import plain_text
+from federation.documents import LocalActorView, format_datetime, wants_activity_json
+from outbox.models import Status
+from outbox.news import (
+    LISTED,
+    public_posts,
+    render_announce,
+    render_create,
+    render_note,
+    render_tombstone,
+    tagged_posts,
+)
+from server import keys
+from server.activitypub import ap_json, signed_get
+from server.pages import TEMPLATES
+
+AP_TYPE = "application/activity+json"
+FEED_SIZE = 20
+PROFILE_POSTS = 10
+TITLE_WORDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PostView:
+    """What a page shows of one post; `content` is HTML we sanitised when publishing."""
+
+    id: int
+    uri: str
+    url: str
+    type: str
+    title: str
+    name: str | None
+    summary: str
+    content: str
+    language: str | None
+    sensitive: bool
+    published: datetime
+    published_iso: str
+    edited: datetime | None
+    edited_iso: str | None
+    visibility: str
+
+
+def post_title(status: Status) -> str:
+    """An Article's name, else the first words of the text (feeds and page titles)."""
+    if status.name:
+        return status.name
+    words = (status.summary or plain_text(status.content)).split()
+    title = " ".join(words[:TITLE_WORDS])
+    return title + "…" if len(words) > TITLE_WORDS else title
+
+
+def post_view(status: Status) -> PostView:
+    return PostView(
+        id=status.id,
+        uri=status.uri,
+        url=status.url or status.uri,
+        type=status.type,
+        title=post_title(status),
+        name=status.name,
+        summary=status.summary,
+        content=status.content,
+        language=status.language,
+        sensitive=status.sensitive,
+        published=status.published_at,
+        published_iso=format_datetime(status.published_at),
+        edited=status.edited_at,
+        edited_iso=format_datetime(status.edited_at) if status.edited_at else None,
+        visibility=status.visibility,
+    )
+
+
+def _render(request: web.Request, template: str, **context: object) -> str:
+    config = request.app[keys.CONFIG]
+    return (
+        request.app[TEMPLATES]
+        .get_template(template)
+        .render(
+            instance_name=config.instance.name,
+            domain=config.instance.domain,
+            base_url=config.instance.base_url,
+            acct_host=config.instance.host,
+            **context,
+        )
+    )
+
+
+def _html(
+    request: web.Request, template: str, *, status: int = 200, **context: object
+) -> web.Response:
+    return web.Response(
+        text=_render(request, template, **context),
+        status=status,
+        content_type="text/html",
+        headers={"Vary": "Accept"},
+    )
+
+
+def _not_found(request: web.Request, wants_json: bool) -> web.Response:
+    if wants_json:
+        return web.json_response({"error": "not found"}, status=404, headers={"Vary": "Accept"})
+    return web.Response(text="no such post\n", status=404, headers={"Vary": "Accept"})
+
+
+async def _find(request: web.Request) -> tuple[CachedActor, Status, Status | None] | None:
+    """The actor of the URL, its post and, for a boost, the boosted post; None unless
+    all exist and the post is theirs and public or unlisted."""
+    entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
+    raw_id = request.match_info["id"]
+    if entry is None or not raw_id.isdigit() or len(raw_id) > 19:
+        return None
+    async with request.app[keys.SESSIONMAKER]() as session:
+        status = await session.get(Status, int(raw_id))
+        if (
+            status is None
+            or status.actor_uri != entry.view.id
+            or status.local_actor_id is None
+            or status.visibility not in LISTED
+        ):
+            return None
+        boosted = None
+        if status.reblog_of_id is not None:
+            # A boost: its page is the boosted post; its JSON is the Announce.
+            boosted = await session.get(Status, status.reblog_of_id)
+            if boosted is None:
+                return None
+    return entry, status, boosted
+
+
+async def status_page(request: web.Request) -> web.Response:
+    """`/users/{username}/statuses/{id}` and `/@{username}/{id}`: the post, negotiated."""
+    wants_json = wants_activity_json(request.headers.get("Accept", ""))
+    found = await _find(request)
+    if found is None:
+        return _not_found(request, wants_json)
+    entry, status, boosted = found
+    if wants_json:
+        await signed_get(request)
+        if status.deleted_at is not None:
+            return web.json_response(
+                render_tombstone(status),
+                status=410,
+                content_type=AP_TYPE,
+                headers={"Vary": "Accept"},
+            )
+        if boosted is not None:
+            return ap_json(render_announce(status, boosted.uri))
+        return ap_json(render_note(status))
+    if boosted is not None:
+        raise web.HTTPFound(boosted.url or boosted.uri)
+    if status.deleted_at is not None:
+        return _html(request, "status_gone.html", status=410, actor=entry.view)
+    return _html(request, "status.html", post=post_view(status), actor=entry.view)
+
+
+async def status_activity(request: web.Request) -> web.Response:
+    """`…/statuses/{id}/activity`: the Create (or Announce) that published the post."""
+    found = await _find(request)
+    if found is None:
+        return _not_found(request, True)
+    await signed_get(request)
+    _, status, boosted = found
+    if status.deleted_at is not None:
+        return web.json_response(
+            render_tombstone(status), status=410, content_type=AP_TYPE, headers={"Vary": "Accept"}
+        )
+    if boosted is not None:
+        return ap_json(render_announce(status, boosted.uri))
+    return ap_json(render_create(status))
+
+
+# --- feeds ----------------------------------------------------------------------------------
+
+
+def build_feed(
+    actor: LocalActorView, posts: list[Status], *, feed_url: str, language: str | None = None
+) -> FeedGenerator:
+    """An actor's public posts as a feed; RSS and Atom are rendered from the same one."""
+    fg = FeedGenerator()
+    fg.id(actor.profile_url)
+    fg.title(actor.display_name or actor.username)
+    fg.author({"name": actor.display_name or actor.username, "uri": actor.profile_url})
+    fg.link(href=actor.profile_url, rel="alternate")
+    fg.link(href=feed_url, rel="self")
+    fg.description(plain_text(actor.summary_html) or f"News from {actor.username}")
+    if language:
+        fg.language(language)
+    fg.updated(max((p.edited_at or p.published_at for p in posts), default=actor.published))
+    for status in posts:
+        fe = fg.add_entry(order="append")
+        fe.id(status.uri)
+        fe.guid(status.uri, permalink=False)
+        fe.title(post_title(status))
+        fe.link(href=status.url or status.uri)
+        fe.published(status.published_at)
+        fe.updated(status.edited_at or status.published_at)
+        if status.summary:
+            # An Article's short summary, or a Note's content warning.
+            fe.summary(status.summary)
+        fe.content(status.content, type="html")
+    return fg
+
+
+def _feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
+        if entry is None:
+            raise web.HTTPNotFound(text="no such actor\n")
+        async with request.app[keys.SESSIONMAKER]() as session:
+            posts = await public_posts(session, entry.view.id, limit=FEED_SIZE)
+        base = request.app[keys.CONFIG].instance.base_url
+        feed_url = f"{base}/users/{entry.view.username}/feed.{kind}"
+        langs = {p.language for p in posts if p.language}
+        fg = build_feed(
+            entry.view, posts, feed_url=feed_url, language=langs.pop() if len(langs) == 1 else None
+        )
+        if kind == "rss":
+            return web.Response(
+                body=fg.rss_str(pretty=True), content_type="application/rss+xml", charset="utf-8"
+            )
+        return web.Response(
+            body=fg.atom_str(pretty=True), content_type="application/atom+xml", charset="utf-8"
+        )
+
+    return handler
+
+
+# --- hashtags and profiles ------------------------------------------------------------------
+
+
+async def tag_page(request: web.Request) -> web.Response:
+    tag = request.match_info["tag"]
+    if len(tag) > 100:
+        raise web.HTTPNotFound(text="no such tag\n")
+    docs = request.app[keys.DOCUMENTS]
+    async with request.app[keys.SESSIONMAKER]() as session:
+        posts = await tagged_posts(session, tag)
+    authors: dict[str, LocalActorView] = {}
+    entries = []
+    for status in posts:
+        username = status.actor_uri.rsplit("/", 1)[-1]
+        if username not in authors:
+            cached = await docs.get(username)
+            if cached is None:
+                continue
+            authors[username] = cached.view
+        entries.append((post_view(status), authors[username]))
+    return _html(request, "tag.html", tag=tag, entries=entries)
+
+
+_RECENT: contextvars.ContextVar[list[PostView] | None] = contextvars.ContextVar(
+    "verbund_recent_posts", default=None
+)
+_PROFILE_PATH = re.compile(r"^/(?:@|users/)([^/]+)$")
+
+
+def recent_posts() -> list[PostView]:
+    """Template global: the recent public posts loaded for the profile being rendered."""
+    return _RECENT.get() or []
+
+
+@web.middleware
+async def profile_posts(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Load recent posts for HTML profile pages, which `server.pages` renders.
+
+    The page handlers render synchronously from cached actor documents; this loads
+    the posts beforehand, in the same task, so `profile.html` can list them.
+    """
+    m = _PROFILE_PATH.match(request.path)
+    if (
+        m is None
+        or request.method not in ("GET", "HEAD")
+        or wants_activity_json(request.headers.get("Accept", ""))
+    ):
+        return await handler(request)
+    entry = await request.app[keys.DOCUMENTS].get(m.group(1))
+    if entry is None:
+        return await handler(request)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        posts = await public_posts(session, entry.view.id, limit=PROFILE_POSTS)
+    token = _RECENT.set([post_view(p) for p in posts])
+    try:
+        return await handler(request)
+    finally:
+        _RECENT.reset(token)
+
+
+def add_news_routes(app: web.Application) -> None:
+    app.router.add_get("/users/{username}/statuses/{id}", status_page)
+    app.router.add_get("/users/{username}/statuses/{id}/activity", status_activity)
+    app.router.add_get("/users/{username}/feed.rss", _feed("rss"))
+    app.router.add_get("/users/{username}/feed.atom", _feed("atom"))
+    # Registered before `/@{username}` (server.pages), so these win.
+    app.router.add_get("/@{username}.rss", _feed("rss"))
+    app.router.add_get("/@{username}.atom", _feed("atom"))
+    app.router.add_get("/@{username}/{id}", status_page)
+    app.router.add_get("/tags/{tag}", tag_page)
+    app.middlewares.append(profile_posts)
+    app[TEMPLATES].globals["recent_posts"] = recent_posts
