@@ -8,15 +8,27 @@ activity type to its handler; unknown types are stored and ignored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
+from inbox.news_handlers import (
+    ObjectFetcher,
+    forget_actor_posts,
+    on_announce,
+    on_create,
+    on_delete_object,
+    on_like,
+    on_undo_announce,
+    on_undo_like,
+    on_update,
+    prefetch_announce,
+)
 from outbox.follows import accept_follow, find_follow, remove_follows_between
 
 log = logging.getLogger("verbund.inbox")
@@ -27,6 +39,8 @@ class HandlerContext:
     directory: RemoteDirectory
     base_url: str
     now: datetime
+    # Signed GET of a remote object; only prefetchers use it (never inside a transaction).
+    fetch_object: ObjectFetcher | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +52,15 @@ class Incoming:
     actor_uri: str
     doc: dict[str, object]
     actor: RemoteActor | None  # pre-fetched outside the transaction, when the type needs it
+    # Remote documents a prefetcher fetched for this activity, by id (e.g. a boosted post).
+    objects: Mapping[str, dict[str, object]] = field(default_factory=dict)
 
 
 Handler = Callable[[HandlerContext, AsyncSession, Incoming], Awaitable[None]]
+Prefetcher = Callable[
+    [HandlerContext, async_sessionmaker[AsyncSession], str, Mapping[str, object]],
+    Awaitable[dict[str, dict[str, object]]],
+]
 
 
 def object_id(value: object) -> str | None:
@@ -169,6 +189,10 @@ async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> 
             await session.execute(delete(Block).where(*block, Block.activity_uri == inner_id))
         if isinstance(obj, dict) and isinstance(obj.get("object"), str):
             await session.execute(delete(Block).where(*block, Block.blocked_uri == obj["object"]))
+    if inner_type in (None, "Like"):
+        await on_undo_like(ctx, session, act, obj)
+    if inner_type in (None, "Announce"):
+        await on_undo_announce(ctx, session, act, obj)
 
 
 async def on_block(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
@@ -193,9 +217,12 @@ async def on_block(ctx: HandlerContext, session: AsyncSession, act: Incoming) ->
 
 
 async def on_delete(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
-    """Delete(actor): the account is gone; forget it and its relations."""
+    """Delete(actor): the account is gone; forget it, its relations and its posts.
+    A Delete of anything else is a post's (`on_delete_object`)."""
     if object_id(act.doc.get("object")) != act.actor_uri:
+        await on_delete_object(ctx, session, act)
         return
+    await forget_actor_posts(session, act.actor_uri, ctx.now)
     await session.execute(
         delete(Follow).where(
             (Follow.follower_uri == act.actor_uri) | (Follow.followed_uri == act.actor_uri)
@@ -211,8 +238,16 @@ HANDLERS: dict[str, Handler] = {
     "Undo": on_undo,
     "Block": on_block,
     "Delete": on_delete,
+    "Create": on_create,
+    "Update": on_update,
+    "Announce": on_announce,
+    "Like": on_like,
 }
-NEEDS_ACTOR = frozenset({"Follow"})
+# Create and Announce need the sender's followers collection to read the addressing
+# (usually cached already: verifying the signature stored the actor).
+NEEDS_ACTOR = frozenset({"Follow", "Create", "Announce"})
+# Types whose handler needs remote documents fetched before its transaction opens.
+PREFETCHERS: dict[str, Prefetcher] = {"Announce": prefetch_announce}
 
 
 async def prefetch_actor(

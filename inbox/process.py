@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,8 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors.base import dialect_name
 from actors.models import RemoteActor
 from actors.remote import RemoteDirectory
-from inbox.handlers import HANDLERS, NEEDS_ACTOR, HandlerContext, Incoming, prefetch_actor
+from inbox.handlers import (
+    HANDLERS,
+    NEEDS_ACTOR,
+    PREFETCHERS,
+    HandlerContext,
+    Incoming,
+    prefetch_actor,
+)
 from inbox.models import InboxActivity
+from inbox.news_handlers import ObjectFetcher
 
 log = logging.getLogger("verbund.inbox")
 
@@ -36,6 +44,14 @@ class _Pending:
     body: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Prefetched:
+    """What `_prefetch` got from the network for one batch."""
+
+    actors: Mapping[str, RemoteActor | None]
+    objects: Mapping[int, dict[str, dict[str, object]]]  # inbox record id → {object id: doc}
+
+
 class InboxProcessor:
     def __init__(
         self,
@@ -46,6 +62,7 @@ class InboxProcessor:
         clock: Callable[[], datetime],
         on_outbox: Callable[[], None] = lambda: None,
         batch_size: int = 200,
+        fetch_object: ObjectFetcher | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._directory = directory
@@ -53,6 +70,8 @@ class InboxProcessor:
         self._clock = clock
         self._on_outbox = on_outbox
         self._batch_size = batch_size
+        # Signed GET for remote objects (boosted posts we lack); None: such boosts are skipped.
+        self.fetch_object = fetch_object
         self.wake = asyncio.Event()
         # One pass at a time per process: the background loop and a test's run_once()
         # must not handle the same record concurrently.
@@ -84,21 +103,33 @@ class InboxProcessor:
             )
             return [_Pending(*row) for row in rows]
 
-    async def _prefetch(self, batch: Sequence[_Pending]) -> dict[str, RemoteActor | None]:
+    def _context(self) -> HandlerContext:
+        return HandlerContext(self._directory, self._base_url, self._clock(), self.fetch_object)
+
+    async def _prefetch(self, batch: Sequence[_Pending]) -> _Prefetched:
         """Network fetches happen before the transaction opens: no lock held across them."""
         actors: dict[str, RemoteActor | None] = {}
+        objects: dict[int, dict[str, dict[str, object]]] = {}
+        ctx = self._context()
         for item in batch:
             if item.type in NEEDS_ACTOR and item.actor_uri not in actors:
                 actors[item.actor_uri] = await prefetch_actor(
                     self._directory, item.type, item.actor_uri
                 )
-        return actors
+            prefetcher = PREFETCHERS.get(item.type)
+            if prefetcher is not None:
+                doc = json.loads(item.body)
+                if isinstance(doc, dict):
+                    fetched = await prefetcher(ctx, self._sessionmaker, item.actor_uri, doc)
+                    if fetched:
+                        objects[item.id] = fetched
+        return _Prefetched(actors, objects)
 
     async def _handle(
         self,
         session: AsyncSession,
         items: Sequence[_Pending],
-        actors: dict[str, RemoteActor | None],
+        prefetched: _Prefetched,
         now: datetime,
     ) -> int:
         """Run handlers for the records this session can claim; mark them processed."""
@@ -108,7 +139,7 @@ class InboxProcessor:
         if dialect_name(session) == "postgresql":
             query = query.with_for_update(skip_locked=True)
         claimed = set(await session.scalars(query))
-        ctx = HandlerContext(self._directory, self._base_url, now)
+        ctx = HandlerContext(self._directory, self._base_url, now, self.fetch_object)
         for item in items:
             handler = HANDLERS.get(item.type)
             if item.id in claimed and handler is not None:
@@ -116,7 +147,14 @@ class InboxProcessor:
                 await handler(
                     ctx,
                     session,
-                    Incoming(item.uri, item.type, item.actor_uri, doc, actors.get(item.actor_uri)),
+                    Incoming(
+                        item.uri,
+                        item.type,
+                        item.actor_uri,
+                        doc,
+                        prefetched.actors.get(item.actor_uri),
+                        prefetched.objects.get(item.id, {}),
+                    ),
                 )
         if claimed:
             await session.execute(
@@ -126,25 +164,25 @@ class InboxProcessor:
         return len(claimed)
 
     async def _process_batch(self, batch: Sequence[_Pending]) -> int:
-        actors = await self._prefetch(batch)
+        prefetched = await self._prefetch(batch)
         now = self._clock()
         try:
             async with self._sessionmaker() as session:
-                done = await self._handle(session, batch, actors, now)
+                done = await self._handle(session, batch, prefetched, now)
         except Exception:  # worker-loop top: isolate the failing record below
             log.warning("inbox batch of %d failed; retrying one by one", len(batch), exc_info=True)
             done = 0
             for item in batch:
-                done += await self._process_single(item, actors)
+                done += await self._process_single(item, prefetched)
         if done:
             self._on_outbox()
         return done
 
-    async def _process_single(self, item: _Pending, actors: dict[str, RemoteActor | None]) -> int:
+    async def _process_single(self, item: _Pending, prefetched: _Prefetched) -> int:
         now = self._clock()
         try:
             async with self._sessionmaker() as session:
-                return await self._handle(session, [item], actors, now)
+                return await self._handle(session, [item], prefetched, now)
         except Exception as exc:  # worker-loop top: record on the row, keep going
             log.exception("inbox activity %s (%s) failed", item.id, item.type)
             async with self._sessionmaker() as session:

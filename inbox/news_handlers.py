@@ -1,0 +1,836 @@
+"""Receiving news: Create, Update, Delete, Announce, Like and their Undo from remote actors.
+
+What is kept follows Mastodon (federation-contract §5, §7): a post is stored only
+when it concerns this instance (its author is followed by a local actor, it
+addresses or mentions one, or it replies to a local or followed post); its id
+must share the actor's origin; a Delete that arrived first leaves a Tombstone
+that refuses the later Create; only the author may edit or delete. HTML is
+sanitised on ingest, `name`/`summary` are stored as plain text.
+
+Handlers run inside the inbox batch transaction and never touch the network.
+The one fetch this module needs (the unknown post a followed actor boosts)
+happens in `prefetch_announce`, before the transaction opens. Every handler is
+idempotent: unique keys plus insert-or-ignore, and counters move only when a
+row was really inserted or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import aiohttp
+from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actors.base import Base, dialect_name
+from actors.models import Actor, RemoteActor
+from actors.remote import RemoteActorError
+from actors.snowflake import snowflake
+from federation.actors import is_http_url, same_origin
+from federation.content import plain_text, sanitize_html
+from federation.errors import FetchError
+from federation.fetch import Signer, fetch_json
+from outbox.models import Favourite, Mention, Status, TimelineEntry, Tombstone, Visibility
+from outbox.timelines import add_to_timelines, local_followers
+
+if TYPE_CHECKING:
+    from inbox.handlers import HandlerContext, Incoming
+
+log = logging.getLogger("verbund.inbox")
+
+NEWS_TYPES = frozenset({"Note", "Article", "Page"})
+# The three spellings of the public collection that peers send (Mastodon accepts all three).
+PUBLIC_COLLECTION = frozenset(
+    {"https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public"}
+)
+
+MAX_AUDIENCE = 500
+MAX_TAGS = 100
+MAX_NAME = 2048
+MAX_SUMMARY = 10_000
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+ObjectFetcher = Callable[[str], Awaitable[object]]
+"""GET one ActivityStreams object by id (signed, SSRF-safe); raises `FetchError`."""
+
+
+def object_fetcher(
+    http: Callable[[], aiohttp.ClientSession],
+    signer: Callable[[], Awaitable[Signer]],
+    *,
+    allow_private: bool,
+) -> ObjectFetcher:
+    """An `ObjectFetcher` over `federation.fetch.fetch_json`, signed by the instance actor
+    (authorized-fetch peers refuse unsigned GETs). The server wires this into the processor."""
+
+    async def fetch(uri: str) -> object:
+        return await fetch_json(http(), uri, signer=await signer(), allow_private=allow_private)
+
+    return fetch
+
+
+# --- wire → typed ------------------------------------------------------------------------
+
+
+def _items(value: object) -> Iterator[object]:
+    if isinstance(value, list):
+        yield from value
+    elif value is not None:
+        yield value
+
+
+def id_of(value: object) -> str | None:
+    """A reference as a string: the value itself, or the `id` of an embedded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def ids_of(value: object, limit: int = MAX_AUDIENCE) -> list[str]:
+    """A one-or-many reference field (`to`, `cc`, `attributedTo`) as a list of ids."""
+    out = [i for i in (id_of(v) for v in _items(value)) if i]
+    return out[:limit]
+
+
+def _text(value: object, limit: int) -> str | None:
+    """A text field that may carry markup (WordPress sends HTML summaries): visible text."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return plain_text(value[: limit * 4])[:limit] or None
+
+
+def _first_map_value(value: object) -> tuple[str, str] | None:
+    if isinstance(value, dict):
+        for key, text in value.items():
+            if isinstance(text, str):
+                return key, text
+    return None
+
+
+def _language(obj: Mapping[str, object]) -> str | None:
+    """First key of `contentMap` (then `nameMap`, `summaryMap`), as Mastodon reads it."""
+    for field in ("contentMap", "nameMap", "summaryMap"):
+        first = _first_map_value(obj.get(field))
+        if first is not None:
+            key = first[0]
+            return key if len(key) <= 16 and _LANGUAGE.match(key) else None
+    return None
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """An ISO 8601 timestamp as an aware UTC datetime; None if absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _same_host(a: str, b: str) -> bool:
+    return bool(urlsplit(a).hostname) and urlsplit(a).hostname == urlsplit(b).hostname
+
+
+def _html_url(value: object, object_id: str) -> str | None:
+    """The post's web page: first http(s) link (`text/html` first), on the object's host only."""
+    candidates: list[tuple[int, str]] = []
+    for item in _items(value):
+        href, media = (item, None) if isinstance(item, str) else (None, None)
+        if isinstance(item, dict):
+            href, media = item.get("href"), item.get("mediaType")
+        if isinstance(href, str) and is_http_url(href) and _same_host(href, object_id):
+            candidates.append((0 if media in (None, "text/html") else 1, href))
+    return min(candidates)[1] if candidates else None
+
+
+def _tags(value: object) -> tuple[list[dict[str, object]], list[str]]:
+    """Mention, Hashtag and Emoji tags reduced to the fields we use; and mentioned actor ids."""
+    tags: list[dict[str, object]] = []
+    mentions: list[str] = []
+    for item in list(_items(value))[:MAX_TAGS]:
+        if not isinstance(item, dict):
+            continue
+        kind, name, href = item.get("type"), item.get("name"), item.get("href")
+        name = name[:256] if isinstance(name, str) else None
+        href = href if is_http_url(href) else None
+        if kind == "Mention" and isinstance(href, str):
+            if href not in mentions:
+                mentions.append(href)
+            tags.append({"type": "Mention", "href": href, "name": name or ""})
+        elif kind == "Hashtag" and name:
+            tags.append({"type": "Hashtag", "name": name, "href": href})
+        elif kind == "Emoji" and name:
+            icon = item.get("icon")
+            url = icon.get("url") if isinstance(icon, dict) else None
+            if is_http_url(url):
+                tags.append({"type": "Emoji", "name": name, "icon": {"url": url}})
+    return tags, mentions
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A received Note/Article/Page, narrowed and cleaned (content sanitised, texts plain)."""
+
+    id: str
+    type: str
+    author: str
+    content: str
+    name: str | None
+    summary: str
+    language: str | None
+    sensitive: bool
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    tags: tuple[dict[str, object], ...]
+    mentions: tuple[str, ...]
+    in_reply_to: str | None
+    url: str | None
+    published: datetime | None
+    updated: datetime | None
+
+
+def parse_post(
+    obj: Mapping[str, object], activity: Mapping[str, object] | None = None
+) -> Post | None:
+    """Narrow a wire object to a `Post`; None for unsupported types or missing ids.
+
+    The audience is the object's `to`/`cc`, else the activity's (Mastodon's status parser).
+    The author is the first `attributedTo`, else the activity's actor.
+    """
+    obj_id, obj_type = obj.get("id"), obj.get("type")
+    if not isinstance(obj_id, str) or not is_http_url(obj_id) or obj_type not in NEWS_TYPES:
+        return None
+    assert isinstance(obj_type, str)
+    envelope = activity or {}
+    authors = ids_of(obj.get("attributedTo"))
+    author = authors[0] if authors else id_of(envelope.get("actor"))
+    if author is None:
+        return None
+    content = obj.get("content")
+    if not isinstance(content, str) or not content:
+        mapped = _first_map_value(obj.get("contentMap"))
+        content = mapped[1] if mapped else ""
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        mapped = _first_map_value(obj.get("nameMap"))
+        name = mapped[1] if mapped else None
+    summary = obj.get("summary")
+    if not isinstance(summary, str) or not summary:
+        mapped = _first_map_value(obj.get("summaryMap"))
+        summary = mapped[1] if mapped else None
+    tags, mentions = _tags(obj.get("tag"))
+    to = obj["to"] if "to" in obj else envelope.get("to")
+    cc = obj["cc"] if "cc" in obj else envelope.get("cc")
+    return Post(
+        id=obj_id,
+        type=obj_type,
+        author=author,
+        content=sanitize_html(content),
+        name=_text(name, MAX_NAME),
+        summary=_text(summary, MAX_SUMMARY) or "",
+        language=_language(obj),
+        sensitive=obj.get("sensitive") is True,
+        to=tuple(ids_of(to)),
+        cc=tuple(ids_of(cc)),
+        tags=tuple(tags),
+        mentions=tuple(mentions),
+        in_reply_to=id_of(obj.get("inReplyTo")),
+        url=_html_url(obj.get("url"), obj_id),
+        published=parse_datetime(obj.get("published")),
+        updated=parse_datetime(obj.get("updated")),
+    )
+
+
+def visibility_of(to: Iterable[str], cc: Iterable[str], followers_uri: str | None) -> Visibility:
+    """Mastodon's addressing table: Public in `to` → public, in `cc` → unlisted, the
+    author's followers in `to` → private (followers only), anything else → direct."""
+    to, cc = list(to), list(cc)
+    if any(a in PUBLIC_COLLECTION for a in to):
+        return Visibility.PUBLIC
+    if any(a in PUBLIC_COLLECTION for a in cc):
+        return Visibility.UNLISTED
+    if followers_uri and followers_uri in to:
+        return Visibility.PRIVATE
+    return Visibility.DIRECT
+
+
+# --- queries -----------------------------------------------------------------------------
+
+
+def _insert(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """INSERT for this engine (both spell ON CONFLICT DO NOTHING the same way)."""
+    if dialect_name(session) == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+async def _local_actor_ids(session: AsyncSession, base_url: str, uris: Iterable[str]) -> set[int]:
+    """Ids of our (non-instance) actors among `uris`."""
+    prefix = base_url + "/users/"
+    keys = {u[len(prefix) :].lower() for u in uris if u.startswith(prefix)}
+    keys = {k for k in keys if k and "/" not in k}
+    if not keys:
+        return set()
+    return set(
+        await session.scalars(
+            select(Actor.id).where(Actor.username_key.in_(keys), Actor.is_instance.is_(False))
+        )
+    )
+
+
+async def _followers_uri(
+    session: AsyncSession, actor_uri: str, prefetched: RemoteActor | None
+) -> str | None:
+    if prefetched is not None and prefetched.uri == actor_uri:
+        return prefetched.followers_uri
+    return await session.scalar(
+        select(RemoteActor.followers_uri).where(RemoteActor.uri == actor_uri)
+    )
+
+
+async def _tombstoned(session: AsyncSession, uri: str) -> bool:
+    return await session.scalar(select(Tombstone.id).where(Tombstone.uri == uri)) is not None
+
+
+async def _remember_deleted(session: AsyncSession, uri: str, now: datetime) -> None:
+    """A Delete (or Undo) that beat its Create: refuse that id from now on."""
+    await session.execute(
+        _insert(session, Tombstone)
+        .values(uri=uri, deleted_at=now)
+        .on_conflict_do_nothing(index_elements=["uri"])
+    )
+
+
+async def _status_by_uri(session: AsyncSession, uri: str) -> Status | None:
+    return await session.scalar(select(Status).where(Status.uri == uri))
+
+
+@dataclass(frozen=True, slots=True)
+class _Audience:
+    """Local actors a post concerns: who follows its author, who is addressed, who is mentioned."""
+
+    followers: set[int]
+    addressed: set[int]
+    mentioned: set[int]
+
+    def home_timelines(self, visibility: Visibility) -> set[int]:
+        """Whose home timeline shows it: direct posts only the addressed, followers-only
+        posts also the followers, public and unlisted posts also whoever is mentioned."""
+        if visibility == Visibility.DIRECT:
+            return set(self.addressed)
+        if visibility == Visibility.PRIVATE:
+            return self.addressed | self.followers
+        return self.addressed | self.followers | self.mentioned
+
+
+async def _audience(
+    session: AsyncSession,
+    base_url: str,
+    author: str,
+    to: Iterable[str],
+    cc: Iterable[str],
+    mentions: Iterable[str],
+) -> _Audience:
+    return _Audience(
+        followers=set(await local_followers(session, base_url, author)),
+        addressed=await _local_actor_ids(session, base_url, [*to, *cc]),
+        mentioned=await _local_actor_ids(session, base_url, mentions),
+    )
+
+
+async def _replies_to_relevant(
+    session: AsyncSession, base_url: str, parent_uri: str | None
+) -> bool:
+    """A reply to one of our posts, or to a post by an actor one of ours follows."""
+    if parent_uri is None:
+        return False
+    parent = await session.execute(
+        select(Status.local_actor_id, Status.actor_uri).where(Status.uri == parent_uri)
+    )
+    row = parent.first()
+    if row is None:
+        return False
+    local_actor_id, actor_uri = row
+    return local_actor_id is not None or bool(await local_followers(session, base_url, actor_uri))
+
+
+async def _insert_post(
+    session: AsyncSession, post: Post, visibility: Visibility, now: datetime
+) -> int | None:
+    """Store a received post; its new id, or None if that id was already stored."""
+    published = min(post.published, now) if post.published else now
+    edited = post.updated if post.updated and post.updated > published else None
+    status_id = await session.scalar(
+        _insert(session, Status)
+        .values(
+            id=snowflake(published),
+            uri=post.id,
+            url=post.url,
+            actor_uri=post.author,
+            local_actor_id=None,
+            author_user_id=None,
+            type=post.type,
+            name=post.name,
+            summary=post.summary,
+            content=post.content,
+            source=None,
+            language=post.language,
+            sensitive=post.sensitive,
+            visibility=visibility.value,
+            in_reply_to_uri=post.in_reply_to,
+            reblog_of_id=None,
+            recipients=json.dumps({"to": list(post.to), "cc": list(post.cc)}),
+            tags=json.dumps(list(post.tags), ensure_ascii=False),
+            replies_count=0,
+            reblogs_count=0,
+            favourites_count=0,
+            published_at=published,
+            edited_at=edited,
+            deleted_at=None,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["uri"])
+        .returning(Status.id)
+    )
+    if status_id is None:
+        return None
+    await _add_mentions(session, status_id, post.mentions)
+    if post.in_reply_to:
+        await session.execute(
+            update(Status)
+            .where(Status.uri == post.in_reply_to)
+            .values(replies_count=Status.replies_count + 1)
+            .execution_options(synchronize_session=False)
+        )
+    return int(status_id)
+
+
+async def _add_mentions(session: AsyncSession, status_id: int, actor_uris: Iterable[str]) -> None:
+    rows = [{"status_id": status_id, "actor_uri": uri} for uri in dict.fromkeys(actor_uris)]
+    if rows:
+        await session.execute(
+            _insert(session, Mention).on_conflict_do_nothing(
+                index_elements=["status_id", "actor_uri"]
+            ),
+            rows,
+        )
+
+
+# --- Create / Update / Delete -------------------------------------------------------------
+
+
+def _own_post(act: Incoming) -> Post | None:
+    """The embedded post of a Create/Update, if it is the actor's own and on its origin."""
+    obj = act.doc.get("object")
+    if not isinstance(obj, dict):
+        return None
+    post = parse_post(obj, act.doc)
+    if post is None or post.author != act.actor_uri or not same_origin(post.id, act.actor_uri):
+        return None
+    return post
+
+
+async def on_create(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Store a relevant post and put it in the home timelines it belongs to."""
+    post = _own_post(act)
+    if post is None or await _tombstoned(session, post.id):
+        return
+    if await session.scalar(select(Status.id).where(Status.uri == post.id)) is not None:
+        return  # seen already (a redelivery, or the same post through another inbox)
+    audience = await _audience(session, ctx.base_url, post.author, post.to, post.cc, post.mentions)
+    if not (
+        audience.followers
+        or audience.addressed
+        or audience.mentioned
+        or await _replies_to_relevant(session, ctx.base_url, post.in_reply_to)
+    ):
+        return
+    visibility = visibility_of(
+        post.to, post.cc, await _followers_uri(session, post.author, act.actor)
+    )
+    status_id = await _insert_post(session, post, visibility, ctx.now)
+    if status_id is not None:
+        await add_to_timelines(session, status_id, audience.home_timelines(visibility))
+
+
+async def on_update(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Apply an edit by the post's own author carrying a newer `updated`; ignore the rest.
+
+    Updates of actors and other object types are not news and are ignored here.
+    """
+    post = _own_post(act)
+    if post is None or post.updated is None:
+        return
+    status = await _status_by_uri(session, post.id)
+    if (
+        status is None
+        or status.actor_uri != act.actor_uri
+        or status.local_actor_id is not None
+        or status.reblog_of_id is not None
+        or status.deleted_at is not None
+        or post.updated <= (status.edited_at or status.published_at)
+    ):
+        return
+    status.content = post.content
+    status.name = post.name
+    status.summary = post.summary
+    status.language = post.language
+    status.sensitive = post.sensitive
+    status.tags = json.dumps(list(post.tags), ensure_ascii=False)
+    status.url = post.url
+    status.edited_at = post.updated
+    await session.execute(
+        delete(Mention).where(
+            Mention.status_id == status.id, Mention.actor_uri.not_in(post.mentions)
+        )
+    )
+    await _add_mentions(session, status.id, post.mentions)
+    # Whoever the edit newly mentions or addresses sees it now; visibility never changes.
+    audience = await _audience(session, ctx.base_url, post.author, post.to, post.cc, post.mentions)
+    shown_to = audience.home_timelines(Visibility(status.visibility))
+    await add_to_timelines(session, status.id, shown_to)
+
+
+async def _remove_boosts(session: AsyncSession, wrapper_ids: list[int]) -> None:
+    """Delete boost wrappers and decrement their targets' counters."""
+    if not wrapper_ids:
+        return
+    await session.execute(delete(TimelineEntry).where(TimelineEntry.status_id.in_(wrapper_ids)))
+    targets = list(
+        await session.scalars(
+            delete(Status)
+            .where(Status.id.in_(wrapper_ids))
+            .returning(Status.reblog_of_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for target in targets:
+        await session.execute(
+            update(Status)
+            .where(Status.id == target, Status.reblogs_count > 0)
+            .values(reblogs_count=Status.reblogs_count - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def mark_deleted(session: AsyncSession, status: Status, now: datetime) -> None:
+    """A remote post is gone: keep the row (its id stays refused), drop what it said and
+    where it showed, and remove the boosts of it that remote actors made."""
+    status.deleted_at = now
+    status.content, status.summary, status.name, status.tags = "", "", None, "[]"
+    await session.execute(delete(TimelineEntry).where(TimelineEntry.status_id == status.id))
+    await session.execute(delete(Mention).where(Mention.status_id == status.id))
+    boosts = await session.scalars(
+        select(Status.id).where(Status.reblog_of_id == status.id, Status.local_actor_id.is_(None))
+    )
+    await _remove_boosts(session, list(boosts))
+    if status.in_reply_to_uri:
+        await session.execute(
+            update(Status)
+            .where(Status.uri == status.in_reply_to_uri, Status.replies_count > 0)
+            .values(replies_count=Status.replies_count - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def on_delete_object(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Delete of a post (Tombstone, Note, bare id) by its author.
+
+    An id we do not know yet is remembered as a Tombstone, so a Create that arrives
+    after its Delete is refused. Deleting a boost wrapper undoes the boost.
+    """
+    uri = id_of(act.doc.get("object"))
+    if uri is None or not same_origin(uri, act.actor_uri):
+        return
+    status = await _status_by_uri(session, uri)
+    if status is None:
+        await _remember_deleted(session, uri, ctx.now)
+        return
+    if status.actor_uri != act.actor_uri or status.local_actor_id is not None:
+        return
+    if status.reblog_of_id is not None:
+        await _remove_boosts(session, [status.id])
+    elif status.deleted_at is None:
+        await mark_deleted(session, status, ctx.now)
+
+
+async def forget_actor_posts(session: AsyncSession, actor_uri: str, now: datetime) -> None:
+    """Delete(actor): the account's posts go with it; its boosts are removed."""
+    posts = await session.scalars(
+        select(Status).where(
+            Status.actor_uri == actor_uri,
+            Status.local_actor_id.is_(None),
+            Status.reblog_of_id.is_(None),
+            Status.deleted_at.is_(None),
+        )
+    )
+    for status in list(posts):
+        await mark_deleted(session, status, now)
+    boosts = await session.scalars(
+        select(Status.id).where(
+            Status.actor_uri == actor_uri,
+            Status.local_actor_id.is_(None),
+            Status.reblog_of_id.is_not(None),
+        )
+    )
+    await _remove_boosts(session, list(boosts))
+
+
+# --- Announce -----------------------------------------------------------------------------
+
+
+def _trusted_embedded(obj: object, booster: str) -> Mapping[str, object] | None:
+    """An embedded boosted post we may take as sent: a self-boost on the booster's origin
+    (Mastodon treats it like a Create). Anything else must be fetched from its origin."""
+    if not isinstance(obj, dict):
+        return None
+    post_id, authors = obj.get("id"), ids_of(obj.get("attributedTo"))
+    if isinstance(post_id, str) and authors[:1] == [booster] and same_origin(post_id, booster):
+        return obj
+    return None
+
+
+async def prefetch_announce(
+    ctx: HandlerContext,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    actor_uri: str,
+    doc: Mapping[str, object],
+) -> dict[str, dict[str, object]]:
+    """Before the transaction: fetch the boosted post if we lack it and the boost matters.
+
+    Returns {post id: document}; empty when nothing needs or may be fetched. Network
+    failures are logged and leave the boost to be ignored.
+    """
+    target = id_of(doc.get("object"))
+    if (
+        ctx.fetch_object is None
+        or target is None
+        or not is_http_url(target)
+        or target.startswith(ctx.base_url + "/")
+        or _trusted_embedded(doc.get("object"), actor_uri) is not None
+    ):
+        return {}
+    async with sessionmaker() as session:
+        if (
+            await session.scalar(select(Status.id).where(Status.uri == target)) is not None
+            or await _tombstoned(session, target)
+            or not await local_followers(session, ctx.base_url, actor_uri)
+        ):
+            return {}
+    try:
+        fetched = await ctx.fetch_object(target)
+    except FetchError as exc:
+        log.info("cannot fetch boosted post %s: %s", target, exc)
+        return {}
+    if not isinstance(fetched, dict):
+        return {}
+    post = parse_post(fetched)
+    if post is None or not same_origin(post.id, post.author):
+        return {}
+    try:  # its author, so that the post can be shown with an account and addressed right
+        await ctx.directory.get_actor(post.author)
+    except RemoteActorError as exc:
+        log.info("cannot fetch author %s of boosted post: %s", post.author, exc)
+    return {target: fetched}
+
+
+async def _boosted_post(
+    ctx: HandlerContext, session: AsyncSession, act: Incoming, target: str
+) -> Status | None:
+    """The boosted post: known, embedded self-boost, or fetched in the prefetch step."""
+    status = await _status_by_uri(session, target)
+    if status is not None:
+        return status
+    doc = _trusted_embedded(act.doc.get("object"), act.actor_uri) or act.objects.get(target)
+    if doc is None or await _tombstoned(session, target):
+        return None
+    post = parse_post(doc)
+    if post is None or post.id != target or not same_origin(post.id, post.author):
+        return None
+    visibility = visibility_of(
+        post.to, post.cc, await _followers_uri(session, post.author, act.actor)
+    )
+    if await _insert_post(session, post, visibility, ctx.now) is None:
+        return None
+    return await _status_by_uri(session, target)
+
+
+async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """A boost: stored as a wrapper post when the booster is followed here or boosts one
+    of our posts; the wrapper goes into the home timelines of the booster's local followers."""
+    target = id_of(act.doc.get("object"))
+    if target is None or await _tombstoned(session, act.id):
+        return
+    if await session.scalar(select(Status.id).where(Status.uri == act.id)) is not None:
+        return
+    followers = set(await local_followers(session, ctx.base_url, act.actor_uri))
+    known = await _status_by_uri(session, target)
+    if not followers and (known is None or known.local_actor_id is None):
+        return
+    original = known or await _boosted_post(ctx, session, act, target)
+    if original is None or original.deleted_at is not None or original.reblog_of_id is not None:
+        return
+    public = original.visibility in (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
+    if not public and original.actor_uri != act.actor_uri:
+        return  # Mastodon ignores boosts of non-public posts except self-boosts
+    already = await session.scalar(
+        select(Status.id).where(
+            Status.reblog_of_id == original.id, Status.actor_uri == act.actor_uri
+        )
+    )
+    if already is not None:
+        return
+    to, cc = ids_of(act.doc.get("to")), ids_of(act.doc.get("cc"))
+    visibility = visibility_of(to, cc, await _followers_uri(session, act.actor_uri, act.actor))
+    published = parse_datetime(act.doc.get("published"))
+    published = min(published, ctx.now) if published else ctx.now
+    wrapper_id = await session.scalar(
+        _insert(session, Status)
+        .values(
+            id=snowflake(published),
+            uri=act.id,
+            url=None,
+            actor_uri=act.actor_uri,
+            local_actor_id=None,
+            author_user_id=None,
+            type="Announce",
+            name=None,
+            summary="",
+            content="",
+            source=None,
+            language=None,
+            sensitive=False,
+            visibility=visibility.value,
+            in_reply_to_uri=None,
+            reblog_of_id=original.id,
+            recipients=json.dumps({"to": to, "cc": cc}),
+            tags="[]",
+            replies_count=0,
+            reblogs_count=0,
+            favourites_count=0,
+            published_at=published,
+            edited_at=None,
+            deleted_at=None,
+            created_at=ctx.now,
+        )
+        .on_conflict_do_nothing(index_elements=["uri"])
+        .returning(Status.id)
+    )
+    if wrapper_id is None:
+        return
+    await session.execute(
+        update(Status)
+        .where(Status.id == original.id)
+        .values(reblogs_count=Status.reblogs_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    # Only the booster's followers see a boost at home; the boosted author is in `cc`
+    # for a notification, not for a timeline entry.
+    audience = _Audience(followers=followers, addressed=set(), mentioned=set())
+    await add_to_timelines(session, int(wrapper_id), audience.home_timelines(visibility))
+
+
+async def on_undo_announce(
+    ctx: HandlerContext, session: AsyncSession, act: Incoming, inner: object
+) -> None:
+    """Undo(Announce) by the booster: by the Announce id, or by the boosted post.
+
+    An Undo for a boost we never saw is remembered, so the late Announce is refused.
+    """
+    inner_id = id_of(inner)
+    target = id_of(inner.get("object")) if isinstance(inner, dict) else None
+    query = select(Status.id).where(
+        Status.actor_uri == act.actor_uri,
+        Status.reblog_of_id.is_not(None),
+        Status.local_actor_id.is_(None),
+    )
+    conditions: list[ColumnElement[bool]] = []
+    if inner_id:
+        conditions.append(Status.uri == inner_id)
+    if target:
+        conditions.append(Status.reblog_of_id.in_(select(Status.id).where(Status.uri == target)))
+    if not conditions:
+        return
+    found = list(await session.scalars(query.where(or_(*conditions))))
+    await _remove_boosts(session, found)
+    if not found and isinstance(inner, dict) and inner_id and same_origin(inner_id, act.actor_uri):
+        await _remember_deleted(session, inner_id, ctx.now)
+
+
+# --- Like ---------------------------------------------------------------------------------
+
+
+async def on_like(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Count a Like of one of our own posts; Likes of anything else are not kept."""
+    target = id_of(act.doc.get("object"))
+    if target is None or not target.startswith(ctx.base_url + "/"):
+        return
+    status_id = await session.scalar(
+        select(Status.id).where(
+            Status.uri == target,
+            Status.local_actor_id.is_not(None),
+            Status.reblog_of_id.is_(None),
+            Status.deleted_at.is_(None),
+        )
+    )
+    if status_id is None:
+        return
+    inserted = await session.scalar(
+        _insert(session, Favourite)
+        .values(
+            status_id=status_id, actor_uri=act.actor_uri, activity_uri=act.id, created_at=ctx.now
+        )
+        .on_conflict_do_nothing(index_elements=["status_id", "actor_uri"])
+        .returning(Favourite.id)
+    )
+    if inserted is not None:
+        await session.execute(
+            update(Status)
+            .where(Status.id == status_id)
+            .values(favourites_count=Status.favourites_count + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def on_undo_like(
+    ctx: HandlerContext, session: AsyncSession, act: Incoming, inner: object
+) -> None:
+    """Undo(Like) by the same actor: by the Like id, or (Mastodon) by the liked post."""
+    inner_id = id_of(inner)
+    target = id_of(inner.get("object")) if isinstance(inner, dict) else None
+    conditions: list[ColumnElement[bool]] = []
+    if inner_id:
+        conditions.append(Favourite.activity_uri == inner_id)
+    if target:
+        conditions.append(Favourite.status_id.in_(select(Status.id).where(Status.uri == target)))
+    if not conditions:
+        return
+    removed = list(
+        await session.scalars(
+            delete(Favourite)
+            .where(Favourite.actor_uri == act.actor_uri, or_(*conditions))
+            .returning(Favourite.status_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for status_id in removed:
+        await session.execute(
+            update(Status)
+            .where(Status.id == status_id, Status.favourites_count > 0)
+            .values(favourites_count=Status.favourites_count - 1)
+            .execution_options(synchronize_session=False)
+        )
