@@ -772,7 +772,7 @@ async def redeem_code(
     """Consume a code (it is deleted whatever the outcome, so it cannot be guessed at twice).
 
     `redirect_uri` must equal the one given at authorization (None skips the
-    check, for login tickets), and `code_verifier` must match a PKCE challenge.
+    check), and `code_verifier` must match the PKCE challenge of an authorization code.
     Raises InvalidGrantError.
     """
     row = await session.scalar(
@@ -789,8 +789,13 @@ async def redeem_code(
         raise InvalidGrantError("the authorization code has expired")
     if redirect_uri is not None and redirect_uri != row.redirect_uri:
         raise InvalidGrantError("redirect_uri does not match the authorization request")
-    if row.code_challenge is not None and not (
-        code_verifier and hmac.compare_digest(pkce_challenge(code_verifier), row.code_challenge)
+    # A login ticket only carries the challenge on to the code it becomes.
+    if (
+        kind is CodeKind.AUTHORIZATION
+        and row.code_challenge is not None
+        and not (
+            code_verifier and hmac.compare_digest(pkce_challenge(code_verifier), row.code_challenge)
+        )
     ):
         raise InvalidGrantError("code_verifier does not match the code challenge")
     return row

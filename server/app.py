@@ -16,6 +16,7 @@ from inbox.process import InboxProcessor
 from inbox.receive import GroupCommitter, InboxReceiver
 from server import keys
 from server.activitypub import add_activitypub_routes
+from server.api import add_api_routes
 from server.config import Config
 from server.discovery import add_discovery_routes
 from server.news_pages import add_news_routes
@@ -78,4 +79,5 @@ def create_app(
     add_activitypub_routes(app)
     add_news_routes(app)
     add_page_routes(app)
+    add_api_routes(app)
     return app

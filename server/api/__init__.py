@@ -1,0 +1,32 @@
+"""The HTTP API: Mastodon's client API where Mastodon has the action, `/api/verbund/` beyond.
+
+Existing Mastodon apps (Elk, Phanpy, Tusky, Ice Cubes, Mastodon.py) work
+unchanged; docs/api.md lists the routes and docs/openapi-verbund.json describes
+the extensions. Handlers orchestrate only: permissions live in
+`actors.accounts`, publishing in `outbox.news`, follows in `server.actions`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.api import (
+    accounts,
+    follow_requests,
+    instance,
+    oauth,
+    statuses,
+    timelines,
+    verbund,
+)
+from server.api.common import api_middleware
+
+
+def add_api_routes(app: web.Application) -> None:
+    """Register the API routes and its middleware (CORS and JSON errors on API paths only)."""
+    app.middlewares.append(api_middleware)
+    for module in (oauth, accounts, statuses, timelines, follow_requests, instance, verbund):
+        module.add_routes(app)
+
+
+__all__ = ["add_api_routes"]

@@ -1,0 +1,550 @@
+"""Mastodon entities (Account, Status, Relationship) rendered from our rows.
+
+Every documented key is emitted, `null` or `[]` when empty: strict decoders
+(Tusky, Ice Cubes, Mastodon.py's typed entities) break on a missing key.
+Rendering a page loads what it needs in a few batched queries per page, never
+one per status.
+
+Account ids are digit-only strings in one number space: a local actor's
+`actors.id`, a remote actor's `remote_actors.id + 10**15` (REMOTE_ID_OFFSET).
+Status ids are the snowflakes of `statuses.id`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.documents import summary_html
+from actors.models import Actor, ActorType, Block, Follow, FollowState, RemoteActor, RoleName
+from federation.content import plain_text, sanitize_html
+from outbox.models import Favourite, Mention, Status, Visibility
+from server.api.common import Json, api_datetime, api_datetime_or_none
+
+REMOTE_ID_OFFSET = 10**15
+MISSING_AVATAR = "/avatars/original/missing.png"
+MISSING_HEADER = "/headers/original/missing.png"
+# Mastodon's own role ids would mean nothing here; these name Verbund's staff roles.
+ROLE_IDS = {RoleName.OWNER: "1", RoleName.EDITOR: "2", RoleName.MODERATOR: "3"}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """One actor, local or remote, as the client API shows it."""
+
+    id: str
+    uri: str
+    username: str
+    acct: str
+    url: str
+    display_name: str
+    note_html: str
+    note_text: str
+    avatar: str | None
+    type: str
+    locked: bool
+    discoverable: bool
+    hide_collections: bool
+    created_at: datetime
+    local_id: int | None
+
+
+def local_uri(base_url: str, username: str) -> str:
+    return f"{base_url}/users/{username}"
+
+
+def local_info(actor: Actor, base_url: str) -> AccountInfo:
+    return AccountInfo(
+        id=str(actor.id),
+        uri=local_uri(base_url, actor.username),
+        username=actor.username,
+        acct=actor.username,
+        url=f"{base_url}/@{actor.username}",
+        display_name=actor.display_name,
+        note_html=summary_html(actor.summary),
+        note_text=actor.summary,
+        avatar=actor.icon_url,
+        type=actor.type,
+        locked=actor.manually_approves,
+        discoverable=actor.discoverable,
+        hide_collections=actor.hide_collections,
+        created_at=actor.created_at,
+        local_id=actor.id,
+    )
+
+
+def remote_info(remote: RemoteActor) -> AccountInfo:
+    note = sanitize_html(remote.summary) if remote.summary else ""
+    return AccountInfo(
+        id=str(remote.id + REMOTE_ID_OFFSET),
+        uri=remote.uri,
+        username=remote.username,
+        # The WebFinger domain is the actor's host in every peer we talk to.
+        acct=f"{remote.username}@{remote.domain}",
+        url=remote.url if remote.url and remote.url.startswith("http") else remote.uri,
+        display_name=remote.display_name,
+        note_html=note,
+        note_text=plain_text(note) if note else "",
+        avatar=remote.icon_url,
+        type=remote.type,
+        locked=remote.manually_approves,
+        discoverable=remote.discoverable,
+        hide_collections=False,
+        created_at=remote.fetched_at,
+        local_id=None,
+    )
+
+
+def unknown_info(uri: str) -> AccountInfo:
+    """An actor we hold no document of (should not happen for posts we stored): id "0"."""
+    parts = urlsplit(uri)
+    name = parts.path.rstrip("/").rsplit("/", 1)[-1] or (parts.hostname or "unknown")
+    return AccountInfo(
+        id="0",
+        uri=uri,
+        username=name,
+        acct=f"{name}@{parts.hostname}",
+        url=uri,
+        display_name="",
+        note_html="",
+        note_text="",
+        avatar=None,
+        type="Person",
+        locked=False,
+        discoverable=False,
+        hide_collections=False,
+        created_at=datetime.fromtimestamp(0, UTC),
+        local_id=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStats:
+    followers: int = 0
+    following: int = 0
+    statuses: int = 0
+    last_status_at: datetime | None = None
+
+
+class View:
+    """Renders entities for one request, as seen by `viewer_uri` (None: anonymous).
+
+    `viewer_uri` is the actor a token acts for; its own posts, private posts of
+    actors it follows and posts mentioning it are visible to it.
+    """
+
+    def __init__(self, session: AsyncSession, *, base_url: str, viewer_uri: str | None) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.viewer_uri = viewer_uri
+        self._users_prefix = base_url + "/users/"
+
+    # --- accounts ------------------------------------------------------------------------
+
+    def is_local_uri(self, uri: str) -> bool:
+        return uri.startswith(self._users_prefix)
+
+    async def account_infos(self, uris: Iterable[str]) -> dict[str, AccountInfo]:
+        """Known actors by URI (local and remote); unknown URIs are left out."""
+        wanted = set(uris)
+        local_names = {
+            u[len(self._users_prefix) :].lower(): u for u in wanted if self.is_local_uri(u)
+        }
+        out: dict[str, AccountInfo] = {}
+        if local_names:
+            for actor in await self.session.scalars(
+                select(Actor).where(
+                    Actor.username_key.in_(list(local_names)), Actor.is_instance.is_(False)
+                )
+            ):
+                info = local_info(actor, self.base_url)
+                out[local_names[actor.username_key]] = info
+        remote_uris = [u for u in wanted if not self.is_local_uri(u)]
+        if remote_uris:
+            for remote in await self.session.scalars(
+                select(RemoteActor).where(RemoteActor.uri.in_(remote_uris))
+            ):
+                out[remote.uri] = remote_info(remote)
+        return out
+
+    async def account_info_by_id(self, account_id: str) -> AccountInfo | None:
+        """The actor behind an API account id (see REMOTE_ID_OFFSET), or None."""
+        if not account_id.isdigit() or len(account_id) > 18:
+            return None
+        number = int(account_id)
+        if number >= REMOTE_ID_OFFSET:
+            remote = await self.session.get(RemoteActor, number - REMOTE_ID_OFFSET)
+            return remote_info(remote) if remote is not None else None
+        actor = await self.session.get(Actor, number)
+        if actor is None or actor.is_instance:
+            return None
+        return local_info(actor, self.base_url)
+
+    async def stats(self, infos: Iterable[AccountInfo]) -> dict[str, AccountStats]:
+        uris = list({i.uri for i in infos})
+        if not uris:
+            return {}
+        accepted = Follow.state == FollowState.ACCEPTED.value
+        followers = dict(
+            (
+                await self.session.execute(
+                    select(Follow.followed_uri, func.count())
+                    .where(Follow.followed_uri.in_(uris), accepted)
+                    .group_by(Follow.followed_uri)
+                )
+            ).all()
+        )
+        following = dict(
+            (
+                await self.session.execute(
+                    select(Follow.follower_uri, func.count())
+                    .where(Follow.follower_uri.in_(uris), accepted)
+                    .group_by(Follow.follower_uri)
+                )
+            ).all()
+        )
+        posts = {
+            uri: (n, last)
+            for uri, n, last in await self.session.execute(
+                select(Status.actor_uri, func.count(), func.max(Status.published_at))
+                .where(Status.actor_uri.in_(uris), Status.deleted_at.is_(None))
+                .group_by(Status.actor_uri)
+            )
+        }
+        out: dict[str, AccountStats] = {}
+        for uri in uris:
+            n, last = posts.get(uri, (0, None))
+            out[uri] = AccountStats(
+                followers=int(followers.get(uri, 0)),
+                following=int(following.get(uri, 0)),
+                statuses=int(n),
+                last_status_at=last if isinstance(last, datetime) else None,
+            )
+        return out
+
+    def _account_json(self, info: AccountInfo, stats: AccountStats) -> Json:
+        avatar = info.avatar or self.base_url + MISSING_AVATAR
+        header = self.base_url + MISSING_HEADER
+        return {
+            "id": info.id,
+            "username": info.username,
+            "acct": info.acct,
+            "url": info.url,
+            "uri": info.uri,
+            "display_name": info.display_name,
+            "note": info.note_html,
+            "avatar": avatar,
+            "avatar_static": avatar,
+            "header": header,
+            "header_static": header,
+            "locked": info.locked,
+            "bot": info.type in (ActorType.APPLICATION.value, "Service"),
+            "group": info.type == ActorType.GROUP.value,
+            "discoverable": info.discoverable,
+            "indexable": info.discoverable,
+            "hide_collections": info.hide_collections,
+            "noindex": not info.discoverable,
+            "created_at": api_datetime(info.created_at),
+            "last_status_at": (
+                stats.last_status_at.date().isoformat() if stats.last_status_at else None
+            ),
+            "followers_count": stats.followers,
+            "following_count": stats.following,
+            "statuses_count": stats.statuses,
+            "fields": [],
+            "emojis": [],
+            "roles": [],
+        }
+
+    async def accounts(self, infos: Sequence[AccountInfo]) -> list[Json]:
+        stats = await self.stats(infos)
+        return [self._account_json(i, stats.get(i.uri, AccountStats())) for i in infos]
+
+    async def account(self, info: AccountInfo) -> Json:
+        return (await self.accounts([info]))[0]
+
+    async def credential_account(self, actor: Actor, role: RoleName, follow_requests: int) -> Json:
+        """The acting actor, with `source` (plain text) and the person's Verbund role."""
+        doc = await self.account(local_info(actor, self.base_url))
+        doc["source"] = {
+            "privacy": Visibility.PUBLIC.value,
+            "sensitive": False,
+            "language": None,
+            "note": actor.summary,
+            "fields": [],
+            "follow_requests_count": follow_requests,
+        }
+        doc["role"] = {
+            "id": ROLE_IDS[role],
+            "name": role.value,
+            "color": "",
+            "permissions": "0",
+            "highlighted": False,
+        }
+        return doc
+
+    # --- relationships -------------------------------------------------------------------
+
+    async def relationships(self, infos: Sequence[AccountInfo]) -> list[Json]:
+        """Relationship entities between the viewer and each account, in order."""
+        viewer = self.viewer_uri
+        uris = [i.uri for i in infos]
+        states: dict[tuple[str, str], str] = {}
+        blocked_by: set[str] = set()
+        if viewer is not None and uris:
+            rows = await self.session.execute(
+                select(Follow.follower_uri, Follow.followed_uri, Follow.state).where(
+                    or_(
+                        and_(Follow.follower_uri == viewer, Follow.followed_uri.in_(uris)),
+                        and_(Follow.followed_uri == viewer, Follow.follower_uri.in_(uris)),
+                    )
+                )
+            )
+            states = {(a, b): state for a, b, state in rows}
+            blocked_by = set(
+                await self.session.scalars(
+                    select(Block.blocker_uri).where(
+                        Block.blocked_uri == viewer, Block.blocker_uri.in_(uris)
+                    )
+                )
+            )
+        out: list[Json] = []
+        for info in infos:
+            outgoing = states.get((viewer, info.uri)) if viewer else None
+            incoming = states.get((info.uri, viewer)) if viewer else None
+            following = outgoing == FollowState.ACCEPTED.value
+            out.append(
+                {
+                    "id": info.id,
+                    "following": following,
+                    "showing_reblogs": following,
+                    "notifying": False,
+                    "languages": None,
+                    "followed_by": incoming == FollowState.ACCEPTED.value,
+                    "blocking": False,
+                    "blocked_by": info.uri in blocked_by,
+                    "muting": False,
+                    "muting_notifications": False,
+                    "requested": outgoing == FollowState.PENDING.value,
+                    "requested_by": incoming == FollowState.PENDING.value,
+                    "domain_blocking": False,
+                    "endorsed": False,
+                    "note": "",
+                }
+            )
+        return out
+
+    # --- visibility ----------------------------------------------------------------------
+
+    async def visible(self, rows: Sequence[Status]) -> list[Status]:
+        """The posts the viewer may see: public and unlisted to all; the viewer's own;
+        followers-only posts of actors the viewer follows; posts that mention the viewer."""
+        viewer = self.viewer_uri
+        hidden = [
+            r
+            for r in rows
+            if r.visibility not in (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
+            and r.actor_uri != viewer
+        ]
+        if not hidden:
+            return [r for r in rows if r.deleted_at is None]
+        allowed: set[int] = set()
+        if viewer is not None:
+            allowed = set(
+                await self.session.scalars(
+                    select(Mention.status_id).where(
+                        Mention.actor_uri == viewer,
+                        Mention.status_id.in_([r.id for r in hidden]),
+                    )
+                )
+            )
+            followed = set(
+                await self.session.scalars(
+                    select(Follow.followed_uri).where(
+                        Follow.follower_uri == viewer,
+                        Follow.state == FollowState.ACCEPTED.value,
+                        Follow.followed_uri.in_({r.actor_uri for r in hidden}),
+                    )
+                )
+            )
+            allowed |= {
+                r.id
+                for r in hidden
+                if r.visibility == Visibility.PRIVATE.value and r.actor_uri in followed
+            }
+        hidden_ids = {r.id for r in hidden} - allowed
+        return [r for r in rows if r.deleted_at is None and r.id not in hidden_ids]
+
+    def listed_visibilities(self, actor_uri: str, *, follows: bool) -> list[str]:
+        """Which of `actor_uri`'s posts the viewer sees in its profile list."""
+        if actor_uri == self.viewer_uri:
+            return [v.value for v in Visibility]
+        shown = [Visibility.PUBLIC.value, Visibility.UNLISTED.value]
+        return [*shown, Visibility.PRIVATE.value] if follows else shown
+
+    async def follows(self, actor_uri: str) -> bool:
+        if self.viewer_uri is None:
+            return False
+        state = await self.session.scalar(
+            select(Follow.state).where(
+                Follow.follower_uri == self.viewer_uri, Follow.followed_uri == actor_uri
+            )
+        )
+        return state == FollowState.ACCEPTED.value
+
+    # --- statuses ------------------------------------------------------------------------
+
+    async def statuses(self, rows: Sequence[Status], *, with_source: bool = False) -> list[Json]:
+        """Status entities for `rows` (already checked for visibility), in order."""
+        if not rows:
+            return []
+        target_ids = {r.reblog_of_id for r in rows if r.reblog_of_id is not None}
+        targets: dict[int, Status] = {}
+        if target_ids:
+            targets = {
+                s.id: s
+                for s in await self.session.scalars(
+                    select(Status).where(Status.id.in_(target_ids), Status.deleted_at.is_(None))
+                )
+            }
+        shown = [*rows, *targets.values()]
+        ids = [s.id for s in shown]
+        mentions: dict[int, list[str]] = {}
+        for status_id, uri in await self.session.execute(
+            select(Mention.status_id, Mention.actor_uri)
+            .where(Mention.status_id.in_(ids))
+            .order_by(Mention.id)
+        ):
+            mentions.setdefault(status_id, []).append(uri)
+        parent_uris = {s.in_reply_to_uri for s in shown if s.in_reply_to_uri}
+        parents: dict[str, tuple[int, str]] = {}
+        if parent_uris:
+            parents = {
+                uri: (pid, actor_uri)
+                for pid, uri, actor_uri in await self.session.execute(
+                    select(Status.id, Status.uri, Status.actor_uri).where(
+                        Status.uri.in_(parent_uris)
+                    )
+                )
+            }
+        actor_uris = {s.actor_uri for s in shown}
+        actor_uris |= {u for us in mentions.values() for u in us}
+        actor_uris |= {a for _, a in parents.values()}
+        infos = await self.account_infos(actor_uris)
+        authors = [infos.get(s.actor_uri) or unknown_info(s.actor_uri) for s in shown]
+        stats = await self.stats(authors)
+        accounts = {a.uri: self._account_json(a, stats.get(a.uri, AccountStats())) for a in authors}
+        favourited: set[int] = set()
+        reblogged: set[int] = set()
+        if self.viewer_uri is not None:
+            favourited = set(
+                await self.session.scalars(
+                    select(Favourite.status_id).where(
+                        Favourite.actor_uri == self.viewer_uri, Favourite.status_id.in_(ids)
+                    )
+                )
+            )
+            reblogged = set(
+                await self.session.scalars(
+                    select(Status.reblog_of_id).where(
+                        Status.actor_uri == self.viewer_uri,
+                        Status.reblog_of_id.in_(ids),
+                        Status.deleted_at.is_(None),
+                    )
+                )
+            )
+
+        def render(s: Status, reblog: Json | None) -> Json:
+            parent = parents.get(s.in_reply_to_uri) if s.in_reply_to_uri else None
+            parent_account = infos.get(parent[1]) if parent else None
+            doc: Json = {
+                "id": str(s.id),
+                "uri": s.uri,
+                "url": s.url or s.uri,
+                "created_at": api_datetime(s.published_at),
+                "edited_at": api_datetime_or_none(s.edited_at),
+                "account": accounts[s.actor_uri],
+                "in_reply_to_id": str(parent[0]) if parent else None,
+                "in_reply_to_account_id": parent_account.id if parent_account else None,
+                "reblog": reblog,
+                "content": _content_html(s),
+                "visibility": s.visibility,
+                "sensitive": s.sensitive,
+                # An Article's summary is a teaser, not a content warning.
+                "spoiler_text": "" if s.type == "Article" else s.summary,
+                "language": s.language,
+                "media_attachments": [],
+                "mentions": self._mentions(mentions.get(s.id, []), infos),
+                "tags": self._tags(s.tags),
+                "emojis": [],
+                "reblogs_count": s.reblogs_count,
+                "favourites_count": s.favourites_count,
+                "replies_count": s.replies_count,
+                "application": None,
+                "poll": None,
+                "card": None,
+            }
+            if self.viewer_uri is not None:
+                doc["favourited"] = s.id in favourited
+                doc["reblogged"] = s.id in reblogged
+                doc["muted"] = False
+                doc["bookmarked"] = False
+                doc["pinned"] = False
+            if with_source:
+                # Mastodon answers a delete with the source for "delete and redraft".
+                del doc["content"]
+                doc["text"] = s.source if s.source is not None else plain_text(s.content)
+            return doc
+
+        out: list[Json] = []
+        for row in rows:
+            target = targets.get(row.reblog_of_id) if row.reblog_of_id is not None else None
+            out.append(render(row, render(target, None) if target is not None else None))
+        return out
+
+    async def status(self, row: Status, *, with_source: bool = False) -> Json:
+        return (await self.statuses([row], with_source=with_source))[0]
+
+    def _mentions(self, uris: Sequence[str], infos: dict[str, AccountInfo]) -> list[Json]:
+        out: list[Json] = []
+        for uri in uris:
+            info = infos.get(uri)
+            if info is not None:
+                out.append(
+                    {"id": info.id, "username": info.username, "url": info.url, "acct": info.acct}
+                )
+        return out
+
+    def _tags(self, stored: str) -> list[Json]:
+        try:
+            items = json.loads(stored or "[]")
+        except ValueError:
+            return []
+        out: list[Json] = []
+        seen: set[str] = set()
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict) or item.get("type") != "Hashtag":
+                continue
+            name = item.get("name")
+            if not isinstance(name, str) or not name.lstrip("#"):
+                continue
+            name = name.lstrip("#")
+            if name.lower() in seen:
+                continue
+            seen.add(name.lower())
+            out.append({"name": name, "url": f"{self.base_url}/tags/{quote(name.lower())}"})
+        return out
+
+
+def _content_html(status: Status) -> str:
+    """An Article shows its title first: Mastodon clients have no field for it."""
+    if status.type == "Article" and status.name:
+        return f"<p><strong>{html.escape(status.name)}</strong></p>{status.content}"
+    return status.content

@@ -1,0 +1,198 @@
+"""Instance information (v1 and v2), and stubs clients call while onboarding.
+
+Mastodon.py reads our API level from the v1 `version`: "4.3.0 (compatible;
+Verbund x.y.z)" is the pattern Pleroma and GoToSocial use; `api_versions.mastodon`
+stays 1 until grouped notifications exist (Phanpy switches at 2).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from actors.local import count_actors
+from actors.models import RemoteActor
+from outbox.models import Status
+from server import keys
+from server.api.common import Json, json_response, require_user
+from server.discovery import software_version
+
+MASTODON_API_LEVEL = "4.3.0"
+MAX_CHARACTERS = 5000
+# A one-pixel grey PNG: clients load `…/missing.png` when an actor has no avatar or header.
+MISSING_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR42mM4ceYKAATIAmmdpLYXAAAAAElFTkSuQmCC"
+)
+
+
+def version_string() -> str:
+    return f"{MASTODON_API_LEVEL} (compatible; Verbund {software_version()})"
+
+
+def _streaming(base_url: str) -> str:
+    # Mastodon.py refuses an https:// streaming URL; ws:// only on development instances.
+    return ("wss" if base_url.startswith("https:") else "ws") + base_url[base_url.index(":") :]
+
+
+def _configuration() -> dict[str, Json]:
+    return {
+        "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
+        "statuses": {
+            "max_characters": MAX_CHARACTERS,
+            "max_media_attachments": 0,
+            "characters_reserved_per_url": 23,
+        },
+        "media_attachments": {
+            "supported_mime_types": [],
+            "image_size_limit": 0,
+            "image_matrix_limit": 0,
+            "video_size_limit": 0,
+            "video_frame_rate_limit": 0,
+            "video_matrix_limit": 0,
+        },
+        "polls": {
+            "max_options": 0,
+            "max_characters_per_option": 0,
+            "min_expiration": 300,
+            "max_expiration": 2_629_746,
+        },
+    }
+
+
+async def _stats(request: web.Request) -> tuple[int, int, int]:
+    async with request.app[keys.SESSIONMAKER]() as session:
+        users = await count_actors(session)
+        statuses = await session.scalar(
+            select(func.count())
+            .select_from(Status)
+            .where(Status.local_actor_id.is_not(None), Status.deleted_at.is_(None))
+        )
+        domains = await session.scalar(select(func.count(func.distinct(RemoteActor.domain))))
+    return users, int(statuses or 0), int(domains or 0)
+
+
+async def instance_v1(request: web.Request) -> web.Response:
+    config = request.app[keys.CONFIG]
+    base = config.instance.base_url
+    users, statuses, domains = await _stats(request)
+    return json_response(
+        {
+            "uri": config.instance.domain,
+            "title": config.instance.name,
+            "short_description": config.instance.description,
+            "description": config.instance.description,
+            "email": "",
+            "version": version_string(),
+            "urls": {"streaming_api": _streaming(base)},
+            "stats": {"user_count": users, "status_count": statuses, "domain_count": domains},
+            "thumbnail": None,
+            "languages": [],
+            "registrations": config.instance.open_registrations,
+            "approval_required": False,
+            "invites_enabled": False,
+            "configuration": _configuration(),
+            "contact_account": None,
+            "rules": [],
+        }
+    )
+
+
+async def instance_v2(request: web.Request) -> web.Response:
+    config = request.app[keys.CONFIG]
+    base = config.instance.base_url
+    users, _, _ = await _stats(request)
+    configuration: Json = {
+        "urls": {
+            "streaming": _streaming(base),
+            "status": None,
+            "about": f"{base}/",
+            "privacy_policy": None,
+            "terms_of_service": None,
+        },
+        **_configuration(),
+        "translation": {"enabled": False},
+    }
+    return json_response(
+        {
+            "domain": config.instance.domain,
+            "title": config.instance.name,
+            "version": version_string(),
+            "source_url": "https://github.com/verbund/verbund",
+            "description": config.instance.description,
+            "usage": {"users": {"active_month": users}},
+            "thumbnail": {"url": f"{base}/headers/original/missing.png"},
+            "icon": [],
+            "languages": [],
+            "configuration": configuration,
+            "registrations": {
+                "enabled": config.instance.open_registrations,
+                "approval_required": False,
+                "message": None,
+                "url": None,
+            },
+            "api_versions": {"mastodon": 1},
+            "contact": {"email": "", "account": None},
+            "rules": [],
+        }
+    )
+
+
+async def rules(request: web.Request) -> web.Response:
+    return json_response([])
+
+
+async def custom_emojis(request: web.Request) -> web.Response:
+    return json_response([])
+
+
+def _stub(body: object) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Answers a user endpoint whose feature does not exist yet, so onboarding clients go on."""
+
+    async def handler(request: web.Request) -> web.Response:
+        await require_user(request)
+        return json_response(body)
+
+    return handler
+
+
+async def preferences(request: web.Request) -> web.Response:
+    await require_user(request, "read:accounts")
+    return json_response(
+        {
+            "posting:default:visibility": "public",
+            "posting:default:sensitive": False,
+            "posting:default:language": None,
+            "reading:expand:media": "default",
+            "reading:expand:spoilers": False,
+        }
+    )
+
+
+async def missing_image(request: web.Request) -> web.Response:
+    return web.Response(
+        body=MISSING_PNG,
+        content_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    # Mastodon.py asks with a trailing slash.
+    for path in ("/api/v1/instance", "/api/v1/instance/"):
+        r.add_get(path, instance_v1)
+    for path in ("/api/v2/instance", "/api/v2/instance/"):
+        r.add_get(path, instance_v2)
+    r.add_get("/api/v1/instance/rules", rules)
+    r.add_get("/api/v1/custom_emojis", custom_emojis)
+    r.add_get("/api/v1/preferences", preferences)
+    r.add_get("/api/v1/lists", _stub([]))
+    r.add_get("/api/v2/filters", _stub([]))
+    r.add_get("/api/v1/filters", _stub([]))
+    r.add_get("/api/v1/markers", _stub({}))
+    r.add_get("/api/v1/notifications", _stub([]))
+    r.add_get("/avatars/original/missing.png", missing_image)
+    r.add_get("/headers/original/missing.png", missing_image)

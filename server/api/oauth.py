@@ -1,0 +1,566 @@
+"""OAuth 2 as Mastodon offers it: app registration, the authorize form, tokens, revocation.
+
+A token always belongs to one person acting for one actor. The authorize form
+therefore asks for the person's own user name and password and, when they hold
+roles on several actors, which actor the app shall act for. Between those two
+steps the form carries a single-use login ticket (an `oauth_codes` row hashed
+apart from real codes), never the password.
+
+The password grant (removed in Mastodon 4.4) is offered for scripts and for
+Mastodon.py's `log_in(username, password)`; it acts for the person's first
+actor unless an `actor` parameter names another.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import NoReturn
+from urllib.parse import urlencode
+
+import jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors import accounts
+from actors.accounts import CodeKind, InvalidGrantError, NoRoleError
+from actors.local import find_actor
+from actors.models import Actor, OAuthApp, RoleName, User
+from server import keys
+from server.api.common import (
+    ApiError,
+    Json,
+    Params,
+    json_response,
+    read_params,
+    require_user,
+    token_context,
+    validation_failed,
+)
+
+GRANT_TYPES = ("authorization_code", "client_credentials", "password")
+
+# --- registration --------------------------------------------------------------------------
+
+
+def application_json(app: OAuthApp, *, with_secret: bool) -> Json:
+    uris = list(accounts.app_redirect_uris(app))
+    doc: Json = {
+        "id": str(app.id),
+        "name": app.name,
+        "website": app.website,
+        "scopes": list(accounts.app_scopes(app)),
+        "redirect_uri": "\n".join(uris),
+        "redirect_uris": uris,
+    }
+    if with_secret:
+        doc["client_id"] = app.client_id
+        doc["client_secret"] = app.client_secret
+        doc["client_secret_expires_at"] = 0
+    return doc
+
+
+async def create_app(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    name = params.get("client_name") or ""
+    if not name.strip():
+        raise validation_failed("Application name can't be blank")
+    uris = params.get_list("redirect_uris")
+    if not uris:
+        raise validation_failed("Redirect URI can't be blank")
+    try:
+        async with request.app[keys.SESSIONMAKER]() as session:
+            app = await accounts.create_app(
+                session,
+                name=name,
+                redirect_uris=uris,
+                scopes=params.get("scopes") or "read",
+                website=params.get("website") or None,
+                now=request.app[keys.CLOCK](),
+            )
+            await session.commit()
+    except accounts.AccountError as exc:
+        raise validation_failed(str(exc)) from None
+    return json_response(application_json(app, with_secret=True))
+
+
+async def verify_app(request: web.Request) -> web.Response:
+    """Any valid token → its Application (a CLI token, which has no app, gets a stand-in)."""
+    ctx = await token_context(request)
+    if ctx is None:
+        raise ApiError(401, "The access token is invalid")
+    if ctx.app_id is not None:
+        async with request.app[keys.SESSIONMAKER]() as session:
+            app = await session.get(OAuthApp, ctx.app_id)
+        if app is not None:
+            return json_response(application_json(app, with_secret=False))
+    return json_response(
+        {
+            "id": "0",
+            "name": "Verbund",
+            "website": None,
+            "scopes": sorted(ctx.scopes),
+            "redirect_uri": accounts.OOB_REDIRECT,
+            "redirect_uris": [accounts.OOB_REDIRECT],
+        }
+    )
+
+
+async def server_metadata(request: web.Request) -> web.Response:
+    """RFC 8414 metadata; Phanpy turns on PKCE only when S256 is listed here."""
+    base = request.app[keys.CONFIG].instance.base_url
+    return json_response(
+        {
+            "issuer": base + "/",
+            "service_documentation": "https://docs.joinmastodon.org/",
+            "authorization_endpoint": base + "/oauth/authorize",
+            "token_endpoint": base + "/oauth/token",
+            "revocation_endpoint": base + "/oauth/revoke",
+            "userinfo_endpoint": base + "/oauth/userinfo",
+            "app_registration_endpoint": base + "/api/v1/apps",
+            "scopes_supported": sorted(accounts.SCOPES),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": list(GRANT_TYPES),
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+        }
+    )
+
+
+# --- the authorize form --------------------------------------------------------------------
+
+_PAGE = jinja2.Environment(autoescape=True).from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Authorize {{ app_name }} - {{ instance }}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}
+label{display:block;margin:.8rem 0 .2rem}
+input,select{width:100%;padding:.4rem;box-sizing:border-box}
+.error{color:#b00020}.buttons{margin-top:1.2rem;display:flex;gap:.5rem}
+code{display:block;padding:.6rem;background:#eee;word-break:break-all}</style>
+</head><body>
+<h1>{{ instance }}</h1>
+{% if code %}
+<p>Copy this authorization code into <strong>{{ app_name }}</strong>:</p>
+<code id="code">{{ code }}</code>
+{% elif problem %}
+<p class="error" id="problem">{{ problem }}</p>
+{% else %}
+<p><strong>{{ app_name }}</strong> asks to act for you with these permissions:
+<em>{{ scopes }}</em>.</p>
+{% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
+<form method="post" action="/oauth/authorize">
+{% for name, value in hidden %}<input type="hidden" name="{{ name }}" value="{{ value }}">
+{% endfor %}
+{% if ticket %}
+<input type="hidden" name="ticket" value="{{ ticket }}">
+<p>Signed in as <strong>{{ username }}</strong>.</p>
+<label for="actor">Act for</label>
+<select id="actor" name="actor">
+{% for name, label in actors %}<option value="{{ name }}">{{ label }}</option>
+{% endfor %}</select>
+{% else %}
+<label for="username">User name</label>
+<input id="username" name="username" autocomplete="username" required value="{{ username }}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+{% endif %}
+<div class="buttons"><button type="submit" name="decision" value="allow">Authorize</button>
+<button type="submit" name="decision" value="deny" formnovalidate>Deny</button></div>
+</form>
+{% endif %}
+</body></html>
+"""
+)
+
+_OAUTH_FIELDS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
+
+
+class _Request:
+    """A validated authorization request (the parameters of GET /oauth/authorize)."""
+
+    def __init__(self, app: OAuthApp, params: Params, redirect_uri: str, scopes: tuple[str, ...]):
+        self.app = app
+        self.redirect_uri = redirect_uri
+        self.scopes = scopes
+        self.state = params.get("state")
+        self.code_challenge = params.get("code_challenge") or None
+        self.hidden = [
+            (name, value) for name in _OAUTH_FIELDS if (value := params.get(name)) is not None
+        ]
+
+    def _url(self, values: dict[str, str]) -> str:
+        query = dict(values)
+        if self.state is not None:
+            query["state"] = self.state
+        sep = "&" if "?" in self.redirect_uri else "?"
+        return self.redirect_uri + sep + urlencode(query)
+
+    def fail(self, error: str, description: str | None = None) -> NoReturn:
+        """Send an OAuth error back to the client (shown instead for oob)."""
+        if self.redirect_uri == accounts.OOB_REDIRECT:
+            raise _Problem(description or error.replace("_", " "))
+        values = {"error": error}
+        if description:
+            values["error_description"] = description
+        raise web.HTTPFound(self._url(values))
+
+    def succeed(self, code: str, instance: str) -> web.Response:
+        """Back to the client with the code, or the code shown for oob."""
+        if self.redirect_uri == accounts.OOB_REDIRECT:
+            return _html(_page(self, instance=instance, code=code))
+        raise web.HTTPFound(self._url({"code": code}))
+
+
+def _page(req: _Request | None, **context: object) -> str:
+    return _PAGE.render(
+        app_name=req.app.name if req else "",
+        scopes=" ".join(req.scopes) if req else "",
+        hidden=req.hidden if req else [],
+        **context,
+    )
+
+
+def _html(text: str, *, status: int = 200) -> web.Response:
+    # No framing: a login form inside someone else's page invites clickjacking.
+    return web.Response(
+        text=text,
+        status=status,
+        content_type="text/html",
+        headers={
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "frame-ancestors 'none'",
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+class _Problem(Exception):
+    """A request we must not redirect back (unknown client, unregistered redirect URI)."""
+
+
+async def _validate(session: AsyncSession, params: Params) -> _Request:
+    """Check the client, redirect URI, scopes and PKCE method of an authorization request."""
+    client_id = params.get("client_id") or ""
+    app = await accounts.find_app(session, client_id) if client_id else None
+    if app is None:
+        raise _Problem("Client authentication failed: unknown client_id.")
+    registered = accounts.app_redirect_uris(app)
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri is None and len(registered) == 1:
+        redirect_uri = registered[0]
+    if redirect_uri not in registered:
+        raise _Problem("The redirect URI is not registered for this application.")
+    req = _Request(app, params, redirect_uri, ())
+    try:
+        scopes = accounts.parse_scopes(params.get("scope") or "read")
+    except accounts.InvalidScopeError as exc:
+        req.fail("invalid_scope", str(exc))
+    if not set(scopes) <= accounts.expand_scopes(accounts.app_scopes(app)):
+        req.fail("invalid_scope", "The requested scope is not registered for this application.")
+    if params.get("response_type") != "code":
+        req.fail("unsupported_response_type", "Only response_type=code is supported.")
+    method = params.get("code_challenge_method")
+    if req.code_challenge and (method or "S256") != "S256":
+        req.fail("invalid_request", "Only the S256 code challenge method is supported.")
+    req.scopes = scopes
+    return req
+
+
+async def authorize_form(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    instance = request.app[keys.CONFIG].instance.name
+    async with request.app[keys.SESSIONMAKER]() as session:
+        try:
+            req = await _validate(session, params)
+        except _Problem as exc:
+            return _html(_page(None, instance=instance, problem=str(exc)), status=400)
+    return _html(_page(req, instance=instance, username=""))
+
+
+async def authorize_submit(request: web.Request) -> web.Response:
+    """Log in, pick the actor, then redirect with a code (or show it for oob)."""
+    params = await read_params(request)
+    clock = request.app[keys.CLOCK]
+    instance = request.app[keys.CONFIG].instance.name
+    async with request.app[keys.SESSIONMAKER]() as session:
+        try:
+            req = await _validate(session, params)
+        except _Problem as exc:
+            return _html(_page(None, instance=instance, problem=str(exc)), status=400)
+        if params.get("decision") == "deny":
+            try:
+                req.fail("access_denied", "The authorization was denied.")
+            except _Problem as exc:
+                return _html(_page(None, instance=instance, problem=str(exc)), status=403)
+        user: User | None
+        ticket = params.get("ticket")
+        if ticket:
+            try:
+                row = await accounts.redeem_code(
+                    session,
+                    app=req.app,
+                    code=ticket,
+                    redirect_uri=req.redirect_uri,
+                    code_verifier=None,
+                    now=clock(),
+                    kind=CodeKind.LOGIN_TICKET,
+                )
+            except InvalidGrantError:
+                await session.commit()
+                return _html(
+                    _page(req, instance=instance, username="", error="Please sign in again."),
+                    status=401,
+                )
+            user = await session.get(User, row.user_id)
+        else:
+            username = params.get("username") or ""
+            user = await accounts.check_password(session, username, params.get("password") or "")
+            if user is None:
+                return _html(
+                    _page(
+                        req,
+                        instance=instance,
+                        username=username,
+                        error="Wrong user name or password.",
+                    ),
+                    status=401,
+                )
+        assert user is not None
+        held = await accounts.actors_of(session, user.id)
+        if not held:
+            return _html(
+                _page(
+                    req, instance=instance, problem=f"{user.username} holds no role on any actor"
+                ),
+                status=403,
+            )
+        chosen = _choose(held, params.get("actor"))
+        if chosen is None:
+            ticket = await accounts.issue_code(
+                session,
+                app=req.app,
+                user=user,
+                actor=held[0][0],
+                redirect_uri=req.redirect_uri,
+                scopes=req.scopes,
+                code_challenge=req.code_challenge,
+                now=clock(),
+                kind=CodeKind.LOGIN_TICKET,
+            )
+            await session.commit()
+            labels = [
+                (a.username, f"{a.display_name or a.username} (@{a.username}), {role.value}")
+                for a, role in held
+            ]
+            return _html(
+                _page(req, instance=instance, username=user.username, ticket=ticket, actors=labels)
+            )
+        code = await accounts.issue_code(
+            session,
+            app=req.app,
+            user=user,
+            actor=chosen,
+            redirect_uri=req.redirect_uri,
+            scopes=req.scopes,
+            code_challenge=req.code_challenge,
+            now=clock(),
+        )
+        await session.commit()
+    return req.succeed(code, instance)
+
+
+def _choose(held: list[tuple[Actor, RoleName]], name: str | None) -> Actor | None:
+    """The actor named in the form, the only one held, or None (ask the person)."""
+    if name:
+        for actor, _ in held:
+            if actor.username_key == name.lower():
+                return actor
+        return None
+    return held[0][0] if len(held) == 1 else None
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+def _oauth_error(status: int, error: str, description: str) -> ApiError:
+    return ApiError(status, error, description)
+
+
+def _client_credentials(request: web.Request, params: Params) -> tuple[str, str]:
+    """From HTTP Basic (client_secret_basic) or the body (client_secret_post)."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _oauth_error(401, "invalid_client", "malformed Basic credentials") from None
+        client_id, _, secret = raw.partition(":")
+        return client_id, secret
+    return params.get("client_id") or "", params.get("client_secret") or ""
+
+
+async def _client(session: AsyncSession, request: web.Request, params: Params) -> OAuthApp:
+    client_id, secret = _client_credentials(request, params)
+    app = await accounts.authenticate_client(session, client_id, secret)
+    if app is None:
+        raise _oauth_error(
+            401,
+            "invalid_client",
+            "Client authentication failed due to unknown client, no client authentication "
+            "included, or unsupported authentication method.",
+        )
+    return app
+
+
+def _requested_scopes(params: Params, app: OAuthApp) -> tuple[str, ...]:
+    try:
+        scopes = accounts.parse_scopes(params.get("scope") or "read")
+    except accounts.InvalidScopeError as exc:
+        raise _oauth_error(400, "invalid_scope", str(exc)) from None
+    if not set(scopes) <= accounts.expand_scopes(accounts.app_scopes(app)):
+        raise _oauth_error(
+            400, "invalid_scope", "The requested scope is not registered for this application."
+        )
+    return scopes
+
+
+def _token_json(issued: accounts.IssuedToken) -> Json:
+    # `scope` is required: Mastodon.py raises without it.
+    return {
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "scope": " ".join(issued.scopes),
+        "created_at": int(issued.created_at.timestamp()),
+    }
+
+
+def _invalid_grant(description: str) -> ApiError:
+    return _oauth_error(400, "invalid_grant", description)
+
+
+async def issue_token(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    grant = params.get("grant_type") or ""
+    now = request.app[keys.CLOCK]()
+    async with request.app[keys.SESSIONMAKER]() as session:
+        app = await _client(session, request, params)
+        if grant == "authorization_code":
+            try:
+                row = await accounts.redeem_code(
+                    session,
+                    app=app,
+                    code=params.get("code") or "",
+                    redirect_uri=params.get("redirect_uri") or "",
+                    code_verifier=params.get("code_verifier"),
+                    now=now,
+                )
+            except InvalidGrantError as exc:
+                await session.commit()  # the code is spent either way
+                raise _invalid_grant(str(exc)) from None
+            user = await session.get(User, row.user_id)
+            actor = await session.get(Actor, row.actor_id)
+            scopes: tuple[str, ...] = tuple(row.scopes.split())
+        elif grant == "password":
+            scopes = _requested_scopes(params, app)
+            user = await accounts.check_password(
+                session, params.get("username") or "", params.get("password") or ""
+            )
+            if user is None:
+                raise _invalid_grant("Wrong user name or password.")
+            actor = await _password_actor(session, user, params.get("actor"))
+        elif grant == "client_credentials":
+            issued = await accounts.create_app_token(
+                session, app=app, scopes=_requested_scopes(params, app), now=now
+            )
+            await session.commit()
+            return json_response(_token_json(issued))
+        else:
+            raise _oauth_error(
+                400,
+                "unsupported_grant_type",
+                "The authorization grant type is not supported by the authorization server.",
+            )
+        if user is None or actor is None:
+            raise _invalid_grant("The user or actor no longer exists.")
+        try:
+            issued = await accounts.create_token(
+                session, user=user, actor=actor, scopes=scopes, app_id=app.id, now=now
+            )
+        except NoRoleError as exc:
+            raise _invalid_grant(str(exc)) from None
+        await session.commit()
+    return json_response(_token_json(issued))
+
+
+async def _password_actor(session: AsyncSession, user: User, name: str | None) -> Actor:
+    if name:
+        actor = await find_actor(session, name.removeprefix("@").split("@")[0])
+        if actor is None or await accounts.role_of(session, user.id, actor.id) is None:
+            raise _invalid_grant(f"{user.username} holds no role on {name}")
+        return actor
+    held = await accounts.actors_of(session, user.id)
+    if not held:
+        raise _invalid_grant(f"{user.username} holds no role on any actor")
+    return held[0][0]
+
+
+async def revoke(request: web.Request) -> web.Response:
+    """RFC 7009: 200 `{}` for our own and unknown tokens, 403 for another client's."""
+    params = await read_params(request)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        app = await _client(session, request, params)
+        try:
+            await accounts.revoke_token_value(
+                session, params.get("token") or "", app_id=app.id, now=request.app[keys.CLOCK]()
+            )
+        except accounts.ForeignTokenError:
+            raise _oauth_error(
+                403, "unauthorized_client", "You are not authorized to revoke this token"
+            ) from None
+        await session.commit()
+    return json_response({})
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    """OpenID Connect userinfo (Mastodon 4.4): the acting actor."""
+    caller = await require_user(request, "profile", "read:accounts")
+    base = request.app[keys.CONFIG].instance.base_url
+    actor = caller.actor
+    return json_response(
+        {
+            "iss": base + "/",
+            "sub": f"{base}/users/{actor.username}",
+            "name": actor.display_name or actor.username,
+            "preferred_username": actor.username,
+            "profile": f"{base}/@{actor.username}",
+            "picture": actor.icon_url or base + "/avatars/original/missing.png",
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/apps", create_app)
+    app.router.add_get("/api/v1/apps/verify_credentials", verify_app)
+    app.router.add_get("/.well-known/oauth-authorization-server", server_metadata)
+    app.router.add_get("/oauth/authorize", authorize_form)
+    app.router.add_post("/oauth/authorize", authorize_submit)
+    app.router.add_post("/oauth/token", issue_token)
+    app.router.add_post("/oauth/revoke", revoke)
+    app.router.add_get("/oauth/userinfo", userinfo)
+    app.router.add_post("/oauth/userinfo", userinfo)

@@ -1,0 +1,404 @@
+"""Statuses: publish, read, edit, delete, boost, as the acting actor within the person's role.
+
+Editors and owners publish and edit; moderators may delete but never publish.
+Every post records which person wrote it (`author_user_id`); that is shown
+only through `/api/verbund/v1/statuses/:id/author`, never published.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.accounts import Action
+from actors.models import Actor, RemoteActor
+from outbox import news
+from outbox.models import Status, Visibility
+from server import keys
+from server.api.accounts import view_for
+from server.api.common import (
+    Caller,
+    Json,
+    Params,
+    json_response,
+    not_allowed,
+    not_found,
+    optional_user,
+    read_params,
+    require_user,
+    validation_failed,
+)
+from server.api.entities import View
+
+
+@dataclass
+class _Idempotency:
+    """Recent `Idempotency-Key`s per token → status id, for an hour (Tusky sends one always).
+
+    Kept in this process only: a retry that lands on another process may post
+    twice, which is what Mastodon does when its cache is gone too.
+    """
+
+    entries: OrderedDict[tuple[int, str], tuple[float, int]]
+
+    def get(self, token_id: int, key: str) -> int | None:
+        found = self.entries.get((token_id, key))
+        if found is None or time.monotonic() - found[0] > 3600:
+            return None
+        return found[1]
+
+    def put(self, token_id: int, key: str, status_id: int) -> None:
+        self.entries[(token_id, key)] = (time.monotonic(), status_id)
+        while len(self.entries) > 10_000:
+            self.entries.popitem(last=False)
+
+
+IDEMPOTENCY = web.AppKey("api_idempotency", _Idempotency)
+
+
+async def _visible_status(view: View, status_id: str) -> Status:
+    """A post the viewer may see, else 404 (never 403: its existence stays hidden)."""
+    if not status_id.isdigit() or len(status_id) > 19:
+        raise not_found()
+    row = await view.session.get(Status, int(status_id))
+    if row is None or not await view.visible([row]):
+        raise not_found()
+    return row
+
+
+async def _own_status(session: AsyncSession, caller: Caller, status_id: str) -> Status:
+    """A live post of the acting actor (not a boost), else 404 as Mastodon answers."""
+    if not status_id.isdigit() or len(status_id) > 19:
+        raise not_found()
+    row = await session.get(Status, int(status_id))
+    if (
+        row is None
+        or row.deleted_at is not None
+        or row.local_actor_id != caller.actor.id
+        or row.reblog_of_id is not None
+    ):
+        raise not_found()
+    return row
+
+
+def _draft(params: Params, *, existing: Status | None = None) -> news.Draft:
+    """A Draft from Mastodon's fields plus our `title`; on edit, absent fields keep their value."""
+    text = params.get("status") or ""
+    if "title" in params:
+        title = (params.get("title") or "").strip() or None
+    else:
+        title = existing.name if existing is not None else None
+    spoiler = params.get("spoiler_text")
+    if spoiler is None and existing is not None and existing.type != "Article":
+        spoiler = existing.summary
+    language = params.get("language") if "language" in params else None
+    if language is None and existing is not None:
+        language = existing.language
+    sensitive = params.get_bool("sensitive", existing.sensitive if existing else False)
+    visibility = Visibility.PUBLIC
+    if existing is not None:
+        visibility = Visibility(existing.visibility)
+    elif params.get("visibility"):
+        try:
+            visibility = news.parse_visibility(params.get("visibility") or "")
+        except news.NewsError as exc:
+            raise validation_failed(str(exc)) from None
+    return news.Draft(
+        text=text,
+        title=title,
+        summary=spoiler or None,
+        visibility=visibility,
+        language=language or None,
+        sensitive=sensitive,
+    )
+
+
+def _refuse_unsupported(params: Params) -> None:
+    if params.get_list("media_ids"):
+        raise validation_failed("Media attachments are not supported yet")
+    if params.get_list("poll[options]"):
+        raise validation_failed("Polls are not supported yet")
+    if params.get("scheduled_at"):
+        raise validation_failed("Scheduled posts are not supported yet")
+
+
+async def _mentions(request: web.Request, text: str) -> dict[str, RemoteActor]:
+    """WebFinger for the mentions, before any transaction is open (it is network work)."""
+    svc = request.app[keys.SERVICES]
+    return await news.prepare_mentions(
+        svc.directory,
+        text,
+        local_base_url=svc.config.instance.base_url,
+        webfinger_scheme=svc.webfinger_scheme,
+    )
+
+
+async def create_status(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    caller = await require_user(request, "write:statuses")
+    if not caller.ctx.can(Action.PUBLISH):
+        raise not_allowed()
+    _refuse_unsupported(params)
+    idempotency = request.app[IDEMPOTENCY]
+    key = request.headers.get("Idempotency-Key", "")[:200]
+    base = request.app[keys.CONFIG].instance.base_url
+    if key and (earlier := idempotency.get(caller.ctx.token_id, key)) is not None:
+        async with request.app[keys.SESSIONMAKER]() as session:
+            row = await session.get(Status, earlier)
+            if row is not None:
+                return json_response(await view_for(request, session, caller).status(row))
+    draft = _draft(params)
+    in_reply_to = params.get("in_reply_to_id")
+    mentions = await _mentions(request, draft.text)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        view = view_for(request, session, caller)
+        if in_reply_to:
+            parent = await _visible_status(view, in_reply_to)
+            draft = replace(draft, in_reply_to=parent.uri)
+        actor = await session.get(Actor, caller.actor.id)
+        if actor is None:
+            raise not_found()
+        try:
+            row = await news.publish(
+                session,
+                actor=actor,
+                actor_uri=caller.actor_uri(base),
+                base_url=base,
+                draft=draft,
+                mentions=mentions,
+                now=request.app[keys.CLOCK](),
+                author_user_id=caller.user.id,
+                blocked_domains=request.app[keys.CONFIG].federation.blocked_domains,
+            )
+        except news.NewsError as exc:
+            raise validation_failed(str(exc)) from None
+        await session.commit()
+        request.app[keys.OUTBOX_WAKE].set()
+        if key:
+            idempotency.put(caller.ctx.token_id, key, row.id)
+        return json_response(await view.status(row))
+
+
+async def get_status(request: web.Request) -> web.Response:
+    caller = await optional_user(request, "read:statuses")
+    async with request.app[keys.SESSIONMAKER]() as session:
+        view = view_for(request, session, caller)
+        row = await _visible_status(view, request.match_info["id"])
+        return json_response(await view.status(row))
+
+
+async def edit_status(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    caller = await require_user(request, "write:statuses")
+    base = request.app[keys.CONFIG].instance.base_url
+    async with request.app[keys.SESSIONMAKER]() as session:
+        row = await _own_status(session, caller, request.match_info["id"])
+        if not caller.ctx.can(Action.PUBLISH):
+            raise not_allowed()
+        _refuse_unsupported(params)
+        draft = _draft(params, existing=row)
+    # Mentions are resolved outside the transaction, then the post is read again.
+    mentions = await _mentions(request, draft.text)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        row = await _own_status(session, caller, request.match_info["id"])
+        actor = await session.get(Actor, caller.actor.id)
+        assert actor is not None
+        try:
+            await news.edit(
+                session,
+                status=row,
+                actor=actor,
+                actor_uri=caller.actor_uri(base),
+                base_url=base,
+                draft=draft,
+                mentions=mentions,
+                now=request.app[keys.CLOCK](),
+                blocked_domains=request.app[keys.CONFIG].federation.blocked_domains,
+            )
+        except news.NewsError as exc:
+            raise validation_failed(str(exc)) from None
+        await session.commit()
+        request.app[keys.OUTBOX_WAKE].set()
+        return json_response(await view_for(request, session, caller).status(row))
+
+
+async def delete_status(request: web.Request) -> web.Response:
+    """Owners, editors and moderators may delete; the answer carries the source (redraft)."""
+    caller = await require_user(request, "write:statuses")
+    base = request.app[keys.CONFIG].instance.base_url
+    async with request.app[keys.SESSIONMAKER]() as session:
+        row = await _own_status(session, caller, request.match_info["id"])
+        if not caller.ctx.can(Action.DELETE):
+            raise not_allowed()
+        view = view_for(request, session, caller)
+        doc = await view.status(row, with_source=True)
+        actor = await session.get(Actor, caller.actor.id)
+        assert actor is not None
+        try:
+            await news.delete(
+                session,
+                status=row,
+                actor=actor,
+                actor_uri=caller.actor_uri(base),
+                now=request.app[keys.CLOCK](),
+                blocked_domains=request.app[keys.CONFIG].federation.blocked_domains,
+            )
+        except news.NewsError as exc:
+            raise validation_failed(str(exc)) from None
+        await session.commit()
+    request.app[keys.OUTBOX_WAKE].set()
+    return json_response(doc)
+
+
+async def status_source(request: web.Request) -> web.Response:
+    caller = await require_user(request, "read:statuses")
+    async with request.app[keys.SESSIONMAKER]() as session:
+        row = await _own_status(session, caller, request.match_info["id"])
+        if not caller.ctx.can(Action.PUBLISH):
+            raise not_allowed()
+        return json_response(_source_json(row))
+
+
+def _source_json(row: Status) -> Json:
+    return {
+        "id": str(row.id),
+        "text": row.source if row.source is not None else "",
+        "spoiler_text": "" if row.type == "Article" else row.summary,
+    }
+
+
+async def status_history(request: web.Request) -> web.Response:
+    """Only the current version is stored, so the history is that one entry."""
+    caller = await optional_user(request, "read:statuses")
+    async with request.app[keys.SESSIONMAKER]() as session:
+        view = view_for(request, session, caller)
+        row = await _visible_status(view, request.match_info["id"])
+        doc = await view.status(row)
+    return json_response(
+        [
+            {
+                "content": doc["content"],
+                "spoiler_text": doc["spoiler_text"],
+                "sensitive": doc["sensitive"],
+                "created_at": doc["edited_at"] or doc["created_at"],
+                "account": doc["account"],
+                "poll": None,
+                "media_attachments": [],
+                "emojis": [],
+            }
+        ]
+    )
+
+
+MAX_CONTEXT = 60
+
+
+async def status_context(request: web.Request) -> web.Response:
+    """Ancestors (oldest first) and descendants (breadth first) among the posts we hold."""
+    caller = await optional_user(request, "read:statuses")
+    async with request.app[keys.SESSIONMAKER]() as session:
+        view = view_for(request, session, caller)
+        row = await _visible_status(view, request.match_info["id"])
+        ancestors: list[Status] = []
+        parent_uri = row.in_reply_to_uri
+        while parent_uri and len(ancestors) < MAX_CONTEXT:
+            parent = await session.scalar(select(Status).where(Status.uri == parent_uri))
+            if parent is None or parent in ancestors:
+                break
+            ancestors.append(parent)
+            parent_uri = parent.in_reply_to_uri
+        descendants: list[Status] = []
+        frontier = [row.uri]
+        while frontier and len(descendants) < MAX_CONTEXT:
+            children = list(
+                await session.scalars(
+                    select(Status)
+                    .where(Status.in_reply_to_uri.in_(frontier))
+                    .order_by(Status.id)
+                    .limit(MAX_CONTEXT)
+                )
+            )
+            children = [c for c in children if c not in descendants and c.id != row.id]
+            descendants += children
+            frontier = [c.uri for c in children]
+        ancestors = await view.visible(ancestors[::-1])
+        descendants = await view.visible(descendants[:MAX_CONTEXT])
+        return json_response(
+            {
+                "ancestors": await view.statuses(ancestors),
+                "descendants": await view.statuses(descendants),
+            }
+        )
+
+
+async def _boost(request: web.Request, *, undo: bool) -> web.Response:
+    caller = await require_user(request, "write:statuses")
+    if not caller.ctx.can(Action.PUBLISH):
+        raise not_allowed()
+    base = request.app[keys.CONFIG].instance.base_url
+    async with request.app[keys.SESSIONMAKER]() as session:
+        view = view_for(request, session, caller)
+        target = await _visible_status(view, request.match_info["id"])
+        actor = await session.get(Actor, caller.actor.id)
+        assert actor is not None
+        now = request.app[keys.CLOCK]()
+        blocked = request.app[keys.CONFIG].federation.blocked_domains
+        actor_uri = caller.actor_uri(base)
+        try:
+            if undo:
+                await news.unboost(
+                    session,
+                    actor=actor,
+                    actor_uri=actor_uri,
+                    base_url=base,
+                    target=target,
+                    now=now,
+                    blocked_domains=blocked,
+                )
+            else:
+                wrapper = await news.boost(
+                    session,
+                    actor=actor,
+                    actor_uri=actor_uri,
+                    base_url=base,
+                    target=target,
+                    now=now,
+                    blocked_domains=blocked,
+                )
+        except news.NewsError as exc:
+            if undo:  # un-boosting what was not boosted is no error in Mastodon
+                return json_response(await view.status(target))
+            raise validation_failed(str(exc)) from None
+        await session.commit()
+        request.app[keys.OUTBOX_WAKE].set()
+        if undo:
+            await session.refresh(target)
+            return json_response(await view.status(target))
+        return json_response(await view.status(wrapper))
+
+
+async def reblog(request: web.Request) -> web.Response:
+    return await _boost(request, undo=False)
+
+
+async def unreblog(request: web.Request) -> web.Response:
+    return await _boost(request, undo=True)
+
+
+def add_routes(app: web.Application) -> None:
+    app[IDEMPOTENCY] = _Idempotency(OrderedDict())
+    r = app.router
+    r.add_post("/api/v1/statuses", create_status)
+    r.add_get(r"/api/v1/statuses/{id:\d+}", get_status)
+    r.add_put(r"/api/v1/statuses/{id:\d+}", edit_status)
+    r.add_delete(r"/api/v1/statuses/{id:\d+}", delete_status)
+    r.add_get(r"/api/v1/statuses/{id:\d+}/source", status_source)
+    r.add_get(r"/api/v1/statuses/{id:\d+}/history", status_history)
+    r.add_get(r"/api/v1/statuses/{id:\d+}/context", status_context)
+    r.add_post(r"/api/v1/statuses/{id:\d+}/reblog", reblog)
+    r.add_post(r"/api/v1/statuses/{id:\d+}/unreblog", unreblog)
