@@ -774,7 +774,7 @@ async def boost(
     wrapper = Status(
         id=wrapper_id,
         uri=f"{actor_uri}/statuses/{wrapper_id}",
-        url=target.url or target.uri,
+        url=f"{base_url}/@{actor.username}/{wrapper_id}",
         actor_uri=actor_uri,
         local_actor_id=actor.id,
         author_user_id=None,

@@ -85,7 +85,11 @@ async def find_status(session: AsyncSession, ref: str) -> Status:
     if ref.isdigit() and len(ref) <= 19:
         row = await session.get(Status, int(ref))
     else:
-        row = await session.scalar(select(Status).where(or_(Status.uri == ref, Status.url == ref)))
+        row = await session.scalar(
+            select(Status)
+            .where(or_(Status.uri == ref, Status.url == ref))
+            .order_by(Status.reblog_of_id.is_not(None))  # the post itself before boosts of it
+        )
     if row is None:
         raise ActionError(
             f"no post {ref!r} on this instance (remote posts arrive here once an actor "

@@ -288,12 +288,10 @@ async def profile_posts(
     The page handlers render synchronously from cached actor documents; this loads
     the posts beforehand, in the same task, so `profile.html` can list them.
     """
+    if request.method not in ("GET", "HEAD"):
+        return await handler(request)
     m = _PROFILE_PATH.match(request.path)
-    if (
-        m is None
-        or request.method not in ("GET", "HEAD")
-        or wants_activity_json(request.headers.get("Accept", ""))
-    ):
+    if m is None or wants_activity_json(request.headers.get("Accept", "")):
         return await handler(request)
     entry = await request.app[keys.DOCUMENTS].get(m.group(1))
     if entry is None:

@@ -102,11 +102,13 @@ def test_post_edit_boost_timeline_delete(config_path: Path, tmp_path: Path) -> N
     assert timeline.returncode == 0, timeline.stderr
     assert "news@localhost" in timeline.stdout and "Sommerfest 2026" in timeline.stdout
     assert run("timeline", "kv", *c).stdout.count("boosted by kv@localhost") == 1
+    unboosted = run("unboost", "kv", url, *c)
+    assert unboosted.returncode == 0, unboosted.stderr
 
     deleted = run("delete", "news", post_id, *c)
     assert deleted.returncode == 0 and "410" in deleted.stdout
     statuses, activities = stored(config_path)
-    assert [k for k, _ in activities] == ["Create", "Update", "Announce", "Delete"]
+    assert [k for k, _ in activities] == ["Create", "Update", "Announce", "Undo", "Delete"]
     update = activities[1][1]["object"]
     assert isinstance(update, dict) and update["name"] == "Sommerfest 2026"
     assert "<strong>Sonntag</strong>" in str(update["content"]) and "updated" in update
