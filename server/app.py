@@ -22,6 +22,7 @@ from server.discovery import add_discovery_routes
 from server.news_pages import add_news_routes
 from server.pages import TEMPLATES, add_page_routes
 from server.services import open_services, utc_clock
+from server.worker import start_worker
 
 log = logging.getLogger("verbund.server")
 
@@ -75,6 +76,7 @@ def create_app(
             await committer.stop()
 
     app.cleanup_ctx.append(services)
+    app.cleanup_ctx.append(start_worker)
     add_discovery_routes(app)
     add_activitypub_routes(app)
     add_news_routes(app)

@@ -25,7 +25,7 @@ from actors.local import (
     list_actors,
 )
 from actors.models import ActorType
-from server import cli_accounts, cli_follows, cli_news, db
+from server import cli_accounts, cli_deliveries, cli_follows, cli_news, db
 from server.actions import ActionError
 from server.config import (
     Config,
@@ -291,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_follows.register(sub, common, asub)
     cli_news.register(sub, common)
     cli_accounts.register(sub, common)
+    cli_deliveries.register(sub, common)
     return parser
 
 
