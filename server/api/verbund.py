@@ -22,6 +22,8 @@ from server.api.common import (
     ApiError,
     Caller,
     Json,
+    api_datetime,
+    api_datetime_or_none,
     json_response,
     not_allowed,
     not_found,
@@ -42,7 +44,7 @@ def role_json(view: accounts.RoleView) -> Json:
         "actor": view.actor_username,
         "role": view.role.value,
         "permissions": sorted(a.value for a in accounts.PERMISSIONS[view.role]),
-        "created_at": view.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": api_datetime(view.created_at),
     }
 
 
@@ -139,10 +141,8 @@ def token_view_json(view: accounts.TokenView) -> Json:
         "actor": view.actor_username,
         "application": view.app_name,
         "scopes": list(view.scopes),
-        "created_at": view.created_at.isoformat().replace("+00:00", "Z"),
-        "last_used_at": (
-            view.last_used_at.isoformat().replace("+00:00", "Z") if view.last_used_at else None
-        ),
+        "created_at": api_datetime(view.created_at),
+        "last_used_at": api_datetime_or_none(view.last_used_at),
     }
 
 

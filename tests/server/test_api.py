@@ -8,8 +8,10 @@ checked directly.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -842,3 +844,39 @@ async def test_follow_requests_list_reject_and_follow(
     assert reply.status == 403
     reply = await org.api.call("POST", f"/api/v1/accounts/{erika['id']}/unfollow", org.editor)
     assert reply.status == 200
+
+
+# --- the OpenAPI description of the extensions ---------------------------------------------
+
+OPENAPI = Path(__file__).parents[2] / "docs" / "openapi-verbund.json"
+
+
+def _refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+async def test_openapi_describes_every_extension_route(org: Org) -> None:
+    doc = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    assert doc["openapi"] == "3.1.0"
+    for ref in _refs(doc):
+        node: Any = doc
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+    served: set[tuple[str, str]] = set()
+    for route in org.alpha.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = str(info.get("path") or info.get("formatter") or "")
+        if path.startswith("/api/verbund/") and route.method != "HEAD":
+            served.add((re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path), route.method.lower()))
+    documented = {
+        (path, method)
+        for path, ops in doc["paths"].items()
+        if path.startswith("/api/verbund/")
+        for method in ops
+    }
+    assert served == documented
