@@ -1,6 +1,6 @@
 """Publishing and durable delivery. Must not import `inbox` or `server`."""
 
-from outbox.delivery import Clock, DeliveryWorker, HostSchemeMemory
+from outbox.delivery import Clock, DeliveryWorker, HostSchemeMemory, WorkerStats
 from outbox.retry import Outcome, classify, host_pause, next_delay
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "DeliveryWorker",
     "HostSchemeMemory",
     "Outcome",
+    "WorkerStats",
     "classify",
     "host_pause",
     "next_delay",

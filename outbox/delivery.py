@@ -50,7 +50,7 @@ from federation.signatures import SignatureScheme
 from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
 from outbox.retry import Outcome, classify, host_pause, next_delay
 
-__all__ = ["Clock", "DeliveryWorker", "HostSchemeMemory"]
+__all__ = ["Clock", "DeliveryWorker", "HostSchemeMemory", "WorkerStats"]
 
 log = logging.getLogger("verbund.delivery")
 
@@ -117,6 +117,21 @@ def _scheme(value: str | None) -> SignatureScheme | None:
         return SignatureScheme(value) if value else None
     except ValueError:
         return None
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """Running totals of one worker since it started, for logs and metrics."""
+
+    claims: int = 0
+    claimed: int = 0
+    sent: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    dead: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    commits: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +214,7 @@ class DeliveryWorker:
         self._idle_seconds = idle_seconds
         self._rng = rng if rng is not None else random.Random()
         self._memory = HostSchemeMemory()
+        self.stats = WorkerStats()
         self._payloads: dict[int, _Payload] = {}
         self._host_busy: dict[str, int] = {}
         self._host_gates: dict[str, asyncio.Semaphore] = {}
@@ -401,6 +417,8 @@ class DeliveryWorker:
             )
             claimed = (await (await session.connection()).execute(claim)).all()
             await session.commit()
+        self.stats.claims += 1
+        self.stats.claimed += len(claimed)
         jobs = [
             _Job(id=i, activity_id=a, inbox_uri=u, host=h, attempts=n, locked_until=locked_until)
             for i, a, u, h, n in sorted(claimed)
@@ -455,6 +473,7 @@ class DeliveryWorker:
             )
             await (await session.connection()).execute(stmt, params)
             await session.commit()
+        self.stats.deferred += len(rows)
         return len(rows)
 
     def _release(self, host: str) -> None:
@@ -504,7 +523,7 @@ class DeliveryWorker:
                     if len(self._payloads) >= _PAYLOAD_CACHE:
                         self._payloads.clear()
                     self._payloads[activity_id] = payload
-            await self._memory.load(session, {_memory_key(job.inbox_uri) for job in jobs})
+            await self._memory.load(session, {_memory_key(job) for job in jobs})
             await session.commit()
         return payloads
 
@@ -518,9 +537,11 @@ class DeliveryWorker:
             now = self._clock()
             if (job.locked_until - now).total_seconds() < self._attempt_seconds:
                 log.warning("delivery %d: claim nearly lapsed, leaving it to a later claim", job.id)
+                self.stats.skipped += 1
                 return None
             if payload is None:
                 return _Result(job, Outcome.PERMANENT, None, "activity or actor gone", None, now)
+            self.stats.sent += 1
             try:
                 answer = await post_activity(
                     self._http,
@@ -566,10 +587,11 @@ class DeliveryWorker:
         schemes = self._memory.take_changes()
         if not results and not schemes:
             return
+        states: list[str] = []
         try:
             async with self._sessionmaker() as session:
                 if results:
-                    await self._record_jobs(session, results)
+                    states = await self._record_jobs(session, results)
                     await self._record_hosts(session, results)
                 if schemes:
                     await self._record_schemes(session, schemes)
@@ -577,6 +599,10 @@ class DeliveryWorker:
         except BaseException:
             self._memory.restore_changes(schemes)
             raise
+        self.stats.commits += 1
+        self.stats.succeeded += states.count(_DONE)
+        self.stats.retried += states.count(_PENDING)
+        self.stats.dead += states.count(_DEAD)
         for r in results:
             if r.outcome is Outcome.SUCCESS:
                 log.debug("delivery %d to %s: success", r.job.id, r.job.inbox_uri)
@@ -589,7 +615,8 @@ class DeliveryWorker:
                     r.error[:120],
                 )
 
-    async def _record_jobs(self, session: AsyncSession, results: Sequence[_Result]) -> None:
+    async def _record_jobs(self, session: AsyncSession, results: Sequence[_Result]) -> list[str]:
+        """Write each job's outcome; return the new states, in order."""
         params = []
         for r in results:
             attempts = r.job.attempts + 1
@@ -634,6 +661,7 @@ class DeliveryWorker:
             .execution_options(synchronize_session=False)
         )
         await (await session.connection()).execute(stmt, params)
+        return [str(p["b_state"]) for p in params]
 
     async def _record_hosts(self, session: AsyncSession, results: Sequence[_Result]) -> None:
         """A success resets a host's streak and pause; retryable failures extend the
@@ -724,12 +752,20 @@ class DeliveryWorker:
         )
 
 
-def _memory_key(inbox_uri: str) -> str:
-    """The key `post_activity` uses for a host's scheme; an unparsable URL fails later."""
+def _memory_key(job: _Job) -> str:
+    """The key `post_activity` uses for a host's scheme (`federation.fetch.host_key`).
+
+    That is the job's `host` except when the inbox URL names a default port or an IPv6
+    address (`inbox_host` keeps the one and drops the brackets of the other); parsing
+    every URL again costs more than the rest of the claim.
+    """
+    host = job.host
+    if host.count(":") <= 1 and not host.endswith((":80", ":443")):
+        return host
     try:
-        return host_key(inbox_uri)
+        return host_key(job.inbox_uri)
     except FetchError:
-        return ""
+        return ""  # an unusable URL fails when it is sent
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event, *, clear: bool) -> None:

@@ -716,3 +716,35 @@ def test_claims_must_outlast_an_attempt() -> None:
             lock_seconds=10,
             post_timeout=10,
         )
+
+
+async def test_a_stuck_host_does_not_starve_the_others(
+    env: Env, start_sink: StartSink, http: aiohttp.ClientSession
+) -> None:
+    """Its jobs come first, but only `per_host_limit` of them may be in flight; the
+    claims must pass over the rest rather than return nothing."""
+    stuck, fine = await start_sink("127.0.0.2"), await start_sink("127.0.0.3")
+    now = datetime.now(UTC)
+    await publish(env, [stuck.inbox("gated", f"u{i:02}") for i in range(20)], now)
+    await publish(env, [fine.inbox("ok", f"u{i:02}") for i in range(10)], now)
+    worker = DeliveryWorker(
+        env.sessionmaker,
+        http,
+        base_url=BASE_URL,
+        allow_private=True,
+        clock=lambda: datetime.now(UTC),
+        worker_id="fair",
+        concurrency=8,
+        per_host_limit=2,
+        batch_size=2,  # no bigger than the stuck host's backlog at the head of the queue
+        idle_seconds=60,  # a claim that finds nothing would stall the test
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_forever(stop))
+    try:
+        await eventually(lambda: len(fine.hits) == 10, seconds=5)
+        assert len(stuck.started) == 2 and stuck.hits == []
+    finally:
+        stuck.gate.set()
+        stop.set()
+        await task

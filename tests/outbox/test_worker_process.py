@@ -1,4 +1,5 @@
-"""`verbund worker` as real processes: killed mid-fan-out, and two side by side.
+"""Where the worker runs: `verbund worker` processes (killed mid-fan-out, two side by
+side) and the worker inside `verbund serve` (`server.worker.start_worker`).
 
 The workers are subprocesses on the database under test (SQLite file, or a PostgreSQL
 schema when TEST_DATABASE_URL is set); the fake inboxes run in the test's event loop on
@@ -18,11 +19,16 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy import func, select
 
+from federation.fetch import make_connector
 from outbox.models import Delivery
-from server.config import DatabaseConfig
+from server import keys
+from server.config import Config, DatabaseConfig, FederationConfig, InstanceConfig, ServerConfig
+from server.worker import start_worker
 from tests.outbox import test_delivery as td
 
 ROOT = Path(__file__).parents[2]
@@ -195,3 +201,56 @@ async def test_worker_refuses_claims_shorter_than_an_attempt(spawn: Spawn, tmp_p
     proc = spawn("bad", "--lock-seconds", "5", "--timeout", "10")
     assert await asyncio.to_thread(proc.wait, 30) == 2
     assert "error: --lock-seconds (5) must be at least" in (tmp_path / "bad.log").read_text()
+
+
+async def serve_app(env: Env, run_worker: bool) -> web.AppRunner:
+    """A bare app with what `start_worker` needs, as `verbund serve` sets it up."""
+    config = Config(
+        instance=InstanceConfig(domain="localhost:8080", scheme="http"),
+        server=ServerConfig(run_worker=run_worker),
+        database=env.database,
+        federation=FederationConfig(allow_private_addresses=True),
+    )
+    app = web.Application()
+    app[keys.CONFIG] = config
+    app[keys.SESSIONMAKER] = env.sessionmaker
+    app[keys.CLOCK] = lambda: datetime.now(UTC)
+    app[keys.OUTBOX_WAKE] = asyncio.Event()
+
+    async def http_client(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession(connector=make_connector(allow_private=True)) as http:
+            app[keys.HTTP_CLIENT] = http
+            yield
+
+    app.cleanup_ctx.append(http_client)
+    app.cleanup_ctx.append(start_worker)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    return runner
+
+
+async def test_serve_runs_a_worker_that_publishers_wake(env: Env, start_sink: StartSink) -> None:
+    sink = await start_sink("127.0.0.2")
+    runner = await serve_app(env, run_worker=True)
+    try:
+        await asyncio.sleep(0.1)
+        await td.publish(env, [sink.inbox("ok", f"u{i}") for i in range(5)], datetime.now(UTC))
+        runner.app[keys.OUTBOX_WAKE].set()  # what publishers do after committing
+        await td.eventually(lambda: len(sink.hits) == 5, seconds=5)
+    finally:
+        await runner.cleanup()  # stops the worker cleanly
+    assert await count_done(env) == 5
+
+
+async def test_serve_without_worker_leaves_jobs_to_worker_processes(
+    env: Env, start_sink: StartSink
+) -> None:
+    sink = await start_sink("127.0.0.2")
+    runner = await serve_app(env, run_worker=False)
+    try:
+        await td.publish(env, [sink.inbox("ok")], datetime.now(UTC))
+        runner.app[keys.OUTBOX_WAKE].set()
+        await asyncio.sleep(1.5)
+    finally:
+        await runner.cleanup()
+    assert sink.hits == [] and await count_done(env) == 0
