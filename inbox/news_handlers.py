@@ -39,6 +39,7 @@ from federation.content import plain_text, sanitize_html
 from federation.errors import FetchError
 from federation.fetch import Signer, fetch_json
 from outbox.models import Favourite, Mention, Status, TimelineEntry, Tombstone, Visibility
+from outbox.publish import inbox_host, is_blocked_domain
 from outbox.timelines import add_to_timelines, local_followers
 
 if TYPE_CHECKING:
@@ -67,11 +68,16 @@ def object_fetcher(
     signer: Callable[[], Awaitable[Signer]],
     *,
     allow_private: bool,
+    blocked_domains: Iterable[str] = (),
 ) -> ObjectFetcher:
     """An `ObjectFetcher` over `federation.fetch.fetch_json`, signed by the instance actor
-    (authorized-fetch peers refuse unsigned GETs). The server wires this into the processor."""
+    (authorized-fetch peers refuse unsigned GETs). Blocked domains are never asked: a
+    followed actor's boost must not pull in their posts. The server wires this in."""
+    blocked = tuple(blocked_domains)
 
     async def fetch(uri: str) -> object:
+        if blocked and is_blocked_domain(inbox_host(uri), blocked):
+            raise FetchError(f"{uri}: domain blocked")
         return await fetch_json(http(), uri, signer=await signer(), allow_private=allow_private)
 
     return fetch

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from actors.local import ensure_instance_actor
 from actors.models import Actor, ActorType, FollowState
 from actors.snowflake import snowflake
+from federation.errors import FetchError
 from federation.fetch import Signer
 from inbox.models import InboxActivity
 from inbox.news_handlers import object_fetcher, visibility_of
@@ -687,3 +688,21 @@ async def test_delete_of_the_actor_removes_its_posts(alpha: Instance, bob: Peer)
     status = await stored(alpha, bob.status_uri(190))
     assert status is not None and status.deleted_at is not None
     assert await follow_state(alpha, alpha.actor_uri("erika"), bob.uri) is None
+
+
+async def test_the_object_fetcher_never_asks_a_blocked_domain(
+    alpha: Instance, mastodon: FakeRemote
+) -> None:
+    mastodon.docs["/users/bob/statuses/1"] = {"id": f"{mastodon.base}/users/bob/statuses/1"}
+
+    async def no_signer() -> Signer:
+        raise AssertionError("a blocked domain needs no signature")
+
+    fetch = object_fetcher(
+        lambda: alpha.app[keys.HTTP_CLIENT],
+        no_signer,
+        allow_private=True,
+        blocked_domains=["example"],
+    )
+    with pytest.raises(FetchError, match="blocked"):
+        await fetch(f"{mastodon.base}/users/bob/statuses/1")
