@@ -8,11 +8,18 @@ lapse after `lock_seconds` and another worker (or itself, restarted) claims them
 only attempts that were in flight at the crash are ever repeated.
 
 Several workers, in one process or many, share the table safely: on PostgreSQL the
-claim is `SELECT … FOR UPDATE SKIP LOCKED`, and on both engines the claiming UPDATE
-repeats the "still claimable" condition (compare-and-set), which is what makes SQLite
-(one writer at a time) safe too. An attempt is only started while at least one
-worst-case attempt's time is left on its claim, so a claim never lapses under a
-request that is still running.
+claim scans with `SELECT … FOR UPDATE SKIP LOCKED`, so concurrent claimers take
+different rows without waiting; on SQLite a claim takes the write lock first
+(`BEGIN IMMEDIATE`), so claims queue up. On both, the claiming UPDATE repeats the
+"still claimable" condition (compare-and-set), and an outcome is only written while
+the row is still claimed by the worker writing it. An attempt is only started while at
+least one worst-case attempt's time is left on its claim, so a claim never lapses
+under a request that is still running (clocks of the workers' machines must agree to
+well within `lock_seconds`).
+
+Claims are fair across hosts: no more jobs of one host than `per_host_limit` are in
+flight per worker, and a claim passes over hosts that are full rather than coming back
+empty.
 
 Each attempt is signed afresh (fresh `Date`) with the publishing actor's key, through
 `federation.fetch.post_activity`, which also does the Cavage/RFC 9421 double knock;
@@ -390,6 +397,12 @@ class DeliveryWorker:
             Delivery.id.in_(candidates.scalar_subquery()), claimable
         )
         async with self._sessionmaker() as session:
+            if not self._is_postgres:
+                # Idle workers poll: do not take SQLite's write lock to find nothing.
+                probe = select(Delivery.id).where(*scan_filter).limit(1)
+                if await session.scalar(probe) is None:
+                    return []
+                await session.commit()
             await self._begin_claim(session)
             rows = (await session.execute(query)).all()
             taken: dict[str, int] = {}
@@ -437,9 +450,13 @@ class DeliveryWorker:
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(self._batch_size)
         )
-        if self._is_postgres:
-            query = query.with_for_update(skip_locked=True, of=Delivery)
         async with self._sessionmaker() as session:
+            # Usually no host is paused: find that out without taking any lock.
+            if await session.scalar(self._paused_hosts(now).limit(1)) is None:
+                return 0
+            await session.commit()
+            if self._is_postgres:
+                query = query.with_for_update(skip_locked=True, of=Delivery)
             await self._begin_claim(session)
             rows = (await session.execute(query)).all()
             if not rows:
