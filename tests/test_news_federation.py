@@ -419,3 +419,35 @@ async def test_feeds_and_profile_list_public_posts(net: Net, client: aiohttp.Cli
     # Actor documents for servers are untouched by the profile's posts.
     actor = await get_json(client, net.alpha.actor_uri("news"))
     assert actor["type"] == "Organization"
+
+
+async def test_parent_on_another_instance_relays_a_branch_post(net: Net) -> None:
+    """The parent organisation (on gamma) follows its branch (news on alpha), receives its
+    post, and boosts it to its own followers (dora on delta) and the branch."""
+    await net.gamma.add_actor("lv", display_name="Landesverband")
+    await actions.follow(net.gamma.services, "lv", "news@alpha.test")
+    await actions.follow(net.delta.services, "dora", "lv@gamma.test")
+    await settle(*net.all)
+    branch_post = await post(net.alpha, "news", Draft(text="Neues aus dem Ortsverband"))
+    await settle(*net.all)
+    async with net.gamma.sessionmaker() as session:
+        known = await session.scalar(select(Status).where(Status.uri == branch_post.uri))
+        if known is None:
+            pytest.skip("receiving posts (inbox Create) is not available")
+        wrapper = await news.boost(
+            session,
+            actor=await get_actor(session, "lv"),
+            actor_uri=net.gamma.actor_uri("lv"),
+            base_url=net.gamma.base_url,
+            target=known,
+            now=net.gamma.services.clock(),
+        )
+        await session.commit()
+    await settle(*net.all)
+    [announce] = await received(net.delta, "Announce")
+    assert announce["id"] == f"{wrapper.uri}/activity"
+    assert announce["actor"] == net.gamma.actor_uri("lv")
+    assert announce["object"] == branch_post.uri
+    assert announce["cc"] == [net.gamma.actor_uri("lv") + "/followers", net.alpha.actor_uri("news")]
+    # The branch hears of the boost too (Mastodon counts it there).
+    assert [a["id"] for a in await received(net.alpha, "Announce")] == [announce["id"]]
