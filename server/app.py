@@ -12,6 +12,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
+from inbox.news_handlers import object_fetcher
 from inbox.process import InboxProcessor
 from inbox.receive import GroupCommitter, InboxReceiver
 from server import keys
@@ -58,6 +59,12 @@ def create_app(
                 base_url=config.instance.base_url,
                 clock=clock,
                 on_outbox=app[keys.OUTBOX_WAKE].set,
+                fetch_object=object_fetcher(
+                    lambda: svc.http,
+                    svc.instance_signer,
+                    allow_private=config.federation.allow_private_addresses,
+                    blocked_domains=config.federation.blocked_domains,
+                ),
             )
             app[keys.PROCESSOR] = processor
             committer = GroupCommitter(svc.sessionmaker, on_commit=processor.wake.set)

@@ -6,7 +6,7 @@ servers (follow, unfollow) open the same services for the length of a command.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +38,7 @@ class Services:
     directory: RemoteDirectory
     clock: Callable[[], datetime]
     documents: ActorDocuments
+    instance_signer: Callable[[], Awaitable[Signer]]
 
     @property
     def webfinger_scheme(self) -> str:
@@ -92,6 +93,8 @@ async def open_services(
             documents = ActorDocuments(
                 sessionmaker, base_url=config.instance.base_url, acct_host=config.instance.host
             )
-            yield Services(config, engine, sessionmaker, http, directory, clock, documents)
+            yield Services(
+                config, engine, sessionmaker, http, directory, clock, documents, instance_signer
+            )
     finally:
         await engine.dispose()

@@ -20,7 +20,6 @@ from outbox.timelines import Page, home_timeline, public_timeline
 from server import actions, keys
 from tests.conftest import Instance, StartInstance
 from tests.helpers import settle
-from tests.inbox.test_news_handlers import enable_fetch
 from tests.test_follows import follow_state
 
 
@@ -214,7 +213,6 @@ async def test_followers_only_and_direct_posts_reach_only_their_audience(net: Ne
 async def test_boost_of_a_post_from_a_third_instance_is_fetched_and_shown(net: Net) -> None:
     """news follows max; max posts; news boosts it; erika (following news) sees the boost,
     beta fetching max's post from gamma; gamma counts the boost of its post."""
-    await enable_fetch(net.beta)
     await actions.follow(net.alpha.services, "news", "max@gamma.test")
     await net.settle()
     original = await publish(net.gamma, "max", news.Draft(text="Hallo aus Gamma"))

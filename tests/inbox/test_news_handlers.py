@@ -18,7 +18,6 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 
-from actors.local import ensure_instance_actor
 from actors.models import Actor, ActorType, FollowState
 from actors.snowflake import snowflake
 from federation.errors import FetchError
@@ -98,28 +97,6 @@ async def alpha(start_instance: StartInstance) -> Instance:
     await inst.add_actor("news")
     await inst.add_actor("erika", ActorType.PERSON)
     return inst
-
-
-async def enable_fetch(inst: Instance) -> None:
-    """Give the inbox processor a signed object fetcher, unless the app wired one already."""
-    processor = inst.app[keys.PROCESSOR]
-    if processor.fetch_object is not None:
-        return
-    async with inst.sessionmaker() as session:
-        actor = await ensure_instance_actor(session)
-        await session.commit()
-    signer = Signer(
-        key_id=f"{inst.base_url}/actor#main-key",
-        private_key_pem=actor.private_key_pem,
-        clock=inst.app[keys.CLOCK],
-    )
-
-    async def instance_signer() -> Signer:
-        return signer
-
-    processor.fetch_object = object_fetcher(
-        lambda: inst.app[keys.HTTP_CLIENT], instance_signer, allow_private=True
-    )
 
 
 async def follow_remote(
@@ -504,7 +481,6 @@ async def test_announce_of_a_known_post_is_a_boost_in_the_followers_timeline(
 async def test_announce_of_an_unknown_post_fetches_it_from_its_origin(
     alpha: Instance, bob: Peer, carol: Peer
 ) -> None:
-    await enable_fetch(alpha)
     note = carol.shape("note", 250)
     carol.fake.docs["/users/carol/statuses/250"] = note
     values = {"object": carol.status_uri(250), "object_author": carol.uri}
@@ -522,7 +498,6 @@ async def test_announce_of_an_unknown_post_fetches_it_from_its_origin(
 async def test_announce_nobody_here_cares_about_is_ignored(
     alpha: Instance, bob: Peer, carol: Peer
 ) -> None:
-    await enable_fetch(alpha)
     carol.fake.docs["/users/bob/statuses/150"] = bob.shape("note", 150)
     values = {"object": bob.status_uri(150), "object_author": bob.uri}
     await carol.send(carol.shape("announce", 260, **values))
@@ -620,7 +595,6 @@ async def test_likes_count_on_our_posts_only_and_undo_reverses(
 async def test_same_origin_violations_are_refused(
     alpha: Instance, bob: Peer, resolver: LoopbackResolver, client: aiohttp.ClientSession
 ) -> None:
-    await enable_fetch(alpha)
     # An embedded object on another origin: the inbox answers 400, nothing is stored.
     create = bob.shape("create_public", 170)
     assert isinstance(create["object"], dict)
