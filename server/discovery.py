@@ -137,7 +137,7 @@ async def _actor_response(
                 # Unsigned fetches still get the key, as under Mastodon's AUTHORIZED_FETCH.
                 return web.Response(body=entry.bare_json, headers=AP_HEADERS)
         return web.Response(body=entry.actor_json, headers=AP_HEADERS)
-    return render_profile(request, entry.view)
+    return await render_profile(request, entry.view)
 
 
 async def actor(request: web.Request) -> web.Response:

@@ -8,18 +8,14 @@ they did not exist, deleted ones 410 (with a Tombstone for ActivityPub clients).
 
 from __future__ import annotations
 
-import contextvars
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 from aiohttp import web
 from feedgen.feed import FeedGenerator
 
 from actors.documents import CachedActor
 from federation.content import plain_text
-from federation.documents import LocalActorView, format_datetime, wants_activity_json
+from federation.documents import LocalActorView, wants_activity_json
 from outbox.models import Status
 from outbox.news import (
     LISTED,
@@ -33,61 +29,10 @@ from outbox.news import (
 from server import keys
 from server.activitypub import ap_json, signed_get
 from server.pages import TEMPLATES
+from server.views import post_title, post_view
 
 AP_TYPE = "application/activity+json"
 FEED_SIZE = 20
-PROFILE_POSTS = 10
-TITLE_WORDS = 10
-
-
-@dataclass(frozen=True, slots=True)
-class PostView:
-    """What a page shows of one post; `content` is HTML we sanitised when publishing."""
-
-    id: int
-    uri: str
-    url: str
-    type: str
-    title: str
-    name: str | None
-    summary: str
-    content: str
-    language: str | None
-    sensitive: bool
-    published: datetime
-    published_iso: str
-    edited: datetime | None
-    edited_iso: str | None
-    visibility: str
-
-
-def post_title(status: Status) -> str:
-    """An Article's name, else the first words of the text (feeds and page titles)."""
-    if status.name:
-        return status.name
-    words = (status.summary or plain_text(status.content)).split()
-    title = " ".join(words[:TITLE_WORDS])
-    return title + "…" if len(words) > TITLE_WORDS else title
-
-
-def post_view(status: Status) -> PostView:
-    return PostView(
-        id=status.id,
-        uri=status.uri,
-        url=status.url or status.uri,
-        type=status.type,
-        title=post_title(status),
-        name=status.name,
-        summary=status.summary,
-        content=status.content,
-        language=status.language,
-        sensitive=status.sensitive,
-        published=status.published_at,
-        published_iso=format_datetime(status.published_at),
-        edited=status.edited_at,
-        edited_iso=format_datetime(status.edited_at) if status.edited_at else None,
-        visibility=status.visibility,
-    )
 
 
 def _render(request: web.Request, template: str, **context: object) -> str:
@@ -268,43 +213,6 @@ async def tag_page(request: web.Request) -> web.Response:
     return _html(request, "tag.html", tag=tag, entries=entries)
 
 
-_RECENT: contextvars.ContextVar[list[PostView] | None] = contextvars.ContextVar(
-    "verbund_recent_posts", default=None
-)
-_PROFILE_PATH = re.compile(r"^/(?:@|users/)([^/]+)$")
-
-
-def recent_posts() -> list[PostView]:
-    """Template global: the recent public posts loaded for the profile being rendered."""
-    return _RECENT.get() or []
-
-
-@web.middleware
-async def profile_posts(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Load recent posts for HTML profile pages, which `server.pages` renders.
-
-    The page handlers render synchronously from cached actor documents; this loads
-    the posts beforehand, in the same task, so `profile.html` can list them.
-    """
-    if request.method not in ("GET", "HEAD"):
-        return await handler(request)
-    m = _PROFILE_PATH.match(request.path)
-    if m is None or wants_activity_json(request.headers.get("Accept", "")):
-        return await handler(request)
-    entry = await request.app[keys.DOCUMENTS].get(m.group(1))
-    if entry is None:
-        return await handler(request)
-    async with request.app[keys.SESSIONMAKER]() as session:
-        posts = await public_posts(session, entry.view.id, limit=PROFILE_POSTS)
-    token = _RECENT.set([post_view(p) for p in posts])
-    try:
-        return await handler(request)
-    finally:
-        _RECENT.reset(token)
-
-
 def add_news_routes(app: web.Application) -> None:
     app.router.add_get("/users/{username}/statuses/{id}", status_page)
     app.router.add_get("/users/{username}/statuses/{id}/activity", status_activity)
@@ -315,5 +223,3 @@ def add_news_routes(app: web.Application) -> None:
     app.router.add_get("/@{username}.atom", _feed("atom"))
     app.router.add_get("/@{username}/{id}", status_page)
     app.router.add_get("/tags/{tag}", tag_page)
-    app.middlewares.append(profile_posts)
-    app[TEMPLATES].globals["recent_posts"] = recent_posts

@@ -7,9 +7,12 @@ from aiohttp import web
 
 from actors.local import list_actors
 from federation.documents import LocalActorView
+from outbox.news import public_posts
 from server import keys
+from server.views import post_view
 
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+PROFILE_POSTS = 10
 TYPE_LABELS = {
     "Organization": "Organisation",
     "Group": "Group",
@@ -34,9 +37,16 @@ def _page(request: web.Request, template: str, **context: object) -> web.Respons
     return web.Response(text=html, content_type="text/html", headers={"Vary": "Accept"})
 
 
-def render_profile(request: web.Request, view: LocalActorView) -> web.Response:
+async def render_profile(request: web.Request, view: LocalActorView) -> web.Response:
+    """The profile with h-card and the newest public posts as an h-feed."""
+    async with request.app[keys.SESSIONMAKER]() as session:
+        posts = [post_view(p) for p in await public_posts(session, view.id, limit=PROFILE_POSTS)]
     return _page(
-        request, "profile.html", actor=view, type_label=TYPE_LABELS.get(view.type, view.type)
+        request,
+        "profile.html",
+        actor=view,
+        posts=posts,
+        type_label=TYPE_LABELS.get(view.type, view.type),
     )
 
 
@@ -44,7 +54,7 @@ async def profile(request: web.Request) -> web.Response:
     entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
     if entry is None:
         raise web.HTTPNotFound(text="no such actor\n")
-    return render_profile(request, entry.view)
+    return await render_profile(request, entry.view)
 
 
 async def index(request: web.Request) -> web.Response:
