@@ -26,7 +26,7 @@ from actors.documents import summary_html
 from actors.models import Actor, ActorType, Block, Follow, FollowState, RemoteActor, RoleName
 from federation.content import plain_text, sanitize_html
 from outbox.models import Favourite, Mention, Status, Visibility
-from server.api.common import Json, api_datetime, api_datetime_or_none
+from server.api.common import Json, api_datetime, api_datetime_or_none, not_found
 
 REMOTE_ID_OFFSET = 10**15
 MISSING_AVATAR = "/avatars/original/missing.png"
@@ -505,12 +505,18 @@ class View:
 
         out: list[Json] = []
         for row in rows:
-            target = targets.get(row.reblog_of_id) if row.reblog_of_id is not None else None
-            out.append(render(row, render(target, None) if target is not None else None))
+            if row.reblog_of_id is None:
+                out.append(render(row, None))
+            elif (target := targets.get(row.reblog_of_id)) is not None:
+                out.append(render(row, render(target, None)))
+            # A boost of a post that is gone shows nothing (clients crash on an empty boost).
         return out
 
     async def status(self, row: Status, *, with_source: bool = False) -> Json:
-        return (await self.statuses([row], with_source=with_source))[0]
+        docs = await self.statuses([row], with_source=with_source)
+        if not docs:  # a boost of a post that is gone
+            raise not_found()
+        return docs[0]
 
     def _mentions(self, uris: Sequence[str], infos: dict[str, AccountInfo]) -> list[Json]:
         out: list[Json] = []
