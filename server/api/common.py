@@ -188,11 +188,13 @@ async def read_params(request: web.Request) -> Params:
 
 
 def bearer_token(request: web.Request) -> str | None:
+    """`Authorization: Bearer`, else an `access_token` query parameter as Mastodon accepts
+    (some hosts strip the header: akirk/enable-mastodon-apps#127)."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return None
+    return request.query.get("access_token") or None
 
 
 async def token_context(request: web.Request) -> TokenContext | None:

@@ -237,6 +237,7 @@ async def test_missing_bad_and_revoked_tokens_are_refused(org: Org) -> None:
     reply = await org.api.call("GET", home, "not-a-token")
     assert (reply.status, reply.json) == (401, {"error": "The access token is invalid"})
     assert (await org.api.call("GET", home, org.editor)).status == 200
+    assert (await org.api.call("GET", f"{home}?access_token={org.editor}")).status == 200
 
     async with org.alpha.sessionmaker() as session:
         views = await accounts.list_tokens(session)
