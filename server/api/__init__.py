@@ -19,14 +19,22 @@ from server.api import (
     timelines,
     verbund,
 )
-from server.api.common import api_middleware
+from server.api.common import add_cors_fallbacks
+
+# Outside /api, these answer cross-origin requests from web clients too.
+CORS_PATHS = (
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/userinfo",
+    "/.well-known/oauth-authorization-server",
+)
 
 
 def add_api_routes(app: web.Application) -> None:
-    """Register the API routes and its middleware (CORS and JSON errors on API paths only)."""
-    app.middlewares.append(api_middleware)
+    """Register the API: each route carries its own CORS and JSON errors (no middleware)."""
     for module in (oauth, accounts, statuses, timelines, follow_requests, instance, verbund):
         module.add_routes(app)
+    add_cors_fallbacks(app, CORS_PATHS)
 
 
 __all__ = ["add_api_routes"]

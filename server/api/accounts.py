@@ -16,6 +16,7 @@ from server import actions, keys
 from server.api.common import (
     Caller,
     Json,
+    Routes,
     json_response,
     link_header,
     not_allowed,
@@ -233,12 +234,12 @@ async def unfollow(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/v1/accounts/verify_credentials", verify_credentials)
-    r.add_get("/api/v1/accounts/lookup", lookup)
-    r.add_get("/api/v1/accounts/search", search)
-    r.add_get("/api/v1/accounts/relationships", relationships)
-    r.add_get(r"/api/v1/accounts/{id:\d+}", get_account)
-    r.add_get(r"/api/v1/accounts/{id:\d+}/statuses", account_statuses)
-    r.add_post(r"/api/v1/accounts/{id:\d+}/follow", follow)
-    r.add_post(r"/api/v1/accounts/{id:\d+}/unfollow", unfollow)
+    r = Routes(app)
+    r.get("/api/v1/accounts/verify_credentials", verify_credentials)
+    r.get("/api/v1/accounts/lookup", lookup)
+    r.get("/api/v1/accounts/search", search)
+    r.get("/api/v1/accounts/relationships", relationships)
+    r.get(r"/api/v1/accounts/{id:\d+}", get_account)
+    r.get(r"/api/v1/accounts/{id:\d+}/statuses", account_statuses)
+    r.post(r"/api/v1/accounts/{id:\d+}/follow", follow)
+    r.post(r"/api/v1/accounts/{id:\d+}/unfollow", unfollow)

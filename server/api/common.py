@@ -11,6 +11,7 @@ answers as one that connects by name.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from typing import Final
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from actors.accounts import TokenContext, authenticate
 from actors.models import Actor, User
@@ -286,52 +286,85 @@ def link_header(
     }
 
 
-# --- CORS and JSON errors for the API paths ------------------------------------------------
+# --- CORS and JSON errors, per API route ---------------------------------------------------
+#
+# Wrapped around each API handler rather than installed as an app-wide
+# middleware: the federation read paths (actor documents, WebFinger, inbox)
+# must not pay for the API on every request.
 
-_CORS_PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke", "/oauth/userinfo")
-_CORS_PATHS = frozenset({"/.well-known/oauth-authorization-server"})
 _EXPOSE = "Link, X-RateLimit-Reset, X-RateLimit-Limit, X-RateLimit-Remaining, X-Request-Id"
 _METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-
-
-def _wants_cors(path: str) -> bool:
-    return path.startswith(_CORS_PREFIXES) or path in _CORS_PATHS
-
-
-def _cors(headers: CIMultiDict[str]) -> None:
-    headers["Access-Control-Allow-Origin"] = "*"
-    headers["Access-Control-Expose-Headers"] = _EXPOSE
-
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """CORS (preflights too) and JSON errors on the API paths; other paths pass untouched."""
-    path = request.path
-    if not _wants_cors(path):
-        return await handler(request)
-    if request.method == "OPTIONS":
-        response = web.Response(status=204)
-        response.headers["Access-Control-Allow-Methods"] = _METHODS
-        response.headers["Access-Control-Allow-Headers"] = request.headers.get(
-            "Access-Control-Request-Headers", "Authorization, Content-Type, Idempotency-Key"
-        )
-        response.headers["Access-Control-Max-Age"] = "86400"
-        _cors(response.headers)
-        return response
-    try:
-        result = await handler(request)
-    except ApiError as err:
-        result = error_response(err)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        # Unknown paths under /api answer JSON: clients fall back only on a JSON 404.
-        text = NOT_FOUND if exc.status == 404 else (exc.reason or "Error")
-        result = error_response(ApiError(exc.status, text))
-        if exc.status == 405:
-            result.headers["Allow"] = exc.headers.get("Allow", "")
-    _cors(result.headers)
-    return result
+def _cors(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = _EXPOSE
+    return response
+
+
+def api_handler(handler: Handler) -> Handler:
+    """JSON errors (`ApiError`, and aiohttp's own 4xx such as 413) with CORS, as on success."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return _cors(await handler(request))
+        except ApiError as err:
+            return _cors(error_response(err))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            text = NOT_FOUND if exc.status == 404 else (exc.reason or "Error")
+            return _cors(error_response(ApiError(exc.status, text)))
+
+    return wrapped
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight: any origin, method and request header; no credentials."""
+    response = web.Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = _METHODS
+    response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+        "Access-Control-Request-Headers", "Authorization, Content-Type, Idempotency-Key"
+    )
+    response.headers["Access-Control-Max-Age"] = "86400"
+    _cors(response)
+    return response
+
+
+async def unknown(request: web.Request) -> web.Response:
+    """Any other /api path: clients fall back to older endpoints only on a JSON 404."""
+    raise not_found()
+
+
+class Routes:
+    """Adds API routes with `api_handler` around each handler."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._router = app.router
+
+    def get(self, path: str, handler: Handler) -> None:
+        self._router.add_get(path, api_handler(handler))
+
+    def post(self, path: str, handler: Handler) -> None:
+        self._router.add_post(path, api_handler(handler))
+
+    def put(self, path: str, handler: Handler) -> None:
+        self._router.add_put(path, api_handler(handler))
+
+    def delete(self, path: str, handler: Handler) -> None:
+        self._router.add_delete(path, api_handler(handler))
+
+
+def add_cors_fallbacks(app: web.Application, cors_paths: Iterable[str]) -> None:
+    """Preflights for the API and OAuth paths, and the JSON 404 for unknown /api paths.
+
+    Registered last: the router tries longer path prefixes first, so these only
+    answer what no API route matched.
+    """
+    for path in cors_paths:
+        app.router.add_route("OPTIONS", path, preflight)
+    app.router.add_route("OPTIONS", "/api/{tail:.*}", preflight)
+    app.router.add_route("*", "/api/{tail:.*}", api_handler(unknown))

@@ -15,6 +15,7 @@ from server import actions, keys
 from server.api.accounts import relationship_json, view_for
 from server.api.common import (
     Caller,
+    Routes,
     json_response,
     link_header,
     not_allowed,
@@ -87,6 +88,7 @@ async def reject(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/follow_requests", list_requests)
-    app.router.add_post(r"/api/v1/follow_requests/{id:\d+}/authorize", authorize)
-    app.router.add_post(r"/api/v1/follow_requests/{id:\d+}/reject", reject)
+    r = Routes(app)
+    r.get("/api/v1/follow_requests", list_requests)
+    r.post(r"/api/v1/follow_requests/{id:\d+}/authorize", authorize)
+    r.post(r"/api/v1/follow_requests/{id:\d+}/reject", reject)

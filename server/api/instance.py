@@ -17,7 +17,7 @@ from actors.local import count_actors
 from actors.models import RemoteActor
 from outbox.models import Status
 from server import keys
-from server.api.common import Json, json_response, require_user
+from server.api.common import Json, Routes, json_response, require_user
 from server.discovery import software_version
 
 MASTODON_API_LEVEL = "4.3.0"
@@ -180,19 +180,19 @@ async def missing_image(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
+    r = Routes(app)
     # Mastodon.py asks with a trailing slash.
     for path in ("/api/v1/instance", "/api/v1/instance/"):
-        r.add_get(path, instance_v1)
+        r.get(path, instance_v1)
     for path in ("/api/v2/instance", "/api/v2/instance/"):
-        r.add_get(path, instance_v2)
-    r.add_get("/api/v1/instance/rules", rules)
-    r.add_get("/api/v1/custom_emojis", custom_emojis)
-    r.add_get("/api/v1/preferences", preferences)
-    r.add_get("/api/v1/lists", _stub([]))
-    r.add_get("/api/v2/filters", _stub([]))
-    r.add_get("/api/v1/filters", _stub([]))
-    r.add_get("/api/v1/markers", _stub({}))
-    r.add_get("/api/v1/notifications", _stub([]))
-    r.add_get("/avatars/original/missing.png", missing_image)
-    r.add_get("/headers/original/missing.png", missing_image)
+        r.get(path, instance_v2)
+    r.get("/api/v1/instance/rules", rules)
+    r.get("/api/v1/custom_emojis", custom_emojis)
+    r.get("/api/v1/preferences", preferences)
+    r.get("/api/v1/lists", _stub([]))
+    r.get("/api/v2/filters", _stub([]))
+    r.get("/api/v1/filters", _stub([]))
+    r.get("/api/v1/markers", _stub({}))
+    r.get("/api/v1/notifications", _stub([]))
+    app.router.add_get("/avatars/original/missing.png", missing_image)
+    app.router.add_get("/headers/original/missing.png", missing_image)

@@ -31,6 +31,7 @@ from server.api.common import (
     ApiError,
     Json,
     Params,
+    Routes,
     json_response,
     read_params,
     require_user,
@@ -555,12 +556,13 @@ async def userinfo(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/apps", create_app)
-    app.router.add_get("/api/v1/apps/verify_credentials", verify_app)
-    app.router.add_get("/.well-known/oauth-authorization-server", server_metadata)
+    r = Routes(app)
+    r.post("/api/v1/apps", create_app)
+    r.get("/api/v1/apps/verify_credentials", verify_app)
+    r.get("/.well-known/oauth-authorization-server", server_metadata)
     app.router.add_get("/oauth/authorize", authorize_form)
     app.router.add_post("/oauth/authorize", authorize_submit)
-    app.router.add_post("/oauth/token", issue_token)
-    app.router.add_post("/oauth/revoke", revoke)
-    app.router.add_get("/oauth/userinfo", userinfo)
-    app.router.add_post("/oauth/userinfo", userinfo)
+    r.post("/oauth/token", issue_token)
+    r.post("/oauth/revoke", revoke)
+    r.get("/oauth/userinfo", userinfo)
+    r.post("/oauth/userinfo", userinfo)

@@ -25,6 +25,7 @@ from server.api.common import (
     Caller,
     Json,
     Params,
+    Routes,
     json_response,
     not_allowed,
     not_found,
@@ -392,13 +393,13 @@ async def unreblog(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[IDEMPOTENCY] = _Idempotency(OrderedDict())
-    r = app.router
-    r.add_post("/api/v1/statuses", create_status)
-    r.add_get(r"/api/v1/statuses/{id:\d+}", get_status)
-    r.add_put(r"/api/v1/statuses/{id:\d+}", edit_status)
-    r.add_delete(r"/api/v1/statuses/{id:\d+}", delete_status)
-    r.add_get(r"/api/v1/statuses/{id:\d+}/source", status_source)
-    r.add_get(r"/api/v1/statuses/{id:\d+}/history", status_history)
-    r.add_get(r"/api/v1/statuses/{id:\d+}/context", status_context)
-    r.add_post(r"/api/v1/statuses/{id:\d+}/reblog", reblog)
-    r.add_post(r"/api/v1/statuses/{id:\d+}/unreblog", unreblog)
+    r = Routes(app)
+    r.post("/api/v1/statuses", create_status)
+    r.get(r"/api/v1/statuses/{id:\d+}", get_status)
+    r.put(r"/api/v1/statuses/{id:\d+}", edit_status)
+    r.delete(r"/api/v1/statuses/{id:\d+}", delete_status)
+    r.get(r"/api/v1/statuses/{id:\d+}/source", status_source)
+    r.get(r"/api/v1/statuses/{id:\d+}/history", status_history)
+    r.get(r"/api/v1/statuses/{id:\d+}/context", status_context)
+    r.post(r"/api/v1/statuses/{id:\d+}/reblog", reblog)
+    r.post(r"/api/v1/statuses/{id:\d+}/unreblog", unreblog)

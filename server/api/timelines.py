@@ -9,6 +9,7 @@ from outbox.timelines import home_timeline, public_timeline
 from server import keys
 from server.api.accounts import view_for
 from server.api.common import (
+    Routes,
     json_response,
     link_header,
     not_allowed,
@@ -48,5 +49,6 @@ async def public(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/timelines/home", home)
-    app.router.add_get("/api/v1/timelines/public", public)
+    r = Routes(app)
+    r.get("/api/v1/timelines/home", home)
+    r.get("/api/v1/timelines/public", public)

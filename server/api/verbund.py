@@ -22,6 +22,7 @@ from server.api.common import (
     ApiError,
     Caller,
     Json,
+    Routes,
     api_datetime,
     api_datetime_or_none,
     json_response,
@@ -240,12 +241,12 @@ async def status_author(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/verbund/v1/actors", my_actors)
-    r.add_get("/api/verbund/v1/roles", list_staff)
-    r.add_post("/api/verbund/v1/roles", grant)
-    r.add_delete("/api/verbund/v1/roles/{username}", revoke_staff)
-    r.add_get("/api/verbund/v1/tokens", list_tokens)
-    r.add_post("/api/verbund/v1/tokens", create_token)
-    r.add_delete(r"/api/verbund/v1/tokens/{id:\d{1,18}}", revoke_token)
-    r.add_get(r"/api/verbund/v1/statuses/{id:\d{1,19}}/author", status_author)
+    r = Routes(app)
+    r.get("/api/verbund/v1/actors", my_actors)
+    r.get("/api/verbund/v1/roles", list_staff)
+    r.post("/api/verbund/v1/roles", grant)
+    r.delete("/api/verbund/v1/roles/{username}", revoke_staff)
+    r.get("/api/verbund/v1/tokens", list_tokens)
+    r.post("/api/verbund/v1/tokens", create_token)
+    r.delete(r"/api/verbund/v1/tokens/{id:\d{1,18}}", revoke_token)
+    r.get(r"/api/verbund/v1/statuses/{id:\d{1,19}}/author", status_author)

@@ -196,10 +196,15 @@ async def test_unknown_api_paths_are_json_404_with_cors(org: Org) -> None:
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     reply = await org.api.call("GET", "/api/v1/statuses/123456789")
     assert (reply.status, reply.json) == (404, {"error": "Record not found"})
+    reply = await org.api.call("PATCH", "/api/v1/statuses")
+    assert (reply.status, reply.json) == (404, {"error": "Record not found"})
+    # The federation paths keep their own answers.
+    async with org.api.client.get(org.alpha.base_url + "/users/nobody") as resp:
+        assert resp.status == 404 and "Access-Control-Expose-Headers" not in resp.headers
 
 
 async def test_cors_preflight_and_exposed_headers(org: Org) -> None:
-    for path in ("/api/v1/statuses", "/oauth/token", "/oauth/revoke"):
+    for path in ("/api/v1/statuses", "/api/v1/statuses/1", "/oauth/token", "/oauth/revoke"):
         reply = await org.api.call(
             "OPTIONS",
             path,
