@@ -70,7 +70,7 @@ def missing(name: str) -> ApiError:
 def json_response(
     doc: object, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    """JSON with charset (masto.js rejects anything else), CORS added by the middleware."""
+    """JSON with charset (masto.js rejects anything else); `api_handler` adds CORS."""
     return web.Response(
         body=json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
         status=status,
