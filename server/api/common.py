@@ -138,10 +138,20 @@ class Params:
         return value.strip().lower() not in _FALSE
 
     def get_int(self, name: str) -> int | None:
-        value = self.get(name)
-        if value is None or not value.strip().isdigit():
-            return None
-        return int(value)
+        """A non-negative integer that fits a BIGINT column, else None."""
+        return parse_id(self.get(name) or "")
+
+
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """A digit-only id within BIGINT range (ids beyond it exist nowhere), else None."""
+    text = text.strip()
+    if not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
 
 
 def _flatten(prefix: str, value: object, out: list[tuple[str, str]]) -> None:

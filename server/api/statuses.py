@@ -30,6 +30,7 @@ from server.api.common import (
     not_allowed,
     not_found,
     optional_user,
+    parse_id,
     read_params,
     require_user,
     validation_failed,
@@ -64,9 +65,8 @@ IDEMPOTENCY = web.AppKey("api_idempotency", _Idempotency)
 
 async def _visible_status(view: View, status_id: str) -> Status:
     """A post the viewer may see, else 404 (never 403: its existence stays hidden)."""
-    if not status_id.isdigit() or len(status_id) > 19:
-        raise not_found()
-    row = await view.session.get(Status, int(status_id))
+    number = parse_id(status_id)
+    row = await view.session.get(Status, number) if number is not None else None
     if row is None or not await view.visible([row]):
         raise not_found()
     return row
@@ -74,9 +74,8 @@ async def _visible_status(view: View, status_id: str) -> Status:
 
 async def _own_status(session: AsyncSession, caller: Caller, status_id: str) -> Status:
     """A live post of the acting actor (not a boost), else 404 as Mastodon answers."""
-    if not status_id.isdigit() or len(status_id) > 19:
-        raise not_found()
-    row = await session.get(Status, int(status_id))
+    number = parse_id(status_id)
+    row = await session.get(Status, number) if number is not None else None
     if (
         row is None
         or row.deleted_at is not None

@@ -28,6 +28,7 @@ from server.api.common import (
     json_response,
     not_allowed,
     not_found,
+    parse_id,
     read_params,
     require_user,
     validation_failed,
@@ -225,7 +226,8 @@ async def status_author(request: web.Request) -> web.Response:
     async with request.app[keys.SESSIONMAKER]() as session:
         view = view_for(request, session, caller)
         status_id = request.match_info["id"]
-        row = await session.get(Status, int(status_id))
+        number = parse_id(status_id)
+        row = await session.get(Status, number) if number is not None else None
         if row is None or not await view.visible([row]):
             raise not_found()
         if row.local_actor_id != caller.actor.id or not caller.ctx.can(Action.VIEW_AUTHORS):

@@ -196,6 +196,10 @@ async def test_unknown_api_paths_are_json_404_with_cors(org: Org) -> None:
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     reply = await org.api.call("GET", "/api/v1/statuses/123456789")
     assert (reply.status, reply.json) == (404, {"error": "Record not found"})
+    reply = await org.api.call("GET", f"/api/v1/statuses/{10**19}")
+    assert (reply.status, reply.json) == (404, {"error": "Record not found"})
+    reply = await org.api.call("GET", f"/api/v1/timelines/public?max_id={10**19}")
+    assert reply.status == 200
     reply = await org.api.call("PATCH", "/api/v1/statuses")
     assert (reply.status, reply.json) == (404, {"error": "Record not found"})
     # The federation paths keep their own answers.
