@@ -226,6 +226,7 @@ class DeliveryWorker:
         self._host_busy: dict[str, int] = {}
         self._host_gates: dict[str, asyncio.Semaphore] = {}
         self._is_postgres = sessionmaker.kw["bind"].dialect.name == "postgresql"
+        self._write_lock = asyncio.Lock()
 
     # --- the two ways to drive it --------------------------------------------------------
 
@@ -342,6 +343,13 @@ class DeliveryWorker:
                 self._release(job.host)
             raise
 
+    def _writer(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """On SQLite, one write transaction at a time per worker: the claimer and the
+        recorder would otherwise meet at SQLite's lock, whose busy handler sleeps in
+        steps of milliseconds instead of waking when the lock is free. Other processes
+        still meet there. PostgreSQL needs no such thing."""
+        return contextlib.nullcontext() if self._is_postgres else self._write_lock
+
     async def _begin_claim(self, session: AsyncSession) -> None:
         """On SQLite, take the write lock before reading candidates, so that concurrent
         claimers queue up instead of picking the same rows and losing the race (PostgreSQL
@@ -403,33 +411,34 @@ class DeliveryWorker:
                 if await session.scalar(probe) is None:
                     return []
                 await session.commit()
-            await self._begin_claim(session)
-            rows = (await session.execute(query)).all()
-            taken: dict[str, int] = {}
-            ids = []
-            for job_id, host in sorted(rows):
-                if self._host_busy.get(host, 0) + taken.get(host, 0) < self._per_host_limit:
-                    taken[host] = taken.get(host, 0) + 1
-                    ids.append(job_id)
-            if not ids:
-                await session.commit()
-                return []
-            locked_until = now + self._lock
-            claim = (
-                update(Delivery)
-                .where(Delivery.id.in_(ids), claimable)
-                .values(locked_until=locked_until, locked_by=self.worker_id, updated_at=now)
-                .returning(
-                    Delivery.id,
-                    Delivery.activity_id,
-                    Delivery.inbox_uri,
-                    Delivery.host,
-                    Delivery.attempts,
+            async with self._writer():
+                await self._begin_claim(session)
+                rows = (await session.execute(query)).all()
+                taken: dict[str, int] = {}
+                ids = []
+                for job_id, host in sorted(rows):
+                    if self._host_busy.get(host, 0) + taken.get(host, 0) < self._per_host_limit:
+                        taken[host] = taken.get(host, 0) + 1
+                        ids.append(job_id)
+                if not ids:
+                    await session.commit()
+                    return []
+                locked_until = now + self._lock
+                claim = (
+                    update(Delivery)
+                    .where(Delivery.id.in_(ids), claimable)
+                    .values(locked_until=locked_until, locked_by=self.worker_id, updated_at=now)
+                    .returning(
+                        Delivery.id,
+                        Delivery.activity_id,
+                        Delivery.inbox_uri,
+                        Delivery.host,
+                        Delivery.attempts,
+                    )
+                    .execution_options(synchronize_session=False)
                 )
-                .execution_options(synchronize_session=False)
-            )
-            claimed = (await (await session.connection()).execute(claim)).all()
-            await session.commit()
+                claimed = (await (await session.connection()).execute(claim)).all()
+                await session.commit()
         self.stats.claims += 1
         self.stats.claimed += len(claimed)
         jobs = [
@@ -457,41 +466,46 @@ class DeliveryWorker:
             await session.commit()
             if self._is_postgres:
                 query = query.with_for_update(skip_locked=True, of=Delivery)
-            await self._begin_claim(session)
-            rows = (await session.execute(query)).all()
-            if not rows:
+            async with self._writer():
+                await self._begin_claim(session)
+                rows = (await session.execute(query)).all()
+                if not rows:
+                    await session.commit()
+                    return 0
+                await self._push_back(session, now, rows)
                 await session.commit()
-                return 0
-            params = []
-            for job_id, attempts, paused_until in rows:
-                assert paused_until is not None  # the join's condition
-                delay = next_delay(attempts + 1, self._rng)
-                error = f"host paused until {paused_until.isoformat(timespec='seconds')}"
-                params.append(
-                    {
-                        "b_id": job_id,
-                        "b_attempts": attempts + 1,
-                        "b_state": _PENDING if delay is not None else _DEAD,
-                        "b_next": max(now + delay, paused_until) if delay is not None else now,
-                        "b_error": error,
-                    }
-                )
-            stmt = (
-                update(Delivery)
-                .where(Delivery.id == bindparam("b_id"), self._claimable(now))
-                .values(
-                    attempts=bindparam("b_attempts"),
-                    state=bindparam("b_state"),
-                    next_attempt_at=bindparam("b_next"),
-                    last_error=bindparam("b_error"),
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            await (await session.connection()).execute(stmt, params)
-            await session.commit()
         self.stats.deferred += len(rows)
         return len(rows)
+
+    async def _push_back(self, session: AsyncSession, now: datetime, rows: Sequence[Any]) -> None:
+        """Reschedule the paused hosts' due jobs in `rows` (id, attempts, paused_until)."""
+        params = []
+        for job_id, attempts, paused_until in rows:
+            assert paused_until is not None  # the join's condition
+            delay = next_delay(attempts + 1, self._rng)
+            error = f"host paused until {paused_until.isoformat(timespec='seconds')}"
+            params.append(
+                {
+                    "b_id": job_id,
+                    "b_attempts": attempts + 1,
+                    "b_state": _PENDING if delay is not None else _DEAD,
+                    "b_next": max(now + delay, paused_until) if delay is not None else now,
+                    "b_error": error,
+                }
+            )
+        stmt = (
+            update(Delivery)
+            .where(Delivery.id == bindparam("b_id"), self._claimable(now))
+            .values(
+                attempts=bindparam("b_attempts"),
+                state=bindparam("b_state"),
+                next_attempt_at=bindparam("b_next"),
+                last_error=bindparam("b_error"),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await (await session.connection()).execute(stmt, params)
 
     def _release(self, host: str) -> None:
         left = self._host_busy.get(host, 0) - 1
@@ -606,7 +620,7 @@ class DeliveryWorker:
             return
         states: list[str] = []
         try:
-            async with self._sessionmaker() as session:
+            async with self._writer(), self._sessionmaker() as session:
                 if results:
                     states = await self._record_jobs(session, results)
                     await self._record_hosts(session, results)
