@@ -256,14 +256,19 @@ class DeliveryWorker:
     async def run_forever(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Deliver until `stop` is set, keeping up to `concurrency` requests in flight.
 
-        Claims more as requests finish; when nothing is due it sleeps `idle_seconds`, or
-        less if `wake` is set (publishers set it after committing new jobs; the worker
-        clears it). On stop it lets requests in flight finish (at most one attempt's
-        time), records them and returns; claims it could not finish lapse and are sent
-        again later.
+        It holds up to twice that many claims, so that a request can start as soon as
+        another ends rather than after the next claim's round trip, and claims more as
+        they are used up. When nothing is due it sleeps `idle_seconds`, or less if
+        `wake` is set (publishers set it after committing new jobs; the worker clears
+        it). On stop it hands back the claims it has not started, lets the requests in
+        flight finish (at most one attempt's time), records them and returns; claims it
+        could not finish lapse and are sent again later.
         """
         kick = asyncio.Event()
-        inflight: set[asyncio.Task[None]] = set()
+        tasks: set[asyncio.Task[None]] = set()
+        waiting: dict[int, asyncio.Task[None]] = {}  # job id → task not yet sending
+        gate = asyncio.Semaphore(self._concurrency)
+        capacity = 2 * self._concurrency
         recorder = _Recorder(self)
         forwarders = [asyncio.create_task(_forward(stop, kick, clear=False))]
         if wake is not None:
@@ -273,14 +278,24 @@ class DeliveryWorker:
         next_deferral = 0.0
 
         def finished(task: asyncio.Task[None]) -> None:
-            inflight.discard(task)
-            if self._concurrency - len(inflight) >= low_water:
+            tasks.discard(task)
+            if capacity - len(tasks) >= low_water:
                 kick.set()
+
+        async def deliver(job: _Job, payload: _Payload | None) -> None:
+            try:
+                async with gate:
+                    del waiting[job.id]
+                    result = await self._attempt(job, payload)
+            finally:
+                self._release(job.host)
+            if result is not None:
+                recorder.add(result)
 
         try:
             while not stop.is_set():
                 kick.clear()
-                free = self._concurrency - len(inflight)
+                free = capacity - len(tasks)
                 want = min(free, self._batch_size)
                 claimed = 0
                 if want > 0:
@@ -295,10 +310,9 @@ class DeliveryWorker:
                         jobs, payloads = [], {}
                     claimed = len(jobs)
                     for job in jobs:
-                        task = asyncio.create_task(
-                            self._attempt_and_record(job, payloads.get(job.activity_id), recorder)
-                        )
-                        inflight.add(task)
+                        task = asyncio.create_task(deliver(job, payloads.get(job.activity_id)))
+                        waiting[job.id] = task
+                        tasks.add(task)
                         task.add_done_callback(finished)
                 if claimed == want == self._batch_size and free > want:
                     continue  # a full batch and room for more: claim again at once
@@ -306,16 +320,37 @@ class DeliveryWorker:
                     async with asyncio.timeout(self._idle_seconds):
                         await kick.wait()
         finally:
-            if inflight:
-                _done, pending = await asyncio.wait(inflight, timeout=self._attempt_seconds)
+            unstarted = list(waiting)
+            for task in waiting.values():
+                task.cancel()
+            if tasks:
+                _done, pending = await asyncio.wait(tasks, timeout=self._attempt_seconds)
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
             recorder.close()
             await recording
+            await self._unclaim(unstarted)
             for forwarder in forwarders:
                 forwarder.cancel()
             await asyncio.gather(*forwarders, return_exceptions=True)
+
+    async def _unclaim(self, ids: Sequence[int]) -> None:
+        """Hand back claims that were never started, so that other workers need not wait
+        for them to lapse. Best effort: if it fails, they lapse."""
+        if not ids:
+            return
+        try:
+            async with self._writer(), self._sessionmaker() as session:
+                await (await session.connection()).execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(ids), Delivery.locked_by == self.worker_id)
+                    .values(locked_until=None, locked_by=None)
+                    .execution_options(synchronize_session=False)
+                )
+                await session.commit()
+        except (SQLAlchemyError, OSError):
+            log.exception("handing back %d unstarted deliveries failed; they lapse", len(ids))
 
     # --- claiming ------------------------------------------------------------------------
 
@@ -598,16 +633,6 @@ class DeliveryWorker:
                 answer.retry_after,
                 self._clock(),
             )
-
-    async def _attempt_and_record(
-        self, job: _Job, payload: _Payload | None, recorder: _Recorder
-    ) -> None:
-        try:
-            result = await self._attempt(job, payload)
-        finally:
-            self._release(job.host)
-        if result is not None:
-            recorder.add(result)
 
     # --- recording -----------------------------------------------------------------------
 

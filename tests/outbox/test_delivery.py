@@ -748,3 +748,31 @@ async def test_a_stuck_host_does_not_starve_the_others(
         stuck.gate.set()
         stop.set()
         await task
+
+
+async def test_stop_hands_back_claims_it_has_not_started(
+    env: Env, start_sink: StartSink, http: aiohttp.ClientSession
+) -> None:
+    """The worker holds more claims than it has requests in flight; on stop, the ones
+    it never started are released at once instead of lapsing minutes later."""
+    sink = await start_sink("127.0.0.2")
+    sink.delay = 0.3
+    await publish(env, [sink.inbox("slow", f"u{i}") for i in range(2)], datetime.now(UTC))
+    worker = DeliveryWorker(
+        env.sessionmaker,
+        http,
+        base_url=BASE_URL,
+        allow_private=True,
+        clock=lambda: datetime.now(UTC),
+        worker_id="one-at-a-time",
+        concurrency=1,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_forever(stop))
+    await eventually(lambda: len(sink.started) == 1)
+    stop.set()
+    await task
+    rows = sorted((await deliveries(env)).values(), key=lambda d: d.inbox_uri)
+    assert [d.state for d in rows] == ["done", "pending"]
+    assert rows[1].locked_by is None and rows[1].locked_until is None and rows[1].attempts == 0
+    assert len(sink.started) == 1
