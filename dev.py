@@ -103,6 +103,9 @@ def postgres_reachable(url: str) -> bool:
 
 def test(pytest_args: list[str]) -> None:
     ensure_venv("dev")
+    if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in pytest_args):
+        # One test process per core: most time is spent in servers and subprocesses.
+        pytest_args = ["-n", "auto", *pytest_args]
     failed = sh(PY, "-m", "pytest", *pytest_args, check=False, env={"TEST_DATABASE_URL": ""})
     pg_url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG
     required = os.environ.get("VERBUND_TEST_POSTGRES") == "required"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
+import functools
 import hashlib
 import hmac
 import secrets
@@ -186,7 +187,12 @@ MAX_PASSWORD = 1024
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 "low memory" profile
 # Verified against when the user does not exist, so a login for an unknown name
 # costs as long as a wrong password (no user enumeration by timing).
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Hashed on first use, not at import: every CLI start would pay ~150 ms otherwise."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def validate_password(password: str) -> None:
@@ -265,7 +271,7 @@ async def check_password(session: AsyncSession, username: str, password: str) ->
     An outdated hash (weaker parameters than today's) is re-hashed; the caller commits.
     """
     user = await find_user(session, username) if len(password) <= MAX_PASSWORD else None
-    stored = user.password_hash if user is not None else _DUMMY_HASH
+    stored = user.password_hash if user is not None else _dummy_hash()
     ok = await asyncio.to_thread(_verify, stored, password[:MAX_PASSWORD])
     if user is None or not ok:
         return None

@@ -6,12 +6,8 @@ Schema changes go through Alembic; nothing here calls `create_all`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -22,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from server.config import DatabaseConfig
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -62,23 +61,35 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# Alembic is imported where it is used: most commands never migrate, and the
+# import costs a noticeable part of every CLI start.
+
+
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def _upgrade(conn: Connection, revision: str) -> None:
+    from alembic import command
+
     cfg = _alembic_config()
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, revision)
 
 
 def _current(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -121,6 +132,8 @@ def describe_db_error(db: DatabaseConfig, exc: BaseException) -> str:
 
 
 def _downgrade(conn: Connection, revision: str) -> None:
+    from alembic import command
+
     cfg = _alembic_config()
     cfg.attributes["connection"] = conn
     command.downgrade(cfg, revision)
