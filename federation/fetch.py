@@ -23,7 +23,7 @@ import email.utils
 import ipaddress
 import json
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -34,7 +34,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from federation.errors import FetchError
-from federation.signatures import SignatureScheme, sign_request
+from federation.signatures import SignatureScheme, prepare_signature, sign_request
 
 __all__ = [
     "ACTIVITY_ACCEPT",
@@ -311,6 +311,11 @@ class Signer:
     key_id: str
     private_key_pem: str = field(repr=False)  # never let the key reach a log line
     clock: Callable[[], datetime]
+    # Optional: computes the RSA signature elsewhere (e.g. a signer process on another
+    # core, `outbox.signer`); called with the PEM and the exact message.
+    sign_with: Callable[[str, bytes], Awaitable[bytes]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 class SchemeMemory(Protocol):
@@ -334,7 +339,7 @@ class InMemorySchemeMemory:
         self._schemes[host] = scheme
 
 
-def _headers(
+async def _headers(
     method: str,
     url: URL,
     base: Mapping[str, str],
@@ -343,7 +348,20 @@ def _headers(
     scheme: SignatureScheme,
 ) -> CIMultiDict[str]:
     headers: CIMultiDict[str] = CIMultiDict(base)
-    if signer is not None:
+    if signer is None:
+        return headers
+    if signer.sign_with is not None:
+        unsigned = prepare_signature(
+            method=method,
+            url=str(url),
+            headers=base,
+            body=body,
+            key_id=signer.key_id,
+            now=signer.clock(),
+            scheme=scheme,
+        )
+        signed = unsigned.finish(await signer.sign_with(signer.private_key_pem, unsigned.message))
+    else:
         signed = sign_request(
             method=method,
             url=str(url),
@@ -354,8 +372,8 @@ def _headers(
             now=signer.clock(),
             scheme=scheme,
         )
-        for name, value in signed.items():
-            headers[name] = value  # CIMultiDict: replaces regardless of case
+    for name, value in signed.items():
+        headers[name] = value  # CIMultiDict: replaces regardless of case
     return headers
 
 
@@ -413,7 +431,7 @@ async def _get(
         async with asyncio.timeout(timeout):
             for _hop in range(MAX_REDIRECTS + 1):
                 _check_target(session, current, allow_private)
-                headers = _headers(
+                headers = await _headers(
                     "GET", current, {"Accept": accept}, None, signer, SignatureScheme.CAVAGE
                 )
                 async with session.get(
@@ -664,7 +682,9 @@ async def _post_once(
     scheme: SignatureScheme,
     timeout: float,
 ) -> PostResult:
-    headers = _headers("POST", url, {"Content-Type": ACTIVITY_CONTENT_TYPE}, body, signer, scheme)
+    headers = await _headers(
+        "POST", url, {"Content-Type": ACTIVITY_CONTENT_TYPE}, body, signer, scheme
+    )
     try:
         async with (
             asyncio.timeout(timeout),

@@ -50,10 +50,13 @@ __all__ = [
     "SignatureReason",
     "SignatureScheme",
     "SignedRequest",
+    "UnsignedRequest",
     "VerifiedRequest",
     "check_time_window",
     "parse_signed_request",
+    "prepare_signature",
     "require_owner",
+    "rsa_sign",
     "sign_request",
     "verify_request",
     "verify_signature",
@@ -210,6 +213,39 @@ def _b64(data: bytes) -> str:
 # Signing
 
 
+@dataclass(frozen=True, slots=True)
+class UnsignedRequest:
+    """Headers and the exact message to sign; `finish` adds the signature headers.
+
+    Splitting signing lets the RSA operation run elsewhere (a signer process on
+    another core, see `outbox.signer`) while the header logic stays here.
+    """
+
+    headers: dict[str, str]
+    message: bytes
+    scheme: SignatureScheme
+    key_id: str
+    covered: str
+
+    def finish(self, signature: bytes) -> dict[str, str]:
+        out = dict(self.headers)
+        if self.scheme is SignatureScheme.CAVAGE:
+            out["Signature"] = (
+                f'keyId="{self.key_id}",algorithm="rsa-sha256",'
+                f'headers="{self.covered}",signature="{_b64(signature)}"'
+            )
+        else:
+            out["Signature-Input"] = f"sig1={self.covered}"
+            out["Signature"] = f"sig1=:{_b64(signature)}:"
+        return out
+
+
+def rsa_sign(private_key_pem: str, message: bytes) -> bytes:
+    """RSASSA-PKCS1-v1_5 with SHA-256 over `message`, with the memoised key."""
+    key = load_private_key(private_key_pem)
+    return key.sign(message, _PKCS1v15, _SHA256)
+
+
 def sign_request(
     *,
     method: str,
@@ -237,6 +273,24 @@ def sign_request(
     header value that cannot be carried in a header; ParseError for an
     unusable private key.
     """
+    load_private_key(private_key_pem)  # ParseError before any work
+    unsigned = prepare_signature(
+        method=method, url=url, headers=headers, body=body, key_id=key_id, now=now, scheme=scheme
+    )
+    return unsigned.finish(rsa_sign(private_key_pem, unsigned.message))
+
+
+def prepare_signature(
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    key_id: str,
+    now: datetime,
+    scheme: SignatureScheme = SignatureScheme.CAVAGE,
+) -> UnsignedRequest:
+    """Everything of `sign_request` but the RSA operation (same rules, same errors)."""
     _require_aware(now)
     parts = urlsplit(url)
     url_scheme = parts.scheme.lower()
@@ -260,7 +314,6 @@ def sign_request(
     date = format_datetime(now.astimezone(UTC), usegmt=True)
     out["Host"] = host
     out["Date"] = date
-    key = load_private_key(private_key_pem)
     body_hash = hashlib.sha256(body).digest() if body is not None else None
 
     if scheme is SignatureScheme.CAVAGE:
@@ -277,12 +330,9 @@ def sign_request(
         if extra in given:
             covered.append(extra)
             lines.append(f"{extra}: {given[extra]}")
-        signature = key.sign("\n".join(lines).encode("utf-8"), _PKCS1v15, _SHA256)
-        out["Signature"] = (
-            f'keyId="{key_id}",algorithm="rsa-sha256",'
-            f'headers="{" ".join(covered)}",signature="{_b64(signature)}"'
+        return UnsignedRequest(
+            out, "\n".join(lines).encode("utf-8"), scheme, key_id, " ".join(covered)
         )
-        return out
 
     components = ["@method", "@target-uri", "@authority"]
     lines = [
@@ -303,10 +353,7 @@ def sign_request(
         f';created={int(now.timestamp())};keyid="{key_id}";alg="rsa-v1_5-sha256"'
     )
     lines.append(f'"@signature-params": {signature_params}')
-    signature = key.sign("\n".join(lines).encode("utf-8"), _PKCS1v15, _SHA256)
-    out["Signature-Input"] = f"sig1={signature_params}"
-    out["Signature"] = f"sig1=:{_b64(signature)}:"
-    return out
+    return UnsignedRequest(out, "\n".join(lines).encode("utf-8"), scheme, key_id, signature_params)
 
 
 # --------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,6 +196,7 @@ class DeliveryWorker:
         post_timeout: float = 10.0,
         idle_seconds: float = 1.0,
         rng: random.Random | None = None,
+        sign_with: Callable[[str, bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         if min(batch_size, concurrency, per_host_limit) < 1:
             raise ValueError("batch_size, concurrency and per_host_limit must be at least 1")
@@ -219,6 +220,7 @@ class DeliveryWorker:
         self._lock = timedelta(seconds=lock_seconds)
         self._post_timeout = post_timeout
         self._idle_seconds = idle_seconds
+        self._sign_with = sign_with  # e.g. outbox.signer.SignerProcess.sign: another core
         self._rng = rng if rng is not None else random.Random()
         self._memory = HostSchemeMemory()
         self.stats = WorkerStats()
@@ -582,7 +584,9 @@ class DeliveryWorker:
                     )
                     payload = _Payload(
                         body=body.encode("utf-8"),
-                        signer=Signer(f"{actor_uri}#main-key", pem, self._clock),
+                        signer=Signer(
+                            f"{actor_uri}#main-key", pem, self._clock, sign_with=self._sign_with
+                        ),
                         loaded=tick,
                     )
                     payloads[activity_id] = payload

@@ -21,6 +21,7 @@ from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outbox import DeliveryWorker
+from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config
 from server.services import open_services, utc_clock
@@ -45,6 +46,8 @@ class WorkerOptions:
     lock_seconds: float = 300.0
     post_timeout: float = 10.0
     idle_seconds: float = 1.0
+    # Sign in a child process when there is a second core (see outbox.signer).
+    signer_process: bool = (os.cpu_count() or 1) > 1
 
     def __post_init__(self) -> None:
         if self.lock_seconds < 2 * self.post_timeout + 2:
@@ -69,6 +72,7 @@ def make_delivery_worker(
     clock: Callable[[], datetime],
     role: str,
     options: WorkerOptions = WorkerOptions(),
+    signer: SignerProcess | None = None,
 ) -> DeliveryWorker:
     """A DeliveryWorker for this instance. Raises ValueError for inconsistent options."""
     return DeliveryWorker(
@@ -84,7 +88,21 @@ def make_delivery_worker(
         lock_seconds=options.lock_seconds,
         post_timeout=options.post_timeout,
         idle_seconds=options.idle_seconds,
+        sign_with=signer.sign if signer is not None else None,
     )
+
+
+async def start_signer(options: WorkerOptions) -> SignerProcess | None:
+    """A signing child process if the options ask for one; None means sign in-process."""
+    if not options.signer_process:
+        return None
+    signer = SignerProcess()
+    try:
+        await signer.start()
+    except OSError as exc:
+        log.warning("cannot start the signer process (%s); signing in-process", exc)
+        return None
+    return signer
 
 
 async def start_worker(app: web.Application) -> AsyncIterator[None]:
@@ -100,8 +118,16 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
     if not config.server.run_worker:
         yield
         return
+    options = WorkerOptions()
+    signer = await start_signer(options)
     worker = make_delivery_worker(
-        config, app[keys.SESSIONMAKER], app[keys.HTTP_CLIENT], clock=app[keys.CLOCK], role="serve"
+        config,
+        app[keys.SESSIONMAKER],
+        app[keys.HTTP_CLIENT],
+        clock=app[keys.CLOCK],
+        role="serve",
+        options=options,
+        signer=signer,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -113,6 +139,8 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
+        if signer is not None:
+            await signer.close()
         log.info("delivery worker %s stopped", worker.worker_id)
 
 
@@ -133,7 +161,9 @@ async def run_worker_process(
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
+    signer: SignerProcess | None = None
     try:
+        signer = await start_signer(options)
         async with open_services(config, clock=utc_clock) as services:
             worker = make_delivery_worker(
                 config,
@@ -142,6 +172,7 @@ async def run_worker_process(
                 clock=services.clock,
                 role="worker",
                 options=options,
+                signer=signer,
             )
             log.info(
                 "delivery worker %s started (concurrency %d, %d per host, claims hold %g s)",
@@ -153,5 +184,7 @@ async def run_worker_process(
             await worker.run_forever(stop)
             log.info("delivery worker %s stopped", worker.worker_id)
     finally:
+        if signer is not None:
+            await signer.close()
         for sig in signals:
             loop.remove_signal_handler(sig)
