@@ -12,6 +12,7 @@ Pure protocol layer: imports only `federation.*`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class ActorDocument:
 _UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f]")
 
 
+@functools.lru_cache(maxsize=8192)  # the same actor URIs come again and again
 def _split(value: str) -> tuple[str, str, int] | None:
     """(scheme, host, port) of an absolute http(s) URL without credentials, else None."""
     if _UNSAFE_URL_CHARS.search(value):
