@@ -312,4 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m server.cli` runs this file as __main__; command modules raise
+    # server.cli.CliError, so dispatch through the imported module to catch it.
+    from server.cli import main as _main
+
+    sys.exit(_main())
