@@ -117,9 +117,6 @@ class RemoteDirectory:
         self._memory[key.key_id] = KeyCacheEntry(key, time.monotonic() + min(self._key_ttl, 3600))
         return key
 
-    def forget_key(self, key_id: str) -> None:
-        self._memory.pop(key_id, None)
-
     async def _local_key(self, key_id: str) -> ResolvedKey | None:
         """Our own actors' keys never need HTTP (local-to-local follows, tests)."""
         prefix = self._base_url + "/"

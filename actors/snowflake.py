@@ -16,8 +16,3 @@ _sequence = itertools.count(secrets.randbelow(1 << 16))
 def snowflake(at: datetime) -> int:
     """A new id for something created at `at` (aware datetime)."""
     return (int(at.timestamp() * 1000) << 16) | (next(_sequence) & 0xFFFF)
-
-
-def snowflake_floor(at: datetime) -> int:
-    """The smallest id of anything created at or after `at` (for max_id/min_id paging)."""
-    return int(at.timestamp() * 1000) << 16

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
 ACTIVITY_JSON = "application/activity+json"
-LD_JSON_PROFILED = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 
 # Mastodon's actor context (app/lib/activitypub/adapter.rb): the security context
 # is required by Fedify to read `publicKey`; `schema:` keeps Mastodon's knowingly

@@ -13,7 +13,6 @@ from xml.sax.saxutils import quoteattr
 from federation.errors import ParseError
 
 ACTIVITY_JSON = "application/activity+json"
-JRD_JSON = "application/jrd+json"
 PROFILE_PAGE_REL = "http://webfinger.net/rel/profile-page"
 
 # Mastodon's username shape (app/models/account.rb USERNAME_RE), plus upper case,

@@ -29,7 +29,7 @@ from inbox.news_handlers import (
     on_update,
     prefetch_announce,
 )
-from outbox.follows import accept_follow, find_follow, remove_follows_between
+from outbox.follows import accept_follow, embeddable_follow, find_follow, remove_follows_between
 
 log = logging.getLogger("verbund.inbox")
 
@@ -83,11 +83,6 @@ async def local_actor_by_uri(session: AsyncSession, base_url: str, uri: str | No
     )
 
 
-def _embeddable(doc: dict[str, object]) -> dict[str, object]:
-    """The Follow as received, minus envelope keys, to embed in our Accept."""
-    return {k: v for k, v in doc.items() if k not in ("@context", "signature", "proof")}
-
-
 def _message(doc: dict[str, object]) -> str:
     content = doc.get("content")
     return content[:2000] if isinstance(content, str) else ""
@@ -131,7 +126,7 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
             row=row,
             follower=act.actor,
             now=ctx.now,
-            follow_body=_embeddable(act.doc),
+            follow_body=embeddable_follow(act.doc),
         )
 
 

@@ -7,7 +7,6 @@ follower's personal inbox, never a shared one.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -168,9 +167,9 @@ async def reject_follow(
     await session.delete(row)
 
 
-def parse_stored_body(body: str) -> dict[str, object] | None:
-    doc = json.loads(body)
-    return doc if isinstance(doc, dict) else None
+def embeddable_follow(doc: dict[str, object]) -> dict[str, object]:
+    """A received Follow as Accept embeds it: as received, minus envelope keys."""
+    return {k: v for k, v in doc.items() if k not in ("@context", "signature", "proof")}
 
 
 async def remove_follows_between(session: AsyncSession, a: str, b: str) -> None:

@@ -23,6 +23,7 @@ from inbox.models import InboxActivity
 from outbox.follows import (
     FollowError,
     accept_follow,
+    embeddable_follow,
     find_follow,
     reject_follow,
     send_follow,
@@ -163,9 +164,7 @@ async def decide_request(svc: Services, actor_name: str, request: str, *, approv
             )
             body = json.loads(received) if received else None
             if isinstance(body, dict):
-                body = {
-                    k: v for k, v in body.items() if k not in ("@context", "signature", "proof")
-                }
+                body = embeddable_follow(body)
             await accept_follow(
                 session,
                 actor=actor,
