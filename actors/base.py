@@ -52,7 +52,7 @@ class Base(DeclarativeBase):
 
 
 def dialect_name(session: AsyncSession) -> str:
-    """"sqlite" or "postgresql": the few statements that differ (upserts, row locks) ask this."""
+    """ "sqlite" or "postgresql": the few statements that differ (upserts, row locks) ask this."""
     return session.get_bind().dialect.name
 
 

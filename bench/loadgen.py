@@ -16,10 +16,13 @@ from dataclasses import dataclass
 
 @dataclass
 class LoadResult:
+    """Responses counted over `seconds` of measurement (several runs may be merged)."""
+
     requests: int
     seconds: float
     latencies_ms: list[float]
     errors: int
+    answered: int = 0  # responses including the warm-up
 
     @property
     def per_s(self) -> float:
@@ -30,6 +33,15 @@ class LoadResult:
             return 0.0
         data = sorted(self.latencies_ms)
         return data[min(len(data) - 1, int(p / 100 * len(data)))]
+
+    def merge(self, other: LoadResult) -> LoadResult:
+        return LoadResult(
+            self.requests + other.requests,
+            self.seconds + other.seconds,
+            self.latencies_ms + other.latencies_ms,
+            self.errors + other.errors,
+            self.answered + other.answered,
+        )
 
     @property
     def p50(self) -> float:
@@ -68,6 +80,7 @@ async def _worker(
             writer.write(requests[next(counter) % len(requests)])
             status = await _read_response(reader)
             end = time.perf_counter()
+            result.answered += 1
             if start >= measure_from:
                 if status != expect:
                     result.errors += 1
@@ -85,10 +98,15 @@ async def run_load(
     warmup: float = 1.0,
     duration: float = 4.0,
     expect: int = 200,
+    counter: itertools.count[int] | None = None,
 ) -> LoadResult:
-    """Keep `connections` keep-alive connections busy; count responses after the warm-up."""
+    """Keep `connections` keep-alive connections busy; count responses after the warm-up.
+
+    Pass one `counter` to several runs to keep walking the same request list (so that
+    inbox requests stay distinct across runs).
+    """
     result = LoadResult(0, duration, [], 0)
-    counter = itertools.count()
+    counter = counter if counter is not None else itertools.count()
     now = time.perf_counter()
     measure_from = now + warmup
     deadline = measure_from + duration

@@ -15,8 +15,31 @@ import nh3
 from markdown_it import MarkdownIt
 
 ALLOWED_TAGS = frozenset(
-    {"p", "br", "span", "a", "del", "s", "pre", "code", "em", "strong", "b", "i", "u",
-     "ul", "ol", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6"}
+    {
+        "p",
+        "br",
+        "span",
+        "a",
+        "del",
+        "s",
+        "pre",
+        "code",
+        "em",
+        "strong",
+        "b",
+        "i",
+        "u",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    }
 )
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "class", "title"},

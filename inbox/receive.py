@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Insert
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from actors.base import dialect_name
 from federation.actors import same_origin
 from federation.signatures import KeyResolver, SignatureError, verify_request
-from inbox.models import InboxActivity
+from inbox.store import InboxRow, InboxWriter
 from outbox.publish import inbox_host, is_blocked_domain
 
 log = logging.getLogger("verbund.inbox")
@@ -39,15 +32,6 @@ class InboxError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    uri: str
-    actor_uri: str
-    type: str
-    recipient_uri: str | None
-    body: str
 
 
 def parse_activity(raw: bytes) -> tuple[dict[str, object], str, str, str]:
@@ -95,15 +79,13 @@ class GroupCommitter:
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        writer: InboxWriter,
         *,
         max_batch: int = 500,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        self._sessionmaker = sessionmaker
-        self._queue: asyncio.Queue[tuple[Received, datetime, asyncio.Future[None]]] = (
-            asyncio.Queue()
-        )
+        self._writer = writer
+        self._queue: asyncio.Queue[tuple[InboxRow, asyncio.Future[None]]] = asyncio.Queue()
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._task: asyncio.Task[None] | None = None
@@ -118,12 +100,13 @@ class GroupCommitter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._writer.close()
 
-    async def store(self, item: Received, now: datetime) -> None:
-        """Wait until `item` is committed (a duplicate id counts as stored)."""
+    async def store(self, row: InboxRow) -> None:
+        """Wait until `row` is committed (a duplicate id counts as stored)."""
         self.start()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, now, fut))
+        self._queue.put_nowait((row, fut))
         await fut
 
     async def _run(self) -> None:
@@ -132,46 +115,17 @@ class GroupCommitter:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await self._write(batch)
+                await self._writer.write([row for row, _ in batch])
             except Exception as exc:  # worker-loop top: fail the waiting requests, keep serving
                 log.exception("inbox batch of %d failed", len(batch))
-                for _, _, fut in batch:
+                for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(InboxError(503, f"could not store: {type(exc).__name__}"))
                 continue
-            for _, _, fut in batch:
+            for _, fut in batch:
                 if not fut.done():
                     fut.set_result(None)
             self._on_commit()
-
-    async def _write(
-        self, batch: Iterable[tuple[Received, datetime, asyncio.Future[None]]]
-    ) -> None:
-        rows = [
-            {
-                "uri": item.uri,
-                "actor_uri": item.actor_uri,
-                "type": item.type,
-                "recipient_uri": item.recipient_uri,
-                "body": item.body,
-                "received_at": now,
-                "processed_at": None,
-                "error": "",
-            }
-            for item, now, _ in batch
-        ]
-        async with self._sessionmaker() as session:
-            # A constant Core statement with a parameter list: compiled once and
-            # cached, executed as executemany. Duplicates (same id) are skipped.
-            await session.execute(_insert_statement(dialect_name(session)), rows)
-            await session.commit()
-
-
-@functools.cache
-def _insert_statement(dialect: str) -> Insert:
-    table = InboxActivity.__table__
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=["uri"])  # type: ignore[arg-type]  # a Table
 
 
 class InboxReceiver:
@@ -222,5 +176,5 @@ class InboxReceiver:
             raise InboxError(401, "signature: owner_mismatch: the key's owner is not the actor")
         check_origins(doc, act_id, act_type, actor)
         await self._committer.store(
-            Received(act_id, actor, act_type, recipient_uri, body.decode("utf-8")), now
+            InboxRow(act_id, actor, act_type, recipient_uri, body.decode("utf-8"), now)
         )

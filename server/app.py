@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -15,7 +16,8 @@ from aiohttp.abc import AbstractResolver
 from inbox.news_handlers import object_fetcher
 from inbox.process import InboxProcessor
 from inbox.receive import GroupCommitter, InboxReceiver
-from server import keys
+from inbox.store import InboxWriter, SessionInboxWriter, SqliteInboxWriter
+from server import db, keys
 from server.activitypub import add_activitypub_routes
 from server.api import add_api_routes
 from server.config import Config
@@ -67,7 +69,13 @@ def create_app(
                 ),
             )
             app[keys.PROCESSOR] = processor
-            committer = GroupCommitter(svc.sessionmaker, on_commit=processor.wake.set)
+            sqlite_path = db.sqlite_file(config.database)
+            writer: InboxWriter = (
+                SqliteInboxWriter(functools.partial(db.connect_sqlite, sqlite_path))
+                if sqlite_path is not None
+                else SessionInboxWriter(svc.sessionmaker)
+            )
+            committer = GroupCommitter(writer, on_commit=processor.wake.set)
             app[keys.INBOX] = InboxReceiver(
                 committer,
                 svc.directory.resolve_key,

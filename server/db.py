@@ -5,6 +5,7 @@ Schema changes go through Alembic; nothing here calls `create_all`.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,34 @@ class DatabaseError(Exception):
     """The database is unreachable or not at the expected schema."""
 
 
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+)
+
+
+def sqlite_file(db: DatabaseConfig) -> str | None:
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    url = make_url(db.url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return url.database
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A plain `sqlite3` connection with the engine's pragmas, in autocommit mode.
+
+    For code that must write without aiosqlite's per-call thread hops (the
+    inbox's group commit). The caller opens transactions itself.
+    """
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    for pragma in _SQLITE_PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
 def create_engine(db: DatabaseConfig) -> AsyncEngine:
     """An engine tuned per backend: WAL + busy timeout on SQLite, search_path on PostgreSQL."""
     url = make_url(db.url)
@@ -42,10 +71,8 @@ def create_engine(db: DatabaseConfig) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            for pragma in _SQLITE_PRAGMAS:
+                cur.execute(pragma)
             cur.close()
 
         return engine

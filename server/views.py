@@ -60,5 +60,3 @@ def post_view(status: Status) -> PostView:
         edited_iso=format_datetime(status.edited_at) if status.edited_at else None,
         visibility=status.visibility,
     )
-
-

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from federation.actors import (
     ActorDocument,
     PublicKeyDoc,
+    _split,
     find_key,
     is_http_url,
     parse_actor,
@@ -291,11 +292,36 @@ def test_parse_key_document_rejects(doc: object, key_id: str | None) -> None:
         ("https://a.example/x", "https://a.example@b.example/x", False),
         ("https://a.example/x", "not a url", False),
         ("https://a.example:bad/x", "https://a.example/x", False),
+        # prefixes of the memoised origin text that are not the same origin
+        ("https://a.example.evil/x", "https://a.example/y", False),
+        ("https://a.example:4430/x", "https://a.example:443/y", False),
+        ("https://a.example\\@b.example/x", "https://a.example/y", False),
+        ("https://a.example/x y", "https://a.example/y", False),
+        ("https://a.example/x\n", "https://a.example/y", False),
+        ("https://a.example", "https://a.example/y", True),
+        ("https://a.example?x=1", "https://a.example#k", True),
     ],
 )
 def test_same_origin(a: str, b: str, same: bool) -> None:
     assert same_origin(a, b) is same
     assert same_origin(b, a) is same
+
+
+_URLISH = st.sampled_from(
+    ["https://a.example", "http://a.example", "https://A.example:443", "https://a.example:8"]
+)
+
+
+@given(
+    st.tuples(_URLISH, st.text(alphabet="/?#:@.\\ ax\n8", max_size=12)),
+    st.tuples(_URLISH, st.text(alphabet="/?#:@.\\ ax\n8", max_size=12)),
+)
+@settings(max_examples=500)
+def test_same_origin_agrees_with_parsing_both(a: tuple[str, str], b: tuple[str, str]) -> None:
+    """The prefix shortcut never decides differently from comparing parsed origins."""
+    ua, ub = a[0] + a[1], b[0] + b[1]
+    pa, pb = _split(ua), _split(ub)
+    assert same_origin(ua, ub) is (pa is not None and pa == pb)
 
 
 @pytest.mark.parametrize(
