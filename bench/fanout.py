@@ -133,6 +133,7 @@ def run_worker(database_url: str) -> None:
     from outbox import DeliveryWorker
     from server import db
     from server.config import DatabaseConfig
+    from server.runtime import settle_gc
     from server.services import USER_AGENT
     from server.worker import WorkerOptions, new_worker_id, start_signer
 
@@ -161,6 +162,7 @@ def run_worker(database_url: str) -> None:
                 idle_seconds=60,  # only the go signal starts it
                 sign_with=signer.sign if signer is not None else None,
             )
+            settle_gc()  # as `verbund worker` does once started
             stop, wake = asyncio.Event(), asyncio.Event()
             task = asyncio.create_task(worker.run_forever(stop, wake))
             await asyncio.sleep(0.2)  # it finds nothing and goes idle

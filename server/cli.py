@@ -193,6 +193,7 @@ def cmd_actor_show(args: argparse.Namespace) -> None:
 
 async def _serve(config: Config) -> None:
     from server.app import create_app
+    from server.runtime import settle_gc
 
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None)
@@ -214,6 +215,7 @@ async def _serve(config: Config) -> None:
         raise CliError(
             f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}"
         ) from None
+    settle_gc()
     _print(f"Verbund {config.instance.domain} serving {config.instance.base_url}/")
     _print(f"  listening on http://{config.server.host}:{config.server.port}  (Ctrl-C to stop)")
     sys.stdout.flush()

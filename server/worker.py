@@ -24,6 +24,7 @@ from outbox import DeliveryWorker
 from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config
+from server.runtime import settle_gc
 from server.services import open_services, utc_clock
 
 __all__ = ["WorkerOptions", "make_delivery_worker", "run_worker_process", "start_worker"]
@@ -174,6 +175,7 @@ async def run_worker_process(
                 options=options,
                 signer=signer,
             )
+            settle_gc()
             log.info(
                 "delivery worker %s started (concurrency %d, %d per host, claims hold %g s)",
                 worker.worker_id,
