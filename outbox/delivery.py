@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -44,11 +45,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import Insert, ReturningUpdate, Update
 
+from actors.base import UTCDateTime
 from actors.documents import local_actor_id
 from actors.models import Actor
 from federation.errors import FetchError
@@ -398,83 +411,49 @@ class DeliveryWorker:
     async def _claim(self, now: datetime, limit: int) -> list[_Job]:
         """Claim up to `limit` due jobs of unpaused hosts, at most `per_host_limit` in
         flight per host (counting ours already running), oldest first; commit the claim."""
-        claimable = self._claimable(now)
-        # Rank within each host, and take no more than the host has room for, so that a
-        # host with a backlog (or with all its slots busy here) cannot fill the batch and
-        # starve the others. The window runs over a bounded scan of the oldest due jobs,
-        # to keep a claim cheap whatever the backlog.
+        statements = _claim_statements(self._is_postgres)
         limit_per_host = self._per_host_limit
         full = [h for h, n in self._host_busy.items() if n >= limit_per_host]
-        partly = {h: limit_per_host - n for h, n in self._host_busy.items() if n < limit_per_host}
-        scan_filter = [claimable, Delivery.host.not_in(self._paused_hosts(now))]
-        if full:
-            scan_filter.append(Delivery.host.not_in(full))
-        scan_query = (
-            select(Delivery.id, Delivery.host, Delivery.next_attempt_at)
-            .where(*scan_filter)
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-        )
-        if self._is_postgres:
-            # Lock while scanning and skip what other claimers hold, so that concurrent
-            # claimers take different rows instead of all ranking the same first ones.
-            # Every scanned row is locked until the commit below: keep the scan small.
-            scan_query = scan_query.limit(max(limit * 4, 64)).with_for_update(skip_locked=True)
-        else:
-            scan_query = scan_query.limit(max(limit * 16, 1024))
-        scan = scan_query.subquery()
-        rank = func.row_number().over(
-            partition_by=scan.c.host, order_by=(scan.c.next_attempt_at, scan.c.id)
-        )
-        room = case(partly, value=scan.c.host, else_=limit_per_host) if partly else None
-        ranked = select(
-            scan.c.id,
-            scan.c.next_attempt_at,
-            rank.label("rank"),
-            (room if room is not None else literal(limit_per_host)).label("room"),
-        ).subquery()
-        candidates = (
-            select(ranked.c.id)
-            .where(ranked.c.rank <= ranked.c.room)
-            .order_by(ranked.c.next_attempt_at, ranked.c.id)
-            .limit(limit)
-        )
-        query = select(Delivery.id, Delivery.host).where(
-            Delivery.id.in_(candidates.scalar_subquery()), claimable
-        )
+        params = {
+            "now": now,
+            "full": full,
+            "per_host": limit_per_host,
+            "limit": limit,
+            # PostgreSQL locks every scanned row until the commit: keep its scan small.
+            "scan": max(limit * 4, 64) if self._is_postgres else max(limit * 16, 1024),
+        }
         async with self._sessionmaker() as session:
             if not self._is_postgres:
                 # Idle workers poll: do not take SQLite's write lock to find nothing.
-                probe = select(Delivery.id).where(*scan_filter).limit(1)
-                if await session.scalar(probe) is None:
+                if await session.scalar(statements.probe, params) is None:
                     return []
                 await session.commit()
             async with self._writer():
                 await self._begin_claim(session)
-                rows = (await session.execute(query)).all()
+                rows = (await session.execute(statements.candidates, params)).all()
+                # The query allows `per_host` jobs of every host that is not full here;
+                # hosts with some of their slots busy here are trimmed to what is left.
                 taken: dict[str, int] = {}
                 ids = []
                 for job_id, host in sorted(rows):
-                    if self._host_busy.get(host, 0) + taken.get(host, 0) < self._per_host_limit:
+                    if self._host_busy.get(host, 0) + taken.get(host, 0) < limit_per_host:
                         taken[host] = taken.get(host, 0) + 1
                         ids.append(job_id)
                 if not ids:
                     await session.commit()
                     return []
                 locked_until = now + self._lock
-                claim = (
-                    update(Delivery)
-                    .where(Delivery.id.in_(ids), claimable)
-                    .values(locked_until=locked_until, locked_by=self.worker_id, updated_at=now)
-                    .returning(
-                        Delivery.id,
-                        Delivery.activity_id,
-                        Delivery.inbox_uri,
-                        Delivery.host,
-                        Delivery.attempts,
+                claimed = (
+                    await (await session.connection()).execute(
+                        statements.claim,
+                        {
+                            "ids": ids,
+                            "now": now,
+                            "locked_until": locked_until,
+                            "worker": self.worker_id,
+                        },
                     )
-                    .execution_options(synchronize_session=False)
-                )
-                claimed = (await (await session.connection()).execute(claim)).all()
+                ).all()
                 await session.commit()
         self.stats.claims += 1
         self.stats.claimed += len(claimed)
@@ -702,25 +681,12 @@ class DeliveryWorker:
                     "b_error": r.error[:_ERROR_CHARS],
                     "b_at": r.at,
                     "b_delivered": delivered,
+                    "b_worker": self.worker_id,
                 }
             )
-        stmt = (
-            update(Delivery)
-            .where(Delivery.id == bindparam("b_id"), Delivery.locked_by == self.worker_id)
-            .values(
-                state=bindparam("b_state"),
-                attempts=bindparam("b_attempts"),
-                next_attempt_at=bindparam("b_next"),
-                last_status=bindparam("b_status"),
-                last_error=bindparam("b_error"),
-                updated_at=bindparam("b_at"),
-                delivered_at=bindparam("b_delivered"),
-                locked_until=None,
-                locked_by=None,
-            )
-            .execution_options(synchronize_session=False)
+        await (await session.connection()).execute(
+            _record_statements(self._is_postgres).jobs, params
         )
-        await (await session.connection()).execute(stmt, params)
         return [str(p["b_state"]) for p in params]
 
     async def _record_hosts(self, session: AsyncSession, results: Sequence[_Result]) -> None:
@@ -748,35 +714,13 @@ class DeliveryWorker:
                 failing.append(
                     {"host": host, "consecutive_failures": after, "last_failure_at": last_failure}
                 )
-        insert = postgresql.insert if self._is_postgres else sqlite.insert
-        table = DeliveryHost.__table__
+        statements = _record_statements(self._is_postgres)
         if healthy:
-            stmt = insert(DeliveryHost)
-            await (await session.connection()).execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[table.c.host],
-                    set_={
-                        "consecutive_failures": stmt.excluded.consecutive_failures,
-                        "paused_until": None,
-                        "last_success_at": stmt.excluded.last_success_at,
-                        "last_failure_at": func.coalesce(
-                            stmt.excluded.last_failure_at, table.c.last_failure_at
-                        ),
-                    },
-                ),
-                healthy,
-            )
+            await (await session.connection()).execute(statements.healthy_hosts, healthy)
         if failing:
-            stmt = insert(DeliveryHost)
-            upsert = stmt.on_conflict_do_update(
-                index_elements=[table.c.host],
-                set_={
-                    "consecutive_failures": table.c.consecutive_failures
-                    + stmt.excluded.consecutive_failures,
-                    "last_failure_at": stmt.excluded.last_failure_at,
-                },
-            ).returning(table.c.host, table.c.consecutive_failures, table.c.paused_until)
-            streaks = (await (await session.connection()).execute(upsert, failing)).all()
+            streaks = (
+                await (await session.connection()).execute(statements.failing_hosts, failing)
+            ).all()
             now = max(r.at for r in results)
             pauses = []
             for host, streak, paused_until in streaks:
@@ -787,29 +731,156 @@ class DeliveryWorker:
                         "pausing deliveries to %s for %s after %d failures", host, pause, streak
                     )
             if pauses:
-                await (await session.connection()).execute(
-                    update(DeliveryHost)
-                    .where(DeliveryHost.host == bindparam("b_host"))
-                    .values(paused_until=bindparam("b_until"))
-                    .execution_options(synchronize_session=False),
-                    pauses,
-                )
+                await (await session.connection()).execute(statements.pause_hosts, pauses)
 
     async def _record_schemes(
         self, session: AsyncSession, schemes: Mapping[str, SignatureScheme]
     ) -> None:
-        insert = postgresql.insert if self._is_postgres else sqlite.insert
-        stmt = insert(DeliveryHost)
         await (await session.connection()).execute(
-            stmt.on_conflict_do_update(
-                index_elements=[DeliveryHost.__table__.c.host],
-                set_={"signature_scheme": stmt.excluded.signature_scheme},
-            ),
+            _record_statements(self._is_postgres).schemes,
             [
                 {"host": host, "consecutive_failures": 0, "signature_scheme": scheme.value}
                 for host, scheme in schemes.items()
             ],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _ClaimStatements:
+    probe: Select[int]
+    candidates: Select[int, str]
+    claim: ReturningUpdate[int, int, str, str, int]
+
+
+@functools.cache
+def _claim_statements(is_postgres: bool) -> _ClaimStatements:
+    """The claim's statements, built once with bound parameters (`now`, `full`,
+    `per_host`, `scan`, `limit`; for the claim `ids`, `now`, `locked_until`, `worker`).
+
+    Built afresh for every claim, with each busy host spelt out in a CASE, they cost
+    the worker 16 ms of CPU per claim of 64 jobs (a quarter of a millisecond per
+    delivery), most of it compiling a statement whose shape never repeated.
+    """
+    now = bindparam("now", type_=UTCDateTime())
+    claimable = and_(
+        Delivery.state == _PENDING,
+        Delivery.next_attempt_at <= now,
+        or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
+    )
+    paused = select(DeliveryHost.host).where(DeliveryHost.paused_until > now)
+    scan_filter = (
+        claimable,
+        Delivery.host.not_in(paused),
+        Delivery.host.not_in(bindparam("full", expanding=True)),
+    )
+    scan_query = (
+        select(Delivery.id, Delivery.host, Delivery.next_attempt_at)
+        .where(*scan_filter)
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(bindparam("scan", type_=Integer()))
+    )
+    if is_postgres:
+        # Lock while scanning and skip what other claimers hold, so that concurrent
+        # claimers take different rows instead of all ranking the same first ones.
+        scan_query = scan_query.with_for_update(skip_locked=True)
+    # Rank within each host, and take no more than a host may have in flight, so that
+    # a host with a backlog cannot fill the batch and starve the others. The window
+    # runs over a bounded scan of the oldest due jobs, to keep a claim cheap whatever
+    # the backlog.
+    scan = scan_query.subquery()
+    rank = func.row_number().over(
+        partition_by=scan.c.host, order_by=(scan.c.next_attempt_at, scan.c.id)
+    )
+    ranked = select(scan.c.id, scan.c.next_attempt_at, rank.label("rank")).subquery()
+    chosen = (
+        select(ranked.c.id)
+        .where(ranked.c.rank <= bindparam("per_host", type_=Integer()))
+        .order_by(ranked.c.next_attempt_at, ranked.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    return _ClaimStatements(
+        probe=select(Delivery.id).where(*scan_filter).limit(1),
+        candidates=select(Delivery.id, Delivery.host).where(
+            Delivery.id.in_(chosen.scalar_subquery()), claimable
+        ),
+        claim=update(Delivery)
+        .where(Delivery.id.in_(bindparam("ids", expanding=True)), claimable)
+        .values(
+            locked_until=bindparam("locked_until", type_=UTCDateTime()),
+            locked_by=bindparam("worker"),
+            updated_at=now,
+        )
+        .returning(
+            Delivery.id,
+            Delivery.activity_id,
+            Delivery.inbox_uri,
+            Delivery.host,
+            Delivery.attempts,
+        )
+        .execution_options(synchronize_session=False),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _RecordStatements:
+    jobs: Update
+    healthy_hosts: Insert
+    failing_hosts: Insert
+    pause_hosts: Update
+    schemes: Insert
+
+
+@functools.cache
+def _record_statements(is_postgres: bool) -> _RecordStatements:
+    """The statements that record outcomes, built once (executed with parameter lists)."""
+    insert = postgresql.insert if is_postgres else sqlite.insert
+    table = DeliveryHost.__table__
+    healthy = insert(DeliveryHost)
+    failing = insert(DeliveryHost)
+    schemes = insert(DeliveryHost)
+    return _RecordStatements(
+        jobs=update(Delivery)
+        .where(Delivery.id == bindparam("b_id"), Delivery.locked_by == bindparam("b_worker"))
+        .values(
+            state=bindparam("b_state"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            last_status=bindparam("b_status"),
+            last_error=bindparam("b_error"),
+            updated_at=bindparam("b_at"),
+            delivered_at=bindparam("b_delivered"),
+            locked_until=None,
+            locked_by=None,
+        )
+        .execution_options(synchronize_session=False),
+        healthy_hosts=healthy.on_conflict_do_update(
+            index_elements=[table.c.host],
+            set_={
+                "consecutive_failures": healthy.excluded.consecutive_failures,
+                "paused_until": None,
+                "last_success_at": healthy.excluded.last_success_at,
+                "last_failure_at": func.coalesce(
+                    healthy.excluded.last_failure_at, table.c.last_failure_at
+                ),
+            },
+        ),
+        failing_hosts=failing.on_conflict_do_update(
+            index_elements=[table.c.host],
+            set_={
+                "consecutive_failures": table.c.consecutive_failures
+                + failing.excluded.consecutive_failures,
+                "last_failure_at": failing.excluded.last_failure_at,
+            },
+        ).returning(table.c.host, table.c.consecutive_failures, table.c.paused_until),
+        pause_hosts=update(DeliveryHost)
+        .where(DeliveryHost.host == bindparam("b_host"))
+        .values(paused_until=bindparam("b_until"))
+        .execution_options(synchronize_session=False),
+        schemes=schemes.on_conflict_do_update(
+            index_elements=[table.c.host],
+            set_={"signature_scheme": schemes.excluded.signature_scheme},
+        ),
+    )
 
 
 def _memory_key(job: _Job) -> str:
