@@ -64,7 +64,7 @@ class _SinkProtocol(asyncio.Protocol):
     """Parse the head, read Content-Length bytes, check Signature and Digest, answer
     202 and keep the connection open. `GET /stats` answers the counts as JSON."""
 
-    counts: ClassVar[dict[str, int]] = {"requests": 0, "signatures": 0, "bad": 0}
+    counts: ClassVar[dict[str, float]] = {"requests": 0, "signatures": 0, "bad": 0}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -92,6 +92,9 @@ class _SinkProtocol(asyncio.Protocol):
                 )
                 continue
             counts = self.counts
+            if not counts["requests"]:
+                counts["first_at"] = time.time()
+            counts["last_at"] = time.time()
             counts["requests"] += 1
             digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
             if "signature" in headers:
@@ -308,6 +311,7 @@ async def publish_and_wait(
         )
         await session.commit()
     t1 = time.perf_counter()
+    WOKEN_AT[0] = time.time()
     for proc in workers:
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
@@ -323,14 +327,17 @@ async def publish_and_wait(
     return len(inboxes), t1 - t0, t2 - t1
 
 
-async def sink_counts(port: int) -> dict[str, int]:
+WOKEN_AT = [0.0]  # wall clock when the workers were woken (the sink's clock is the same)
+
+
+async def sink_counts(port: int) -> dict[str, float]:
     import aiohttp
 
     async with (
         aiohttp.ClientSession() as http,
         http.get(f"http://{host_address(0)}:{port}/stats") as response,
     ):
-        counts: dict[str, int] = await response.json()
+        counts: dict[str, float] = await response.json()
         return counts
 
 
@@ -364,7 +371,7 @@ def bench(tmp: Path, ports: list[int], followers: int, workers: int) -> dict[str
     raw_after = raw_sign_rate(private_key_pem)
     raw = (raw_before + raw_after) / 2
     counts = asyncio.run(sink_counts(ports[0]))
-    requests = counts["requests"]
+    requests = int(counts["requests"])
     cpu = sum(r.get("cpu_seconds", 0.0) for r in reports)
     return {
         "followers": followers,
@@ -382,6 +389,8 @@ def bench(tmp: Path, ports: list[int], followers: int, workers: int) -> dict[str
         "worker_cpu_ms_per_request": round(cpu * 1000 / max(requests, 1), 3),
         "claims": sum(int(r.get("claims", 0)) for r in reports),
         "commits": sum(int(r.get("commits", 0)) for r in reports),
+        "first_request_after_s": round(counts.get("first_at", 0.0) - WOKEN_AT[0], 3),
+        "last_request_after_s": round(counts.get("last_at", 0.0) - WOKEN_AT[0], 3),
         "enqueue_seconds": round(enqueue_seconds, 3),
         "total_seconds": round(enqueue_seconds + seconds, 3),
     }
