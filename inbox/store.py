@@ -149,6 +149,7 @@ class SqliteInboxWriter:
         if self._conn is None:
             self._conn = self._connect()
             self._conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._conn.execute("PRAGMA busy_timeout=0")  # on the loop: never wait for a lock
         if not self._try_write_now(self._conn, params):
             self.fallbacks += 1
             await loop.run_in_executor(self._thread, self._write_waiting, self._conn, params)
@@ -162,7 +163,6 @@ class SqliteInboxWriter:
     @staticmethod
     def _try_write_now(conn: sqlite3.Connection, params: list[_SqliteParams]) -> bool:
         """Write and commit if the write lock is free this instant; False if it is not."""
-        conn.execute("PRAGMA busy_timeout=0")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -174,8 +174,12 @@ class SqliteInboxWriter:
 
     @staticmethod
     def _write_waiting(conn: sqlite3.Connection, params: list[_SqliteParams]) -> None:
+        """In the writer's thread: wait for the lock (up to the busy timeout), then write."""
         conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
         _insert_and_commit(conn, params)
 
     def _checkpoint(self) -> None:

@@ -60,6 +60,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import Insert, ReturningUpdate, Update
+from sqlalchemy.sql.elements import BindParameter
 
 from actors.base import UTCDateTime
 from actors.documents import local_actor_id
@@ -369,16 +370,6 @@ class DeliveryWorker:
 
     # --- claiming ------------------------------------------------------------------------
 
-    def _claimable(self, now: datetime) -> ColumnElement[bool]:
-        return and_(
-            Delivery.state == _PENDING,
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
-        )
-
-    def _paused_hosts(self, now: datetime) -> Any:
-        return select(DeliveryHost.host).where(DeliveryHost.paused_until > now)
-
     async def _claim_batch(
         self, now: datetime, limit: int
     ) -> tuple[list[_Job], dict[int, _Payload]]:
@@ -471,13 +462,13 @@ class DeliveryWorker:
         query = (
             select(Delivery.id, Delivery.attempts, DeliveryHost.paused_until)
             .join(DeliveryHost, DeliveryHost.host == Delivery.host)
-            .where(self._claimable(now), DeliveryHost.paused_until > now)
+            .where(_claimable(now), DeliveryHost.paused_until > now)
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(self._batch_size)
         )
         async with self._sessionmaker() as session:
             # Usually no host is paused: find that out without taking any lock.
-            if await session.scalar(self._paused_hosts(now).limit(1)) is None:
+            if await session.scalar(_paused_hosts(now).limit(1)) is None:
                 return 0
             await session.commit()
             if self._is_postgres:
@@ -511,7 +502,7 @@ class DeliveryWorker:
             )
         stmt = (
             update(Delivery)
-            .where(Delivery.id == bindparam("b_id"), self._claimable(now))
+            .where(Delivery.id == bindparam("b_id"), _claimable(now))
             .values(
                 attempts=bindparam("b_attempts"),
                 state=bindparam("b_state"),
@@ -745,6 +736,22 @@ class DeliveryWorker:
         )
 
 
+_Now = datetime | BindParameter[datetime]
+
+
+def _claimable(now: _Now) -> ColumnElement[bool]:
+    """Due, pending and not claimed (or the claim has lapsed) at `now`."""
+    return and_(
+        Delivery.state == _PENDING,
+        Delivery.next_attempt_at <= now,
+        or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
+    )
+
+
+def _paused_hosts(now: _Now) -> Select[str]:
+    return select(DeliveryHost.host).where(DeliveryHost.paused_until > now)
+
+
 @dataclass(frozen=True, slots=True)
 class _ClaimStatements:
     probe: Select[int]
@@ -762,15 +769,10 @@ def _claim_statements(is_postgres: bool) -> _ClaimStatements:
     delivery), most of it compiling a statement whose shape never repeated.
     """
     now = bindparam("now", type_=UTCDateTime())
-    claimable = and_(
-        Delivery.state == _PENDING,
-        Delivery.next_attempt_at <= now,
-        or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
-    )
-    paused = select(DeliveryHost.host).where(DeliveryHost.paused_until > now)
+    claimable = _claimable(now)
     scan_filter = (
         claimable,
-        Delivery.host.not_in(paused),
+        Delivery.host.not_in(_paused_hosts(now)),
         Delivery.host.not_in(bindparam("full", expanding=True)),
     )
     scan_query = (

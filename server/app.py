@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.news_handlers import object_fetcher
 from inbox.process import InboxProcessor
@@ -20,7 +21,7 @@ from inbox.store import InboxWriter, SessionInboxWriter, SqliteInboxWriter
 from server import db, keys
 from server.activitypub import add_activitypub_routes
 from server.api import add_api_routes
-from server.config import Config
+from server.config import Config, DatabaseConfig
 from server.discovery import add_discovery_routes
 from server.news_pages import add_news_routes
 from server.pages import TEMPLATES, add_page_routes
@@ -28,6 +29,16 @@ from server.services import open_services, utc_clock
 from server.worker import start_worker
 
 log = logging.getLogger("verbund.server")
+
+
+def inbox_writer(
+    database: DatabaseConfig, sessionmaker: async_sessionmaker[AsyncSession]
+) -> InboxWriter:
+    """The inbox's batch writer for this database: SQLite's own for a SQLite file."""
+    path = db.sqlite_file(database)
+    if path is None:
+        return SessionInboxWriter(sessionmaker)
+    return SqliteInboxWriter(functools.partial(db.connect_sqlite, path))
 
 
 def create_app(
@@ -69,13 +80,9 @@ def create_app(
                 ),
             )
             app[keys.PROCESSOR] = processor
-            sqlite_path = db.sqlite_file(config.database)
-            writer: InboxWriter = (
-                SqliteInboxWriter(functools.partial(db.connect_sqlite, sqlite_path))
-                if sqlite_path is not None
-                else SessionInboxWriter(svc.sessionmaker)
+            committer = GroupCommitter(
+                inbox_writer(config.database, svc.sessionmaker), on_commit=processor.wake.set
             )
-            committer = GroupCommitter(writer, on_commit=processor.wake.set)
             app[keys.INBOX] = InboxReceiver(
                 committer,
                 svc.directory.resolve_key,

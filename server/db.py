@@ -63,8 +63,9 @@ def create_engine(db: DatabaseConfig) -> AsyncEngine:
     url = make_url(db.url)
     kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(db)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
         engine = create_async_engine(url, **kwargs)
 

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from inbox.models import InboxActivity
-from inbox.store import InboxRow, InboxWriter, SessionInboxWriter, SqliteInboxWriter
+from inbox.store import InboxRow, SqliteInboxWriter
 from server import db
+from server.app import inbox_writer
 from server.config import DatabaseConfig
 
 WHEN = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
@@ -48,21 +49,11 @@ async def database(
     await engine.dispose()
 
 
-def writer_for(
-    config: DatabaseConfig, sessionmaker: async_sessionmaker[AsyncSession]
-) -> InboxWriter:
-    """What server.app picks for this database."""
-    path = db.sqlite_file(config)
-    if path is None:
-        return SessionInboxWriter(sessionmaker)
-    return SqliteInboxWriter(functools.partial(db.connect_sqlite, path))
-
-
 async def test_writer_stores_rows_as_the_models_read_them_and_skips_duplicates(
     database: tuple[DatabaseConfig, async_sessionmaker[AsyncSession]],
 ) -> None:
     config, sessionmaker = database
-    writer = writer_for(config, sessionmaker)
+    writer = inbox_writer(config, sessionmaker)
     try:
         await writer.write([row(1), row(2)])
         later = WHEN + timedelta(seconds=5)
