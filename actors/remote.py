@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 import aiohttp
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.base import Base, dialect_name
 from actors.models import Actor, RemoteActor, RemoteKey
 from federation.actors import ActorDocument, find_key, parse_actor, parse_key_document
-from federation.errors import FetchError, ParseError
+from federation.errors import FederationError
 from federation.fetch import Signer, fetch_json, webfinger
 from federation.signatures import ResolvedKey, SignatureError, SignatureReason
 
@@ -58,6 +59,9 @@ class RemoteDirectory:
     Keys are cached in the database for `key_ttl` and in this process's memory
     (bounded) so that verifying a signed POST costs no query on the hot path.
     Fetches are signed by the instance actor (authorized-fetch peers need it).
+    A key that could not be obtained is remembered as unavailable for
+    `key_failure_ttl` seconds, so a peer sending unknown or broken `keyId`s costs
+    one outgoing GET per key and period, not one per request.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class RemoteDirectory:
         allow_private: bool,
         key_ttl: float,
         clock: Callable[[], datetime],
+        key_failure_ttl: float = 60.0,
         memory_limit: int = 10_000,
     ) -> None:
         self._sessionmaker = sessionmaker
@@ -81,12 +86,18 @@ class RemoteDirectory:
         self._clock = clock
         self._memory: dict[str, KeyCacheEntry] = {}
         self._memory_limit = memory_limit
+        self._key_failure_ttl = timedelta(seconds=key_failure_ttl)
+        self._failed_keys: dict[str, tuple[datetime, str]] = {}  # key id → (until, why)
         self._locks: dict[str, asyncio.Lock] = {}
 
     # --- keys -------------------------------------------------------------------------------
 
     async def resolve_key(self, key_id: str, *, refresh: bool) -> ResolvedKey:
-        """KeyResolver: memory → database → network; `refresh` skips both caches."""
+        """KeyResolver: memory → database → network; `refresh` skips both caches.
+
+        Any failure to fetch, parse or store the key (and a recent such failure) is
+        `SignatureError(KEY_UNAVAILABLE)`, which the inbox answers with 401.
+        """
         if not refresh:
             entry = self._memory.get(key_id)
             if entry is not None and entry.expires > time.monotonic():
@@ -101,15 +112,34 @@ class RemoteDirectory:
                 if cached is not None:
                     return self._remember(cached)
             try:
+                self._check_not_failed(key_id)
                 key = await self._fetch_key(key_id)
-            except (FetchError, ParseError, RemoteActorError) as exc:
+            except (FederationError, RemoteActorError, SQLAlchemyError, ValueError) as exc:
+                # ValueError covers text no database accepts; the actor is simply unusable.
                 log.info("key %s unavailable: %s", key_id, exc)
+                self._remember_failure(key_id, str(exc))
                 raise SignatureError(
                     SignatureReason.KEY_UNAVAILABLE, f"key {key_id} unavailable: {exc}"
                 ) from None
             finally:
                 self._locks.pop(key_id, None)
+        self._failed_keys.pop(key_id, None)
         return self._remember(key)
+
+    def _check_not_failed(self, key_id: str) -> None:
+        failed = self._failed_keys.get(key_id)
+        if failed is not None:
+            until, why = failed
+            if until > self._clock():
+                raise RemoteActorError(f"failed recently, not asking again yet ({why})")
+            del self._failed_keys[key_id]
+
+    def _remember_failure(self, key_id: str, why: str) -> None:
+        if key_id in self._failed_keys or self._key_failure_ttl <= timedelta(0):
+            return
+        if len(self._failed_keys) >= self._memory_limit:
+            self._failed_keys.clear()
+        self._failed_keys[key_id] = (self._clock() + self._key_failure_ttl, why[:200])
 
     def _remember(self, key: ResolvedKey) -> ResolvedKey:
         if len(self._memory) >= self._memory_limit:
@@ -176,10 +206,11 @@ class RemoteDirectory:
         )
 
     async def fetch_actor(self, uri: str) -> RemoteActor:
-        """Fetch (always) and store a remote actor and its keys."""
+        """Fetch (always) and store a remote actor and its keys; RemoteActorError if either
+        fails (a document the database refuses included)."""
         try:
             actor = parse_actor(await self._fetch(uri))
-        except (FetchError, ParseError) as exc:
+        except FederationError as exc:
             raise RemoteActorError(f"cannot fetch actor {uri}: {exc}") from None
         return await self._store(actor)
 
@@ -197,11 +228,17 @@ class RemoteDirectory:
             uri = await webfinger(
                 self._http(), user, host, scheme=scheme, allow_private=self._allow_private
             )
-        except FetchError as exc:
+        except FederationError as exc:
             raise RemoteActorError(f"cannot resolve {user}@{host}: {exc}") from None
         return await self.get_actor(uri)
 
     async def _store(self, doc: ActorDocument) -> RemoteActor:
+        try:
+            return await self._upsert_actor(doc)
+        except (SQLAlchemyError, ValueError) as exc:
+            raise RemoteActorError(f"cannot store actor {doc.id}: {type(exc).__name__}") from None
+
+    async def _upsert_actor(self, doc: ActorDocument) -> RemoteActor:
         now = self._clock()
         values: dict[str, object] = {
             "uri": doc.id,

@@ -13,6 +13,12 @@ from datetime import datetime
 _sequence = itertools.count(secrets.randbelow(1 << 16))
 
 
+# Ids are positive BIGINTs: times before 1970 (a peer's `published` of year 1) would make
+# them negative, which clients cannot page with; 47 bits of milliseconds reach year 6429.
+_MAX_MILLIS = (1 << 47) - 1
+
+
 def snowflake(at: datetime) -> int:
-    """A new id for something created at `at` (aware datetime)."""
-    return (int(at.timestamp() * 1000) << 16) | (next(_sequence) & 0xFFFF)
+    """A new id for something created at `at` (aware datetime), clamped to 1970..6429."""
+    millis = min(max(int(at.timestamp() * 1000), 0), _MAX_MILLIS)
+    return (millis << 16) | (next(_sequence) & 0xFFFF)

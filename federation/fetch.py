@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
-import json
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from yarl import URL
 
 from federation.errors import FetchError
 from federation.signatures import SignatureScheme, prepare_signature, sign_request
+from federation.text import load_json
 
 __all__ = [
     "ACTIVITY_ACCEPT",
@@ -469,7 +469,7 @@ def _network_error(exc: aiohttp.ClientError, url: str | URL) -> FetchError:
 
 def _decode_object(raw: bytes, url: str) -> dict[str, object]:
     try:
-        doc = json.loads(raw)
+        doc = load_json(raw)
     except (ValueError, RecursionError) as exc:
         raise InvalidDocumentError(f"{url}: body is not JSON") from exc
     if not isinstance(doc, dict):

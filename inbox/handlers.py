@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actors.documents import local_actor_id
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
 from inbox.news_handlers import (
@@ -89,10 +90,11 @@ def _message(doc: dict[str, object]) -> str:
 
 
 async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
-    target_uri = object_id(act.doc.get("object"))
-    local = await local_actor_by_uri(session, ctx.base_url, target_uri)
-    if local is None or target_uri is None or act.actor is None:
+    local = await local_actor_by_uri(session, ctx.base_url, object_id(act.doc.get("object")))
+    if local is None or act.actor is None:
         return
+    # Usernames ignore case (`…/users/ORG` finds `org`); relations use the canonical id.
+    target_uri = local_actor_id(ctx.base_url, local.username)
     if await session.scalar(
         select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
     ):
@@ -172,6 +174,9 @@ async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> 
     if inner_type in (None, "Follow"):
         conditions = [Follow.follower_uri == act.actor_uri]
         target = object_id(obj.get("object")) if isinstance(obj, dict) else None
+        local = await local_actor_by_uri(session, ctx.base_url, target)
+        if local is not None:
+            target = local_actor_id(ctx.base_url, local.username)
         if target:
             await session.execute(delete(Follow).where(*conditions, Follow.followed_uri == target))
         if inner_id:
@@ -192,10 +197,10 @@ async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> 
 
 async def on_block(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """A remote actor blocked one of ours: stop delivering to them, drop their follow."""
-    target_uri = object_id(act.doc.get("object"))
-    local = await local_actor_by_uri(session, ctx.base_url, target_uri)
-    if local is None or target_uri is None:
+    local = await local_actor_by_uri(session, ctx.base_url, object_id(act.doc.get("object")))
+    if local is None:
         return
+    target_uri = local_actor_id(ctx.base_url, local.username)
     exists = await session.scalar(
         select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
     )

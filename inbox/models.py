@@ -11,7 +11,12 @@ from actors.base import Base
 
 
 class InboxActivity(Base):
-    """A verified incoming activity. `uri` de-duplicates; `processed_at` is set once handled."""
+    """A verified incoming activity. `uri` de-duplicates; `processed_at` is set once handled.
+
+    A record whose processing failed keeps `processed_at` empty, counts the failure in
+    `attempts` and waits until `retry_at`; after the last attempt it is marked processed
+    with `error` saying why (inbox.process.retry_delay).
+    """
 
     __tablename__ = "inbox_activities"
     __table_args__ = (Index("ix_inbox_activities_unprocessed", "processed_at", "id"),)
@@ -25,3 +30,5 @@ class InboxActivity(Base):
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     error: Mapped[str] = mapped_column(default="")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    retry_at: Mapped[datetime | None]

@@ -1,26 +1,31 @@
 """Processing stored inbox records: claim a batch, dispatch to handlers, mark processed.
 
 Runs in `verbund serve` as a background task woken after each group commit,
-and catches up on start-up with whatever a crash left unprocessed. A batch is
-handled in one transaction; if any handler fails, the batch is rolled back and
-its records are retried one by one so that one bad record cannot block others.
+and catches up on start-up with whatever a crash left unprocessed.
+
+Isolation: no record can hold up the ones behind it. Each record's prefetch (the
+network step before the transaction) is isolated on its own; the handlers of a
+batch run in one transaction, and if that fails the batch is rolled back and its
+records run one by one. A record that fails in either step is deferred with
+backoff (`retry_delay`) and the queue moves on; after `MAX_ATTEMPTS` it is marked
+processed with the reason in `error`, so nothing is retried forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.base import dialect_name
 from actors.models import RemoteActor
 from actors.remote import RemoteDirectory
+from federation.text import load_json
 from inbox.handlers import (
     HANDLERS,
     NEEDS_ACTOR,
@@ -34,6 +39,21 @@ from inbox.news_handlers import ObjectFetcher
 
 log = logging.getLogger("verbund.inbox")
 
+# Attempts before a failing record is given up: most failures that are not bugs are
+# transient (the database restarted, a peer timed out inside a prefetch); five attempts
+# over about 40 minutes outlast those without keeping a broken record for days.
+MAX_ATTEMPTS = 5
+# First retry after 30 s, then four times longer each time: 30 s, 2 min, 8 min, 32 min.
+FIRST_RETRY = timedelta(seconds=30)
+RETRY_FACTOR = 4
+
+
+def retry_delay(attempts: int) -> timedelta | None:
+    """How long a record that has now failed `attempts` times waits; None: give up."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    return FIRST_RETRY * int(RETRY_FACTOR ** (max(attempts, 1) - 1))
+
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
@@ -42,6 +62,7 @@ class _Pending:
     type: str
     actor_uri: str
     body: str
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +117,12 @@ class InboxProcessor:
                     InboxActivity.type,
                     InboxActivity.actor_uri,
                     InboxActivity.body,
+                    InboxActivity.attempts,
                 )
-                .where(InboxActivity.processed_at.is_(None))
+                .where(
+                    InboxActivity.processed_at.is_(None),
+                    or_(InboxActivity.retry_at.is_(None), InboxActivity.retry_at <= self._clock()),
+                )
                 .order_by(InboxActivity.id)
                 .limit(self._batch_size)
             )
@@ -106,24 +131,33 @@ class InboxProcessor:
     def _context(self) -> HandlerContext:
         return HandlerContext(self._directory, self._base_url, self._clock(), self.fetch_object)
 
-    async def _prefetch(self, batch: Sequence[_Pending]) -> _Prefetched:
-        """Network fetches happen before the transaction opens: no lock held across them."""
+    async def _prefetch(
+        self, batch: Sequence[_Pending]
+    ) -> tuple[_Prefetched, dict[int, BaseException]]:
+        """Network fetches happen before the transaction opens: no lock held across them.
+
+        Returns what was fetched and the records whose prefetch failed, with the error.
+        """
         actors: dict[str, RemoteActor | None] = {}
         objects: dict[int, dict[str, dict[str, object]]] = {}
+        failed: dict[int, BaseException] = {}
         ctx = self._context()
         for item in batch:
-            if item.type in NEEDS_ACTOR and item.actor_uri not in actors:
-                actors[item.actor_uri] = await prefetch_actor(
-                    self._directory, item.type, item.actor_uri
-                )
-            prefetcher = PREFETCHERS.get(item.type)
-            if prefetcher is not None:
-                doc = json.loads(item.body)
-                if isinstance(doc, dict):
-                    fetched = await prefetcher(ctx, self._sessionmaker, item.actor_uri, doc)
-                    if fetched:
-                        objects[item.id] = fetched
-        return _Prefetched(actors, objects)
+            try:
+                if item.type in NEEDS_ACTOR and item.actor_uri not in actors:
+                    actors[item.actor_uri] = await prefetch_actor(
+                        self._directory, item.type, item.actor_uri
+                    )
+                prefetcher = PREFETCHERS.get(item.type)
+                if prefetcher is not None:
+                    doc = load_json(item.body)
+                    if isinstance(doc, dict):
+                        fetched = await prefetcher(ctx, self._sessionmaker, item.actor_uri, doc)
+                        if fetched:
+                            objects[item.id] = fetched
+            except Exception as exc:  # worker-loop top: this record waits, the rest go on
+                failed[item.id] = exc
+        return _Prefetched(actors, objects), failed
 
     async def _handle(
         self,
@@ -142,8 +176,8 @@ class InboxProcessor:
         ctx = HandlerContext(self._directory, self._base_url, now, self.fetch_object)
         for item in items:
             handler = HANDLERS.get(item.type)
-            if item.id in claimed and handler is not None:
-                doc = json.loads(item.body)
+            doc = load_json(item.body) if item.id in claimed and handler is not None else None
+            if isinstance(doc, dict) and handler is not None:  # the receiver stored an object
                 await handler(
                     ctx,
                     session,
@@ -164,15 +198,19 @@ class InboxProcessor:
         return len(claimed)
 
     async def _process_batch(self, batch: Sequence[_Pending]) -> int:
-        prefetched = await self._prefetch(batch)
+        prefetched, failed = await self._prefetch(batch)
+        done = 0
+        for item in batch:
+            if item.id in failed:
+                done += await self._record_failure(item, failed[item.id], step="prefetch")
+        ready = [item for item in batch if item.id not in failed]
         now = self._clock()
         try:
             async with self._sessionmaker() as session:
-                done = await self._handle(session, batch, prefetched, now)
+                done += await self._handle(session, ready, prefetched, now)
         except Exception:  # worker-loop top: isolate the failing record below
-            log.warning("inbox batch of %d failed; retrying one by one", len(batch), exc_info=True)
-            done = 0
-            for item in batch:
+            log.warning("inbox batch of %d failed; retrying one by one", len(ready), exc_info=True)
+            for item in ready:
                 done += await self._process_single(item, prefetched)
         if done:
             self._on_outbox()
@@ -184,15 +222,43 @@ class InboxProcessor:
             async with self._sessionmaker() as session:
                 return await self._handle(session, [item], prefetched, now)
         except Exception as exc:  # worker-loop top: record on the row, keep going
-            log.exception("inbox activity %s (%s) failed", item.id, item.type)
-            async with self._sessionmaker() as session:
-                await session.execute(
-                    update(InboxActivity)
-                    .where(InboxActivity.id == item.id)
-                    .values(processed_at=now, error=f"{type(exc).__name__}: {exc}"[:500])
-                )
-                await session.commit()
-            return 1
+            return await self._record_failure(item, exc, step="handler")
+
+    async def _record_failure(self, item: _Pending, exc: BaseException, *, step: str) -> int:
+        """Defer a failed record with backoff, or give it up after the last attempt."""
+        now = self._clock()
+        attempts = item.attempts + 1
+        delay = retry_delay(attempts)
+        reason = f"{step}: {type(exc).__name__}: {exc}"[:500]
+        if delay is None:
+            log.error(
+                "inbox activity %s (%s) failed %d times, giving up: %s",
+                item.id,
+                item.type,
+                attempts,
+                reason,
+                exc_info=exc,
+            )
+            values: dict[str, object] = {"processed_at": now}
+        else:
+            log.warning(
+                "inbox activity %s (%s) failed (attempt %d), retrying in %s: %s",
+                item.id,
+                item.type,
+                attempts,
+                delay,
+                reason,
+                exc_info=exc,
+            )
+            values = {"retry_at": now + delay}
+        async with self._sessionmaker() as session:
+            await session.execute(
+                update(InboxActivity)
+                .where(InboxActivity.id == item.id, InboxActivity.processed_at.is_(None))
+                .values(error=reason, attempts=attempts, **values)
+            )
+            await session.commit()
+        return 1
 
     async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 5.0) -> None:
         while not stop.is_set():

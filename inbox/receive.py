@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from federation.actors import same_origin
 from federation.signatures import KeyResolver, SignatureError, verify_request
+from federation.text import load_json
 from inbox.store import InboxRow, InboxWriter
 from outbox.publish import inbox_host, is_blocked_domain
 
@@ -37,7 +37,7 @@ class InboxError(Exception):
 def parse_activity(raw: bytes) -> tuple[dict[str, object], str, str, str]:
     """Narrow the body to (doc, id, type, actor id); InboxError(400) otherwise."""
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        doc = load_json(raw)
     except (ValueError, RecursionError):
         raise InboxError(400, "body is not JSON") from None
     if not isinstance(doc, dict):

@@ -5,7 +5,6 @@ Orchestration only: resolve names and handles, then call `outbox` and `actors`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from actors.models import Actor, Follow, FollowState, RemoteActor
 from actors.relations import page_relations, pending_requests
 from actors.remote import RemoteActorError
 from federation.errors import ParseError
+from federation.text import load_json
 from federation.webfinger import parse_acct
 from inbox.models import InboxActivity
 from outbox.follows import (
@@ -162,7 +162,7 @@ async def decide_request(svc: Services, actor_name: str, request: str, *, approv
             received = await session.scalar(
                 select(InboxActivity.body).where(InboxActivity.uri == row.activity_uri)
             )
-            body = json.loads(received) if received else None
+            body = load_json(received) if received else None
             if isinstance(body, dict):
                 body = embeddable_follow(body)
             await accept_follow(

@@ -67,6 +67,7 @@ class FederationConfig:
     blocked_domains: tuple[str, ...] = ()
     max_inbox_bytes: int = 1_048_576
     key_cache_seconds: int = 86_400
+    key_failure_cache_seconds: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         blocked_domains=tuple(d.strip().lower() for d in fed.get_str_list("blocked_domains")),
         max_inbox_bytes=fed.get_int("max_inbox_bytes", 1_048_576, low=1024, high=64 * 1_048_576),
         key_cache_seconds=fed.get_int("key_cache_seconds", 86_400, low=0, high=30 * 86_400),
+        key_failure_cache_seconds=fed.get_int("key_failure_cache_seconds", 60, low=0, high=86_400),
     )
     fed.finish()
 

@@ -88,6 +88,7 @@ async def open_services(
                 signer=instance_signer,
                 allow_private=config.federation.allow_private_addresses,
                 key_ttl=config.federation.key_cache_seconds,
+                key_failure_ttl=config.federation.key_failure_cache_seconds,
                 clock=clock,
             )
             documents = ActorDocuments(

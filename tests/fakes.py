@@ -86,7 +86,9 @@ class FakeRemote:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        resolver.hosts[self.host] = self.runner.addresses[-1][1]
+        # A host with a port ("remote.example:8443") resolves by its name; the resolver
+        # sends every port of that name to the fake's real one.
+        resolver.hosts[self.host.rsplit(":", 1)[0]] = self.runner.addresses[-1][1]
 
     async def stop(self) -> None:
         if self.runner is not None:

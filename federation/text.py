@@ -1,0 +1,55 @@
+"""Remote JSON made safe to store and show: the one place where wire text is normalised.
+
+JSON lets a peer escape code points that no database or terminal should receive:
+a lone surrogate (`"\\ud800"`) cannot be encoded as UTF-8, so SQLite's driver and
+asyncpg raise on it, and PostgreSQL refuses NUL (`"\\u0000"`) in text. Every JSON
+document that arrives from the network (inbox bodies, fetched actors, keys, objects,
+WebFinger answers) is decoded by `load_json`, which replaces lone surrogates with
+U+FFFD and removes NUL in every key and string value. Raw (unescaped) control bytes
+and invalid UTF-8 never get this far: `json.loads` and the UTF-8 decoder refuse them.
+
+Pure protocol code: imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+__all__ = ["clean_text", "load_json"]
+
+# The only escapes that can produce a lone surrogate or a NUL. Anything else json.loads
+# accepts is storable, so documents without these escapes (nearly all) skip the walk.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
+# After json.loads, valid surrogate pairs are joined into one code point: any surrogate
+# left in a string is lone.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """`value` with lone surrogates replaced by U+FFFD and NUL removed."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def _clean(value: object) -> object:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(k): _clean(v) for k, v in value.items()}
+    return value
+
+
+def load_json(raw: bytes | str) -> object:
+    """Decode a JSON document from a peer, with every string normalised (`clean_text`).
+
+    Raises `ValueError` (also for invalid UTF-8) or `RecursionError`, as `json.loads` does.
+    """
+    text = raw if isinstance(raw, str) else raw.decode("utf-8")  # UTF-8 only, as RFC 8259 says
+    doc = json.loads(text)
+    if _SUSPECT_ESCAPE.search(text) is None:
+        return doc
+    return _clean(doc)
