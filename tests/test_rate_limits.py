@@ -18,12 +18,13 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from sqlalchemy import func, select, update
 
-from actors.local import ensure_instance_actor
-from actors.models import Follow, FollowState
+from actors import accounts
+from actors.local import ensure_instance_actor, get_actor
+from actors.models import ApiToken, Follow, FollowState, OAuthApp, RoleName
 from federation.keys import generate_rsa_private_key_pem
 from federation.signatures import sign_request
 from inbox.models import InboxActivity
-from outbox.models import Delivery, DeliveryState
+from outbox.models import Delivery, DeliveryState, Status
 from server import actions, db, keys
 from server.app import create_app
 from server.config import (
@@ -39,6 +40,7 @@ from tests.conftest import Instance, LoopbackResolver
 from tests.fakes import FakeRemote, shared_key
 from tests.helpers import settle
 
+PASSWORD = "a long and secret passphrase"
 StartLimited = Callable[..., Awaitable[Instance]]
 
 
@@ -263,3 +265,203 @@ async def test_follows_per_host_refused_with_retry_after_that_the_sender_honours
     async with alpha.sessionmaker() as session:
         row = await session.scalar(select(Follow).where(Follow.follower_uri == max_))
     assert row is not None and row.state == FollowState.ACCEPTED and row.followed_uri == news
+
+
+# --- API writes ----------------------------------------------------------------------------
+
+
+async def add_person(inst: Instance, username: str, actor: str) -> str:
+    """A person with an editor role on `actor`; returns a read-write token."""
+    async with inst.sessionmaker() as session:
+        now = datetime.now(UTC)
+        org = await get_actor(session, actor)
+        user = await accounts.create_user(session, username=username, password=PASSWORD, now=now)
+        await accounts.grant_role(session, user=user, actor=org, role=RoleName.EDITOR, now=now)
+        issued = await accounts.create_token(
+            session, user=user, actor=org, scopes=["read", "write"], now=now
+        )
+        await session.commit()
+    return issued.token
+
+
+async def call(
+    client: aiohttp.ClientSession,
+    inst: Instance,
+    method: str,
+    path: str,
+    token: str | None = None,
+    **kw: Any,
+) -> Answer:
+    headers = dict(kw.pop("headers", {}))
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with client.request(
+        method, inst.base_url + path, headers=headers, allow_redirects=False, **kw
+    ) as resp:
+        return Answer(resp.status, resp.headers, await resp.read())
+
+
+async def test_api_writes_are_limited_per_token_and_reads_are_not(
+    start_limited: StartLimited, client: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    alpha = await start_limited(
+        "alpha", clock, api_writes_per_token=2, api_writes_per_token_seconds=60
+    )
+    await alpha.add_actor("kv")
+    anna, ben = await add_person(alpha, "anna", "kv"), await add_person(alpha, "ben", "kv")
+
+    def post(token: str, text: str) -> Awaitable[Answer]:
+        return call(client, alpha, "POST", "/api/v1/statuses", token, data={"status": text})
+
+    assert [(await post(anna, f"news {n}")).status for n in range(2)] == [200, 200]
+    refused = await post(anna, "one too many")
+    assert refused.status == 429
+    assert refused.error() == "Too many requests"
+    assert refused.headers["Retry-After"] == "30"
+    assert refused.headers["X-RateLimit-Limit"] == "2"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    reset = datetime.strptime(refused.headers["X-RateLimit-Reset"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    assert timedelta(seconds=25) < reset - datetime.now(UTC) <= timedelta(seconds=31)
+    assert refused.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Retry-After" in refused.headers["Access-Control-Expose-Headers"]
+    assert await count(alpha, Status) == 2
+    # Another token has its own budget; reading is not limited.
+    assert (await post(ben, "ben's news")).status == 200
+    for _ in range(5):
+        assert (await call(client, alpha, "GET", "/api/v1/timelines/home", anna)).status == 200
+    assert (await call(client, alpha, "DELETE", "/api/v1/statuses/1", anna)).status == 429
+
+    clock.advance(30)
+    assert (await post(anna, "later")).status == 200
+    assert (await post(anna, "too soon")).status == 429
+    assert await count(alpha, Status) == 4
+
+
+async def test_api_writes_without_token_are_limited_per_address(
+    start_limited: StartLimited, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_limited(
+        "alpha", ManualClock(), api_writes_per_token=2, api_writes_per_token_seconds=60
+    )
+    form = {"client_name": "App", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}
+    answers = [(await call(client, alpha, "POST", "/api/v1/apps", data=form)) for _ in range(3)]
+    assert [a.status for a in answers] == [200, 200, 429]
+    assert await count(alpha, OAuthApp) == 2
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts argon2 verifications (the one thing a refused sign-in must not cost)."""
+    calls: list[str] = []
+    real = accounts._verify
+
+    def counting(stored: str, password: str) -> bool:
+        calls.append(password)
+        return real(stored, password)
+
+    monkeypatch.setattr(accounts, "_verify", counting)
+    return calls
+
+
+async def register(client: aiohttp.ClientSession, inst: Instance) -> dict[str, str]:
+    form = {"client_name": "Script", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}
+    doc = json.loads((await call(client, inst, "POST", "/api/v1/apps", data=form)).body)
+    return {"client_id": doc["client_id"], "client_secret": doc["client_secret"]}
+
+
+async def password_grant(
+    client: aiohttp.ClientSession,
+    inst: Instance,
+    app: dict[str, str],
+    username: str,
+    password: str,
+    **headers: str,
+) -> Answer:
+    data = {**app, "grant_type": "password", "username": username, "password": password}
+    return await call(client, inst, "POST", "/oauth/token", data=data, headers=headers)
+
+
+async def test_wrong_passwords_lock_the_account_before_any_hash(
+    start_limited: StartLimited, client: aiohttp.ClientSession, hashes: list[str]
+) -> None:
+    clock = ManualClock()
+    alpha = await start_limited(
+        "alpha", clock, sign_in_per_account=3, sign_in_per_account_seconds=1800
+    )
+    await alpha.add_actor("kv")
+    await add_person(alpha, "anna", "kv")
+    await add_person(alpha, "ben", "kv")
+    app = await register(client, alpha)
+    tokens = await count(alpha, ApiToken)
+
+    wrong = [await password_grant(client, alpha, app, "anna", f"guess {n}") for n in range(3)]
+    assert [a.status for a in wrong] == [400, 400, 400]
+    assert len(hashes) == 3
+    for password in ("guess 4", PASSWORD):  # even the right password waits
+        refused = await password_grant(client, alpha, app, "Anna", password)
+        assert refused.status == 429
+        assert refused.headers["Retry-After"] == "600"  # 1800 s / 3
+        assert refused.error() == "Too many requests"
+    assert len(hashes) == 3
+    assert await count(alpha, ApiToken) == tokens
+    # Unknown names are limited alike, so a 429 says nothing about which names exist.
+    for n in range(3):
+        assert (await password_grant(client, alpha, app, "nobody", f"x{n}")).status == 400
+    assert (await password_grant(client, alpha, app, "nobody", "x")).status == 429
+    # Other accounts sign in; successful sign-ins never count.
+    for _ in range(5):
+        assert (await password_grant(client, alpha, app, "ben", PASSWORD)).status == 200
+    assert len(hashes) == 3 + 3 + 5
+
+    clock.advance(600)
+    assert (await password_grant(client, alpha, app, "anna", PASSWORD)).status == 200
+    assert await count(alpha, ApiToken) == tokens + 6
+
+
+async def test_failed_sign_ins_per_address_cover_the_form_and_the_token_endpoint(
+    start_limited: StartLimited, client: aiohttp.ClientSession, hashes: list[str]
+) -> None:
+    clock = ManualClock()
+    alpha = await start_limited(
+        "alpha",
+        clock,
+        sign_in_per_address=3,
+        sign_in_per_address_seconds=300,
+        client_address_header="X-Forwarded-For",
+    )
+    await alpha.add_actor("kv")
+    await add_person(alpha, "anna", "kv")
+    app = await register(client, alpha)
+    proxy = {"X-Forwarded-For": "198.51.100.20, 203.0.113.7"}  # our proxy added the last
+    for name in ("anna", "ben", "carl"):
+        answer = await password_grant(client, alpha, app, name, "wrong", **proxy)
+        assert answer.status == 400
+    assert (await password_grant(client, alpha, app, "dora", "x", **proxy)).status == 429
+    # Every token request from this address waits now, whatever credentials it carries.
+    bad_client = {**app, "client_secret": "guess"}
+    assert (await password_grant(client, alpha, bad_client, "anna", "x", **proxy)).status == 429
+    # The sign-in form: the page again, for a person, with the wait.
+    form = {
+        "response_type": "code",
+        "client_id": app["client_id"],
+        "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+        "username": "anna",
+        "password": PASSWORD,
+    }
+    page = await call(client, alpha, "POST", "/oauth/authorize", data=form, headers=proxy)
+    assert page.status == 429 and page.headers["Retry-After"] == "100"
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "Too many failed sign-ins. Please try again in 2 minutes." in page.body.decode()
+    assert len(hashes) == 3
+    # Another client address (the last X-Forwarded-For entry) has its own budget.
+    other = {"X-Forwarded-For": "203.0.113.7, 203.0.113.8"}
+    assert (await password_grant(client, alpha, app, "anna", PASSWORD, **other)).status == 200
+
+    clock.advance(100)
+    page = await call(client, alpha, "POST", "/oauth/authorize", data=form, headers=proxy)
+    assert page.status == 200 and '<code id="code">' in page.body.decode()
+    assert len(hashes) == 5
