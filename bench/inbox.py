@@ -209,6 +209,9 @@ def main() -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        # One sender at thousands of requests per second: the inbox limits would refuse it.
+        with config.open("a", encoding="utf-8") as f:
+            f.write("\n[limits]\ninbox_per_host = 0\ninbox_per_actor = 0\n")
         seed_key(db_path, public_key_pem(pem))
         pem_file = Path(tmp) / "pub.pem"
         pem_file.write_text(public_key_pem(pem))

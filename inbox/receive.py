@@ -1,9 +1,15 @@
-"""Receiving: bounded body → parse → verify → owner = actor → same origin → store → 202.
+"""Receiving: bounded body → parse → rate limit → verify → owner = actor → same origin →
+store → 202.
 
 Nothing is stored unless the signature verifies and the signer is the
-activity's actor. Stores go through a group commit: each request waits for the
-commit of the batch that holds it, so a 202 always means durably stored, while
-SQLite commits once per batch instead of once per request.
+activity's actor. Rate limits (per remote host, per remote actor, and for
+Follows per host) are checked before the costly verification, but only a
+request whose signature verified is charged: the host and actor are then the
+signer's own, so forged requests cannot spend a victim's budget.
+
+Stores go through a group commit: each request waits for the commit of the
+batch that holds it, so a 202 always means durably stored, while SQLite
+commits once per batch instead of once per request.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from federation.actors import same_origin
+from federation.ratelimit import RateLimiter, retry_after_seconds
 from federation.signatures import KeyResolver, SignatureError, verify_request
 from federation.text import load_json
 from inbox.store import InboxRow, InboxWriter
@@ -27,11 +35,47 @@ _SAME_ORIGIN_OBJECT_TYPES = frozenset({"Create", "Update", "Delete", "Undo", "An
 
 
 class InboxError(Exception):
-    """A request the inbox refuses; `status` is the HTTP answer."""
+    """A request the inbox refuses; `status` is the HTTP answer, `retry_after` (whole
+    seconds) the `Retry-After` of a 429."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class InboxLimits:
+    """The inbox's rate limits, keyed by the activity's actor and its host (`host[:port]`).
+
+    Requests verified concurrently may all pass `check` before any is charged; all are
+    charged afterwards, so the limit holds on average and a burst overshoots it by at
+    most the requests in flight.
+    """
+
+    per_host: RateLimiter = field(default_factory=RateLimiter.off)
+    per_actor: RateLimiter = field(default_factory=RateLimiter.off)
+    follows_per_host: RateLimiter = field(default_factory=RateLimiter.off)
+
+    def check(self, host: str, actor: str, act_type: str) -> None:
+        """InboxError(429) if any limit that applies has no room; charges nothing."""
+        waits = [
+            (self.per_host.wait(host), f"too many activities from {host}"),
+            (self.per_actor.wait(actor), "too many activities from this actor"),
+        ]
+        if act_type == "Follow":
+            waits.append((self.follows_per_host.wait(host), f"too many follows from {host}"))
+        wait, reason = max(waits)
+        if wait > 0:
+            seconds = retry_after_seconds(wait)
+            raise InboxError(429, f"{reason}, retry in {seconds} s", retry_after=seconds)
+
+    def charge(self, host: str, actor: str, act_type: str) -> None:
+        """Count one verified request against every limit that applies."""
+        self.per_host.take(host)
+        self.per_actor.take(actor)
+        if act_type == "Follow":
+            self.follows_per_host.take(host)
 
 
 def parse_activity(raw: bytes) -> tuple[dict[str, object], str, str, str]:
@@ -139,8 +183,10 @@ class InboxReceiver:
         clock: Callable[[], datetime],
         blocked_domains: Iterable[str] = (),
         url_scheme: str = "https",
+        limits: InboxLimits | None = None,
     ) -> None:
         self._url_scheme = url_scheme
+        self._limits = limits or InboxLimits()
         self._committer = committer
         self._resolver = resolver
         self._clock = clock
@@ -157,8 +203,10 @@ class InboxReceiver:
     ) -> None:
         """Verify and store one POSTed activity. Raises InboxError."""
         doc, act_id, act_type, actor = parse_activity(body)
-        if self._blocked and is_blocked_domain(inbox_host(actor), self._blocked):
+        host = inbox_host(actor)
+        if self._blocked and is_blocked_domain(host, self._blocked):
             raise InboxError(403, "domain blocked")
+        self._limits.check(host, actor, act_type)
         now = self._clock()
         try:
             verified = await verify_request(
@@ -174,6 +222,7 @@ class InboxReceiver:
             raise InboxError(401, f"signature: {exc.reason.value}: {exc}") from None
         if verified.owner != actor:
             raise InboxError(401, "signature: owner_mismatch: the key's owner is not the actor")
+        self._limits.charge(host, actor, act_type)
         check_origins(doc, act_id, act_type, actor)
         await self._committer.store(
             InboxRow(act_id, actor, act_type, recipient_uri, body.decode("utf-8"), now)

@@ -25,8 +25,9 @@ def ap_json(doc: object) -> web.Response:
     return web.json_response(doc, content_type=AP_TYPE, headers={"Vary": "Accept"})
 
 
-def error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def error(status: int, message: str, *, retry_after: int | None = None) -> web.Response:
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return web.json_response({"error": message}, status=status, headers=headers)
 
 
 async def signed_get(request: web.Request) -> VerifiedRequest | None:
@@ -83,7 +84,7 @@ async def inbox_post(request: web.Request) -> web.Response:
     except InboxError as exc:
         if exc.status >= 500:
             log.warning("inbox refused with %s: %s", exc.status, exc)
-        return error(exc.status, str(exc))
+        return error(exc.status, str(exc), retry_after=exc.retry_after)
     return web.Response(status=202)
 
 

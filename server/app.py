@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from federation.ratelimit import MonotonicClock
 from inbox.news_handlers import object_fetcher
 from inbox.process import InboxProcessor
 from inbox.receive import GroupCommitter, InboxReceiver
@@ -25,6 +27,7 @@ from server.config import Config, DatabaseConfig
 from server.discovery import add_discovery_routes
 from server.news_pages import add_news_routes
 from server.pages import TEMPLATES, add_page_routes
+from server.ratelimit import RateLimits
 from server.services import open_services, utc_clock
 from server.worker import start_worker
 
@@ -46,11 +49,15 @@ def create_app(
     *,
     resolver: AbstractResolver | None = None,
     clock: Callable[[], datetime] = utc_clock,
+    monotonic: MonotonicClock = time.monotonic,
 ) -> web.Application:
-    """An application for `config`. `resolver` lets tests map test host names to loopback."""
+    """An application for `config`. `resolver` lets tests map test host names to loopback;
+    `monotonic` is the clock of the rate limits."""
     app = web.Application(client_max_size=config.federation.max_inbox_bytes)
     app[keys.CONFIG] = config
     app[keys.CLOCK] = clock
+    limits = RateLimits.from_config(config.limits, monotonic)
+    app[keys.LIMITS] = limits
     app[keys.OUTBOX_WAKE] = asyncio.Event()
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -89,6 +96,7 @@ def create_app(
                 clock=clock,
                 blocked_domains=config.federation.blocked_domains,
                 url_scheme=config.instance.scheme,
+                limits=limits.inbox,
             )
             stop = asyncio.Event()
             task = asyncio.create_task(processor.run_forever(stop), name="inbox-processor")

@@ -71,6 +71,26 @@ class FederationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Rate limits: each `<name>` events per `<name>_seconds`, in bursts of up to `<name>`;
+    0 switches a limit off. Counted per `verbund serve` process."""
+
+    inbox_per_host: int = 3000
+    inbox_per_host_seconds: int = 60
+    inbox_per_actor: int = 600
+    inbox_per_actor_seconds: int = 60
+    follows_per_host: int = 300
+    follows_per_host_seconds: int = 300
+    sign_in_per_account: int = 10
+    sign_in_per_account_seconds: int = 1800
+    sign_in_per_address: int = 30
+    sign_in_per_address_seconds: int = 300
+    api_writes_per_token: int = 300
+    api_writes_per_token_seconds: int = 300
+    client_address_header: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -81,6 +101,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     path: Path | None = None
 
@@ -161,7 +182,9 @@ _REQUIRED = object()
 
 def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     """Validate a parsed TOML document into a Config."""
-    unknown = sorted(set(data) - {"instance", "server", "database", "federation", "logging"})
+    unknown = sorted(
+        set(data) - {"instance", "server", "database", "federation", "limits", "logging"}
+    )
     if unknown:
         raise ConfigError(f"unknown section [{unknown[0]}]")
 
@@ -228,6 +251,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     )
     fed.finish()
 
+    limits = _parse_limits(_Section(data, "limits"))
+
     log = _Section(data, "logging")
     level = log.get_str("level", "info").lower()
     if level not in LOG_LEVELS:
@@ -248,9 +273,55 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         server=server,
         database=database,
         federation=federation,
+        limits=limits,
         logging=LoggingConfig(level=level),
         path=path,
     )
+
+
+_MAX_LIMIT = 1_000_000
+_MAX_LIMIT_SECONDS = 7 * 86_400
+_HEADER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+def _parse_limits(sec: _Section) -> LimitsConfig:
+    """Every count in 0 (off) … 1 000 000, every period in 1 s … one week."""
+    d = LimitsConfig()
+
+    def count(key: str, default: int) -> int:
+        return sec.get_int(key, default, low=0, high=_MAX_LIMIT)
+
+    def seconds(key: str, default: int) -> int:
+        return sec.get_int(key, default, low=1, high=_MAX_LIMIT_SECONDS)
+
+    header = sec.get_str("client_address_header", "").strip()
+    if header and not _HEADER_RE.match(header):
+        raise ConfigError(
+            f"limits.client_address_header must be an HTTP header name, got {header!r}"
+        )
+    limits = LimitsConfig(
+        inbox_per_host=count("inbox_per_host", d.inbox_per_host),
+        inbox_per_host_seconds=seconds("inbox_per_host_seconds", d.inbox_per_host_seconds),
+        inbox_per_actor=count("inbox_per_actor", d.inbox_per_actor),
+        inbox_per_actor_seconds=seconds("inbox_per_actor_seconds", d.inbox_per_actor_seconds),
+        follows_per_host=count("follows_per_host", d.follows_per_host),
+        follows_per_host_seconds=seconds("follows_per_host_seconds", d.follows_per_host_seconds),
+        sign_in_per_account=count("sign_in_per_account", d.sign_in_per_account),
+        sign_in_per_account_seconds=seconds(
+            "sign_in_per_account_seconds", d.sign_in_per_account_seconds
+        ),
+        sign_in_per_address=count("sign_in_per_address", d.sign_in_per_address),
+        sign_in_per_address_seconds=seconds(
+            "sign_in_per_address_seconds", d.sign_in_per_address_seconds
+        ),
+        api_writes_per_token=count("api_writes_per_token", d.api_writes_per_token),
+        api_writes_per_token_seconds=seconds(
+            "api_writes_per_token_seconds", d.api_writes_per_token_seconds
+        ),
+        client_address_header=header,
+    )
+    sec.finish()
+    return limits
 
 
 def _is_local(host: str) -> bool:

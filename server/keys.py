@@ -14,6 +14,7 @@ from actors.remote import RemoteDirectory
 from inbox.process import InboxProcessor
 from inbox.receive import InboxReceiver
 from server.config import Config
+from server.ratelimit import RateLimits
 from server.services import Services
 
 CONFIG = web.AppKey("config", Config)
@@ -27,3 +28,4 @@ PROCESSOR = web.AppKey("processor", InboxProcessor)
 CLOCK = web.AppKey[Callable[[], datetime]]("clock")
 OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
 SERVICES = web.AppKey("services", Services)
+LIMITS = web.AppKey("limits", RateLimits)

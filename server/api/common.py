@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 
-from actors.accounts import TokenContext, authenticate
+from actors.accounts import TokenContext, authenticate, hash_secret
 from actors.models import Actor, User
+from federation.ratelimit import retry_after_seconds
 from outbox.timelines import Page
 from server import keys
+from server.ratelimit import RateLimitedError
 
 Json = dict[str, object]
 
@@ -35,16 +37,25 @@ OUTSIDE_SCOPES: Final = "This action is outside the authorized scopes"
 NOT_ALLOWED: Final = "This action is not allowed"
 NOT_FOUND: Final = "Record not found"
 NEEDS_USER: Final = "This method requires an authenticated user"
+TOO_MANY_REQUESTS: Final = "Too many requests"
 
 
 class ApiError(Exception):
     """An error answer: `error` is the text clients show; OAuth adds `description`."""
 
-    def __init__(self, status: int, error: str, description: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        description: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.description = description
+        self.headers = dict(headers or {})
 
 
 def not_found() -> ApiError:
@@ -62,6 +73,22 @@ def validation_failed(message: str) -> ApiError:
 
 def missing(name: str) -> ApiError:
     return ApiError(400, f"Missing required parameter: {name}")
+
+
+def too_many_requests(limited: RateLimitedError, now: datetime) -> ApiError:
+    """429 with `Retry-After` and Mastodon's `X-RateLimit-*` headers: Mastodon.py sleeps
+    until `X-RateLimit-Reset` and then tries again (without it, it guesses from 2 s up)."""
+    reset = now + timedelta(seconds=limited.retry_after)
+    return ApiError(
+        429,
+        TOO_MANY_REQUESTS,
+        headers={
+            "Retry-After": str(limited.retry_after),
+            "X-RateLimit-Limit": str(limited.limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": api_datetime(reset),
+        },
+    )
 
 
 # --- output --------------------------------------------------------------------------------
@@ -84,7 +111,7 @@ def error_response(err: ApiError) -> web.Response:
     doc: Json = {"error": err.error}
     if err.description is not None:
         doc["error_description"] = err.description
-    return json_response(doc, status=err.status)
+    return json_response(doc, status=err.status, headers=err.headers or None)
 
 
 def api_datetime(value: datetime) -> str:
@@ -302,8 +329,11 @@ def link_header(
 # middleware: the federation read paths (actor documents, WebFinger, inbox)
 # must not pay for the API on every request.
 
-_EXPOSE = "Link, X-RateLimit-Reset, X-RateLimit-Limit, X-RateLimit-Remaining, X-Request-Id"
+_EXPOSE = (
+    "Link, X-RateLimit-Reset, X-RateLimit-Limit, X-RateLimit-Remaining, X-Request-Id, Retry-After"
+)
 _METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -314,12 +344,30 @@ def _cors(response: web.StreamResponse) -> web.StreamResponse:
     return response
 
 
+def limit_api_write(request: web.Request) -> None:
+    """Charge a write under /api/ to its token (or, without one, its client address);
+    429 before the handler runs when there is no room, so a refused write does nothing."""
+    if request.method not in _WRITES or not request.path.startswith("/api/"):
+        return
+    limits = request.app[keys.LIMITS]
+    if not limits.api_writes.enabled:
+        return
+    token = bearer_token(request)
+    key = "token " + hash_secret(token) if token else "address " + limits.client_address(request)
+    wait = limits.api_writes.hit(key)
+    if wait > 0:
+        limited = RateLimitedError(retry_after_seconds(wait), limits.api_writes.limit)
+        raise too_many_requests(limited, request.app[keys.CLOCK]())
+
+
 def api_handler(handler: Handler) -> Handler:
-    """JSON errors (`ApiError`, and aiohttp's own 4xx such as 413) with CORS, as on success."""
+    """JSON errors (`ApiError`, and aiohttp's own 4xx such as 413) with CORS, as on success;
+    API writes are rate-limited first."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
+            limit_api_write(request)
             return _cors(await handler(request))
         except ApiError as err:
             return _cors(error_response(err))

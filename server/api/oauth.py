@@ -9,12 +9,18 @@ apart from real codes), never the password.
 The password grant (removed in Mastodon 4.4) is offered for scripts and for
 Mastodon.py's `log_in(username, password)`; it acts for the person's first
 actor unless an `actor` parameter names another.
+
+Every credential check here is rate-limited (`server.ratelimit`): per client
+address for each token request and form submission, per account for each
+password, charged before the check and given back when the credentials prove
+right, so a refused attempt never costs an argon2 hash.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 from typing import NoReturn
 from urllib.parse import urlencode
 
@@ -36,8 +42,10 @@ from server.api.common import (
     read_params,
     require_user,
     token_context,
+    too_many_requests,
     validation_failed,
 )
+from server.ratelimit import RateLimitedError
 
 GRANT_TYPES = ("authorization_code", "client_credentials", "password")
 
@@ -311,6 +319,13 @@ async def authorize_submit(request: web.Request) -> web.Response:
                 return _html(_page(None, instance=instance, problem=str(exc)), status=403)
         user: User | None
         ticket = params.get("ticket")
+        username = params.get("username") or ""
+        try:
+            attempt = request.app[keys.LIMITS].sign_in(request)
+            if not ticket:
+                attempt.charge_account(username)
+        except RateLimitedError as exc:
+            return _too_many_attempts(req, instance, username, exc)
         if ticket:
             try:
                 row = await accounts.redeem_code(
@@ -330,7 +345,6 @@ async def authorize_submit(request: web.Request) -> web.Response:
                 )
             user = await session.get(User, row.user_id)
         else:
-            username = params.get("username") or ""
             user = await accounts.check_password(session, username, params.get("password") or "")
             if user is None:
                 return _html(
@@ -342,6 +356,7 @@ async def authorize_submit(request: web.Request) -> web.Response:
                     ),
                     status=401,
                 )
+        attempt.succeeded()
         assert user is not None
         held = await accounts.actors_of(session, user.id)
         if not held:
@@ -384,6 +399,25 @@ async def authorize_submit(request: web.Request) -> web.Response:
         )
         await session.commit()
     return req.succeed(code, instance)
+
+
+def _too_many_attempts(
+    req: _Request, instance: str, username: str, limited: RateLimitedError
+) -> web.Response:
+    """The form again, for a person: HTML with the wait, not the JSON an API client gets."""
+    minutes = math.ceil(limited.retry_after / 60)
+    response = _html(
+        _page(
+            req,
+            instance=instance,
+            username=username,
+            error=f"Too many failed sign-ins. Please try again in {minutes} minute"
+            + ("s." if minutes != 1 else "."),
+        ),
+        status=429,
+    )
+    response.headers["Retry-After"] = str(limited.retry_after)
+    return response
 
 
 def _choose(held: list[tuple[Actor, RoleName]], name: str | None) -> Actor | None:
@@ -459,6 +493,10 @@ async def issue_token(request: web.Request) -> web.Response:
     params = await read_params(request)
     grant = params.get("grant_type") or ""
     now = request.app[keys.CLOCK]()
+    try:
+        attempt = request.app[keys.LIMITS].sign_in(request)
+    except RateLimitedError as exc:
+        raise too_many_requests(exc, now) from None
     async with request.app[keys.SESSIONMAKER]() as session:
         app = await _client(session, request, params)
         if grant == "authorization_code":
@@ -474,18 +512,24 @@ async def issue_token(request: web.Request) -> web.Response:
             except InvalidGrantError as exc:
                 await session.commit()  # the code is spent either way
                 raise _invalid_grant(str(exc)) from None
+            attempt.succeeded()
             user = await session.get(User, row.user_id)
             actor = await session.get(Actor, row.actor_id)
             scopes: tuple[str, ...] = tuple(row.scopes.split())
         elif grant == "password":
             scopes = _requested_scopes(params, app)
-            user = await accounts.check_password(
-                session, params.get("username") or "", params.get("password") or ""
-            )
+            username = params.get("username") or ""
+            try:
+                attempt.charge_account(username)
+            except RateLimitedError as exc:
+                raise too_many_requests(exc, now) from None
+            user = await accounts.check_password(session, username, params.get("password") or "")
             if user is None:
                 raise _invalid_grant("Wrong user name or password.")
+            attempt.succeeded()
             actor = await _password_actor(session, user, params.get("actor"))
         elif grant == "client_credentials":
+            attempt.succeeded()
             issued = await accounts.create_app_token(
                 session, app=app, scopes=_requested_scopes(params, app), now=now
             )

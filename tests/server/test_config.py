@@ -20,6 +20,21 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert cfg.logging.level == "info"
 
 
+def test_limits_default_to_values_a_busy_instance_lives_with_and_zero_is_allowed() -> None:
+    cfg = parse_config({"instance": {"domain": "social.example.org"}})
+    assert (cfg.limits.inbox_per_host, cfg.limits.inbox_per_host_seconds) == (3000, 60)
+    assert (cfg.limits.sign_in_per_account, cfg.limits.sign_in_per_account_seconds) == (10, 1800)
+    assert cfg.limits.client_address_header == ""
+    cfg = parse_config(
+        {
+            "instance": {"domain": "social.example.org"},
+            "limits": {"follows_per_host": 0, "client_address_header": "X-Real-IP"},
+        }
+    )
+    assert cfg.limits.follows_per_host == 0
+    assert cfg.limits.client_address_header == "X-Real-IP"
+
+
 def test_domain_with_port_keeps_port_in_urls_but_not_in_acct_host() -> None:
     cfg = parse_config({"instance": {"domain": "localhost:8080", "scheme": "http"}})
     assert cfg.instance.base_url == "http://localhost:8080"
@@ -63,6 +78,22 @@ def test_domain_with_port_keeps_port_in_urls_but_not_in_acct_host() -> None:
         (
             {"instance": {"domain": "x.org"}, "federation": {"blocked_domains": [1]}},
             "federation.blocked_domains",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "limits": {"inbox_per_host": -1}},
+            "limits.inbox_per_host must be between 0 and",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "limits": {"sign_in_per_account_seconds": 0}},
+            "limits.sign_in_per_account_seconds must be between 1 and",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "limits": {"client_address_header": "X Real"}},
+            "limits.client_address_header must be an HTTP header name",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "limits": {"api_writes": 5}},
+            "unknown key limits.api_writes",
         ),
         ({"instance": {"domain": "x.org", "colour": "red"}}, "unknown key instance.colour"),
         ({"instance": {"domain": "x.org"}, "extra": {}}, "unknown section [extra]"),
@@ -115,6 +146,7 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         ("server", cfg.server),
         ("database", cfg.database),
         ("federation", cfg.federation),
+        ("limits", cfg.limits),
         ("logging", cfg.logging),
     ):
         assert f"[{section}]" in text
