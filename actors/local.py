@@ -97,7 +97,10 @@ async def create_actor(
 
 
 async def find_actor(session: AsyncSession, username: str) -> Actor | None:
-    """A non-instance local actor by name, ignoring case."""
+    """A non-instance local actor by name, ignoring case; None for what cannot be a name
+    (visitors' URLs bring NUL and worse, which PostgreSQL refuses to compare)."""
+    if not is_valid_username(username):
+        return None
     return await session.scalar(
         select(Actor).where(Actor.username_key == username.lower(), Actor.is_instance.is_(False))
     )

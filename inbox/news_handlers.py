@@ -209,6 +209,11 @@ class Post:
     updated: datetime | None
 
 
+def news_type(value: object) -> str | None:
+    """The news type of a `type` that may be a list (`["Note"]`, as some peers send)."""
+    return next((t for t in _items(value) if isinstance(t, str) and t in NEWS_TYPES), None)
+
+
 def parse_post(
     obj: Mapping[str, object], activity: Mapping[str, object] | None = None
 ) -> Post | None:
@@ -217,10 +222,9 @@ def parse_post(
     The audience is the object's `to`/`cc`, else the activity's (Mastodon's status parser).
     The author is the first `attributedTo`, else the activity's actor.
     """
-    obj_id, obj_type = obj.get("id"), obj.get("type")
-    if not isinstance(obj_id, str) or not is_http_url(obj_id) or obj_type not in NEWS_TYPES:
+    obj_id, obj_type = obj.get("id"), news_type(obj.get("type"))
+    if not isinstance(obj_id, str) or not is_http_url(obj_id) or obj_type is None:
         return None
-    assert isinstance(obj_type, str)
     envelope = activity or {}
     authors = ids_of(obj.get("attributedTo"))
     author = authors[0] if authors else id_of(envelope.get("actor"))

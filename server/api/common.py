@@ -24,6 +24,7 @@ from aiohttp import web
 from actors.accounts import TokenContext, authenticate, hash_secret
 from actors.models import Actor, User
 from federation.ratelimit import retry_after_seconds
+from federation.text import clean_text, load_json
 from outbox.timelines import Page
 from server import keys
 from server.ratelimit import RateLimitedError
@@ -205,7 +206,7 @@ async def read_params(request: web.Request) -> Params:
         ctype = request.content_type
         if ctype == "application/json" or ctype.endswith("+json"):
             try:
-                doc = json.loads(await request.read() or b"{}")
+                doc = load_json(await request.read() or b"{}")
             except ValueError:
                 raise ApiError(400, "Invalid JSON in the request body") from None
             if isinstance(doc, dict):
@@ -218,7 +219,8 @@ async def read_params(request: web.Request) -> Params:
             text = (await request.read()).decode("utf-8", "replace")
             pairs += parse_qsl(text, keep_blank_values=True)
     pairs += list(request.query.items())
-    return Params(pairs)
+    # NUL and lone surrogates reach no query (PostgreSQL refuses NUL in text).
+    return Params([(clean_text(k), clean_text(v)) for k, v in pairs])
 
 
 # --- tokens --------------------------------------------------------------------------------
