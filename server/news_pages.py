@@ -8,6 +8,7 @@ they did not exist, deleted ones 410 (with a Tombstone for ActivityPub clients).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -148,7 +149,7 @@ def build_feed(
     fg.author({"name": name, "uri": actor.profile_url})
     fg.link(href=actor.profile_url, rel="alternate")
     fg.link(href=feed_url, rel="self")
-    fg.description(plain_text(actor.summary_html) or f"News from {actor.username}")
+    fg.description(strip_markup(plain_text(actor.summary_html)) or f"News from {actor.username}")
     if language:
         fg.language(language)
     fg.updated(max((p.edited_at or p.published_at for p in posts), default=actor.published))
@@ -162,8 +163,9 @@ def build_feed(
         fe.published(status.published_at)
         fe.updated(status.edited_at or status.published_at)
         if status.summary:
-            # An Article's short summary, or a Note's content warning.
-            fe.summary(status.summary)
+            # An Article's short summary, or a Note's content warning: plain text, escaped,
+            # since RSS readers take <description> as HTML.
+            fe.summary(html.escape(status.summary, quote=False), type="html")
         fe.content(status.content, type="html")
     return fg
 

@@ -3,6 +3,7 @@ what our post pages, outbox and feeds serve."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -465,6 +466,30 @@ async def test_feed_titles_are_text_without_markup(
         assert not feed.bozo, feed.bozo_exception
         assert feed.feed.title == "Alpha & Co"
         assert [e.title for e in feed.entries] == expected[::-1]
+
+
+async def test_feed_summaries_are_text_that_readers_show_as_typed(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_instance("alpha")
+    await alpha.add_actor("news", summary="Wir <b>melden</b>")
+    await post(alpha, "news", Draft(text="Text", summary="<script>alert(1)</script> Tom & Jerry"))
+    async with client.get(f"{alpha.base_url}/users/news/feed.rss") as resp:
+        assert resp.status == 200
+        rss = (await resp.read()).decode()
+    async with client.get(f"{alpha.base_url}/users/news/feed.atom") as resp:
+        assert resp.status == 200
+        atom = (await resp.read()).decode()
+    # RSS descriptions are HTML to readers: once the XML is read, what is left shows the
+    # typed text (entities) and holds no tag.
+    [channel, item] = re.findall(r"<description>(.*?)</description>", rss, re.S)
+    assert html.unescape(channel) == "Wir melden"
+    assert html.unescape(item) == "&lt;script&gt;alert(1)&lt;/script&gt; Tom &amp; Jerry"
+    [summary] = re.findall(r'<summary type="html">(.*?)</summary>', atom, re.S)
+    assert summary == item
+    for body in (rss, atom):
+        entry = feedparser.parse(body).entries[0]
+        assert html.unescape(entry.summary) == "<script>alert(1)</script> Tom & Jerry"
 
 
 async def test_parent_on_another_instance_relays_a_branch_post(net: Net) -> None:
