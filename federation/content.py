@@ -54,6 +54,9 @@ _ALLOWED_CLASS = re.compile(
     r"^(h-\S*|p-\S*|u-\S*|dt-\S*|e-\S*|mention|hashtag|ellipsis|invisible|quote-inline)$"
 )
 _HEADING = re.compile(r"<(/?)h[1-6]>")
+# What an HTML tokenizer reads as a start or end tag, comment or declaration: `<` followed
+# by a letter, `/`, `!` or `?` (WHATWG "tag open state"), up to its `>` or the end of the text.
+_MARKUP_LIKE = re.compile(r"<[A-Za-z/!?][^>]*(?:>|\Z)")
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable("strikethrough")
@@ -90,3 +93,16 @@ def plain_text(fragment: str) -> str:
     """Visible text of an HTML fragment (for summaries, feeds and titles)."""
     text = nh3.clean(re.sub(r"</p>|<br\s*/?>", "\n", fragment), tags=set())
     return html.unescape(re.sub(r"\n{3,}", "\n\n", text)).strip()
+
+
+def strip_markup(text: str) -> str:
+    """Plain text without anything an HTML parser would take for markup, whitespace collapsed
+    to single spaces: for titles that readers may parse as HTML (RSS readers do).
+
+    `<b>x</b>` → `x`; `Tom & Jerry` and `1 < 2` stay as they are. Removal repeats until
+    nothing is left to remove, so `<<b>i>` cannot turn into `<i>`.
+    """
+    line = text
+    while (shorter := _MARKUP_LIKE.sub("", line)) != line:
+        line = shorter
+    return " ".join(line.split())

@@ -39,6 +39,7 @@ from federation.content import plain_text, sanitize_html
 from federation.errors import FetchError
 from federation.fetch import Signer, fetch_json
 from outbox.models import Favourite, Mention, Status, TimelineEntry, Tombstone, Visibility
+from outbox.news import hashtag_key
 from outbox.publish import inbox_host, is_blocked_domain
 from outbox.timelines import add_to_timelines, local_followers
 
@@ -164,9 +165,14 @@ def _html_url(value: object, object_id: str) -> str | None:
 
 
 def _tags(value: object) -> tuple[list[dict[str, object]], list[str]]:
-    """Mention, Hashtag and Emoji tags reduced to the fields we use; and mentioned actor ids."""
+    """Mention, Hashtag and Emoji tags reduced to the fields we use; and mentioned actor ids.
+
+    Hashtag names are stored as our own posts store theirs, `#` + `hashtag_key`; names
+    with no letter left (`#<>`) and repeats of a key are dropped.
+    """
     tags: list[dict[str, object]] = []
     mentions: list[str] = []
+    hashtags: set[str] = set()
     for item in list(_items(value))[:MAX_TAGS]:
         if not isinstance(item, dict):
             continue
@@ -178,7 +184,10 @@ def _tags(value: object) -> tuple[list[dict[str, object]], list[str]]:
                 mentions.append(href)
             tags.append({"type": "Mention", "href": href, "name": name or ""})
         elif kind == "Hashtag" and name:
-            tags.append({"type": "Hashtag", "name": name, "href": href})
+            key = hashtag_key(name)
+            if key is not None and key not in hashtags:
+                hashtags.add(key)
+                tags.append({"type": "Hashtag", "name": f"#{key}", "href": href})
         elif kind == "Emoji" and name:
             icon = item.get("icon")
             url = icon.get("url") if isinstance(icon, dict) else None

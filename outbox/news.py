@@ -65,6 +65,7 @@ _MENTION = re.compile(
 )
 _HASHTAG = re.compile(r"(?<![\w/)#])#(\w*[^\W\d_]\w*)")
 _TAG_NAME = re.compile(r"^\w*[^\W\d_]\w*$")
+_TAG_LETTER = re.compile(r"[^\W\d_]")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}$")
 _MARKUP = re.compile(r"(<[^>]*>)")
 _TAG_OPEN = re.compile(r"^<(/?)([A-Za-z0-9]+)")
@@ -125,6 +126,22 @@ def normalize_hashtag(name: str) -> str:
             continue
         out.append(ch)
     return unicodedata.normalize("NFC", "".join(out))
+
+
+def hashtag_key(name: str) -> str | None:
+    """The key a hashtag name from elsewhere (a peer's `Hashtag` tag) is stored under: its
+    `normalize_hashtag` without the `#`, e.g. `#Straße` → `strasse`.
+
+    Only word characters (letters, digits, `_`) and the combining marks of scripts such as
+    Devanagari are kept; the `#`, spaces, punctuation and markup are removed first, as
+    Mastodon's HashtagNormalizer removes invalid characters. None when no letter is left,
+    so `#<>` or `#2025` is no tag.
+    """
+    kept = "".join(
+        ch for ch in name if ch.isalnum() or ch == "_" or unicodedata.category(ch)[0] == "M"
+    )
+    key = normalize_hashtag(kept)
+    return key if _TAG_LETTER.search(key) else None
 
 
 # --- finding and linking mentions and hashtags ---------------------------------------------

@@ -35,16 +35,14 @@ from server.config import (
     render_config,
     resolve_path,
 )
+from server.terminal import SafeFormatter, err
+from server.terminal import out as _print
 
 log = logging.getLogger("verbund")
 
 
 class CliError(Exception):
     """A failure to report on stderr as `error: ...` with exit code 1."""
-
-
-def _print(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -299,14 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         args.func(args)
     except (CliError, ConfigError, ActorError, ActionError, db.DatabaseError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        err(f"error: {exc}\n")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -22,14 +22,12 @@ from actors.models import RoleName
 from server import db
 from server.actions import ActionError
 from server.config import load_config, resolve_path
+from server.terminal import err
+from server.terminal import out as _print
 
 __all__ = ["register"]
 
 DEFAULT_TOKEN_SCOPES = "read write follow"
-
-
-def _print(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _run(args: argparse.Namespace, fn: Callable[[AsyncSession], Awaitable[None]]) -> None:
@@ -166,7 +164,7 @@ def cmd_token_create(args: argparse.Namespace) -> None:
         )
         await session.commit()
         role = await accounts.role_of(session, user.id, actor.id)
-        sys.stderr.write(
+        err(
             f"token {issued.id} for {user.username} acting for {actor.username} "
             f"({role.value if role else '?'}; scopes: {' '.join(issued.scopes)}).\n"
             "It is shown only now; use it as `Authorization: Bearer TOKEN`.\n"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -20,16 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
 from server import db
 from server.config import Config, load_config, resolve_path
+from server.terminal import out as _print
 from server.worker import WorkerOptions, run_worker_process
 
 __all__ = ["register"]
 
 STATES = ("pending", "failed", "dead", "done")
 _ERROR_WIDTH = 60
-
-
-def _print(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _error(message: str) -> Exception:

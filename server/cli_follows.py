@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 
 from server import actions
 from server.config import load_config, resolve_path
 from server.services import Services, open_services
-
-
-def _print(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+from server.terminal import out as _print
 
 
 def _run(args: argparse.Namespace, fn: Callable[[Services], Awaitable[None]]) -> None:

@@ -27,10 +27,7 @@ from outbox.timelines import Page, home_timeline
 from server.actions import ActionError
 from server.config import load_config, resolve_path
 from server.services import Services, open_services
-
-
-def _print(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+from server.terminal import out as _print
 
 
 def _run(args: argparse.Namespace, fn: Callable[[Services], Awaitable[None]]) -> None:

@@ -8,13 +8,14 @@ they did not exist, deleted ones 410 (with a Tombstone for ActivityPub clients).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from feedgen.feed import FeedGenerator
 
 from actors.documents import CachedActor
-from federation.content import plain_text
+from federation.content import plain_text, strip_markup
 from federation.documents import LocalActorView, wants_activity_json
 from outbox.models import Status
 from outbox.news import (
@@ -143,11 +144,12 @@ def build_feed(
     """An actor's public posts as a feed; RSS and Atom are rendered from the same one."""
     fg = FeedGenerator()
     fg.id(actor.profile_url)
-    fg.title(actor.display_name or actor.username)
-    fg.author({"name": actor.display_name or actor.username, "uri": actor.profile_url})
+    name = strip_markup(actor.display_name) or actor.username
+    fg.title(name)
+    fg.author({"name": name, "uri": actor.profile_url})
     fg.link(href=actor.profile_url, rel="alternate")
     fg.link(href=feed_url, rel="self")
-    fg.description(plain_text(actor.summary_html) or f"News from {actor.username}")
+    fg.description(strip_markup(plain_text(actor.summary_html)) or f"News from {actor.username}")
     if language:
         fg.language(language)
     fg.updated(max((p.edited_at or p.published_at for p in posts), default=actor.published))
@@ -155,13 +157,15 @@ def build_feed(
         fe = fg.add_entry(order="append")
         fe.id(status.uri)
         fe.guid(status.uri, permalink=False)
-        fe.title(post_title(status))
+        # Atom requires a title; a post with no visible text is named by its address.
+        fe.title(post_title(status) or status.url or status.uri)
         fe.link(href=status.url or status.uri)
         fe.published(status.published_at)
         fe.updated(status.edited_at or status.published_at)
         if status.summary:
-            # An Article's short summary, or a Note's content warning.
-            fe.summary(status.summary)
+            # An Article's short summary, or a Note's content warning: plain text, escaped,
+            # since RSS readers take <description> as HTML.
+            fe.summary(html.escape(status.summary, quote=False), type="html")
         fe.content(status.content, type="html")
     return fg
 

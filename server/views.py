@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from federation.content import plain_text
+from federation.content import plain_text, strip_markup
 from federation.documents import format_datetime
 from outbox.models import Status
 
@@ -34,10 +34,12 @@ class PostView:
 
 
 def post_title(status: Status) -> str:
-    """An Article's name, else the first words of the text (feeds and page titles)."""
+    """An Article's name, else the first words of the summary or text (feeds and page
+    titles): plain text with markup removed, since feed readers may parse titles as HTML.
+    Empty when nothing visible is left."""
     if status.name:
-        return status.name
-    words = (status.summary or plain_text(status.content)).split()
+        return strip_markup(status.name)
+    words = strip_markup(status.summary or plain_text(status.content)).split()
     title = " ".join(words[:TITLE_WORDS])
     return title + "…" if len(words) > TITLE_WORDS else title
 

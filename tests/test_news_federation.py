@@ -3,6 +3,7 @@ what our post pages, outbox and feeds serve."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -419,6 +420,76 @@ async def test_feeds_and_profile_list_public_posts(net: Net, client: aiohttp.Cli
     # Actor documents for servers are untouched by the profile's posts.
     actor = await get_json(client, net.alpha.actor_uri("news"))
     assert actor["type"] == "Organization"
+
+
+# Anything a reader parsing a title as HTML would take for a tag, comment or declaration.
+MARKUP = re.compile(r"<[A-Za-z/!?]")
+
+
+async def test_feed_titles_are_text_without_markup(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_instance("alpha")
+    await alpha.add_actor("news", display_name="<b>Alpha</b> & Co")
+    drafts = [
+        # Markdown with raw HTML disabled keeps these as visible text in the post.
+        Draft(text="<script>alert(1)</script> Meldung beginnt hier"),
+        Draft(text="&lt;img src=x onerror=alert(2)&gt; per Entity"),
+        Draft(text="Text", summary="<i>Achtung</i> Inhalt"),
+        Draft(text="Langer Text", title="Tom & Jerry <!-- x --> <em>kursiv</em>"),
+        Draft(text="Langer Text", title="Tom & Jerry"),
+        Draft(text="1 < 2 & 3 > 2"),
+        Draft(text="<<b>>script>alert(3)<</b>/script>"),
+        Draft(text="<script></script>"),
+    ]
+    posts = [await post(alpha, "news", d) for d in drafts]
+    expected = [
+        "alert(1) Meldung beginnt hier",
+        "per Entity",
+        "Achtung Inhalt",
+        "Tom & Jerry kursiv",
+        "Tom & Jerry",
+        "1 < 2 & 3 > 2",
+        "<>script>alert(3)",  # `<>` is text to an HTML parser
+        posts[-1].url,  # nothing left: the post's address
+    ]
+    for url in (f"{alpha.base_url}/users/news/feed.rss", f"{alpha.base_url}/@news.atom"):
+        async with client.get(url) as resp:
+            assert resp.status == 200
+            body = await resp.read()
+        raw_titles = re.findall(r"<title>(.*?)</title>", body.decode(), re.S)
+        assert len(raw_titles) == 1 + len(drafts)
+        for raw in raw_titles:
+            assert not MARKUP.search(raw), raw
+            assert not MARKUP.search(raw.replace("&lt;", "<")), raw
+        feed = feedparser.parse(body)
+        assert not feed.bozo, feed.bozo_exception
+        assert feed.feed.title == "Alpha & Co"
+        assert [e.title for e in feed.entries] == expected[::-1]
+
+
+async def test_feed_summaries_are_text_that_readers_show_as_typed(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_instance("alpha")
+    await alpha.add_actor("news", summary="Wir <b>melden</b>")
+    await post(alpha, "news", Draft(text="Text", summary="<script>alert(1)</script> Tom & Jerry"))
+    async with client.get(f"{alpha.base_url}/users/news/feed.rss") as resp:
+        assert resp.status == 200
+        rss = (await resp.read()).decode()
+    async with client.get(f"{alpha.base_url}/users/news/feed.atom") as resp:
+        assert resp.status == 200
+        atom = (await resp.read()).decode()
+    # RSS descriptions are HTML to readers: once the XML is read, what is left shows the
+    # typed text (entities) and holds no tag.
+    [channel, item] = re.findall(r"<description>(.*?)</description>", rss, re.S)
+    assert html.unescape(channel) == "Wir melden"
+    assert html.unescape(item) == "&lt;script&gt;alert(1)&lt;/script&gt; Tom &amp; Jerry"
+    [summary] = re.findall(r'<summary type="html">(.*?)</summary>', atom, re.S)
+    assert summary == item
+    for body in (rss, atom):
+        entry = feedparser.parse(body).entries[0]
+        assert html.unescape(entry.summary) == "<script>alert(1)</script> Tom & Jerry"
 
 
 async def test_parent_on_another_instance_relays_a_branch_post(net: Net) -> None:

@@ -267,6 +267,59 @@ async def test_hostile_html_never_survives(alpha: Instance, bob: Peer) -> None:
     assert status.summary == "Achtung"
 
 
+async def test_hashtag_names_are_normalised_like_ours_and_markup_dropped(
+    alpha: Instance, bob: Peer, client: aiohttp.ClientSession
+) -> None:
+    create = bob.shape("create_public", 105)
+    obj = create["object"]
+    assert isinstance(obj, dict)
+    obj["content"] = (
+        f'<p>Wetter <a href="{bob.fake.base}/tags/Berlin" class="mention hashtag" rel="tag">'
+        f'#<span>Berlin</span></a> <a href="{bob.fake.base}/tags/Stra%C3%9Fe" '
+        'class="mention hashtag" rel="tag">#<span>Straße</span></a></p>'
+    )
+    obj["contentMap"] = {"de": obj["content"]}
+    obj["tag"] = [
+        {"type": "Hashtag", "href": f"{bob.fake.base}/tags/x", "name": name}
+        for name in (
+            "#<img src=x onerror=alert(1)>",
+            "#Berlin",
+            "#Straße",
+            "#BERLIN",  # the same tag as #Berlin
+            "#<>",  # nothing left
+            "#2025",  # no letter: not a hashtag, as in our own posts
+            '#"><script>',
+        )
+    ]
+    await bob.send(create)
+    status = await stored(alpha, bob.status_uri(105))
+    assert status is not None
+    expected = [
+        {"name": "imgsrcxonerroralert1", "url": "http://alpha.test/tags/imgsrcxonerroralert1"},
+        {"name": "berlin", "url": "http://alpha.test/tags/berlin"},
+        {"name": "strasse", "url": "http://alpha.test/tags/strasse"},
+        {"name": "script", "url": "http://alpha.test/tags/script"},
+    ]
+    # Stored as our own posts store theirs (`#` + normalised key), so they match our tag URLs.
+    assert [t["name"] for t in json.loads(status.tags)] == [f"#{t['name']}" for t in expected]
+    base = alpha.base_url + "/api/v1"
+    async with client.get(f"{base}/statuses/{status.id}") as resp:
+        assert resp.status == 200
+        one = await resp.json()
+    async with client.get(f"{base}/timelines/public") as resp:
+        assert resp.status == 200
+        timeline = await resp.json()
+    assert [s["id"] for s in timeline] == [str(status.id)]
+    for entity in (one, timeline[0]):
+        assert entity["tags"] == expected
+        # The text shows the tags as the author typed them.
+        assert "#<span>Berlin</span>" in entity["content"]
+        assert "#<span>Straße</span>" in entity["content"]
+    async with client.get(alpha.base_url + "/tags/strasse") as resp:
+        assert resp.status == 200
+        assert "<h1>#strasse</h1>" in await resp.text()
+
+
 async def test_article_keeps_title_summary_and_url_as_text(alpha: Instance, bob: Peer) -> None:
     await bob.send(bob.shape("create_article", 103))
     status = await stored(alpha, bob.status_uri(103))

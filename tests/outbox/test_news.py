@@ -163,6 +163,15 @@ def test_hashtag_folding_keeps_non_latin_scripts() -> None:
     assert news.normalize_hashtag("한국어") == "한국어"
 
 
+def test_hashtag_key_of_a_peers_name_keeps_only_word_characters() -> None:
+    assert news.hashtag_key("#Straße") == "strasse"
+    assert news.hashtag_key("#<img src=x onerror=alert(1)>") == "imgsrcxonerroralert1"
+    assert news.hashtag_key("#हिंदी") == "हिंदी"  # vowel signs are marks, not punctuation
+    assert news.hashtag_key("#wahl_2024") == "wahl_2024"
+    for nothing in ("#", "#<>", "#2024", "#-_-", ""):
+        assert news.hashtag_key(nothing) is None, nothing
+
+
 def test_mentions_use_mastodon_markup_and_unknown_handles_stay_text() -> None:
     dora = remote("dora", "delta.test")
     r = news.render_content(

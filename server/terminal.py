@@ -1,0 +1,62 @@
+"""The operator's terminal: every line the CLI writes, and every log line it formats, passes
+`terminal_safe` on its way out (`out`, `err`, `SafeFormatter`).
+
+Remote actors choose much of what the CLI shows: usernames, follow-request messages, post
+text, URIs, the error strings their servers answer with. Written raw, `ESC ] 0 ; … BEL`
+retitles the terminal, `ESC [ 2 J` clears it, other sequences move the cursor to overwrite
+earlier lines or make some terminals type an answer into the shell. So control characters
+never reach the terminal:
+
+- C0 controls and DEL, except newline and tab: notices on stderr and log tracebacks have
+  several lines (`out` writes one line, so there a newline becomes a space). Carriage
+  return goes too, since it lets a line overwrite itself.
+- C1 controls (U+0080 to U+009F): U+009B is CSI and U+009D is OSC on terminals that read them.
+- Bidi embeddings, overrides and isolates (U+202A to U+202E, U+2066 to U+2069), which reorder the
+  rest of a line ("Trojan Source", CVE-2021-42574). Plain marks (LRM, RLM) stay.
+- Lone surrogates (from JSON `\\ud800` escapes) become U+FFFD; written as they are, they
+  raise `UnicodeEncodeError` halfway through a listing.
+
+Characters are removed, not the sequences they start, so the visible text stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+_REMOVED = [
+    *(c for c in range(0x20) if chr(c) not in "\t\n"),
+    0x7F,
+    *range(0x80, 0xA0),
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+]
+_SAFE: dict[int, str | None] = {
+    **dict.fromkeys(_REMOVED),
+    **dict.fromkeys(range(0xD800, 0xE000), "\ufffd"),
+}
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without the characters that control a terminal (see the module docstring);
+    newlines and tabs are kept."""
+    return text.translate(_SAFE)
+
+
+def out(text: str = "") -> None:
+    """One line on stdout. Newlines in `text` become spaces, so that text from elsewhere (a
+    follow-request message) cannot add lines that look like more entries of a listing."""
+    sys.stdout.write(terminal_safe(text).replace("\n", " ") + "\n")
+
+
+def err(text: str) -> None:
+    """Text on stderr, as given (the caller ends its lines)."""
+    sys.stderr.write(terminal_safe(text))
+
+
+class SafeFormatter(logging.Formatter):
+    """A log formatter whose lines, traceback included, are `terminal_safe`: log messages
+    carry remote URIs and errors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
