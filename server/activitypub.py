@@ -8,6 +8,7 @@ from aiohttp import web
 
 from actors.relations import count_relations, page_relations
 from federation.documents import render_collection, render_collection_page
+from federation.fetch import is_activitystreams_media_type
 from federation.signatures import SignatureError, VerifiedRequest, verify_request
 from inbox.receive import InboxError
 from outbox.news import count_listed, outbox_items
@@ -58,14 +59,42 @@ async def signed_get(request: web.Request) -> VerifiedRequest | None:
     return verified
 
 
+def _is_inbox_media_type(value: str) -> bool:
+    """ActivityStreams JSON (`is_activitystreams_media_type`) or plain `application/json`."""
+    return (
+        is_activitystreams_media_type(value)
+        or value.partition(";")[0].strip().lower() == "application/json"
+    )
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, however it is framed and however many reads it takes; None past
+    `limit` bytes (the rest is left unread). The body deadline is the protocol's
+    (`server.runtime`): a late body raises BodyTimeoutError, an HTTPRequestTimeout."""
+    chunks = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def inbox_post(request: web.Request) -> web.Response:
+    """Size (declared) → media type → recipient → body (bounded) → `InboxReceiver`.
+
+    Everything that needs only the headers is refused before the body is read. A missing
+    Content-Type gets 415 like any other non-JSON type. Mastodon's inbox, as far as we
+    know, reads the body whatever the type, but every sender we know (Mastodon, Misskey,
+    Pleroma, GoToSocial, Fedify, and our outbox) sends `application/activity+json`.
+    """
     config = request.app[keys.CONFIG]
     limit = config.federation.max_inbox_bytes
     if request.content_length is not None and request.content_length > limit:
         return error(413, f"body larger than {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        return error(413, f"body larger than {limit} bytes")
+    if not _is_inbox_media_type(request.headers.get("Content-Type", "")):
+        return error(415, "Content-Type must be application/activity+json or application/ld+json")
     recipient = None
     username = request.match_info.get("username")
     if username is not None:
@@ -73,6 +102,14 @@ async def inbox_post(request: web.Request) -> web.Response:
         if entry is None:
             return error(404, "no such actor")
         recipient = entry.view.id
+    try:
+        body = await _read_body(request, limit)
+    except web.HTTPRequestTimeout as exc:
+        response = error(408, exc.text or "request body too slow")
+        response.force_close()
+        return response
+    if body is None:
+        return error(413, f"body larger than {limit} bytes")
     try:
         await request.app[keys.INBOX].receive(
             method="POST",

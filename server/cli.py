@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.documents import actor_view, local_actor_id
@@ -191,28 +189,12 @@ def cmd_actor_show(args: argparse.Namespace) -> None:
 
 async def _serve(config: Config) -> None:
     from server.app import create_app
-    from server.runtime import settle_gc
+    from server.runtime import ListenError, settle_gc, start_server
 
-    app = create_app(config)
-    runner = web.AppRunner(app, access_log=None)
     try:
-        await runner.setup()
-    except db.DatabaseError as exc:
-        await runner.cleanup()
+        runner = await start_server(create_app(config), config.server)
+    except (db.DatabaseError, ListenError) as exc:
         raise CliError(str(exc)) from None
-    site = web.TCPSite(runner, config.server.host, config.server.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        if exc.errno == errno.EADDRINUSE:
-            raise CliError(
-                f"cannot listen on {config.server.host}:{config.server.port}: port already in use "
-                "(stop the other process or change server.port)"
-            ) from None
-        raise CliError(
-            f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}"
-        ) from None
     settle_gc()
     _print(f"Verbund {config.instance.domain} serving {config.instance.base_url}/")
     _print(f"  listening on http://{config.server.host}:{config.server.port}  (Ctrl-C to stop)")

@@ -51,6 +51,11 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     run_worker: bool = True
+    # Seconds a request's line and headers may take to arrive: from the connection's
+    # start, or from the first byte of a later request on a kept-alive connection.
+    header_timeout_seconds: float = 10.0
+    # Seconds a request's whole body may take to arrive after its headers.
+    body_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +144,7 @@ class _Section:
         self.name = name
         self.seen: set[str] = set()
 
-    def _get(self, key: str, default: object, kind: type, kind_name: str) -> Any:
+    def _get(self, key: str, default: object, kind: type | tuple[type, ...], kind_name: str) -> Any:
         self.seen.add(key)
         if key not in self.raw:
             if default is _REQUIRED:
@@ -164,6 +169,15 @@ class _Section:
         if not low <= value <= high:
             raise ConfigError(f"{self.name}.{key} must be between {low} and {high}, got {value}")
         return value
+
+    def get_seconds(self, key: str, default: float, *, low: float, high: float) -> float:
+        """A duration: an integer or a float, in [low, high]."""
+        value = self._get(key, default, (int, float), "a number of seconds")
+        if isinstance(value, bool):
+            raise ConfigError(f"{self.name}.{key} must be a number of seconds, got {value!r}")
+        if not low <= value <= high:
+            raise ConfigError(f"{self.name}.{key} must be between {low} and {high}, got {value}")
+        return float(value)
 
     def get_str_list(self, key: str) -> tuple[str, ...]:
         value = self._get(key, [], list, "a list of strings")
@@ -220,6 +234,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         host=host,
         port=srv.get_int("port", 8080, low=0, high=65535),
         run_worker=srv.get_bool("run_worker", True),
+        header_timeout_seconds=srv.get_seconds("header_timeout_seconds", 10.0, low=1, high=3600),
+        body_timeout_seconds=srv.get_seconds("body_timeout_seconds", 30.0, low=1, high=3600),
     )
     srv.finish()
 

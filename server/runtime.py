@@ -1,13 +1,211 @@
-"""Process-wide tuning for the long-running commands (`verbund serve`, `verbund worker`)."""
+"""Serving: the one way to put the app on a socket, with deadlines for slow clients;
+and process-wide tuning for the long-running commands (`verbund serve`, `verbund worker`).
+
+`start_server` is what `verbund serve` and the test fixtures use, so tests exercise the
+production protocol settings. aiohttp bounds neither how long a request's headers nor how
+long its body may take to arrive (its keep-alive timer only closes a connection waiting
+for a request, after an hour by default), so one connection that trickles a byte a
+second holds a handler forever. `_RequestHandler` adds both deadlines:
+
+- headers: `server.header_timeout_seconds` from the connection's start, or on a
+  kept-alive connection from the first byte of the next request, until the parser has
+  the complete request line and headers; then the connection is closed without an answer.
+  Idle time between requests is the keep-alive timer's business, not this one's.
+- body: `server.body_timeout_seconds` from the end of the headers until the body's end.
+  On expiry the connection stops reading and every read of the body raises
+  `BodyTimeoutError`: the handler answers 408 (or, if it already answered, nothing more
+  is read) and the connection is closed.
+
+Both timers are only set when a request does not arrive whole in one read, so a request
+in a single segment costs nothing extra.
+
+It relies on these aiohttp (3.x) internals, pinned by tests/server/test_inbox_http.py:
+`web.Server` makes one `RequestHandler` per connection from `_loop` and `_kwargs`;
+`RequestHandler._request_count` counts the messages the parser has emitted and
+`_messages` queues them with their payloads; after a response, the unread rest of a body
+is drained by a loop that ends quietly on a `TimeoutError` and then closes the connection.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import gc
+import logging
+from typing import Any
 
-__all__ = ["settle_gc"]
+from aiohttp import web
+from aiohttp.streams import StreamReader
+
+from server.config import ServerConfig
+
+__all__ = ["BodyTimeoutError", "ListenError", "settle_gc", "start_server"]
+
+log = logging.getLogger("verbund.server")
 
 # Container allocations between young-generation collections (CPython's default is 700).
 _YOUNG_THRESHOLD = 20_000
+
+
+class BodyTimeoutError(web.HTTPRequestTimeout, asyncio.TimeoutError):
+    """The request body did not arrive within `server.body_timeout_seconds`.
+
+    Raised by every read of the body after the deadline. As an HTTPException, a handler
+    that lets it through answers 408 (with `Connection: close`); as a TimeoutError, the
+    drain of an unread body after the response ends on it quietly instead of logging an
+    unhandled exception.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(text=f"request body not received within {seconds:g} s")
+        self.force_close()
+
+
+class ListenError(Exception):
+    """The listening socket could not be opened; the message names the address."""
+
+
+class _RequestHandler(web.RequestHandler):
+    """aiohttp's per-connection protocol, with the header and body deadlines above."""
+
+    __slots__ = ("_body_timeout", "_body_timer", "_header_timeout", "_header_timer", "_receiving")
+
+    def __init__(
+        self, manager: web.Server, *, header_timeout: float, body_timeout: float, **kwargs: Any
+    ) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout = header_timeout
+        self._body_timeout = body_timeout
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._receiving: StreamReader | None = None  # the payload whose body is arriving
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._header_timer = self._loop.call_later(self._header_timeout, self._headers_late)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        for timer in (self._header_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._header_timer = self._body_timer = None
+        self._receiving = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        in_body = self._receiving is not None
+        parsed = self._request_count
+        super().data_received(data)
+        if self._request_count != parsed:
+            self._headers_arrived()
+        elif data and not in_body and self._header_timer is None:
+            # The first bytes of a request on a kept-alive connection.
+            self._header_timer = self._loop.call_later(self._header_timeout, self._headers_late)
+
+    def _headers_arrived(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        # Bodies arrive in order, so only the newest request's can still be arriving.
+        payload = self._messages[-1][1]
+        if not payload.is_eof():
+            self._receiving = payload
+            self._body_timer = self._loop.call_later(self._body_timeout, self._body_late)
+            payload.on_eof(self._body_arrived)
+
+    def _body_arrived(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        self._receiving = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        log.debug("closing a connection: headers took over %g s", self._header_timeout)
+        self.force_close()
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        payload = self._receiving
+        if payload is None or payload.is_eof():
+            return
+        log.debug("refusing a request: body took over %g s", self._body_timeout)
+        # `_receiving` stays set: whatever still arrives is the rest of this body.
+        self.close()  # read nothing more; close once the answer is written
+        payload.set_exception(BodyTimeoutError(self._body_timeout))
+
+
+class _Server(web.Server):
+    """aiohttp's connection factory, making `_RequestHandler`s."""
+
+    def __init__(self, base: web.Server, *, header_timeout: float, body_timeout: float) -> None:
+        super().__init__(
+            base.request_handler,
+            request_factory=base.request_factory,
+            handler_cancellation=base.handler_cancellation,
+            loop=base._loop,
+            **base._kwargs,
+        )
+        self._header_timeout = header_timeout
+        self._body_timeout = body_timeout
+
+    def __call__(self) -> _RequestHandler:
+        return _RequestHandler(
+            self,
+            loop=self._loop,
+            header_timeout=self._header_timeout,
+            body_timeout=self._body_timeout,
+            **self._kwargs,
+        )
+
+
+class _AppRunner(web.AppRunner):
+    __slots__ = ("_body_timeout", "_header_timeout")
+
+    def __init__(
+        self, app: web.Application, *, header_timeout: float, body_timeout: float, **kwargs: Any
+    ) -> None:
+        super().__init__(app, **kwargs)
+        self._header_timeout = header_timeout
+        self._body_timeout = body_timeout
+
+    async def _make_server(self) -> web.Server:
+        return _Server(
+            await super()._make_server(),
+            header_timeout=self._header_timeout,
+            body_timeout=self._body_timeout,
+        )
+
+
+async def start_server(app: web.Application, server: ServerConfig) -> web.AppRunner:
+    """Start `app` (its startup and cleanup contexts run) and listen on server.host:port.
+
+    The caller stops it with `runner.cleanup()`; `runner.addresses` has the bound
+    address (port 0 picks a free port). Raises what the app's start-up raises, or
+    ListenError; either way, whatever had started is cleaned up first.
+    """
+    runner = _AppRunner(
+        app,
+        header_timeout=server.header_timeout_seconds,
+        body_timeout=server.body_timeout_seconds,
+        access_log=None,
+    )
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, server.host, server.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            reason = (
+                "port already in use (stop the other process or change server.port)"
+                if exc.errno == errno.EADDRINUSE
+                else exc.strerror or str(exc)
+            )
+            raise ListenError(f"cannot listen on {server.host}:{server.port}: {reason}") from None
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
 
 
 def settle_gc() -> None:

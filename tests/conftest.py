@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from server.config import (
     InstanceConfig,
     ServerConfig,
 )
+from server.runtime import start_server
 from server.services import Services
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -140,11 +141,14 @@ async def start_instance(
     """Factory: `await start_instance("alpha")` serves http://alpha.test on a loopback port."""
     runners: list[web.AppRunner] = []
 
-    async def start(name: str, **federation: Any) -> Instance:
+    async def start(
+        name: str, *, server: Mapping[str, Any] | None = None, **federation: Any
+    ) -> Instance:
+        """`server` overrides ServerConfig fields (timeouts); the rest are FederationConfig's."""
         database = make_database(name)
         config = Config(
             instance=InstanceConfig(domain=f"{name}.test", scheme="http", name=name.title()),
-            server=ServerConfig(host="127.0.0.1", port=0, run_worker=False),
+            server=ServerConfig(host="127.0.0.1", port=0, run_worker=False, **(server or {})),
             database=database,
             federation=FederationConfig(**{"allow_private_addresses": True, **federation}),
         )
@@ -155,10 +159,7 @@ async def start_instance(
             await session.commit()
         await engine.dispose()
         app = create_app(config, resolver=resolver)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        runner = await start_server(app, config.server)
         runners.append(runner)
         port = runner.addresses[-1][1]
         resolver.hosts[config.instance.domain] = port

@@ -134,7 +134,11 @@ async def test_malformed_oversize_and_cross_origin_input(
         "object": {"id": "http://alpha.test/notes/1", "type": "Note", "attributedTo": bob},
     }
     assert await remote.post(client, url, create) == 400
-    async with client.post(alpha.base_url + "/users/nobody/inbox", data=b"{}") as resp:
+    async with client.post(
+        alpha.base_url + "/users/nobody/inbox",
+        data=b"{}",
+        headers={"Content-Type": "application/activity+json"},
+    ) as resp:
         assert resp.status == 404
     assert await stored(alpha) == 0
 

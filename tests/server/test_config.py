@@ -14,6 +14,8 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert cfg.instance.scheme == "https"
     assert cfg.instance.base_url == "https://social.example.org"
     assert cfg.server.host == "127.0.0.1" and cfg.server.port == 8080
+    assert cfg.server.header_timeout_seconds == 10.0
+    assert cfg.server.body_timeout_seconds == 30.0
     assert cfg.database.url == "sqlite+aiosqlite:///verbund.db"
     assert cfg.federation.allow_private_addresses is False
     assert cfg.federation.authorized_fetch is False
@@ -60,6 +62,22 @@ def test_domain_with_port_keeps_port_in_urls_but_not_in_acct_host() -> None:
         ),
         ({"instance": {"domain": "x.org"}, "server": {"host": "not a host!"}}, "server.host"),
         (
+            {"instance": {"domain": "x.org"}, "server": {"header_timeout_seconds": 0.5}},
+            "server.header_timeout_seconds must be between 1 and 3600, got 0.5",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "server": {"body_timeout_seconds": "30"}},
+            "server.body_timeout_seconds must be a number of seconds",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "server": {"body_timeout_seconds": True}},
+            "server.body_timeout_seconds must be a number of seconds",
+        ),
+        (
+            {"instance": {"domain": "x.org"}, "server": {"body_timeout_seconds": float("nan")}},
+            "server.body_timeout_seconds must be between",
+        ),
+        (
             {"instance": {"domain": "x.org"}, "database": {"url": "mysql://x"}},
             "database.url must start",
         ),
@@ -104,6 +122,18 @@ def test_invalid_config_names_the_key(data: dict[str, object], message: str) -> 
     with pytest.raises(ConfigError) as info:
         parse_config(data)
     assert message in str(info.value)
+
+
+def test_timeouts_take_integers_and_decimals() -> None:
+    cfg = parse_config(
+        {
+            "instance": {"domain": "x.org"},
+            "server": {"header_timeout_seconds": 5, "body_timeout_seconds": 12.5},
+        }
+    )
+    assert cfg.server.header_timeout_seconds == 5.0
+    assert isinstance(cfg.server.header_timeout_seconds, float)
+    assert cfg.server.body_timeout_seconds == 12.5
 
 
 def test_missing_file_suggests_init(tmp_path: Path) -> None:
