@@ -84,16 +84,17 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 async def inbox_post(request: web.Request) -> web.Response:
     """Size (declared) → media type → recipient → body (bounded) → `InboxReceiver`.
 
-    Everything that needs only the headers is refused before the body is read. A missing
-    Content-Type gets 415 like any other non-JSON type. Mastodon's inbox, as far as we
-    know, reads the body whatever the type, but every sender we know (Mastodon, Misskey,
-    Pleroma, GoToSocial, Fedify, and our outbox) sends `application/activity+json`.
+    Everything that needs only the headers is refused before the body is read. A type
+    that is declared and is not JSON gets 415; a missing Content-Type is read as JSON, as
+    Mastodon's inbox reads any body (every sender we know sends `application/activity+json`,
+    but a peer that omits the header must not lose its deliveries).
     """
     config = request.app[keys.CONFIG]
     limit = config.federation.max_inbox_bytes
     if request.content_length is not None and request.content_length > limit:
         return error(413, f"body larger than {limit} bytes")
-    if not _is_inbox_media_type(request.headers.get("Content-Type", "")):
+    content_type = request.headers.get("Content-Type")
+    if content_type is not None and not _is_inbox_media_type(content_type):
         return error(415, "Content-Type must be application/activity+json or application/ld+json")
     recipient = None
     username = request.match_info.get("username")
