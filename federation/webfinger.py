@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import quoteattr
 
 from federation.errors import ParseError
@@ -21,11 +21,19 @@ _USER_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$")
 _HOST_RE = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
+# A port as a URL authority spells it: decimal, no sign, no leading zero.
+_PORT_RE = re.compile(r"^[1-9][0-9]{0,4}$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
 class Acct:
-    """A parsed `user@host` handle; both parts lower-cased."""
+    """A parsed `user@host` handle; both parts lower-cased.
+
+    `host` is the whole domain of the instance and keeps a port if it has one
+    (`alice@localhost:3000`, as Mastodon run with `LOCAL_DOMAIN=localhost:3000` names
+    its users): the same server on another port is another instance.
+    """
 
     user: str
     host: str
@@ -35,7 +43,8 @@ class Acct:
 
 
 def parse_acct(resource: str) -> Acct:
-    """Parse `acct:user@host`, `user@host` or `@user@host` into an Acct.
+    """Parse `acct:user@host`, `user@host` or `@user@host` into an Acct; `host` may end
+    in `:port` (1 to 65535, kept as written: the scheme, hence the default port, is unknown).
 
     Tolerates percent-encoding (some clients escape the `@`). Raises ParseError
     for anything else; never another exception type.
@@ -52,9 +61,31 @@ def parse_acct(resource: str) -> Acct:
         raise ParseError(f"not an acct handle: {resource!r}")
     if not _USER_RE.match(user):
         raise ParseError(f"invalid user part in {resource!r}")
-    if len(host) > 253 or not _HOST_RE.match(host):
+    name, colon, port = host.partition(":")
+    if len(name) > 253 or not _HOST_RE.match(name):
         raise ParseError(f"invalid host part in {resource!r}")
+    if colon and not (_PORT_RE.match(port) and int(port) <= 65535):
+        raise ParseError(f"invalid port in {resource!r}")
     return Acct(user=user.lower(), host=host.lower())
+
+
+def acct_domain(url: str) -> str:
+    """The host part of `acct:` handles for an actor whose id is `url`: its host,
+    lower-cased, and its port unless that is the scheme's default.
+
+    This is how Mastodon and actor verifiers build the acct from an actor id (host
+    *and* port). Returns "" for a URL without a host; never raises.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    if not host or port is None or port == _DEFAULT_PORTS.get(parts.scheme.lower()):
+        return host
+    return f"{host}:{port}"
 
 
 def is_valid_username(name: str) -> bool:
