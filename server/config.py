@@ -42,7 +42,13 @@ class InstanceConfig:
 
     @property
     def host(self) -> str:
-        """The domain without a port: the host part of `acct:` handles."""
+        """The host part of our `acct:` handles: the whole domain, port included
+        (`alice@localhost:8080`), as Mastodon with `LOCAL_DOMAIN=localhost:3000` does."""
+        return self.domain
+
+    @property
+    def hostname(self) -> str:
+        """The domain without a port: for DNS and address checks, never for handles."""
         return self.domain.rsplit(":", 1)[0] if ":" in self.domain else self.domain
 
 
@@ -212,6 +218,15 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     scheme = inst.get_str("scheme", "https")
     if scheme not in ("https", "http"):
         raise ConfigError(f"instance.scheme must be 'https' or 'http', got {scheme!r}")
+    _, colon, port = domain.partition(":")
+    if colon and not 0 < int(port) <= 65535:
+        raise ConfigError(f"instance.domain has a port out of range: {domain!r}")
+    if colon and int(port) == {"https": 443, "http": 80}[scheme]:
+        # Peers drop a default port from the acct they build from our actor ids.
+        raise ConfigError(
+            f"instance.domain must not name the default port of {scheme}: "
+            f"use {domain.partition(':')[0]!r}"
+        )
     instance = InstanceConfig(
         domain=domain,
         scheme=scheme,
@@ -278,7 +293,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     if (
         instance.scheme == "http"
         and not federation.allow_private_addresses
-        and not _is_local(instance.host)
+        and not _is_local(instance.hostname)
     ):
         raise ConfigError(
             "instance.scheme = 'http' is for development only: use it with a local domain "

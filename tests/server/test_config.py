@@ -37,10 +37,27 @@ def test_limits_default_to_values_a_busy_instance_lives_with_and_zero_is_allowed
     assert cfg.limits.client_address_header == "X-Real-IP"
 
 
-def test_domain_with_port_keeps_port_in_urls_but_not_in_acct_host() -> None:
+def test_domain_with_port_keeps_port_in_urls_and_in_acct_host() -> None:
     cfg = parse_config({"instance": {"domain": "localhost:8080", "scheme": "http"}})
     assert cfg.instance.base_url == "http://localhost:8080"
-    assert cfg.instance.host == "localhost"
+    assert cfg.instance.host == "localhost:8080"
+    assert cfg.instance.hostname == "localhost"
+
+
+@pytest.mark.parametrize(
+    ("domain", "scheme", "message"),
+    [
+        ("localhost:0", "http", "port out of range"),
+        ("localhost:70000", "http", "port out of range"),
+        ("localhost:80", "http", "must not name the default port of http"),
+        ("social.example.org:443", "https", "use 'social.example.org'"),
+    ],
+)
+def test_domain_port_must_be_in_range_and_not_the_default(
+    domain: str, scheme: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"instance": {"domain": domain, "scheme": scheme}})
 
 
 @pytest.mark.parametrize(
