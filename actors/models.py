@@ -49,6 +49,8 @@ class RemoteActor(Base):
     uri: Mapped[str] = mapped_column(unique=True)
     type: Mapped[str] = mapped_column(String(20))
     username: Mapped[str]
+    # The host part of the actor's handle: the id's host and its port unless default
+    # (`localhost:3000`), as `federation.webfinger.acct_domain` builds it.
     domain: Mapped[str] = mapped_column(index=True)
     inbox_uri: Mapped[str]
     shared_inbox_uri: Mapped[str | None]

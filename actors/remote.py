@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import select
@@ -26,6 +25,7 @@ from federation.actors import ActorDocument, find_key, parse_actor, parse_key_do
 from federation.errors import FederationError
 from federation.fetch import Signer, fetch_json, webfinger
 from federation.signatures import ResolvedKey, SignatureError, SignatureReason
+from federation.webfinger import acct_domain
 
 log = logging.getLogger("verbund.remote")
 
@@ -244,7 +244,7 @@ class RemoteDirectory:
             "uri": doc.id,
             "type": doc.type,
             "username": doc.preferred_username,
-            "domain": (urlsplit(doc.id).hostname or "").lower(),
+            "domain": acct_domain(doc.id),
             "inbox_uri": doc.inbox,
             "shared_inbox_uri": doc.shared_inbox,
             "outbox_uri": doc.outbox,

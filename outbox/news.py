@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
@@ -34,6 +34,7 @@ from actors.remote import RemoteActorError, RemoteDirectory
 from actors.snowflake import snowflake
 from federation.content import plain_text, render_markdown
 from federation.documents import AS_CONTEXT, format_datetime
+from federation.webfinger import acct_domain
 from outbox.models import Activity, Delivery, Mention, Status, TimelineEntry, Visibility
 from outbox.publish import enqueue, follower_inboxes, new_activity_uri
 from outbox.timelines import Page, actor_statuses, add_to_timelines, local_followers
@@ -59,9 +60,10 @@ ARTICLE_SUMMARY_CHARS = 300
 
 # Mastodon's MENTION_RE and HASHTAG_RE, simplified: not after a word character or
 # `/` (so e-mail addresses and URL fragments stay text), and a tag needs a letter.
+# The host may carry a port (`@alice@localhost:3000`), which is part of the handle.
 _MENTION = re.compile(
     r"(?<![\w=/@.])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
-    r"(?:@([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?))?"
+    r"(?:@([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[1-9][0-9]{0,4}(?![0-9]))?))?"
 )
 _HASHTAG = re.compile(r"(?<![\w/)#])#(\w*[^\W\d_]\w*)")
 _TAG_NAME = re.compile(r"^\w*[^\W\d_]\w*$")
@@ -167,13 +169,17 @@ def _text_segments(fragment: str) -> list[tuple[str, bool]]:
 
 
 def _mention_key(user: str, host: str | None, local_host: str) -> str:
-    return f"{user}@{host or local_host}".lower()
+    host = (host or local_host).lower()
+    if host == local_host.partition(":")[0]:
+        host = local_host  # our port-less host name, on a domain with a port, is us
+    return f"{user}@{host}".lower()
 
 
 def find_mentions(text: str, *, local_host: str) -> list[str]:
     """The `user@host` keys (lower-cased) that `text` mentions, in order, outside code and links.
 
-    A bare `@user` means an actor of this instance (`local_host`).
+    `local_host` is our acct host, port included (`localhost:8080`). A bare `@user`, and
+    `@user@localhost` on such a domain, mean an actor of this instance.
     """
     keys: list[str] = []
     for piece, linkable in _text_segments(render_markdown(text)):
@@ -192,17 +198,14 @@ async def prepare_mentions(
 
     Returns `user@host` (lower-cased) → actor. Handles that do not resolve are left
     out and stay plain text in the post. At most MAX_MENTIONS handles are looked up.
-    Our own actors resolve the same way (the acct host has no port, so ours is added).
+    Our own actors resolve the same way.
     """
-    parts = urlsplit(local_base_url)
-    local_host = (parts.hostname or "").lower()
-    keys = find_mentions(text, local_host=local_host)[:MAX_MENTIONS]
+    keys = find_mentions(text, local_host=acct_domain(local_base_url))[:MAX_MENTIONS]
 
     async def resolve(key: str) -> tuple[str, RemoteActor | None]:
         user, _, host = key.rpartition("@")
-        query_host = parts.netloc if host == local_host else host
         try:
-            actor = await directory.resolve_handle(user, query_host, scheme=webfinger_scheme)
+            actor = await directory.resolve_handle(user, host, scheme=webfinger_scheme)
         except RemoteActorError:
             return key, None
         return key, actor
@@ -243,7 +246,7 @@ def render_content(
     Extra tags not already in the text are appended as a last paragraph, so readers
     see every tag the post is filed under.
     """
-    local_host = (urlsplit(base_url).hostname or "").lower()
+    local_host = acct_domain(base_url)
     hashtags: dict[str, str] = {}
     mentioned: dict[str, tuple[RemoteActor, str]] = {}
 

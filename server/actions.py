@@ -46,18 +46,22 @@ class FollowRequestView:
 
 
 async def resolve_remote(svc: Services, handle: str) -> RemoteActor:
-    """`user@host` (or an actor URL) → a stored remote actor, fetched if needed."""
+    """`user@host[:port]` (or an actor URL) → a stored remote actor, fetched if needed.
+
+    Our own port-less host name, on an instance whose domain has a port, means us.
+    """
     try:
         if handle.startswith(("https://", "http://")):
             return await svc.directory.get_actor(handle)
         acct = parse_acct(handle)
         host = acct.host
-        # The acct host has no port; a development instance may need ours.
-        if host == svc.config.instance.host:
-            host = svc.config.instance.domain
+        if host == svc.config.instance.hostname:
+            host = svc.config.instance.host
         return await svc.directory.resolve_handle(acct.user, host, scheme=svc.webfinger_scheme)
     except ParseError:
-        raise ActionError(f"{handle!r} is not a handle like user@example.org") from None
+        raise ActionError(
+            f"{handle!r} is not a handle like user@example.org or user@localhost:8080"
+        ) from None
     except RemoteActorError as exc:
         raise ActionError(str(exc)) from None
 

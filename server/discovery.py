@@ -47,7 +47,27 @@ def json_error(status: int, message: str) -> web.Response:
     return json_response({"error": message}, status=status)
 
 
+def _split_acct(resource: str) -> tuple[str, str | None]:
+    """(user, host) of an `acct:` resource, lower-cased; host None if it is no handle.
+
+    Our instance actor is named after the domain, port and all (`acct:localhost:8080@
+    localhost:8080`, as Mastodon's), which is no valid user part, so it is matched first.
+    """
+    text = resource.strip().lower().removeprefix("acct:")
+    user, _, host = text.rpartition("@")
+    if ":" in user:
+        return (user, host) if user == host else ("", None)
+    try:
+        acct = parse_acct(resource)
+    except ParseError:
+        return "", None
+    return acct.user, acct.host
+
+
 async def webfinger(request: web.Request) -> web.Response:
+    """Answers `acct:user@<domain>` (port included when the domain has one) and, leniently,
+    the port-less `acct:user@<host name>`; the `subject` is always the handle with the port.
+    A handle on another port is another instance: 404."""
     resource = request.query.get("resource")
     if not resource:
         return json_error(400, "missing resource parameter")
@@ -66,16 +86,15 @@ async def webfinger(request: web.Request) -> web.Response:
         else:
             return json_error(404, "unknown resource")
     else:
-        try:
-            acct = parse_acct(resource)
-        except ParseError:
+        user, host = _split_acct(resource)
+        if host is None:
             return json_error(400, "resource must be acct:user@host or an actor URL")
-        if acct.host not in (config.instance.host, config.instance.domain):
+        if host not in (config.instance.host, config.instance.hostname):
             return json_error(404, "not a user of this instance")
-        if acct.user == config.instance.host:
+        if user in (config.instance.host, config.instance.hostname):
             entry = await docs.instance()
         else:
-            entry = await docs.get(acct.user)
+            entry = await docs.get(user)
     if entry is None:
         return json_error(404, "no such user")
     return web.Response(body=entry.jrd_json, headers=JRD_HEADERS)

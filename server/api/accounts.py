@@ -106,7 +106,7 @@ async def account_statuses(request: web.Request) -> web.Response:
 
 
 async def lookup(request: web.Request) -> web.Response:
-    """`user` or `user@domain`; our own domain counts as local. No WebFinger."""
+    """`user` or `user@domain[:port]`; our own domain counts as local. No WebFinger."""
     params = await read_params(request)
     acct = (params.get("acct") or "").strip().removeprefix("@")
     if not acct:
@@ -124,7 +124,8 @@ async def _by_acct(request: web.Request, session: AsyncSession, acct: str) -> Ac
     user, _, host = acct.partition("@")
     if not user:
         return None
-    if not host or host.lower() in (config.instance.host, config.instance.domain):
+    # `host` may carry a port (`news@localhost:3000`); our port-less host name means us.
+    if not host or host.lower() in (config.instance.host, config.instance.hostname):
         actor = await session.scalar(
             select(Actor).where(Actor.username_key == user.lower(), Actor.is_instance.is_(False))
         )

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.documents import summary_html
 from actors.models import Actor, ActorType, Block, Follow, FollowState, RemoteActor, RoleName
 from federation.content import plain_text, sanitize_html
+from federation.webfinger import acct_domain
 from outbox.models import Favourite, Mention, Status, Visibility
 from server.api.common import Json, api_datetime, api_datetime_or_none, not_found
 
@@ -86,7 +87,7 @@ def remote_info(remote: RemoteActor) -> AccountInfo:
         id=str(remote.id + REMOTE_ID_OFFSET),
         uri=remote.uri,
         username=remote.username,
-        # The WebFinger domain is the actor's host in every peer we talk to.
+        # The WebFinger domain is the actor id's host (and port) in every peer we talk to.
         acct=f"{remote.username}@{remote.domain}",
         url=remote.url if remote.url and remote.url.startswith("http") else remote.uri,
         display_name=remote.display_name,
@@ -110,7 +111,7 @@ def unknown_info(uri: str) -> AccountInfo:
         id="0",
         uri=uri,
         username=name,
-        acct=f"{name}@{parts.hostname}",
+        acct=f"{name}@{acct_domain(uri)}",
         url=uri,
         display_name="",
         note_html="",

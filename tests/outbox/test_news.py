@@ -204,6 +204,17 @@ def test_bare_mentions_mean_local_actors() -> None:
     ]
 
 
+def test_mentions_keep_the_port_of_the_handle() -> None:
+    text = "Hi @news@Beta.test:8443, @kv, @ann@alpha.test, @x@y.org:123456 and @z@y.org: hi"
+    assert news.find_mentions(text, local_host="alpha.test:8080") == [
+        "news@beta.test:8443",
+        "kv@alpha.test:8080",
+        "ann@alpha.test:8080",  # our port-less host name means us
+        "x@y.org",  # no port has six digits: the handle ends before the colon
+        "z@y.org",
+    ]
+
+
 def test_extra_tags_are_appended_once() -> None:
     r = news.render_content(
         "About #Klima", base_url=BASE, mentions={}, extra_tags=("klima", "Verkehr")
