@@ -40,7 +40,11 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 
 class LoopbackResolver(AbstractResolver):
-    """Resolves registered test host names to 127.0.0.1 and the instance's real port."""
+    """Resolves registered test host names to 127.0.0.1 and the instance's real port.
+
+    Keys are host names without a port; the port a client asks for is ignored, so
+    `beta.test:8443` reaches beta's loopback port while URLs and `Host` keep `:8443`.
+    """
 
     def __init__(self) -> None:
         self.hosts: dict[str, int] = {}
@@ -138,17 +142,28 @@ StartInstance = Callable[..., Awaitable[Instance]]
 async def start_instance(
     resolver: LoopbackResolver, make_database: Callable[[str], DatabaseConfig]
 ) -> AsyncIterator[StartInstance]:
-    """Factory: `await start_instance("alpha")` serves http://alpha.test on a loopback port."""
+    """Factory: `await start_instance("alpha")` serves http://alpha.test on a loopback port;
+    `start_instance("beta", domain="beta.test:8443")` an instance whose domain (so its actor
+    ids and handles, `news@beta.test:8443`) carries a port, as development instances do."""
     runners: list[web.AppRunner] = []
 
     async def start(
-        name: str, *, server: Mapping[str, Any] | None = None, **federation: Any
+        name: str,
+        *,
+        domain: str | None = None,
+        server: Mapping[str, Any] | None = None,
+        **federation: Any,
     ) -> Instance:
-        """`server` overrides ServerConfig fields (timeouts); the rest are FederationConfig's."""
+        """`server` overrides ServerConfig fields (timeouts, a fixed port); the rest are
+        FederationConfig's."""
         database = make_database(name)
         config = Config(
-            instance=InstanceConfig(domain=f"{name}.test", scheme="http", name=name.title()),
-            server=ServerConfig(host="127.0.0.1", port=0, run_worker=False, **(server or {})),
+            instance=InstanceConfig(
+                domain=domain or f"{name}.test", scheme="http", name=name.title()
+            ),
+            server=ServerConfig(
+                **{"host": "127.0.0.1", "port": 0, "run_worker": False, **(server or {})}
+            ),
             database=database,
             federation=FederationConfig(**{"allow_private_addresses": True, **federation}),
         )
@@ -162,7 +177,8 @@ async def start_instance(
         runner = await start_server(app, config.server)
         runners.append(runner)
         port = runner.addresses[-1][1]
-        resolver.hosts[config.instance.domain] = port
+        # The resolver sends every port of the name to the instance's real one.
+        resolver.hosts[config.instance.hostname] = port
         return Instance(name=name, config=config, app=app, runner=runner, port=port)
 
     yield start

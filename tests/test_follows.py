@@ -17,7 +17,8 @@ AP = "application/activity+json"
 @pytest.fixture
 async def net(start_instance: StartInstance) -> tuple[Instance, Instance, Instance]:
     alpha = await start_instance("alpha")
-    beta = await start_instance("beta")
+    # A domain with a port, as every development instance has: handles carry it.
+    beta = await start_instance("beta", domain="beta.test:8443")
     gamma = await start_instance("gamma")
     await alpha.add_actor("news", display_name="Alpha News")
     await alpha.add_actor("kv", display_name="Kreisverband", manually_approves=True)
@@ -84,7 +85,7 @@ async def test_locked_actor_keeps_requests_until_staff_decide(
     await settle(alpha, beta, gamma)
     requests = await actions.list_requests(alpha.services, "kv")
     assert [(r.handle, r.message) for r in requests] == [
-        ("erika@beta.test", "Hallo, ich möchte mitmachen"),
+        ("erika@beta.test:8443", "Hallo, ich möchte mitmachen"),
         ("max@gamma.test", ""),
     ]
     assert await follow_state(beta, erika, kv) == FollowState.PENDING
@@ -92,8 +93,8 @@ async def test_locked_actor_keeps_requests_until_staff_decide(
 
     # Much later (nothing expires), staff approve one by handle and decline the other by number.
     assert (
-        await actions.decide_request(alpha.services, "kv", "erika@beta.test", approve=True)
-        == "erika@beta.test"
+        await actions.decide_request(alpha.services, "kv", "erika@beta.test:8443", approve=True)
+        == "erika@beta.test:8443"
     )
     await actions.decide_request(alpha.services, "kv", str(requests[1].id), approve=False)
     await settle(alpha, beta, gamma)
@@ -103,7 +104,7 @@ async def test_locked_actor_keeps_requests_until_staff_decide(
     assert await collection_items(client, kv + "/followers") == (1, [erika])
     assert await actions.list_requests(alpha.services, "kv") == []
     with pytest.raises(actions.ActionError, match="already approved"):
-        await actions.decide_request(alpha.services, "kv", "erika@beta.test", approve=True)
+        await actions.decide_request(alpha.services, "kv", "erika@beta.test:8443", approve=True)
 
 
 async def test_reject_after_acceptance_removes_the_follower(
@@ -114,7 +115,7 @@ async def test_reject_after_acceptance_removes_the_follower(
     await actions.follow(beta.services, "erika", "news@alpha.test")
     await settle(alpha, beta)
     assert await follow_state(beta, erika, news) == FollowState.ACCEPTED
-    await actions.remove_follower(alpha.services, "news", "erika@beta.test")
+    await actions.remove_follower(alpha.services, "news", "erika@beta.test:8443")
     await settle(alpha, beta)
     assert await follow_state(alpha, erika, news) is None
     assert await follow_state(beta, erika, news) is None

@@ -33,7 +33,7 @@ class Net:
     alpha: Instance  # news (organisation) and kv (its parent organisation)
     beta: Instance  # erika and otto follow news
     gamma: Instance  # max follows news and kv
-    delta: Instance  # dora follows nobody
+    delta: Instance  # dora follows nobody; delta's domain has a port (delta.test:8443)
 
     @property
     def all(self) -> tuple[Instance, ...]:
@@ -46,7 +46,7 @@ async def net(start_instance: StartInstance) -> Net:
         await start_instance("alpha"),
         await start_instance("beta"),
         await start_instance("gamma"),
-        await start_instance("delta"),
+        await start_instance("delta", domain="delta.test:8443"),
     )
     await n.alpha.add_actor("news", display_name="Alpha News", summary="Neuigkeiten aus Alpha")
     await n.alpha.add_actor("kv", display_name="Kreisverband")
@@ -182,21 +182,23 @@ async def test_followers_only_and_direct_reach_only_their_audience(net: Net) -> 
     mentioned = await post(
         net.alpha,
         "news",
-        Draft(text="Für Mitglieder und @dora@delta.test", visibility=Visibility.PRIVATE),
+        Draft(text="Für Mitglieder und @dora@delta.test:8443", visibility=Visibility.PRIVATE),
     )
     await settle(*net.all)
     [to_dora] = await received(net.delta, "Create")
     assert obj(to_dora)["id"] == mentioned.uri and obj(to_dora)["cc"] == [dora]
 
     direct = await post(
-        net.alpha, "news", Draft(text="@dora@delta.test Ihre Anfrage", visibility=Visibility.DIRECT)
+        net.alpha,
+        "news",
+        Draft(text="@dora@delta.test:8443 Ihre Anfrage", visibility=Visibility.DIRECT),
     )
     await settle(*net.all)
     creates = await received(net.delta, "Create")
     assert [obj(c)["id"] for c in creates] == [mentioned.uri, direct.uri]
     note = obj(creates[-1])
     assert note["to"] == [dora] and note["cc"] == []
-    assert note["tag"] == [{"type": "Mention", "href": dora, "name": "@dora@delta.test"}]
+    assert note["tag"] == [{"type": "Mention", "href": dora, "name": "@dora@delta.test:8443"}]
     for inst in (net.beta, net.gamma):
         assert direct.uri not in {obj(c)["id"] for c in await received(inst, "Create")}
 
