@@ -112,7 +112,7 @@ def test_actor_create_list_show(config_path: Path) -> None:
         *c,
     )
     assert created.returncode == 0, created.stderr
-    assert "@news@localhost" in created.stdout
+    assert "@news@localhost:8080\n" in created.stdout
     assert "http://localhost:8080/users/news" in created.stdout
     assert run("actor", "create", "erika", "--type", "person", *c).returncode == 0
     listed = run("actor", "list", *c)

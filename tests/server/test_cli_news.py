@@ -100,8 +100,8 @@ def test_post_edit_boost_timeline_delete(config_path: Path, tmp_path: Path) -> N
 
     timeline = run("timeline", "news", *c)
     assert timeline.returncode == 0, timeline.stderr
-    assert "news@localhost" in timeline.stdout and "Sommerfest 2026" in timeline.stdout
-    assert run("timeline", "kv", *c).stdout.count("boosted by kv@localhost") == 1
+    assert "news@localhost:8080" in timeline.stdout and "Sommerfest 2026" in timeline.stdout
+    assert run("timeline", "kv", *c).stdout.count("boosted by kv@localhost:8080)") == 1
     unboosted = run("unboost", "kv", url, *c)
     assert unboosted.returncode == 0, unboosted.stderr
 
@@ -133,7 +133,7 @@ def test_post_errors_are_clear(config_path: Path, tmp_path: Path) -> None:
     assert unknown.returncode == 1 and "no actor named 'ghost'" in unknown.stderr
     ok = run("post", "news", "--file", str(text), "--visibility", "followers", *c)
     assert ok.returncode == 0 and "(private)" in ok.stdout
-    assert "@nobody@localhost could not be resolved" in ok.stdout
+    assert "@nobody@localhost:8080 could not be resolved" in ok.stdout
     post_id = re.search(r"published Note (\d+)", ok.stdout)
     assert post_id
     foreign = run("delete", "kv", post_id.group(1), *c)
