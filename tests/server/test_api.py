@@ -823,12 +823,12 @@ async def test_post_author_is_visible_to_staff_only(org: Org) -> None:
 async def test_follow_requests_list_reject_and_follow(
     org: Org, start_instance: StartInstance
 ) -> None:
-    beta = await start_instance("beta")
+    beta = await start_instance("beta", domain="beta.test:8443")
     await beta.add_actor("erika", ActorType.PERSON)
     await actions.follow(beta.services, "erika", "kv@alpha.test")
     await settle(org.alpha, beta)
     reply = await org.api.call("GET", "/api/v1/follow_requests", org.moderator)
-    assert [a["acct"] for a in reply.items] == ["erika@beta.test"]
+    assert [a["acct"] for a in reply.items] == ["erika@beta.test:8443"]
     erika = reply.items[0]
     assert int(str(erika["id"])) > 10**15
     assert set(erika) == ACCOUNT_KEYS
