@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -53,7 +54,7 @@ def _split_acct(resource: str) -> tuple[str, str | None]:
     Our instance actor is named after the domain, port and all (`acct:localhost:8080@
     localhost:8080`, as Mastodon's), which is no valid user part, so it is matched first.
     """
-    text = resource.strip().lower().removeprefix("acct:")
+    text = unquote(resource).strip().lower().removeprefix("acct:")
     user, _, host = text.rpartition("@")
     if ":" in user:
         return (user, host) if user == host else ("", None)

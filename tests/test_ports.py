@@ -77,7 +77,7 @@ async def test_webfinger_answers_the_handle_with_its_port(
         assert (await webfinger(client, beta, resource))[0] == 404
     assert (await webfinger(client, beta, "acct:news@beta.test:99999"))[0] == 400
     # The instance actor is named after the domain, port included, as Mastodon's.
-    for resource in (f"acct:{BETA}@{BETA}", f"acct:beta.test@{BETA}"):
+    for resource in (f"acct:{BETA}@{BETA}", f"acct:beta.test@{BETA}", f"{BETA}%40{BETA}"):
         status, jrd = await webfinger(client, beta, resource)
         assert status == 200 and jrd["subject"] == f"acct:{BETA}@{BETA}"
     assert (await webfinger(client, beta, f"acct:{BETA}@alpha.test"))[0] == 400
