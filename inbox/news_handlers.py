@@ -60,6 +60,11 @@ MAX_NAME = 2048
 MAX_SUMMARY = 10_000
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
+# The longest URI (in UTF-8 bytes) stored in an indexed column. PostgreSQL refuses btree
+# entries over about 2.7 kB, so a longer post id or mention would make the handler fail
+# and be retried; such references are dropped or the activity ignored instead.
+MAX_URI_BYTES = 2048
+
 ObjectFetcher = Callable[[str], Awaitable[object]]
 """GET one ActivityStreams object by id (signed, SSRF-safe); raises `FetchError`."""
 
@@ -170,6 +175,11 @@ _TERM_PREFIXES = ("https://www.w3.org/ns/activitystreams#", "as:", "toot:")
 _TAG_TYPES = ("Mention", "Hashtag", "Emoji")
 
 
+def fits_index(uri: str) -> bool:
+    """Whether `uri` is short enough for an indexed column (`MAX_URI_BYTES`)."""
+    return len(uri) <= MAX_URI_BYTES and len(uri.encode("utf-8", "replace")) <= MAX_URI_BYTES
+
+
 def type_in(value: object, wanted: Iterable[str]) -> str | None:
     """The first of `wanted` that a `type` names: a string or a list of them (`["Note"]`),
     each plain or prefixed (`as:Hashtag`); None if it names none of them."""
@@ -217,7 +227,7 @@ def _tags(value: object) -> tuple[list[dict[str, object]], list[str]]:
         name, href = item.get("name"), item.get("href")
         name = name[:256] if isinstance(name, str) else None
         kind = _tag_type(item, name)
-        href = href if is_http_url(href) else None
+        href = href if is_http_url(href) and fits_index(str(href)) else None
         if kind == "Mention" and isinstance(href, str):
             if href not in mentions:
                 mentions.append(href)
@@ -506,6 +516,8 @@ def _own_post(act: Incoming) -> tuple[Post | None, str]:
         post = parse_post(obj, act.doc)
         if post is None:
             reason = f"a {type_text(obj.get('type'))} is not a post we store"
+        elif not fits_index(post.id):
+            reason = "its object id is too long"
         elif post.author != act.actor_uri or not same_origin(post.id, act.actor_uri):
             reason = "its object is not the actor's own"
         else:
@@ -853,8 +865,8 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
     """
     announced = _announced(act.doc.get("object"))
     target = announced.target
-    if target is None:
-        _ignore(act, announced.reason)
+    if target is None or not fits_index(target):
+        _ignore(act, announced.reason or "the boosted id is too long")
         return
     doc = _trusted_embedded(act.doc.get("object"), act.actor_uri)
     if doc is None:

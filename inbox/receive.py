@@ -26,6 +26,7 @@ from federation.ratelimit import RateLimiter, retry_after_seconds
 from federation.signatures import KeyResolver, SignatureError, verify_request
 from federation.text import load_json
 from inbox.handlers import HANDLERS
+from inbox.news_handlers import fits_index
 from inbox.store import InboxRow, InboxWriter
 from outbox.publish import inbox_host, is_blocked_domain
 
@@ -108,7 +109,7 @@ def parse_activity(raw: bytes) -> tuple[dict[str, object], str, str, str]:
         raise InboxError(400, "activity has no actor")
     if not isinstance(act_id, str) or not act_id.startswith(("https://", "http://")):
         raise InboxError(400, "activity has no id")
-    if len(act_id) > 2048 or len(actor) > 2048:
+    if not fits_index(act_id) or not fits_index(actor):
         raise InboxError(400, "id too long")
     return doc, act_id, act_type, actor
 
