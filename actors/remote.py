@@ -59,6 +59,9 @@ class RemoteDirectory:
     Keys are cached in the database for `key_ttl` and in this process's memory
     (bounded) so that verifying a signed POST costs no query on the hot path.
     Fetches are signed by the instance actor (authorized-fetch peers need it).
+    Actors without `preferredUsername` are stored under the last path segment of their
+    id (`federation.actors.parse_actor`); no WebFinger lookup is made for them, as
+    resolving a key must cost at most the key and actor fetches.
     A key that could not be obtained is remembered as unavailable for
     `key_failure_ttl` seconds, so a peer sending unknown or broken `keyId`s costs
     one outgoing GET per key and period, not one per request.

@@ -2,8 +2,9 @@
 
 `parse_actor` narrows an untrusted JSON value into an `ActorDocument` and raises only
 `ParseError`. It applies the checks Mastodon applies before it will talk to an actor
-(contract §2, §7): AS `@context`, an accepted type, http(s) `id` and `inbox`,
-`preferredUsername`, and keys that belong to the actor. Presentational fields (`name`,
+(contract §2, §7): AS `@context`, an accepted type, http(s) `id` and `inbox`, and keys
+that belong to the actor. A missing `preferredUsername` is not fatal (see
+`_username`). Presentational fields (`name`,
 `summary`, `url`, `icon`) are best-effort: a malformed one becomes `None` rather than
 costing us the actor.
 
@@ -240,10 +241,30 @@ def _as_object(obj: object, what: str) -> dict[str, object]:
     return obj
 
 
+def _username(value: object, actor_id: str) -> str:
+    """`preferredUsername`, else the last non-empty path segment of the actor id.
+
+    Mastodon requires `preferredUsername`, but some peers leave it out (bovine-herd accepts
+    such actors, and so do we): every activity they sent would otherwise be refused with
+    401 `key_unavailable`. The real handle would need a WebFinger lookup, which is not
+    done here: this runs on the hot key-resolution path of every signed POST, and a
+    reverse lookup (`acct:` from an id) is not something WebFinger promises to answer.
+    """
+    if isinstance(value, str) and value.strip():
+        if len(value) > MAX_USERNAME:
+            raise ParseError("preferredUsername too long")
+        return value
+    segment = next((s for s in reversed(urlsplit(actor_id).path.split("/")) if s.strip()), None)
+    if segment is None:
+        raise ParseError("preferredUsername missing and the id has no path to name the actor")
+    return segment[:MAX_USERNAME]
+
+
 def parse_actor(obj: object) -> ActorDocument:
     """Narrow a remote actor document. Raises `ParseError` (and nothing else) when it is not
     one Mastodon would accept: no AS `@context`, unknown type, missing or non-http(s) `id`
-    or `inbox`, missing `preferredUsername`, malformed collection links or key entries.
+    or `inbox`, an over-long `preferredUsername`, malformed collection links or key
+    entries. Without a `preferredUsername` the username is taken from the id (`_username`).
 
     Does not check that `id` equals the fetched URL; `fetch_json` does.
     """
@@ -253,11 +274,7 @@ def parse_actor(obj: object) -> ActorDocument:
     actor_id = _require_url(doc, "id")
     actor_type = _actor_type(doc.get("type"))
     inbox = _require_url(doc, "inbox")
-    username = doc.get("preferredUsername")
-    if not isinstance(username, str) or not username.strip():
-        raise ParseError("preferredUsername missing or empty")
-    if len(username) > MAX_USERNAME:
-        raise ParseError("preferredUsername too long")
+    username = _username(doc.get("preferredUsername"), actor_id)
     endpoints = doc.get("endpoints")
     shared_inbox = _optional_link(endpoints, "sharedInbox") if isinstance(endpoints, dict) else None
     return ActorDocument(

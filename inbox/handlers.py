@@ -20,6 +20,7 @@ from actors.models import Actor, Block, Follow, FollowState, RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
 from inbox.news_handlers import (
     ObjectFetcher,
+    fits_index,
     forget_actor_posts,
     on_announce,
     on_create,
@@ -29,10 +30,15 @@ from inbox.news_handlers import (
     on_undo_like,
     on_update,
     prefetch_announce,
+    type_in,
+    type_text,
 )
 from outbox.follows import accept_follow, embeddable_follow, find_follow, remove_follows_between
 
 log = logging.getLogger("verbund.inbox")
+
+# What an Undo can take back.
+UNDOABLE = ("Follow", "Block", "Like", "Announce")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +174,16 @@ async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
 async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     obj = act.doc.get("object")
     inner_id = object_id(obj)
-    inner_type = obj.get("type") if isinstance(obj, dict) else None
-    if isinstance(obj, dict) and obj.get("actor") not in (None, act.actor_uri):
+    # A bare id may be any of these; a `type` (a list too: `["Follow"]`) says which.
+    inner_type = type_in(obj.get("type"), UNDOABLE) if isinstance(obj, dict) else None
+    if isinstance(obj, dict) and obj.get("type") is not None and inner_type is None:
+        log.info("ignoring Undo %s: cannot undo a %s", act.id, type_text(obj.get("type")))
+        return
+    if inner_id is not None and not fits_index(inner_id):
+        log.info("ignoring Undo %s: the undone id is too long", act.id)
+        return
+    if isinstance(obj, dict) and object_id(obj.get("actor")) not in (None, act.actor_uri):
+        log.info("ignoring Undo %s: the undone activity is another actor's", act.id)
         return  # only the Follow's own actor may undo it
     if inner_type in (None, "Follow"):
         conditions = [Follow.follower_uri == act.actor_uri]
@@ -219,7 +233,11 @@ async def on_block(ctx: HandlerContext, session: AsyncSession, act: Incoming) ->
 async def on_delete(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Delete(actor): the account is gone; forget it, its relations and its posts.
     A Delete of anything else is a post's (`on_delete_object`)."""
-    if object_id(act.doc.get("object")) != act.actor_uri:
+    deleted = object_id(act.doc.get("object"))
+    if deleted is not None and not fits_index(deleted):
+        log.info("ignoring Delete %s: the deleted id is too long", act.id)
+        return
+    if deleted != act.actor_uri:
         await on_delete_object(ctx, session, act)
         return
     await forget_actor_posts(session, act.actor_uri, ctx.now)

@@ -60,6 +60,11 @@ MAX_NAME = 2048
 MAX_SUMMARY = 10_000
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
+# The longest URI (in UTF-8 bytes) stored in an indexed column. PostgreSQL refuses btree
+# entries over about 2.7 kB, so a longer post id or mention would make the handler fail
+# and be retried; such references are dropped or the activity ignored instead.
+MAX_URI_BYTES = 2048
+
 ObjectFetcher = Callable[[str], Awaitable[object]]
 """GET one ActivityStreams object by id (signed, SSRF-safe); raises `FetchError`."""
 
@@ -164,11 +169,54 @@ def _html_url(value: object, object_id: str) -> str | None:
     return min(candidates)[1] if candidates else None
 
 
+# Prefixes that name an ActivityStreams (or Mastodon `toot:`) term in expanded or
+# compacted JSON-LD: `as:Hashtag`, `https://www.w3.org/ns/activitystreams#Hashtag`.
+_TERM_PREFIXES = ("https://www.w3.org/ns/activitystreams#", "as:", "toot:")
+_TAG_TYPES = ("Mention", "Hashtag", "Emoji")
+
+
+def fits_index(uri: str) -> bool:
+    """Whether `uri` is short enough for an indexed column (`MAX_URI_BYTES`)."""
+    return len(uri) <= MAX_URI_BYTES and len(uri.encode("utf-8", "replace")) <= MAX_URI_BYTES
+
+
+def type_in(value: object, wanted: Iterable[str]) -> str | None:
+    """The first of `wanted` that a `type` names: a string or a list of them (`["Note"]`),
+    each plain or prefixed (`as:Hashtag`); None if it names none of them."""
+    wanted = tuple(wanted)
+    for item in _items(value):
+        if not isinstance(item, str):
+            continue
+        for prefix in _TERM_PREFIXES:
+            if item.startswith(prefix):
+                item = item[len(prefix) :]
+                break
+        if item in wanted:
+            return item
+    return None
+
+
+def type_text(value: object) -> str:
+    """A `type` for a log line: its strings, shortened; never the whole untrusted value."""
+    shown = [t[:40] for t in _items(value) if isinstance(t, str)][:3]
+    return "/".join(shown) or "object without a type"
+
+
+def _tag_type(item: Mapping[str, object], name: str | None) -> str | None:
+    """A tag's kind; a tag without a `type` whose name starts with `#` is a Hashtag
+    (Pleroma and some WordPress setups send such tags)."""
+    kind = type_in(item.get("type"), _TAG_TYPES)
+    if kind is None and item.get("type") is None and name is not None and name.startswith("#"):
+        return "Hashtag"
+    return kind
+
+
 def _tags(value: object) -> tuple[list[dict[str, object]], list[str]]:
     """Mention, Hashtag and Emoji tags reduced to the fields we use; and mentioned actor ids.
 
     Hashtag names are stored as our own posts store theirs, `#` + `hashtag_key`; names
-    with no letter left (`#<>`) and repeats of a key are dropped.
+    with no letter left (`#<>`) and repeats of a key are dropped. Types may be lists or
+    prefixed terms (`as:Hashtag`, as JSON-LD-compacting peers write it).
     """
     tags: list[dict[str, object]] = []
     mentions: list[str] = []
@@ -176,9 +224,10 @@ def _tags(value: object) -> tuple[list[dict[str, object]], list[str]]:
     for item in list(_items(value))[:MAX_TAGS]:
         if not isinstance(item, dict):
             continue
-        kind, name, href = item.get("type"), item.get("name"), item.get("href")
+        name, href = item.get("name"), item.get("href")
         name = name[:256] if isinstance(name, str) else None
-        href = href if is_http_url(href) else None
+        kind = _tag_type(item, name)
+        href = href if is_http_url(href) and fits_index(str(href)) else None
         if kind == "Mention" and isinstance(href, str):
             if href not in mentions:
                 mentions.append(href)
@@ -452,21 +501,43 @@ async def _add_mentions(session: AsyncSession, status_id: int, actor_uris: Itera
 # --- Create / Update / Delete -------------------------------------------------------------
 
 
-def _own_post(act: Incoming) -> Post | None:
-    """The embedded post of a Create/Update, if it is the actor's own and on its origin."""
-    obj = act.doc.get("object")
-    if not isinstance(obj, dict):
-        return None
-    post = parse_post(obj, act.doc)
-    if post is None or post.author != act.actor_uri or not same_origin(post.id, act.actor_uri):
-        return None
-    return post
+# How many entries of an `object` list a Create/Update is searched for a post.
+MAX_OBJECTS = 10
+
+
+def _own_post(act: Incoming) -> tuple[Post | None, str]:
+    """The embedded post of a Create/Update that is the actor's own and on its origin,
+    else None and why not. `object` may be a list: its first such post is taken."""
+    reason = "it has no object"
+    for obj in list(_items(act.doc.get("object")))[:MAX_OBJECTS]:
+        if not isinstance(obj, dict):
+            reason = "its object is a reference, not embedded"
+            continue
+        post = parse_post(obj, act.doc)
+        if post is None:
+            reason = f"a {type_text(obj.get('type'))} is not a post we store"
+        elif not fits_index(post.id):
+            reason = "its object id is too long"
+        elif post.author != act.actor_uri or not same_origin(post.id, act.actor_uri):
+            reason = "its object is not the actor's own"
+        else:
+            return post, ""
+    return None, reason
+
+
+def _ignore(act: Incoming, reason: str) -> None:
+    """An activity that was accepted (202) but is of no use here: said once, at info."""
+    log.info("ignoring %s %s from %s: %s", act.type, act.id, act.actor_uri, reason)
 
 
 async def on_create(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Store a relevant post and put it in the home timelines it belongs to."""
-    post = _own_post(act)
-    if post is None or await _tombstoned(session, post.id):
+    post, reason = _own_post(act)
+    if post is None:
+        _ignore(act, reason)
+        return
+    if await _tombstoned(session, post.id):
+        _ignore(act, f"{post.id} was deleted before")
         return
     if await session.scalar(select(Status.id).where(Status.uri == post.id)) is not None:
         return  # seen already (a redelivery, or the same post through another inbox)
@@ -477,6 +548,7 @@ async def on_create(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         or audience.mentioned
         or await _replies_to_relevant(session, ctx.base_url, post.in_reply_to)
     ):
+        _ignore(act, "nobody here follows its author or is addressed, mentioned or replied to")
         return
     visibility = visibility_of(
         post.to, post.cc, await _followers_uri(session, post.author, act.actor)
@@ -491,8 +563,9 @@ async def on_update(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
 
     Updates of actors and other object types are not news and are ignored here.
     """
-    post = _own_post(act)
+    post, reason = _own_post(act)
     if post is None or post.updated is None:
+        _ignore(act, reason or "the edit has no `updated`")
         return
     status = await _status_by_uri(session, post.id)
     if (
@@ -612,15 +685,83 @@ async def forget_actor_posts(session: AsyncSession, actor_uri: str, now: datetim
 # --- Announce -----------------------------------------------------------------------------
 
 
+# Activities a group may relay in an Announce (FEP-1b12: Lemmy, Guppe). Only a relayed
+# Create is a boost (of its object); the others are not news of their own.
+_RELAYED_TYPES = (
+    "Create",
+    "Update",
+    "Delete",
+    "Like",
+    "Dislike",
+    "Undo",
+    "Announce",
+    "Add",
+    "Remove",
+    "Block",
+    "Follow",
+    "Accept",
+    "Reject",
+    "Flag",
+    "Move",
+    "EmojiReact",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Announced:
+    """What an Announce's `object` boosts: the post's id and what was sent for it (an
+    embedded post or a reference), and the Create that wrapped it (FEP-1b12), if any.
+    `target` None: not a boost, `reason` says why."""
+
+    target: str | None
+    value: object = None
+    relayed_create: Mapping[str, object] | None = None
+    reason: str = ""
+
+
+def _announced(obj: object) -> _Announced:
+    """Unwrap an embedded `Create` (Lemmy's `Announce{Create{Page}}`, signed by the group)
+    to its object; refuse other embedded activities. A bare reference is taken as the post
+    (a reference to a Create is unwrapped after fetching it, in `prefetch_announce`)."""
+    if isinstance(obj, dict):
+        kind = type_in(obj.get("type"), _RELAYED_TYPES)
+        if kind == "Create":
+            inner = next(iter(_items(obj.get("object"))), None)
+            target = id_of(inner)
+            if target is None:
+                return _Announced(None, reason="the relayed Create has no object id")
+            return _Announced(target, inner, obj)
+        if kind is not None:
+            return _Announced(None, reason=f"a relayed {kind} is not a boost")
+    target = id_of(obj)
+    if target is None:
+        return _Announced(None, reason="its object has no id")
+    return _Announced(target, obj)
+
+
 def _trusted_embedded(obj: object, booster: str) -> Mapping[str, object] | None:
     """An embedded boosted post we may take as sent: a self-boost on the booster's origin
-    (Mastodon treats it like a Create). Anything else must be fetched from its origin."""
-    if not isinstance(obj, dict):
+    (Mastodon treats it like a Create), or a post a group relays in a Create (FEP-1b12)
+    when the post, its author and the Create's actor are all on the group's origin (the
+    group's server signed it and hosts them). Anything else must be fetched from its
+    origin."""
+    announced = _announced(obj)
+    value = announced.value
+    if not isinstance(value, dict):
         return None
-    post_id, authors = obj.get("id"), ids_of(obj.get("attributedTo"))
-    if isinstance(post_id, str) and authors[:1] == [booster] and same_origin(post_id, booster):
-        return obj
+    post_id, authors = value.get("id"), ids_of(value.get("attributedTo"))
+    if not isinstance(post_id, str) or not authors or not same_origin(post_id, booster):
+        return None
+    if announced.relayed_create is None:
+        return value if authors[0] == booster else None
+    creator = id_of(announced.relayed_create.get("actor"))
+    if same_origin(authors[0], booster) and creator in (None, authors[0]):
+        return value
     return None
+
+
+def _first_object(activity: Mapping[str, object]) -> object:
+    return next(iter(_items(activity.get("object"))), None)
 
 
 async def prefetch_announce(
@@ -631,10 +772,14 @@ async def prefetch_announce(
 ) -> dict[str, dict[str, object]]:
     """Before the transaction: fetch the boosted post if we lack it and the boost matters.
 
-    Returns {post id: document}; empty when nothing needs or may be fetched. Network
-    failures are logged and leave the boost to be ignored.
+    Returns {id the Announce names: post document}; empty when nothing needs or may be
+    fetched. When that id turns out to be a Create (a group relaying it, FEP-1b12), the
+    post is its object: taken as embedded when on the Create's origin, else fetched too,
+    so the returned post's id may differ from the key. Network failures are logged and
+    leave the boost to be ignored.
     """
-    target = id_of(doc.get("object"))
+    announced = _announced(doc.get("object"))
+    target = announced.target
     if (
         ctx.fetch_object is None
         or target is None
@@ -650,12 +795,21 @@ async def prefetch_announce(
             or not await local_followers(session, ctx.base_url, actor_uri)
         ):
             return {}
-    try:
-        fetched = await ctx.fetch_object(target)
-    except FetchError as exc:
-        log.info("cannot fetch boosted post %s: %s", target, exc)
-        return {}
-    if not isinstance(fetched, dict):
+    fetched = await _fetch_post(ctx, target)
+    if (
+        fetched is not None
+        and announced.relayed_create is None
+        and type_in(fetched.get("type"), ("Create",))
+    ):
+        inner = _first_object(fetched)
+        inner_id = id_of(inner)
+        if isinstance(inner, dict) and inner_id and same_origin(inner_id, target):
+            fetched = inner
+        elif inner_id and is_http_url(inner_id) and not inner_id.startswith(ctx.base_url + "/"):
+            fetched = await _fetch_post(ctx, inner_id)
+        else:
+            fetched = None
+    if fetched is None:
         return {}
     post = parse_post(fetched)
     if post is None or not same_origin(post.id, post.author):
@@ -667,14 +821,28 @@ async def prefetch_announce(
     return {target: fetched}
 
 
+async def _fetch_post(ctx: HandlerContext, uri: str) -> dict[str, object] | None:
+    assert ctx.fetch_object is not None  # prefetch_announce checked
+    try:
+        fetched = await ctx.fetch_object(uri)
+    except FetchError as exc:
+        log.info("cannot fetch boosted post %s: %s", uri, exc)
+        return None
+    return fetched if isinstance(fetched, dict) else None
+
+
 async def _boosted_post(
-    ctx: HandlerContext, session: AsyncSession, act: Incoming, target: str
+    ctx: HandlerContext,
+    session: AsyncSession,
+    act: Incoming,
+    target: str,
+    doc: Mapping[str, object] | None,
 ) -> Status | None:
-    """The boosted post: known, embedded self-boost, or fetched in the prefetch step."""
+    """The boosted post: known, or stored from `doc` (an embedded post we may trust, or
+    the one the prefetch step fetched)."""
     status = await _status_by_uri(session, target)
     if status is not None:
         return status
-    doc = _trusted_embedded(act.doc.get("object"), act.actor_uri) or act.objects.get(target)
     if doc is None or await _tombstoned(session, target):
         return None
     post = parse_post(doc)
@@ -690,22 +858,41 @@ async def _boosted_post(
 
 async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """A boost: stored as a wrapper post when the booster is followed here or boosts one
-    of our posts; the wrapper goes into the home timelines of the booster's local followers."""
-    target = id_of(act.doc.get("object"))
-    if target is None or await _tombstoned(session, act.id):
+    of our posts; the wrapper goes into the home timelines of the booster's local followers.
+
+    A group's Announce of a Create (FEP-1b12) is a boost of the Create's object by the
+    group; Announces of other activities (a relayed Delete, Update or Like) are ignored.
+    """
+    announced = _announced(act.doc.get("object"))
+    target = announced.target
+    if target is None or not fits_index(target):
+        _ignore(act, announced.reason or "the boosted id is too long")
+        return
+    doc = _trusted_embedded(act.doc.get("object"), act.actor_uri)
+    if doc is None:
+        doc = act.objects.get(target)
+        fetched_id = id_of(doc)
+        if fetched_id is not None and fetched_id != target:
+            target = fetched_id  # the Announce named a Create; its object is the post
+    if await _tombstoned(session, act.id):
+        _ignore(act, "it was undone before it arrived")
         return
     if await session.scalar(select(Status.id).where(Status.uri == act.id)) is not None:
         return
     followers = set(await local_followers(session, ctx.base_url, act.actor_uri))
     known = await _status_by_uri(session, target)
     if not followers and (known is None or known.local_actor_id is None):
+        _ignore(act, "nobody here follows the booster and the post is not ours")
         return
-    original = known or await _boosted_post(ctx, session, act, target)
+    original = known or await _boosted_post(ctx, session, act, target, doc)
     if original is None or original.deleted_at is not None or original.reblog_of_id is not None:
+        _ignore(act, f"the boosted post {target} is unavailable, deleted or itself a boost")
         return
     public = original.visibility in (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
     if not public and original.actor_uri != act.actor_uri:
-        return  # Mastodon ignores boosts of non-public posts except self-boosts
+        # Mastodon ignores boosts of non-public posts except self-boosts
+        _ignore(act, "a boost of someone else's non-public post")
+        return
     already = await session.scalar(
         select(Status.id).where(
             Status.reblog_of_id == original.id, Status.actor_uri == act.actor_uri

@@ -25,6 +25,8 @@ from federation.actors import same_origin
 from federation.ratelimit import RateLimiter, retry_after_seconds
 from federation.signatures import KeyResolver, SignatureError, verify_request
 from federation.text import load_json
+from inbox.handlers import HANDLERS
+from inbox.news_handlers import fits_index
 from inbox.store import InboxRow, InboxWriter
 from outbox.publish import inbox_host, is_blocked_domain
 
@@ -32,6 +34,8 @@ log = logging.getLogger("verbund.inbox")
 
 # Types whose embedded object must come from the actor's own origin (contract §7).
 _SAME_ORIGIN_OBJECT_TYPES = frozenset({"Create", "Update", "Delete", "Undo", "Announce"})
+# The width of `inbox_activities.type`; a longer type is no type we could handle.
+MAX_TYPE_LENGTH = 32
 
 
 class InboxError(Exception):
@@ -78,24 +82,34 @@ class InboxLimits:
             self.follows_per_host.take(host)
 
 
+def activity_type(value: object) -> str | None:
+    """The activity type to store and dispatch on: `type` itself, or from a list (Pleroma,
+    JSON-LD-compacting peers send `["Create"]`) the first type we handle, else its first
+    string. Longer than the column allows, or no string at all: None."""
+    types = [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str)]
+    types = [t for t in types if t and len(t) <= MAX_TYPE_LENGTH]
+    return next((t for t in types if t in HANDLERS), types[0] if types else None)
+
+
 def parse_activity(raw: bytes) -> tuple[dict[str, object], str, str, str]:
-    """Narrow the body to (doc, id, type, actor id); InboxError(400) otherwise."""
+    """Narrow the body to (doc, id, type, actor id); InboxError(400) otherwise. The type
+    is `activity_type`'s pick when the body sends a list."""
     try:
         doc = load_json(raw)
     except (ValueError, RecursionError):
         raise InboxError(400, "body is not JSON") from None
     if not isinstance(doc, dict):
         raise InboxError(400, "body is not a JSON object")
-    act_id, act_type, actor = doc.get("id"), doc.get("type"), doc.get("actor")
+    act_id, act_type, actor = doc.get("id"), activity_type(doc.get("type")), doc.get("actor")
     if isinstance(actor, dict):
         actor = actor.get("id")
-    if not isinstance(act_type, str) or not act_type:
+    if act_type is None:
         raise InboxError(400, "activity has no type")
     if not isinstance(actor, str) or not actor.startswith(("https://", "http://")):
         raise InboxError(400, "activity has no actor")
     if not isinstance(act_id, str) or not act_id.startswith(("https://", "http://")):
         raise InboxError(400, "activity has no id")
-    if len(act_id) > 2048 or len(actor) > 2048:
+    if not fits_index(act_id) or not fits_index(actor):
         raise InboxError(400, "id too long")
     return doc, act_id, act_type, actor
 
@@ -104,18 +118,26 @@ def check_origins(doc: Mapping[str, object], act_id: str, act_type: str, actor: 
     """Activity ids, and the ids of objects it creates/changes, share the actor's origin."""
     if not same_origin(act_id, actor):
         raise InboxError(400, "activity id is not on the actor's origin")
-    obj = doc.get("object")
-    if act_type in _SAME_ORIGIN_OBJECT_TYPES and isinstance(obj, dict):
-        obj_id = obj.get("id")
-        if act_type != "Announce" and isinstance(obj_id, str) and not same_origin(obj_id, actor):
-            raise InboxError(400, "object id is not on the actor's origin")
-        obj_actor = obj.get("actor") or obj.get("attributedTo")
-        if (
-            act_type in ("Undo", "Create", "Update")
-            and isinstance(obj_actor, str)
-            and obj_actor != actor
-        ):
-            raise InboxError(400, "object belongs to another actor")
+    if act_type not in _SAME_ORIGIN_OBJECT_TYPES:
+        return
+    objects = doc.get("object")
+    # `object` may be a list (a Create of several objects): each one is checked.
+    for obj in objects if isinstance(objects, list) else [objects]:
+        if isinstance(obj, dict):
+            _check_object_origin(obj, act_type, actor)
+
+
+def _check_object_origin(obj: Mapping[str, object], act_type: str, actor: str) -> None:
+    obj_id = obj.get("id")
+    if act_type != "Announce" and isinstance(obj_id, str) and not same_origin(obj_id, actor):
+        raise InboxError(400, "object id is not on the actor's origin")
+    obj_actor = obj.get("actor") or obj.get("attributedTo")
+    if (
+        act_type in ("Undo", "Create", "Update")
+        and isinstance(obj_actor, str)
+        and obj_actor != actor
+    ):
+        raise InboxError(400, "object belongs to another actor")
 
 
 class GroupCommitter:

@@ -69,7 +69,8 @@ class FakeRemote:
 
     async def start(self, resolver: LoopbackResolver) -> None:
         async def get(request: web.Request) -> web.Response:
-            doc = self.docs.get(request.path)
+            # Some peers name actors by query (WordPress: `/?author=1`).
+            doc = self.docs.get(request.path_qs, self.docs.get(request.path))
             if doc is None:
                 return web.Response(status=404)
             return web.Response(body=json.dumps(doc), content_type="application/activity+json")

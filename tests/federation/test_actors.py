@@ -116,7 +116,6 @@ def without(key: str) -> dict[str, object]:
     [
         (without("id"), "id"),
         (without("inbox"), "inbox"),
-        (without("preferredUsername"), "preferredUsername"),
         (without("@context"), "@context"),
         (without("type"), "type"),
         (mastodon_actor() | {"@context": ["https://w3id.org/security/v1"]}, "@context"),
@@ -126,7 +125,7 @@ def without(key: str) -> dict[str, object]:
         (mastodon_actor() | {"id": "https://user:pw@social.example/alice"}, "id"),
         (mastodon_actor() | {"inbox": "javascript:alert(1)"}, "inbox"),
         (mastodon_actor() | {"inbox": ["https://social.example/inbox"]}, "inbox"),
-        (mastodon_actor() | {"preferredUsername": ""}, "preferredUsername"),
+        (without("preferredUsername") | {"id": "https://social.example/"}, "preferredUsername"),
         (mastodon_actor() | {"preferredUsername": "a" * 2049}, "preferredUsername"),
         (mastodon_actor() | {"followers": 5}, "followers"),
         (mastodon_actor() | {"endpoints": {"sharedInbox": "gopher://x"}}, "sharedInbox"),
@@ -139,6 +138,28 @@ def without(key: str) -> dict[str, object]:
 def test_parse_actor_rejects_malformed(doc: object, message: str) -> None:
     with pytest.raises(ParseError, match=message):
         parse_actor(doc)
+
+
+@pytest.mark.parametrize(
+    ("actor_id", "username"),
+    [
+        (ALICE, "alice"),
+        ("https://social.example/users/alice/", "alice"),
+        ("https://bovine.example/endpoints/Zm9vYmFy", "Zm9vYmFy"),
+        ("https://social.example/actor?x=1", "actor"),
+    ],
+)
+@pytest.mark.parametrize("missing", [None, "", "  "])
+def test_username_falls_back_to_the_last_path_segment(
+    actor_id: str, username: str, missing: str | None
+) -> None:
+    doc = without("preferredUsername") | {"id": actor_id}
+    if missing is not None:
+        doc["preferredUsername"] = missing
+    doc["publicKey"] = {"id": f"{actor_id}#k", "owner": actor_id, "publicKeyPem": PEM}
+    actor = parse_actor(doc)
+    assert actor.preferred_username == username
+    assert [k.id for k in actor.public_keys] == [f"{actor_id}#k"]
 
 
 def test_parse_tolerates_public_key_list_and_drops_foreign_keys() -> None:

@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from federation.keys import generate_rsa_private_key_pem
 from inbox.models import InboxActivity
+from inbox.receive import InboxError, activity_type, parse_activity
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 
@@ -134,6 +137,9 @@ async def test_malformed_oversize_and_cross_origin_input(
         "object": {"id": "http://alpha.test/notes/1", "type": "Note", "attributedTo": bob},
     }
     assert await remote.post(client, url, create) == 400
+    # The same claim hidden in a list of objects.
+    create["object"] = [{"id": f"{bob}/statuses/2", "type": "Note"}, create["object"]]
+    assert await remote.post(client, url, create) == 400
     async with client.post(
         alpha.base_url + "/users/nobody/inbox",
         data=b"{}",
@@ -151,3 +157,49 @@ async def test_blocked_domain_gets_403(
     act = follow(f"{remote.base}/users/bob", alpha.actor_uri("news"))
     assert await remote.post(client, alpha.base_url + "/inbox", act) == 403
     assert await stored(alpha) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Create", "Create"),
+        (["Create"], "Create"),
+        (["litepub:Unknown", "Follow"], "Follow"),
+        (["EmojiReact", "Like"], "Like"),
+        (["EmojiReact"], "EmojiReact"),
+        ("x" * 33, None),
+        (["x" * 33, "Undo"], "Undo"),
+        ([], None),
+        ([1, None], None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_activity_type_picks_the_first_type_we_handle(value: object, expected: str | None) -> None:
+    assert activity_type(value) == expected
+
+
+def test_parse_activity_stores_the_picked_type() -> None:
+    body = {"id": "https://a.example/1", "type": ["Announce"], "actor": "https://a.example/u"}
+    doc, _, act_type, _ = parse_activity(json.dumps(body).encode())
+    assert act_type == "Announce" and doc["type"] == ["Announce"]
+    with pytest.raises(InboxError, match="no type"):
+        parse_activity(json.dumps(body | {"type": [42]}).encode())
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_parse_activity_only_raises_inbox_error(value: object) -> None:
+    body = {"id": "https://a.example/1", "type": value, "actor": "https://a.example/u"}
+    try:
+        _, _, act_type, _ = parse_activity(json.dumps(body).encode())
+    except InboxError as exc:
+        assert exc.status == 400
+    else:
+        assert isinstance(act_type, str) and 0 < len(act_type) <= 32
