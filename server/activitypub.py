@@ -15,6 +15,7 @@ from outbox.news import count_listed, outbox_items
 from outbox.publish import inbox_host, is_blocked_domain
 from outbox.timelines import Page
 from server import keys
+from server.errors import not_found
 
 log = logging.getLogger("verbund.activitypub")
 AP_TYPE = "application/activity+json"
@@ -131,7 +132,7 @@ async def _collection(request: web.Request, *, followers: bool) -> web.Response:
     docs = request.app[keys.DOCUMENTS]
     entry = await docs.get(request.match_info["username"])
     if entry is None:
-        return error(404, "no such actor")
+        return not_found(request, "no such actor")
     actor_uri = entry.view.id
     collection_id = f"{actor_uri}/{'followers' if followers else 'following'}"
     async with request.app[keys.SESSIONMAKER]() as session:
@@ -177,7 +178,7 @@ async def outbox(request: web.Request) -> web.Response:
     await signed_get(request)
     entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
     if entry is None:
-        return error(404, "no such actor")
+        return not_found(request, "no such actor")
     actor_uri = entry.view.id
     outbox_id = f"{actor_uri}/outbox"
     try:

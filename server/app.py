@@ -25,8 +25,10 @@ from server.activitypub import add_activitypub_routes
 from server.api import add_api_routes
 from server.config import Config, DatabaseConfig
 from server.discovery import add_discovery_routes
+from server.errors import error_pages
+from server.layout import TEMPLATES
 from server.news_pages import add_news_routes
-from server.pages import TEMPLATES, add_page_routes
+from server.pages import add_page_routes
 from server.ratelimit import RateLimits
 from server.services import open_services, utc_clock
 from server.worker import start_worker
@@ -53,7 +55,9 @@ def create_app(
 ) -> web.Application:
     """An application for `config`. `resolver` lets tests map test host names to loopback;
     `monotonic` is the clock of the rate limits."""
-    app = web.Application(client_max_size=config.federation.max_inbox_bytes)
+    app = web.Application(
+        client_max_size=config.federation.max_inbox_bytes, middlewares=[error_pages]
+    )
     app[keys.CONFIG] = config
     app[keys.CLOCK] = clock
     limits = RateLimits.from_config(config.limits, monotonic)

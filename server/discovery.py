@@ -19,6 +19,7 @@ from federation.nodeinfo import VERSIONS, NodeStats, render_nodeinfo, render_nod
 from federation.webfinger import parse_acct, render_host_meta_json, render_host_meta_xrd
 from server import keys
 from server.activitypub import signed_get
+from server.errors import not_found
 from server.pages import render_profile
 
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -143,14 +144,14 @@ async def _actor_response(
 async def actor(request: web.Request) -> web.Response:
     entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
     if entry is None:
-        raise web.HTTPNotFound(text="no such actor\n")
+        return not_found(request, "no such actor")
     return await _actor_response(request, entry)
 
 
 async def instance_actor(request: web.Request) -> web.Response:
     entry = await request.app[keys.DOCUMENTS].instance()
     if entry is None:
-        raise web.HTTPNotFound(text="instance actor not created: run `verbund init`\n")
+        return not_found(request, "no instance actor yet")
     return await _actor_response(request, entry, public=True)
 
 
