@@ -25,7 +25,7 @@ from server.activitypub import add_activitypub_routes
 from server.api import add_api_routes
 from server.config import Config, DatabaseConfig
 from server.discovery import add_discovery_routes
-from server.errors import error_pages
+from server.errors import add_catch_all_route
 from server.layout import TEMPLATES
 from server.news_pages import add_news_routes
 from server.pages import add_page_routes
@@ -55,9 +55,7 @@ def create_app(
 ) -> web.Application:
     """An application for `config`. `resolver` lets tests map test host names to loopback;
     `monotonic` is the clock of the rate limits."""
-    app = web.Application(
-        client_max_size=config.federation.max_inbox_bytes, middlewares=[error_pages]
-    )
+    app = web.Application(client_max_size=config.federation.max_inbox_bytes)
     app[keys.CONFIG] = config
     app[keys.CLOCK] = clock
     limits = RateLimits.from_config(config.limits, monotonic)
@@ -116,4 +114,5 @@ def create_app(
     add_news_routes(app)
     add_page_routes(app)
     add_api_routes(app)
+    add_catch_all_route(app)
     return app

@@ -1,20 +1,25 @@
-"""Error answers in the form the client reads, and the middleware that gives every error
-that form.
+"""Error answers in the form the client reads, for our handlers and for paths nobody
+serves.
 
 Browsers (an Accept that asks for `text/html`) get a page in the site's layout; everyone
 else, ActivityPub peers and key fetchers that do not negotiate included, gets
 `{"error": "..."}` (`federation.documents.wants_activity_json` decides, as it does for the
 documents themselves). `/api/` and `/oauth/` always get JSON: their clients are programs.
 
-The middleware costs the success path one `try`: it acts only on a raised
-`HTTPException` of 400 or more whose body is aiohttp's plain text (unknown paths, wrong
-methods, handlers that raise), and on an exception nobody caught (500, logged, no
-traceback in the answer). Responses that handlers return, errors included, pass untouched,
-so the inbox's and the API's own JSON errors stay as they are.
+No app-wide middleware: aiohttp runs one on every request, and on the read path
+(actor GETs at 13-19k/s) its dispatch costs more than the handler's own work. Instead:
+
+- handlers return `error_response` / `not_found` for what they know is missing;
+- `with_error_pages` wraps page handlers (an uncaught exception becomes a logged 500 that
+  says nothing about the failure, aiohttp's plain-text errors a page or JSON);
+  the hottest handlers catch inline, which costs nothing until something is raised;
+- `unknown_path`, a catch-all route registered last, answers 404 (or 405 with `Allow`)
+  for any path no route serves. The router tries it only after every other route.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -102,18 +107,56 @@ def _message(exc: web.HTTPException) -> str | None:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Plain-text errors and uncaught exceptions → `error_response`; all else untouched."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type != "text/plain":
-            raise
-        kept = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
-        return error_response(request, exc.status, _message(exc), headers=kept)
-    except Exception:
-        # The top of every request, as a worker loop's top is for its jobs: log with the
-        # request line, answer a page that says nothing about the failure.
-        log.exception("unhandled error answering %s %s", request.method, request.path)
-        return error_response(request, 500)
+def from_exception(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    """A raised aiohttp error as `error_response`, its status and headers (Allow,
+    Retry-After) kept; redirects and errors that already carry JSON are left as they are."""
+    if exc.status < 400 or exc.content_type != "text/plain":
+        raise exc
+    kept = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
+    return error_response(request, exc.status, _message(exc), headers=kept)
+
+
+def internal_error(request: web.Request) -> web.Response:
+    """An uncaught exception: logged with the request line, answered with a 500 that says
+    nothing about it. Call from an `except Exception` at the top of a handler (the top of
+    a request, as a worker loop's top is for its jobs)."""
+    log.exception("unhandled error answering %s %s", request.method, request.path)
+    return error_response(request, 500)
+
+
+def with_error_pages(handler: Handler) -> Handler:
+    """`handler` with its raised errors answered by `from_exception` / `internal_error`."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            return from_exception(request, exc)
+        except Exception:
+            return internal_error(request)
+
+    return wrapped
+
+
+CATCH_ALL = "/{tail:.*}"
+
+
+async def unknown_path(request: web.Request) -> web.Response:
+    """What no route serves: 405 with `Allow` when some route serves the path with other
+    methods (the catch-all matches every method, so aiohttp cannot tell), else 404."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical == "/{tail}":
+            continue
+        match, methods = await resource.resolve(request)
+        if match is None:
+            allowed |= methods
+    if allowed:
+        return error_response(request, 405, headers={"Allow": ",".join(sorted(allowed))})
+    return not_found(request)
+
+
+def add_catch_all_route(app: web.Application) -> None:
+    """Register last: every other route must be tried first."""
+    app.router.add_route("*", CATCH_ALL, unknown_path)

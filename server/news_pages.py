@@ -29,7 +29,7 @@ from outbox.news import (
 )
 from server import keys
 from server.activitypub import ap_json, signed_get
-from server.errors import not_found
+from server.errors import not_found, with_error_pages
 from server.layout import html_page
 from server.views import post_title, post_view
 
@@ -187,12 +187,14 @@ async def tag_page(request: web.Request) -> web.Response:
 
 
 def add_news_routes(app: web.Application) -> None:
-    app.router.add_get("/users/{username}/statuses/{id}", status_page)
-    app.router.add_get("/users/{username}/statuses/{id}/activity", status_activity)
-    app.router.add_get("/users/{username}/feed.rss", _feed("rss"))
-    app.router.add_get("/users/{username}/feed.atom", _feed("atom"))
+    app.router.add_get("/users/{username}/statuses/{id}", with_error_pages(status_page))
+    app.router.add_get(
+        "/users/{username}/statuses/{id}/activity", with_error_pages(status_activity)
+    )
+    app.router.add_get("/users/{username}/feed.rss", with_error_pages(_feed("rss")))
+    app.router.add_get("/users/{username}/feed.atom", with_error_pages(_feed("atom")))
     # Registered before `/@{username}` (server.pages), so these win.
-    app.router.add_get("/@{username}.rss", _feed("rss"))
-    app.router.add_get("/@{username}.atom", _feed("atom"))
-    app.router.add_get("/@{username}/{id}", status_page)
-    app.router.add_get("/tags/{tag}", tag_page)
+    app.router.add_get("/@{username}.rss", with_error_pages(_feed("rss")))
+    app.router.add_get("/@{username}.atom", with_error_pages(_feed("atom")))
+    app.router.add_get("/@{username}/{id}", with_error_pages(status_page))
+    app.router.add_get("/tags/{tag}", with_error_pages(tag_page))

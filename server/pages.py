@@ -8,7 +8,7 @@ from actors.local import list_actors
 from federation.documents import LocalActorView
 from outbox.news import public_posts
 from server import keys
-from server.errors import not_found
+from server.errors import not_found, with_error_pages
 from server.layout import TEMPLATES, html_page
 from server.views import post_view
 
@@ -65,5 +65,5 @@ async def index(request: web.Request) -> web.Response:
 
 
 def add_page_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
-    app.router.add_get("/@{username}", profile)
+    app.router.add_get("/", with_error_pages(index))
+    app.router.add_get("/@{username}", with_error_pages(profile))

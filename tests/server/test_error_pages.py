@@ -96,6 +96,11 @@ async def test_wrong_method_keeps_405_and_allow(
     assert_site_page(resp, body, "Method Not Allowed")
     status, resp, body = await fetch(client, alpha.actor_uri("news"), AP, "DELETE")
     assert (status, json.loads(body)) == (405, {"error": "method not allowed"})
+    status, resp, body = await fetch(client, alpha.base_url + "/inbox", None)
+    assert (status, resp.headers["Allow"]) == (405, "POST")
+    assert json.loads(body) == {"error": "method not allowed"}
+    status, resp, body = await fetch(client, alpha.base_url + "/nowhere", None, "POST")
+    assert (status, json.loads(body)) == (404, {"error": "not found"})
 
 
 async def test_api_and_oauth_errors_stay_json_for_browsers(
