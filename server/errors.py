@@ -6,13 +6,14 @@ else, ActivityPub peers and key fetchers that do not negotiate included, gets
 `{"error": "..."}` (`federation.documents.wants_activity_json` decides, as it does for the
 documents themselves). `/api/` and `/oauth/` always get JSON: their clients are programs.
 
-No app-wide middleware: aiohttp runs one on every request, and on the read path
-(actor GETs at 13-19k/s) its dispatch costs more than the handler's own work. Instead:
+No app-wide middleware: aiohttp would run it on every request, the actor GETs and inbox
+POSTs of the hot paths included. Instead:
 
 - handlers return `error_response` / `not_found` for what they know is missing;
-- `with_error_pages` wraps page handlers (an uncaught exception becomes a logged 500 that
-  says nothing about the failure, aiohttp's plain-text errors a page or JSON);
-  the hottest handlers catch inline, which costs nothing until something is raised;
+- `with_error_pages` wraps the handlers of pages, documents and feeds at registration (an
+  uncaught exception becomes a logged 500 that says nothing about the failure; aiohttp's
+  plain-text errors become a page or JSON); the actor GET catches inline, which costs
+  nothing until something is raised; the inbox answers its own JSON errors;
 - `unknown_path`, a catch-all route registered last, answers 404 (or 405 with `Allow`)
   for any path no route serves. The router tries it only after every other route.
 """
