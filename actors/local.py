@@ -113,11 +113,13 @@ async def get_actor(session: AsyncSession, username: str) -> Actor:
     return actor
 
 
-async def list_actors(session: AsyncSession) -> list[Actor]:
-    rows = await session.scalars(
-        select(Actor).where(Actor.is_instance.is_(False)).order_by(Actor.username_key)
-    )
-    return list(rows)
+async def list_actors(session: AsyncSession, *, discoverable_only: bool = False) -> list[Actor]:
+    """Local actors by name, the instance actor left out; `discoverable_only` for listings
+    that strangers see (the front page), which leave out actors that opted out."""
+    query = select(Actor).where(Actor.is_instance.is_(False))
+    if discoverable_only:
+        query = query.where(Actor.discoverable.is_(True))
+    return list(await session.scalars(query.order_by(Actor.username_key)))
 
 
 async def count_actors(session: AsyncSession) -> int:

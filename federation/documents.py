@@ -91,33 +91,57 @@ def render_actor(actor: LocalActorView) -> dict[str, object]:
     return doc
 
 
-def wants_activity_json(accept: str) -> bool:
-    """True when an Accept header asks for ActivityStreams JSON rather than HTML.
+def drop_nulls(value: object) -> object:
+    """`value` with every `null` left out: keys whose value is None are dropped from
+    objects, None items from arrays, at any depth.
 
-    Mastodon sends `application/activity+json, application/ld+json`; 4.6 adds the
-    profiled ld+json form. A browser's `text/html,...,*/*` must get HTML, so
-    `*/*` alone does not count; plain `application/json` does (curl users, tools).
+    What we serve never contains `null` (strict ActivityStreams validators refuse it;
+    an absent key means the same to every peer we know). Our own render functions
+    leave empty keys out as they build documents; this is for documents we pass on
+    as received, such as the Follow an Accept embeds.
     """
-    if not accept:
-        return False
-    best_html = -1.0
-    best_json = -1.0
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        media = media.strip().lower()
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value if v is not None]
+    return value
+
+
+_JSON_TYPES = frozenset({"application/activity+json", "application/ld+json", "application/json"})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/*"})
+
+
+def wants_activity_json(accept: str) -> bool:
+    """True unless an Accept header asks for HTML (more than for JSON): the ActivityPub
+    document is the answer to everyone who does not want a web page.
+
+    Key fetchers that do not negotiate send `*/*`, `application/json` or no Accept at all
+    and must still find the key (GoToSocial answers them with JSON too, federation-contract
+    §11). Browsers name `text/html` (`text/html,application/xhtml+xml,...,*/*;q=0.8`)
+    and get HTML. When both are named, the higher q wins; a tie goes to JSON, since
+    `application/activity+json, text/html` comes from a peer that can read either.
+    """
+    lowered = accept.lower()
+    if "html" not in lowered and "text/*" not in lowered:
+        return True  # Mastodon, Fedify and the non-negotiating: no parsing needed.
+    best_html = 0.0
+    best_json = 0.0
+    for part in lowered.split(","):
+        media, _, params = part.partition(";")
+        media = media.strip()
         q = 1.0
         for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
                 try:
                     q = float(value)
                 except ValueError:
                     q = 0.0
-        if media in ("application/activity+json", "application/ld+json", "application/json"):
+        if media in _JSON_TYPES:
             best_json = max(best_json, q)
-        elif media in ("text/html", "application/xhtml+xml"):
+        elif media in _HTML_TYPES:
             best_html = max(best_html, q)
-    return best_json > 0 and best_json >= best_html
+    return best_html <= 0 or best_json >= best_html
 
 
 def render_actor_bare(actor: LocalActorView) -> dict[str, object]:

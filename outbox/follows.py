@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Follow, FollowState, RemoteActor
+from federation.documents import drop_nulls
 from outbox.publish import enqueue, new_activity_uri
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -168,8 +169,13 @@ async def reject_follow(
 
 
 def embeddable_follow(doc: dict[str, object]) -> dict[str, object]:
-    """A received Follow as Accept embeds it: as received, minus envelope keys."""
-    return {k: v for k, v in doc.items() if k not in ("@context", "signature", "proof")}
+    """A received Follow as Accept embeds it: as received, minus envelope keys and any
+    `null` (we send none; Mastodon matches the Follow by its id and actor)."""
+    return {
+        k: drop_nulls(v)
+        for k, v in doc.items()
+        if v is not None and k not in ("@context", "signature", "proof")
+    }
 
 
 async def remove_follows_between(session: AsyncSession, a: str, b: str) -> None:

@@ -398,12 +398,16 @@ def render_note(status: Status, *, context: bool = True) -> dict[str, object]:
     }
     if status.type == "Article":
         doc["name"] = status.name or ""
-    doc["summary"] = status.summary or None
+    # Absent rather than null (no summary, not a reply): strict ActivityStreams
+    # validators refuse `null`, and Mastodon reads a missing key the same way.
+    if status.summary:
+        doc["summary"] = status.summary
     doc["sensitive"] = status.sensitive
     doc["content"] = status.content
     if status.language:
         doc["contentMap"] = {status.language: status.content}
-    doc["inReplyTo"] = status.in_reply_to_uri
+    if status.in_reply_to_uri:
+        doc["inReplyTo"] = status.in_reply_to_uri
     if status.edited_at is not None:
         doc["updated"] = format_datetime(status.edited_at)
     doc["tag"] = _tags(status)

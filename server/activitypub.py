@@ -15,6 +15,7 @@ from outbox.news import count_listed, outbox_items
 from outbox.publish import inbox_host, is_blocked_domain
 from outbox.timelines import Page
 from server import keys
+from server.errors import not_found, with_error_pages
 
 log = logging.getLogger("verbund.activitypub")
 AP_TYPE = "application/activity+json"
@@ -131,7 +132,7 @@ async def _collection(request: web.Request, *, followers: bool) -> web.Response:
     docs = request.app[keys.DOCUMENTS]
     entry = await docs.get(request.match_info["username"])
     if entry is None:
-        return error(404, "no such actor")
+        return not_found(request, "no such actor")
     actor_uri = entry.view.id
     collection_id = f"{actor_uri}/{'followers' if followers else 'following'}"
     async with request.app[keys.SESSIONMAKER]() as session:
@@ -177,7 +178,7 @@ async def outbox(request: web.Request) -> web.Response:
     await signed_get(request)
     entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
     if entry is None:
-        return error(404, "no such actor")
+        return not_found(request, "no such actor")
     actor_uri = entry.view.id
     outbox_id = f"{actor_uri}/outbox"
     try:
@@ -212,6 +213,6 @@ async def outbox(request: web.Request) -> web.Response:
 def add_activitypub_routes(app: web.Application) -> None:
     app.router.add_post("/inbox", inbox_post)
     app.router.add_post("/users/{username}/inbox", inbox_post)
-    app.router.add_get("/users/{username}/followers", followers)
-    app.router.add_get("/users/{username}/following", following)
-    app.router.add_get("/users/{username}/outbox", outbox)
+    app.router.add_get("/users/{username}/followers", with_error_pages(followers))
+    app.router.add_get("/users/{username}/following", with_error_pages(following))
+    app.router.add_get("/users/{username}/outbox", with_error_pages(outbox))

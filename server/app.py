@@ -25,8 +25,10 @@ from server.activitypub import add_activitypub_routes
 from server.api import add_api_routes
 from server.config import Config, DatabaseConfig
 from server.discovery import add_discovery_routes
+from server.errors import add_catch_all_route
+from server.layout import TEMPLATES
 from server.news_pages import add_news_routes
-from server.pages import TEMPLATES, add_page_routes
+from server.pages import add_page_routes
 from server.ratelimit import RateLimits
 from server.services import open_services, utc_clock
 from server.worker import start_worker
@@ -112,4 +114,5 @@ def create_app(
     add_news_routes(app)
     add_page_routes(app)
     add_api_routes(app)
+    add_catch_all_route(app)
     return app

@@ -20,6 +20,7 @@ from federation.nodeinfo import VERSIONS, NodeStats, render_nodeinfo, render_nod
 from federation.webfinger import parse_acct, render_host_meta_json, render_host_meta_xrd
 from server import keys
 from server.activitypub import signed_get
+from server.errors import internal_error, not_found, with_error_pages
 from server.pages import render_profile
 
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -161,24 +162,31 @@ async def _actor_response(
 
 
 async def actor(request: web.Request) -> web.Response:
-    entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
-    if entry is None:
-        raise web.HTTPNotFound(text="no such actor\n")
-    return await _actor_response(request, entry)
+    # The hottest read path: errors are caught here, inline (free until one is raised),
+    # rather than by a wrapper that every request would pay for.
+    try:
+        entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
+        if entry is None:
+            return not_found(request, "no such actor")
+        return await _actor_response(request, entry)
+    except web.HTTPException:
+        raise
+    except Exception:
+        return internal_error(request)
 
 
 async def instance_actor(request: web.Request) -> web.Response:
     entry = await request.app[keys.DOCUMENTS].instance()
     if entry is None:
-        raise web.HTTPNotFound(text="instance actor not created: run `verbund init`\n")
+        return not_found(request, "no instance actor yet")
     return await _actor_response(request, entry, public=True)
 
 
 def add_discovery_routes(app: web.Application) -> None:
-    app.router.add_get("/.well-known/webfinger", webfinger)
-    app.router.add_get("/.well-known/host-meta", host_meta)
-    app.router.add_get("/.well-known/host-meta.json", host_meta_json)
-    app.router.add_get("/.well-known/nodeinfo", nodeinfo_links)
-    app.router.add_get("/nodeinfo/{version}", nodeinfo)
+    app.router.add_get("/.well-known/webfinger", with_error_pages(webfinger))
+    app.router.add_get("/.well-known/host-meta", with_error_pages(host_meta))
+    app.router.add_get("/.well-known/host-meta.json", with_error_pages(host_meta_json))
+    app.router.add_get("/.well-known/nodeinfo", with_error_pages(nodeinfo_links))
+    app.router.add_get("/nodeinfo/{version}", with_error_pages(nodeinfo))
     app.router.add_get("/users/{username}", actor)
-    app.router.add_get("/actor", instance_actor)
+    app.router.add_get("/actor", with_error_pages(instance_actor))

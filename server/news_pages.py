@@ -29,43 +29,12 @@ from outbox.news import (
 )
 from server import keys
 from server.activitypub import ap_json, signed_get
-from server.pages import TEMPLATES
+from server.errors import not_found, with_error_pages
+from server.layout import html_page
 from server.views import post_title, post_view
 
 AP_TYPE = "application/activity+json"
 FEED_SIZE = 20
-
-
-def _render(request: web.Request, template: str, **context: object) -> str:
-    config = request.app[keys.CONFIG]
-    return (
-        request.app[TEMPLATES]
-        .get_template(template)
-        .render(
-            instance_name=config.instance.name,
-            domain=config.instance.domain,
-            base_url=config.instance.base_url,
-            acct_host=config.instance.host,
-            **context,
-        )
-    )
-
-
-def _html(
-    request: web.Request, template: str, *, status: int = 200, **context: object
-) -> web.Response:
-    return web.Response(
-        text=_render(request, template, **context),
-        status=status,
-        content_type="text/html",
-        headers={"Vary": "Accept"},
-    )
-
-
-def _not_found(request: web.Request, wants_json: bool) -> web.Response:
-    if wants_json:
-        return web.json_response({"error": "not found"}, status=404, headers={"Vary": "Accept"})
-    return web.Response(text="no such post\n", status=404, headers={"Vary": "Accept"})
 
 
 async def _find(request: web.Request) -> tuple[CachedActor, Status, Status | None] | None:
@@ -98,7 +67,7 @@ async def status_page(request: web.Request) -> web.Response:
     wants_json = wants_activity_json(request.headers.get("Accept", ""))
     found = await _find(request)
     if found is None:
-        return _not_found(request, wants_json)
+        return not_found(request, "no such post")
     entry, status, boosted = found
     if wants_json:
         await signed_get(request)
@@ -115,15 +84,15 @@ async def status_page(request: web.Request) -> web.Response:
     if boosted is not None:
         raise web.HTTPFound(boosted.url or boosted.uri)
     if status.deleted_at is not None:
-        return _html(request, "status_gone.html", status=410, actor=entry.view)
-    return _html(request, "status.html", post=post_view(status), actor=entry.view)
+        return html_page(request, "status_gone.html", status=410, actor=entry.view)
+    return html_page(request, "status.html", post=post_view(status), actor=entry.view)
 
 
 async def status_activity(request: web.Request) -> web.Response:
     """`…/statuses/{id}/activity`: the Create (or Announce) that published the post."""
     found = await _find(request)
     if found is None:
-        return _not_found(request, True)
+        return not_found(request, "no such post")
     await signed_get(request)
     _, status, boosted = found
     if status.deleted_at is not None:
@@ -174,7 +143,7 @@ def _feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
         if entry is None:
-            raise web.HTTPNotFound(text="no such actor\n")
+            return not_found(request, "no such actor")
         async with request.app[keys.SESSIONMAKER]() as session:
             posts = await public_posts(session, entry.view.id, limit=FEED_SIZE)
         base = request.app[keys.CONFIG].instance.base_url
@@ -200,7 +169,7 @@ def _feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 async def tag_page(request: web.Request) -> web.Response:
     tag = request.match_info["tag"]
     if len(tag) > 100:
-        raise web.HTTPNotFound(text="no such tag\n")
+        return not_found(request, "no such tag")
     docs = request.app[keys.DOCUMENTS]
     async with request.app[keys.SESSIONMAKER]() as session:
         posts = await tagged_posts(session, tag)
@@ -214,16 +183,18 @@ async def tag_page(request: web.Request) -> web.Response:
                 continue
             authors[username] = cached.view
         entries.append((post_view(status), authors[username]))
-    return _html(request, "tag.html", tag=tag, entries=entries)
+    return html_page(request, "tag.html", tag=tag, entries=entries)
 
 
 def add_news_routes(app: web.Application) -> None:
-    app.router.add_get("/users/{username}/statuses/{id}", status_page)
-    app.router.add_get("/users/{username}/statuses/{id}/activity", status_activity)
-    app.router.add_get("/users/{username}/feed.rss", _feed("rss"))
-    app.router.add_get("/users/{username}/feed.atom", _feed("atom"))
+    app.router.add_get("/users/{username}/statuses/{id}", with_error_pages(status_page))
+    app.router.add_get(
+        "/users/{username}/statuses/{id}/activity", with_error_pages(status_activity)
+    )
+    app.router.add_get("/users/{username}/feed.rss", with_error_pages(_feed("rss")))
+    app.router.add_get("/users/{username}/feed.atom", with_error_pages(_feed("atom")))
     # Registered before `/@{username}` (server.pages), so these win.
-    app.router.add_get("/@{username}.rss", _feed("rss"))
-    app.router.add_get("/@{username}.atom", _feed("atom"))
-    app.router.add_get("/@{username}/{id}", status_page)
-    app.router.add_get("/tags/{tag}", tag_page)
+    app.router.add_get("/@{username}.rss", with_error_pages(_feed("rss")))
+    app.router.add_get("/@{username}.atom", with_error_pages(_feed("atom")))
+    app.router.add_get("/@{username}/{id}", with_error_pages(status_page))
+    app.router.add_get("/tags/{tag}", with_error_pages(tag_page))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import jinja2
 from aiohttp import web
 
 from actors.local import list_actors
 from federation.documents import LocalActorView
 from outbox.news import public_posts
 from server import keys
+from server.errors import not_found, with_error_pages
+from server.layout import TEMPLATES, html_page
 from server.views import post_view
 
-TEMPLATES = web.AppKey("templates", jinja2.Environment)
+__all__ = ["TEMPLATES", "add_page_routes", "render_profile"]
+
 PROFILE_POSTS = 10
 TYPE_LABELS = {
     "Organization": "Organisation",
@@ -21,27 +23,11 @@ TYPE_LABELS = {
 }
 
 
-def _page(request: web.Request, template: str, **context: object) -> web.Response:
-    config = request.app[keys.CONFIG]
-    html = (
-        request.app[TEMPLATES]
-        .get_template(template)
-        .render(
-            instance_name=config.instance.name,
-            domain=config.instance.domain,
-            base_url=config.instance.base_url,
-            acct_host=config.instance.host,
-            **context,
-        )
-    )
-    return web.Response(text=html, content_type="text/html", headers={"Vary": "Accept"})
-
-
 async def render_profile(request: web.Request, view: LocalActorView) -> web.Response:
     """The profile with h-card and the newest public posts as an h-feed."""
     async with request.app[keys.SESSIONMAKER]() as session:
         posts = [post_view(p) for p in await public_posts(session, view.id, limit=PROFILE_POSTS)]
-    return _page(
+    return html_page(
         request,
         "profile.html",
         actor=view,
@@ -53,15 +39,24 @@ async def render_profile(request: web.Request, view: LocalActorView) -> web.Resp
 async def profile(request: web.Request) -> web.Response:
     entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
     if entry is None:
-        raise web.HTTPNotFound(text="no such actor\n")
+        return not_found(request, "no such actor")
     return await render_profile(request, entry.view)
 
 
 async def index(request: web.Request) -> web.Response:
+    """The front page lists discoverable actors only.
+
+    `discoverable` is the actor's choice to be shown to people who do not know it yet
+    (Mastodon: the profile directory and suggestions). So listings *of actors* leave the
+    others out: this page, and any directory or list of feeds we add. Their profile,
+    posts and feeds stay reachable by URL and WebFinger, and their public posts stay in
+    post streams (the public timeline, hashtag pages) as on Mastodon, where `discoverable`
+    does not hide posts: an author keeps a post out of streams by posting it unlisted.
+    """
     docs = request.app[keys.DOCUMENTS]
     async with request.app[keys.SESSIONMAKER]() as session:
-        actors = [docs.view_of(a) for a in await list_actors(session)]
-    return _page(
+        actors = [docs.view_of(a) for a in await list_actors(session, discoverable_only=True)]
+    return html_page(
         request,
         "index.html",
         actors=actors,
@@ -70,5 +65,5 @@ async def index(request: web.Request) -> web.Response:
 
 
 def add_page_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
-    app.router.add_get("/@{username}", profile)
+    app.router.add_get("/", with_error_pages(index))
+    app.router.add_get("/@{username}", with_error_pages(profile))

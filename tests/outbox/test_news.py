@@ -19,6 +19,7 @@ from outbox.models import Activity, Delivery, Mention, Status, TimelineEntry, Vi
 from outbox.news import PUBLIC, Draft, NewsError
 from server import db
 from server.config import DatabaseConfig
+from tests.nulls import null_paths
 
 BASE = "https://alpha.test"
 NEWS = f"{BASE}/users/news"
@@ -293,7 +294,7 @@ async def test_note_carries_full_text_language_and_content_warning(world: World)
     assert note["published"] == "2026-03-01T12:00:00Z"
     assert "<em>kurzer</em>" in str(note["content"])
     assert note["contentMap"] == {"de": note["content"]}
-    assert "name" not in note and note["inReplyTo"] is None
+    assert "name" not in note and "inReplyTo" not in note
     assert note["tag"] == [{"type": "Hashtag", "href": f"{BASE}/tags/news", "name": "#news"}]
 
 
@@ -311,6 +312,51 @@ async def test_article_has_name_short_summary_and_canonical_url(world: World) ->
         world, Draft(text=text, title="Kurz", summary="Das Wichtigste in Kürze"), mentions={}
     )
     assert news.render_note(given)["summary"] == "Das Wichtigste in Kürze"
+
+
+async def test_rendered_posts_and_activities_contain_no_null(world: World) -> None:
+    """No summary, no reply, no language, no edit: those keys are absent, never null."""
+    note = await publish(world, Draft(text="Schlicht"), mentions={})
+    article = await publish(world, Draft(text="Lang", title="Titel"), mentions={})
+    async with world.sessionmaker() as session:
+        wrapper = await news.boost(
+            session,
+            actor=await world.actor(session),
+            actor_uri=NEWS,
+            base_url=BASE,
+            target=note,
+            now=T0,
+        )
+        row = await session.get(Status, article.id)
+        assert row is not None
+        await news.edit(
+            session,
+            status=row,
+            actor=await world.actor(session),
+            actor_uri=NEWS,
+            base_url=BASE,
+            draft=Draft(text="Länger", title="Titel"),
+            mentions={},
+            now=T0 + timedelta(seconds=5),
+        )
+        await news.delete(
+            session, status=row, actor=await world.actor(session), actor_uri=NEWS, now=T0
+        )
+        await session.commit()
+    rendered = news.render_note(note)
+    assert "summary" not in rendered and "inReplyTo" not in rendered
+    assert "contentMap" not in rendered and "updated" not in rendered
+    docs: list[object] = [
+        rendered,
+        news.render_note(article),
+        news.render_create(note),
+        news.render_announce(wrapper, note.uri),
+        news.render_tombstone(article),
+    ]
+    for kind in ("Create", "Update", "Delete", "Announce"):
+        docs += [activity for activity, _ in await sent(world, kind)]
+    assert len(docs) == 10
+    assert [null_paths(doc) for doc in docs] == [[]] * len(docs)
 
 
 async def test_invalid_drafts_are_refused(world: World) -> None:
