@@ -238,12 +238,8 @@ def question_fields(poll: Poll) -> dict[str, object]:
     doc: dict[str, object] = {"anyOf" if poll.is_multiple else "oneOf": options}
     if poll.expires_at is not None:
         doc["endTime"] = format_datetime(poll.expires_at)
-    ended = poll.closed_at or poll.expires_at
-    if poll.closed_at is not None or (
-        poll.expires_at is not None and poll.updated_at >= poll.expires_at
-    ):
-        assert ended is not None
-        doc["closed"] = format_datetime(ended)
+    if poll.closed_at is not None:
+        doc["closed"] = format_datetime(poll.closed_at)
     doc["votersCount"] = poll.voters_count or 0
     return doc
 
@@ -398,3 +394,42 @@ async def send_update(
         now=now,
         blocked_domains=blocked_domains,
     )
+
+
+async def close_due_polls(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    render_update: UpdateRenderer,
+    limit: int = 100,
+    blocked_domains: Iterable[str] = (),
+) -> int:
+    """Close our polls whose time is up and send their final counts (an Update with
+    `closed`, as Mastodon's PollExpirationNotifyWorker does). Returns how many were
+    closed; the caller commits and calls again while that is `limit`."""
+    rows = (
+        await session.execute(
+            select(Poll, Status)
+            .join(Status, Status.id == Poll.status_id)
+            .where(
+                Status.local_actor_id.is_not(None),
+                Status.deleted_at.is_(None),
+                Poll.closed_at.is_(None),
+                Poll.expires_at <= now,
+            )
+            .order_by(Poll.expires_at)
+            .limit(limit)
+        )
+    ).all()
+    for poll, status in rows:
+        poll.closed_at = poll.expires_at
+        poll.updated_at = now
+        await send_update(
+            session,
+            status=status,
+            poll=poll,
+            now=now,
+            render_update=render_update,
+            blocked_domains=blocked_domains,
+        )
+    return len(rows)

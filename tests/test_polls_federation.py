@@ -9,17 +9,22 @@ Question, vote_serializer.rb for what it must receive when someone here votes).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import update as update_
 
 from actors import accounts
 from actors.local import get_actor
 from actors.models import ActorType, RoleName
-from outbox.models import PollVote, Status
+from outbox.models import Activity, Poll, PollVote, Status
+from outbox.news import render_poll_update
+from outbox.polls import close_due_polls
 from server import actions
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
@@ -396,3 +401,51 @@ async def test_mastodon_question_is_voted_on_from_alpha_in_mastodons_shape(
     )
     assert late.status == 422
     assert late.json["error"] == "Validation failed: The poll has already ended"
+
+
+async def test_an_ended_poll_is_closed_and_its_final_counts_reach_followers(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_instance("alpha")
+    beta = await start_instance("beta")
+    await alpha.add_actor("kv")
+    await beta.add_actor("erika", ActorType.PERSON)
+    anna = await person_token(alpha, "anna", "kv")
+    await actions.follow(beta.services, "erika", alpha.actor_uri("kv"))
+    await settle(alpha, beta)
+    created = await Api(client, alpha).call(
+        "POST",
+        "/api/v1/statuses",
+        anna,
+        data=[("status", "Quick one"), ("poll[options][]", "Yes"), ("poll[options][]", "No"),
+              ("poll[expires_in]", "300")],
+    )  # fmt: skip
+    assert created.status == 200, created.body
+    await settle(alpha, beta)
+    async with alpha.sessionmaker() as session:
+        now = alpha.services.clock()
+        assert await close_due_polls(session, now=now, render_update=render_poll_update) == 0
+        # Five minutes pass: the poll ended a second ago.
+        ended = now - timedelta(seconds=1)
+        await session.execute(update_(Poll).values(expires_at=ended))
+        assert await close_due_polls(session, now=now, render_update=render_poll_update) == 1
+        assert await close_due_polls(session, now=now, render_update=render_poll_update) == 0
+        await session.commit()
+    await settle(alpha, beta)
+    async with alpha.sessionmaker() as session:
+        bodies = [
+            json.loads(a.body)
+            for a in await session.scalars(select(Activity).where(Activity.type == "Update"))
+        ]
+    [update] = bodies
+    assert update["object"]["closed"] == update["object"]["endTime"]
+    async with beta.sessionmaker() as session:
+        closed_at = await session.scalar(
+            select(Poll.closed_at).join(Status, Status.id == Poll.status_id)
+        )
+    assert closed_at is not None
+    assert closed_at.strftime("%Y-%m-%dT%H:%M:%SZ") == update["object"]["closed"]
+    beta_id = await local_id(beta, created.json["uri"])
+    shown = await Api(client, beta).call("GET", f"/api/v1/polls/{beta_id}")
+    assert shown.json["expired"] is True
+    assert shown.json["expires_at"] == ended.strftime("%Y-%m-%dT%H:%M:%S.000Z")
