@@ -257,13 +257,13 @@ def render_vote(voter_uri: str, vote_id: int, *, title: str, question: Status) -
         "id": f"{note_id}/activity",
         "type": "Create",
         "actor": voter_uri,
-        "to": [question.actor_uri],
+        "to": question.actor_uri,  # one URI, not a list: Mastodon's serializer sends it so
         "object": {
             "id": note_id,
             "type": "Note",
             "name": title,
             "attributedTo": voter_uri,
-            "to": [question.actor_uri],
+            "to": question.actor_uri,
             "inReplyTo": question.uri,
         },
     }

@@ -95,13 +95,13 @@ def remote_vote(voter: str, n: int, name: str, question: str) -> dict[str, objec
         "id": f"{note}/activity",
         "type": "Create",
         "actor": voter,
-        "to": [question.split("/statuses/")[0]],
+        "to": question.split("/statuses/")[0],
         "object": {
             "id": note,
             "type": "Note",
             "name": name,
             "attributedTo": voter,
-            "to": [question.split("/statuses/")[0]],
+            "to": question.split("/statuses/")[0],
             "inReplyTo": question,
         },
     }
@@ -358,14 +358,14 @@ async def test_mastodon_question_is_voted_on_from_alpha_in_mastodons_shape(
     for vote, title in zip(votes, ["Housing", "Schools"], strict=True):
         note = vote["object"]
         assert isinstance(note, dict)
-        assert vote["actor"] == kv and vote["to"] == [bob] and "cc" not in vote
+        assert vote["actor"] == kv and vote["to"] == bob and "cc" not in vote
         assert vote["id"] == f"{note['id']}/activity"
         assert isinstance(note["id"], str) and note["id"].startswith(f"{kv}#votes/")
         assert {k: v for k, v in note.items() if k != "id"} == {
             "type": "Note",
             "name": title,
             "attributedTo": kv,
-            "to": [bob],
+            "to": bob,
             "inReplyTo": question_id,
         }
 
