@@ -464,10 +464,10 @@ def render_poll_update(status: Status, poll: Poll, now: datetime) -> dict[str, o
     """The Update that carries our Question's new counts (no `updated`: it is no edit,
     and Mastodon applies such an Update as a poll refresh)."""
     to, cc = _recipients(status)
-    stamp = int(now.timestamp() * 1000)
     return {
         "@context": NOTE_CONTEXT,
-        "id": f"{status.uri}#updates/polls/{stamp}/{poll.voters_count or 0}",
+        "id": new_activity_uri(status.actor_uri, "updates"),
+        "published": format_datetime(now),
         "type": "Update",
         "actor": status.actor_uri,
         "to": to,
