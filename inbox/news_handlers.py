@@ -38,8 +38,18 @@ from federation.actors import is_http_url, same_origin
 from federation.content import plain_text, sanitize_html
 from federation.errors import FetchError
 from federation.fetch import Signer, fetch_json
-from outbox.models import Favourite, Mention, Status, TimelineEntry, Tombstone, Visibility
-from outbox.news import hashtag_key
+from federation.media import Attachment, QuestionPoll, parse_attachments, parse_question
+from outbox.models import (
+    Favourite,
+    Mention,
+    Poll,
+    Status,
+    TimelineEntry,
+    Tombstone,
+    Visibility,
+)
+from outbox.news import hashtag_key, render_poll_update
+from outbox.polls import count_remote_vote, new_remote_poll, refresh_remote_poll, send_update
 from outbox.publish import inbox_host, is_blocked_domain
 from outbox.timelines import add_to_timelines, local_followers
 
@@ -48,7 +58,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("verbund.inbox")
 
-NEWS_TYPES = frozenset({"Note", "Article", "Page"})
+# Note, Article and Question are Mastodon's own; the rest are what PeerTube (Video),
+# Funkwhale (Audio), Pixelfed and others (Image), Mobilizon (Event), Lemmy (Page) and
+# some bridges (Document) send. Mastodon converts Article/Page/Event/Image/Video/Audio
+# to a status that shows `name`, `summary` and the link (CONVERTED_TYPES in
+# app/lib/activitypub/parser/status_parser.rb); we keep their content too.
+NEWS_TYPES = frozenset(
+    {"Note", "Article", "Page", "Question", "Image", "Video", "Audio", "Event", "Document"}
+)
 # The three spellings of the public collection that peers send (Mastodon accepts all three).
 PUBLIC_COLLECTION = frozenset(
     {"https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public"}
@@ -265,6 +282,8 @@ class Post:
     url: str | None
     published: datetime | None
     updated: datetime | None
+    attachments: tuple[Attachment, ...] = ()
+    poll: QuestionPoll | None = None  # a Question's options and counts
 
 
 def news_type(value: object) -> str | None:
@@ -320,7 +339,13 @@ def parse_post(
         url=_html_url(obj.get("url"), obj_id),
         published=parse_datetime(obj.get("published")),
         updated=parse_datetime(obj.get("updated")),
+        attachments=tuple(parse_attachments(obj)),
+        poll=parse_question(obj) if obj_type == "Question" else None,
     )
+
+
+def _attachments_json(post: Post) -> str:
+    return json.dumps([a.as_json() for a in post.attachments], ensure_ascii=False)
 
 
 def visibility_of(to: Iterable[str], cc: Iterable[str], followers_uri: str | None) -> Visibility:
@@ -463,6 +488,7 @@ async def _insert_post(
             reblog_of_id=None,
             recipients=json.dumps({"to": list(post.to), "cc": list(post.cc)}),
             tags=json.dumps(list(post.tags), ensure_ascii=False),
+            attachments=_attachments_json(post),
             replies_count=0,
             reblogs_count=0,
             favourites_count=0,
@@ -476,6 +502,9 @@ async def _insert_post(
     )
     if status_id is None:
         return None
+    if post.poll is not None:
+        session.add(new_remote_poll(int(status_id), post.poll, now))
+        await session.flush()
     await _add_mentions(session, status_id, post.mentions)
     if post.in_reply_to:
         await session.execute(
@@ -530,8 +559,55 @@ def _ignore(act: Incoming, reason: str) -> None:
     log.info("ignoring %s %s from %s: %s", act.type, act.id, act.actor_uri, reason)
 
 
+async def count_vote(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> bool:
+    """A Create that is a vote on one of our polls: counted, never stored as a post.
+
+    Mastodon's `poll_vote?` (app/lib/activitypub/activity/create.rb): a Note with a
+    `name` whose `inReplyTo` is one of our Questions. True when it was such a vote
+    (counted or not); then the new counts go out in an Update of the Question.
+    """
+    obj = act.doc.get("object")
+    if not isinstance(obj, dict) or news_type(obj.get("type")) != "Note":
+        return False
+    name, parent_uri = obj.get("name"), id_of(obj.get("inReplyTo"))
+    vote_id = id_of(obj)
+    if not isinstance(name, str) or not name or parent_uri is None or vote_id is None:
+        return False
+    if not parent_uri.startswith(ctx.base_url + "/"):
+        return False
+    question = await session.scalar(
+        select(Status).where(
+            Status.uri == parent_uri,
+            Status.local_actor_id.is_not(None),
+            Status.type == "Question",
+            Status.deleted_at.is_(None),
+        )
+    )
+    if question is None:
+        return False
+    authors = ids_of(obj.get("attributedTo"))
+    if (authors and authors[0] != act.actor_uri) or not same_origin(vote_id, act.actor_uri):
+        return True  # someone else's vote: not counted, and no post either
+    counted = await count_remote_vote(
+        session,
+        status=question,
+        voter_uri=act.actor_uri,
+        title=name.strip(),
+        vote_id=vote_id,
+        now=ctx.now,
+    )
+    poll = await session.get(Poll, question.id)
+    if counted and poll is not None:
+        await send_update(
+            session, status=question, poll=poll, now=ctx.now, render_update=render_poll_update
+        )
+    return True
+
+
 async def on_create(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Store a relevant post and put it in the home timelines it belongs to."""
+    if await count_vote(ctx, session, act):
+        return
     post, reason = _own_post(act)
     if post is None:
         _ignore(act, reason)
@@ -561,11 +637,13 @@ async def on_create(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
 async def on_update(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Apply an edit by the post's own author carrying a newer `updated`; ignore the rest.
 
-    Updates of actors and other object types are not news and are ignored here.
+    Updates of actors and other object types are not news and are ignored here. An
+    Update of a Question refreshes its poll's counts even without a newer `updated`
+    (Mastodon's implicit update, how it sends new counts).
     """
     post, reason = _own_post(act)
-    if post is None or post.updated is None:
-        _ignore(act, reason or "the edit has no `updated`")
+    if post is None:
+        _ignore(act, reason)
         return
     status = await _status_by_uri(session, post.id)
     if (
@@ -574,9 +652,17 @@ async def on_update(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         or status.local_actor_id is not None
         or status.reblog_of_id is not None
         or status.deleted_at is not None
-        or post.updated <= (status.edited_at or status.published_at)
     ):
         return
+    if post.poll is not None:
+        poll = await session.get(Poll, status.id)
+        if poll is None:
+            session.add(new_remote_poll(status.id, post.poll, ctx.now))
+        else:
+            refresh_remote_poll(poll, post.poll, ctx.now)
+    if post.updated is None or post.updated <= (status.edited_at or status.published_at):
+        return
+    status.attachments = _attachments_json(post)
     status.content = post.content
     status.name = post.name
     status.summary = post.summary
@@ -624,6 +710,7 @@ async def mark_deleted(session: AsyncSession, status: Status, now: datetime) -> 
     where it showed, and remove the boosts of it that remote actors made."""
     status.deleted_at = now
     status.content, status.summary, status.name, status.tags = "", "", None, "[]"
+    status.attachments = "[]"
     await session.execute(delete(TimelineEntry).where(TimelineEntry.status_id == status.id))
     await session.execute(delete(Mention).where(Mention.status_id == status.id))
     boosts = await session.scalars(

@@ -90,7 +90,8 @@ class Visibility(enum.StrEnum):
 
 
 class Status(Base):
-    """A post (Note or Article), ours or received, or a boost wrapper (`reblog_of_id`).
+    """A post (Note, Article, Question or another object type), ours or received, or a
+    boost wrapper (`reblog_of_id`).
 
     Lives in `outbox` because both publishing and `inbox` use it and `inbox` may
     import `outbox`. `id` is a Mastodon-style snowflake (digit-only, sorted by age).
@@ -123,6 +124,8 @@ class Status(Base):
     )
     recipients: Mapped[str] = mapped_column(default="{}")  # JSON {"to": [...], "cc": [...]}
     tags: Mapped[str] = mapped_column(default="[]")  # JSON list of AS tag objects
+    # JSON list of media (`outbox.media.Attachment.as_json`); only http(s) URLs, never fetched.
+    attachments: Mapped[str] = mapped_column(default="[]", server_default="[]")
     replies_count: Mapped[int] = mapped_column(Integer, default=0)
     reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
     favourites_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -177,3 +180,42 @@ class Tombstone(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     uri: Mapped[str] = mapped_column(unique=True)
     deleted_at: Mapped[datetime]
+
+
+class Poll(Base):
+    """The poll of a `Question` post (ours or received); one per post, its id is the post's.
+
+    `options` is a JSON list of `{"title", "votes_count"}` in the Question's order. For our
+    polls the counts are derived from `poll_votes`; for remote ones they are the author's
+    counts (`replies.totalItems`) as last sent, plus the votes cast here since.
+    """
+
+    __tablename__ = "polls"
+
+    status_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True
+    )
+    is_multiple: Mapped[bool] = mapped_column(Boolean, default=False)
+    hides_totals: Mapped[bool] = mapped_column(Boolean, default=False)
+    options: Mapped[str] = mapped_column(default="[]")
+    voters_count: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class PollVote(Base):
+    """One choice of one voter (local or remote actor) in a poll; a voter picks an option
+    once, and only one option unless the poll is `is_multiple`."""
+
+    __tablename__ = "poll_votes"
+    __table_args__ = (UniqueConstraint("poll_id", "voter_uri", "choice"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    poll_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("polls.status_id", ondelete="CASCADE"), index=True
+    )
+    voter_uri: Mapped[str]
+    choice: Mapped[int] = mapped_column(Integer)
+    uri: Mapped[str | None]  # the vote Note's id (received), or the one we sent
+    created_at: Mapped[datetime]

@@ -34,8 +34,17 @@ from actors.remote import RemoteActorError, RemoteDirectory
 from actors.snowflake import snowflake
 from federation.content import plain_text, render_markdown
 from federation.documents import AS_CONTEXT, format_datetime
+from federation.media import Attachment, render_attachment
 from federation.webfinger import acct_domain
-from outbox.models import Activity, Delivery, Mention, Status, TimelineEntry, Visibility
+from outbox.models import Activity, Delivery, Mention, Poll, Status, TimelineEntry, Visibility
+from outbox.polls import (
+    PollDraft,
+    PollError,
+    check_draft,
+    new_local_poll,
+    polls_of,
+    question_fields,
+)
 from outbox.publish import enqueue, follower_inboxes, new_activity_uri
 from outbox.timelines import Page, actor_statuses, add_to_timelines, local_followers
 
@@ -48,6 +57,8 @@ NOTE_CONTEXT: list[object] = [
         "sensitive": "as:sensitive",
         "Hashtag": "as:Hashtag",
         "toot": "http://joinmastodon.org/ns#",
+        "votersCount": "toot:votersCount",
+        "blurhash": "toot:blurhash",
     },
 ]
 
@@ -94,6 +105,7 @@ class Draft:
     sensitive: bool = False
     tags: tuple[str, ...] = ()
     in_reply_to: str | None = None
+    poll: PollDraft | None = None  # makes the post a Question (new posts only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,8 +393,22 @@ def _tags(status: Status) -> list[object]:
     return data if isinstance(data, list) else []
 
 
-def render_note(status: Status, *, context: bool = True) -> dict[str, object]:
-    """Our Note or Article as the wire and our object pages show it (typed → wire)."""
+def stored_attachments(status: Status) -> list[Attachment]:
+    """The post's media as stored (JSON list); unreadable entries are left out."""
+    try:
+        data = json.loads(status.attachments or "[]")
+    except ValueError:
+        return []
+    found = (Attachment.from_json(d) for d in (data if isinstance(data, list) else []))
+    return [a for a in found if a is not None]
+
+
+def render_note(
+    status: Status, *, context: bool = True, poll: Poll | None = None
+) -> dict[str, object]:
+    """Our Note, Article or Question as the wire and our object pages show it (typed → wire).
+
+    A Question needs its `poll` (options and counts); without it, it renders as a Note."""
     to, cc = _recipients(status)
     doc: dict[str, object] = {}
     if context:
@@ -411,7 +437,12 @@ def render_note(status: Status, *, context: bool = True) -> dict[str, object]:
     if status.edited_at is not None:
         doc["updated"] = format_datetime(status.edited_at)
     doc["tag"] = _tags(status)
-    doc["attachment"] = []
+    doc["attachment"] = [render_attachment(a) for a in stored_attachments(status)]
+    if status.type == "Question":
+        if poll is not None:
+            doc |= question_fields(poll)
+        else:
+            doc["type"] = "Note"
     return doc
 
 
@@ -420,7 +451,9 @@ def create_activity_uri(status: Status) -> str:
     return f"{status.uri}/activity"
 
 
-def render_create(status: Status, *, context: bool = True) -> dict[str, object]:
+def render_create(
+    status: Status, *, context: bool = True, poll: Poll | None = None
+) -> dict[str, object]:
     to, cc = _recipients(status)
     doc: dict[str, object] = {"@context": NOTE_CONTEXT} if context else {}
     return doc | {
@@ -430,7 +463,23 @@ def render_create(status: Status, *, context: bool = True) -> dict[str, object]:
         "published": format_datetime(status.published_at),
         "to": to,
         "cc": cc,
-        "object": render_note(status, context=False),
+        "object": render_note(status, context=False, poll=poll),
+    }
+
+
+def render_poll_update(status: Status, poll: Poll, now: datetime) -> dict[str, object]:
+    """The Update that carries our Question's new counts (no `updated`: it is no edit,
+    and Mastodon applies such an Update as a poll refresh)."""
+    to, cc = _recipients(status)
+    return {
+        "@context": NOTE_CONTEXT,
+        "id": new_activity_uri(status.actor_uri, "updates"),
+        "published": format_datetime(now),
+        "type": "Update",
+        "actor": status.actor_uri,
+        "to": to,
+        "cc": cc,
+        "object": render_note(status, context=False, poll=poll),
     }
 
 
@@ -495,7 +544,10 @@ def _fill(
     cc: list[str],
 ) -> None:
     title = (draft.title or "").strip() or None
-    status.type = "Article" if title else "Note"
+    # A poll stays a Question through edits; it has no title (Mastodon shows none).
+    status.type = (
+        "Question" if status.type == "Question" or draft.poll else "Article" if title else "Note"
+    )
     status.name = title
     if title:
         status.summary = (draft.summary or "").strip() or _short_summary(rendered.content)
@@ -539,6 +591,13 @@ async def publish(
     Raises NewsError for invalid drafts. The caller commits.
     """
     _check(draft)
+    if draft.poll is not None:
+        if draft.title:
+            raise NewsError("a poll has no title")
+        try:
+            check_draft(draft.poll)
+        except PollError as exc:
+            raise NewsError(str(exc)) from None
     rendered = render_content(
         draft.text, base_url=base_url, mentions=mentions, extra_tags=draft.tags
     )
@@ -573,6 +632,10 @@ async def publish(
     _fill(status, draft=draft, rendered=rendered, to=to, cc=cc)
     session.add(status)
     await session.flush()
+    poll = new_local_poll(status.id, draft.poll, now) if draft.poll is not None else None
+    if poll is not None:
+        session.add(poll)
+        await session.flush()
     for uri in dict.fromkeys(mentioned_uris):
         session.add(Mention(status_id=status.id, actor_uri=uri))
     if parent is not None:
@@ -592,7 +655,7 @@ async def publish(
     await enqueue(
         session,
         actor=actor,
-        activity=render_create(status),
+        activity=render_create(status, poll=poll),
         inboxes=inboxes,
         now=now,
         blocked_domains=blocked_domains,
@@ -682,7 +745,7 @@ async def edit(
         "published": format_datetime(status.edited_at),
         "to": to,
         "cc": cc,
-        "object": render_note(status, context=False),
+        "object": render_note(status, context=False, poll=await session.get(Poll, status.id)),
     }
     await enqueue(
         session,
@@ -918,10 +981,11 @@ async def outbox_items(
     """A page of the outbox, newest first: Create for posts, Announce for boosts."""
     rows = await actor_statuses(session, actor_uri, page, visibilities=LISTED)
     targets = await boosted_uris(session, rows)
+    polls = await polls_of(session, [r.id for r in rows if r.type == "Question"])
     out: list[tuple[Status, dict[str, object]]] = []
     for row in rows:
         if row.reblog_of_id is None:
-            out.append((row, render_create(row, context=False)))
+            out.append((row, render_create(row, context=False, poll=polls.get(row.id))))
         elif row.reblog_of_id in targets:
             out.append((row, render_announce(row, targets[row.reblog_of_id], context=False)))
     return out

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -23,6 +25,7 @@ from actors.models import Actor, RemoteActor
 from federation.content import plain_text
 from outbox import news
 from outbox.models import Status
+from outbox.polls import PollDraft
 from outbox.timelines import Page, home_timeline
 from server.actions import ActionError
 from server.config import load_config, resolve_path
@@ -60,6 +63,29 @@ def _tags(values: list[str] | None) -> tuple[str, ...]:
     for value in values or []:
         out += [t.strip().lstrip("#") for t in value.replace(" ", ",").split(",") if t.strip()]
     return tuple(dict.fromkeys(out))
+
+
+_DURATION = re.compile(r"^(\d{1,6})([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _poll(args: argparse.Namespace) -> PollDraft | None:
+    """`--poll A --poll B [--poll-expires 1d] [--poll-multiple]`; limits are checked when
+    publishing (2 to 4 options, 5 minutes to 30 days)."""
+    if not args.poll:
+        return None
+    m = _DURATION.match(args.poll_expires.strip().lower())
+    if m is None:
+        raise ActionError(
+            f"--poll-expires {args.poll_expires!r}: use minutes, hours or days, e.g. 90m, 12h, 3d"
+        )
+    expires_in = timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    return PollDraft(
+        options=tuple(args.poll),
+        expires_in=expires_in,
+        multiple=args.poll_multiple,
+        hide_totals=args.poll_hide_totals,
+    )
 
 
 async def _author(session: AsyncSession, username: str | None, actor: Actor) -> int | None:
@@ -115,6 +141,7 @@ def cmd_post(args: argparse.Namespace) -> None:
             sensitive=args.sensitive,
             tags=_tags(args.tags),
             in_reply_to=args.reply_to,
+            poll=_poll(args),
         )
         mentions = await news.prepare_mentions(
             svc.directory, text, local_base_url=base, webfinger_scheme=svc.webfinger_scheme
@@ -304,6 +331,22 @@ def register(
     p.add_argument("--sensitive", action="store_true", help="mark the post sensitive")
     p.add_argument("--reply-to", metavar="URI", help="the post this one answers")
     p.add_argument("--as", dest="as_user", metavar="USER", help="the person writing it")
+    p.add_argument(
+        "--poll",
+        action="append",
+        metavar="OPTION",
+        help="a poll option (repeat for 2 to 4 options): makes the post a poll (Question)",
+    )
+    p.add_argument(
+        "--poll-expires",
+        default="1d",
+        metavar="DURATION",
+        help="how long the poll runs: 90m, 12h, 3d (default 1d; 5 minutes to 30 days)",
+    )
+    p.add_argument("--poll-multiple", action="store_true", help="voters may pick several options")
+    p.add_argument(
+        "--poll-hide-totals", action="store_true", help="show counts only once the poll ends"
+    )
     p.set_defaults(func=cmd_post)
 
     p = sub.add_parser("edit", parents=[common], help="change a post (sends Update)")

@@ -17,7 +17,7 @@ from feedgen.feed import FeedGenerator
 from actors.documents import CachedActor
 from federation.content import plain_text, strip_markup
 from federation.documents import LocalActorView, wants_activity_json
-from outbox.models import Status
+from outbox.models import Poll, Status
 from outbox.news import (
     LISTED,
     public_posts,
@@ -62,6 +62,14 @@ async def _find(request: web.Request) -> tuple[CachedActor, Status, Status | Non
     return entry, status, boosted
 
 
+async def _poll(request: web.Request, status: Status) -> Poll | None:
+    """The poll of a Question (its options and counts are part of the document)."""
+    if status.type != "Question":
+        return None
+    async with request.app[keys.SESSIONMAKER]() as session:
+        return await session.get(Poll, status.id)
+
+
 async def status_page(request: web.Request) -> web.Response:
     """`/users/{username}/statuses/{id}` and `/@{username}/{id}`: the post, negotiated."""
     wants_json = wants_activity_json(request.headers.get("Accept", ""))
@@ -80,12 +88,17 @@ async def status_page(request: web.Request) -> web.Response:
             )
         if boosted is not None:
             return ap_json(render_announce(status, boosted.uri))
-        return ap_json(render_note(status))
+        return ap_json(render_note(status, poll=await _poll(request, status)))
     if boosted is not None:
         raise web.HTTPFound(boosted.url or boosted.uri)
     if status.deleted_at is not None:
         return html_page(request, "status_gone.html", status=410, actor=entry.view)
-    return html_page(request, "status.html", post=post_view(status), actor=entry.view)
+    return html_page(
+        request,
+        "status.html",
+        post=post_view(status, poll=await _poll(request, status), now=request.app[keys.CLOCK]()),
+        actor=entry.view,
+    )
 
 
 async def status_activity(request: web.Request) -> web.Response:
@@ -101,7 +114,7 @@ async def status_activity(request: web.Request) -> web.Response:
         )
     if boosted is not None:
         return ap_json(render_announce(status, boosted.uri))
-    return ap_json(render_create(status))
+    return ap_json(render_create(status, poll=await _poll(request, status)))
 
 
 # --- feeds ----------------------------------------------------------------------------------

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from federation.content import plain_text, strip_markup
 from federation.documents import format_datetime
-from outbox.models import Status
+from federation.media import emoji_of
+from outbox.models import Poll, Status
+from outbox.news import stored_attachments
+from outbox.polls import is_expired, options_of
 
 TITLE_WORDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class MediaView:
+    """One attachment as a page shows it: images inline, anything else as a link.
+    `url` is an http(s) URL (checked when the post was received)."""
+
+    kind: str
+    url: str
+    description: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
+
+
+@dataclass(frozen=True, slots=True)
+class PollOptionView:
+    title: str
+    votes: int | None  # None while the totals are hidden
+    percent: int
+
+
+@dataclass(frozen=True, slots=True)
+class PollView:
+    options: tuple[PollOptionView, ...]
+    votes_count: int
+    voters_count: int | None
+    multiple: bool
+    expired: bool
+    expires_iso: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +68,8 @@ class PostView:
     edited: datetime | None
     edited_iso: str | None
     visibility: str
+    attachments: tuple[MediaView, ...] = field(default=())
+    poll: PollView | None = None
 
 
 def post_title(status: Status) -> str:
@@ -44,7 +83,58 @@ def post_title(status: Status) -> str:
     return title + "…" if len(words) > TITLE_WORDS else title
 
 
-def post_view(status: Status) -> PostView:
+_MARKUP = re.compile(r"(<[^>]*>)")
+
+
+def _with_emoji(content: str, stored_tags: str) -> str:
+    """`:shortcode:` in the text (not in markup) becomes the emoji's image, as Mastodon's
+    web interface shows custom emoji. Only http(s) icon URLs, escaped."""
+    try:
+        tags = json.loads(stored_tags or "[]")
+    except ValueError:
+        return content
+    emojis = {e.shortcode: e.url for e in map(emoji_of, tags if isinstance(tags, list) else [])
+              if e is not None}  # fmt: skip
+    if not emojis:
+        return content
+
+    def image(m: re.Match[str]) -> str:
+        url = emojis.get(m.group(1))
+        if url is None:
+            return m.group(0)
+        alt = html.escape(m.group(0), quote=True)
+        src = html.escape(url, quote=True)
+        return f'<img class="emoji" src="{src}" alt="{alt}" title="{alt}" height="20">'
+
+    return "".join(
+        part if part.startswith("<") else re.sub(r":(\w+):", image, part)
+        for part in _MARKUP.split(content)
+    )
+
+
+def poll_view(poll: Poll, *, now: datetime) -> PollView:
+    expired = is_expired(poll, now)
+    options = options_of(poll)
+    total = sum(n for _, n in options)
+    hidden = poll.hides_totals and not expired
+    return PollView(
+        options=tuple(
+            PollOptionView(
+                title=title,
+                votes=None if hidden else n,
+                percent=round(100 * n / total) if total and not hidden else 0,
+            )
+            for title, n in options
+        ),
+        votes_count=total,
+        voters_count=poll.voters_count,
+        multiple=poll.is_multiple,
+        expired=expired,
+        expires_iso=format_datetime(poll.expires_at) if poll.expires_at else None,
+    )
+
+
+def post_view(status: Status, *, poll: Poll | None = None, now: datetime | None = None) -> PostView:
     return PostView(
         id=status.id,
         uri=status.uri,
@@ -53,7 +143,7 @@ def post_view(status: Status) -> PostView:
         title=post_title(status),
         name=status.name,
         summary=status.summary,
-        content=status.content,
+        content=_with_emoji(status.content, status.tags),
         language=status.language,
         sensitive=status.sensitive,
         published=status.published_at,
@@ -61,4 +151,8 @@ def post_view(status: Status) -> PostView:
         edited=status.edited_at,
         edited_iso=format_datetime(status.edited_at) if status.edited_at else None,
         visibility=status.visibility,
+        attachments=tuple(
+            MediaView(a.kind, a.url, a.description or "") for a in stored_attachments(status)
+        ),
+        poll=poll_view(poll, now=now or datetime.now(UTC)) if poll is not None else None,
     )

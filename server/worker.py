@@ -8,6 +8,7 @@ state a restart would lose: the jobs and their claims live in the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -21,13 +22,21 @@ from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outbox import DeliveryWorker
+from outbox.news import render_poll_update
+from outbox.polls import close_due_polls
 from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config
 from server.runtime import settle_gc
 from server.services import open_services, utc_clock
 
-__all__ = ["WorkerOptions", "make_delivery_worker", "run_worker_process", "start_worker"]
+__all__ = [
+    "WorkerOptions",
+    "close_polls_forever",
+    "make_delivery_worker",
+    "run_worker_process",
+    "start_worker",
+]
 
 log = logging.getLogger("verbund.worker")
 
@@ -96,6 +105,35 @@ def make_delivery_worker(
     )
 
 
+POLL_CLOSE_SECONDS = 30.0  # a poll's final counts go out at most this long after it ends
+
+
+async def close_polls_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    *,
+    interval: float = POLL_CLOSE_SECONDS,
+) -> None:
+    """Close our ended polls and enqueue their final Update, every `interval` seconds until
+    `stop`; `wake` tells the delivery worker there is something to send. Several workers
+    may run this at once: a poll closed twice sends its counts twice, which is harmless."""
+    while not stop.is_set():
+        try:
+            async with sessionmaker() as session:
+                closed = await close_due_polls(
+                    session, now=clock(), render_update=render_poll_update
+                )
+                await session.commit()
+            if closed and wake is not None:
+                wake.set()
+        except Exception:  # loop top: a failed round is logged, the next one tries again
+            log.exception("closing ended polls failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
 async def start_signer(options: WorkerOptions) -> SignerProcess | None:
     """A signing child process if the options ask for one; None means sign in-process."""
     if not options.signer_process:
@@ -137,12 +175,17 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(
         worker.run_forever(stop, app[keys.OUTBOX_WAKE]), name="delivery-worker"
     )
+    closer = asyncio.create_task(
+        close_polls_forever(app[keys.SESSIONMAKER], app[keys.CLOCK], stop, app[keys.OUTBOX_WAKE]),
+        name="poll-closer",
+    )
     log.info("delivery worker %s started", worker.worker_id)
     try:
         yield
     finally:
         stop.set()
         await task
+        await closer
         if signer is not None:
             await signer.close()
         log.info("delivery worker %s stopped", worker.worker_id)
@@ -186,7 +229,12 @@ async def run_worker_process(
                 options.per_host_limit,
                 options.lock_seconds,
             )
+            closer = asyncio.create_task(
+                close_polls_forever(services.sessionmaker, services.clock, stop),
+                name="poll-closer",
+            )
             await worker.run_forever(stop)
+            await closer
             log.info("delivery worker %s stopped", worker.worker_id)
     finally:
         if signer is not None:

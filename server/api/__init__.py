@@ -15,6 +15,7 @@ from server.api import (
     follow_requests,
     instance,
     oauth,
+    polls,
     statuses,
     timelines,
     verbund,
@@ -32,7 +33,7 @@ CORS_PATHS = (
 
 def add_api_routes(app: web.Application) -> None:
     """Register the API: each route carries its own CORS and JSON errors (no middleware)."""
-    for module in (oauth, accounts, statuses, timelines, follow_requests, instance, verbund):
+    for module in (oauth, accounts, statuses, polls, timelines, follow_requests, instance, verbund):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)
 

@@ -32,7 +32,12 @@ from server.api.entities import AccountInfo, View, local_info, remote_info
 
 def view_for(request: web.Request, session: AsyncSession, caller: Caller | None) -> View:
     base = request.app[keys.CONFIG].instance.base_url
-    return View(session, base_url=base, viewer_uri=caller.actor_uri(base) if caller else None)
+    return View(
+        session,
+        base_url=base,
+        viewer_uri=caller.actor_uri(base) if caller else None,
+        now=request.app[keys.CLOCK](),
+    )
 
 
 async def pending_count(session: AsyncSession, actor_uri: str) -> int:

@@ -25,8 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.documents import summary_html
 from actors.models import Actor, ActorType, Block, Follow, FollowState, RemoteActor, RoleName
 from federation.content import plain_text, sanitize_html
+from federation.media import Attachment, emoji_of
 from federation.webfinger import acct_domain
-from outbox.models import Favourite, Mention, Status, Visibility
+from outbox.models import Favourite, Mention, Poll, Status, Visibility
+from outbox.news import stored_attachments
+from outbox.polls import is_expired, options_of, own_choices, polls_of
 from server.api.common import Json, api_datetime, api_datetime_or_none, not_found
 
 REMOTE_ID_OFFSET = 10**15
@@ -141,10 +144,18 @@ class View:
     actors it follows and posts mentioning it are visible to it.
     """
 
-    def __init__(self, session: AsyncSession, *, base_url: str, viewer_uri: str | None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        base_url: str,
+        viewer_uri: str | None,
+        now: datetime | None = None,
+    ) -> None:
         self.session = session
         self.base_url = base_url
         self.viewer_uri = viewer_uri
+        self.now = now or datetime.now(UTC)
         self._users_prefix = base_url + "/users/"
 
     # --- accounts ------------------------------------------------------------------------
@@ -462,6 +473,11 @@ class View:
                 )
             )
 
+        polls = await polls_of(self.session, [s.id for s in shown if s.type == "Question"])
+        voted: dict[int, list[int]] = {}
+        if self.viewer_uri is not None and polls:
+            voted = await own_choices(self.session, self.viewer_uri, polls)
+
         def render(s: Status, reblog: Json | None) -> Json:
             parent = parents.get(s.in_reply_to_uri) if s.in_reply_to_uri else None
             parent_account = infos.get(parent[1]) if parent else None
@@ -479,17 +495,21 @@ class View:
                 "visibility": s.visibility,
                 "sensitive": s.sensitive,
                 # An Article's summary is a teaser, not a content warning.
-                "spoiler_text": "" if s.type == "Article" else s.summary,
+                "spoiler_text": s.summary if s.type in _OWN_SUMMARY_TYPES else "",
                 "language": s.language,
-                "media_attachments": [],
+                "media_attachments": [
+                    media_json(s.id, n, a) for n, a in enumerate(stored_attachments(s))
+                ],
                 "mentions": self._mentions(mentions.get(s.id, []), infos),
                 "tags": self._tags(s.tags),
-                "emojis": [],
+                "emojis": emojis_json(s.tags),
                 "reblogs_count": s.reblogs_count,
                 "favourites_count": s.favourites_count,
                 "replies_count": s.replies_count,
                 "application": None,
-                "poll": None,
+                "poll": (
+                    self.poll_json(polls[s.id], s, voted.get(s.id, [])) if s.id in polls else None
+                ),
                 "card": None,
             }
             if self.viewer_uri is not None:
@@ -518,6 +538,29 @@ class View:
         if not docs:  # a boost of a post that is gone
             raise not_found()
         return docs[0]
+
+    def poll_json(self, poll: Poll, status: Status, own: Sequence[int]) -> Json:
+        """Mastodon's Poll entity; `voted`/`own_votes` only for a viewer. Totals of a poll
+        that hides them stay null until it ends, except for its author."""
+        expired = is_expired(poll, self.now)
+        hidden = poll.hides_totals and not expired and status.actor_uri != self.viewer_uri
+        options = options_of(poll)
+        doc: Json = {
+            "id": str(poll.status_id),
+            "expires_at": api_datetime_or_none(poll.expires_at),
+            "expired": expired,
+            "multiple": poll.is_multiple,
+            "votes_count": sum(n for _, n in options),
+            "voters_count": poll.voters_count,
+            "options": [
+                {"title": title, "votes_count": None if hidden else n} for title, n in options
+            ],
+            "emojis": emojis_json(status.tags),
+        }
+        if self.viewer_uri is not None:
+            doc["voted"] = bool(own) or status.actor_uri == self.viewer_uri
+            doc["own_votes"] = list(own)
+        return doc
 
     def _mentions(self, uris: Sequence[str], infos: dict[str, AccountInfo]) -> list[Json]:
         out: list[Json] = []
@@ -550,8 +593,83 @@ class View:
         return out
 
 
+# Types whose `summary` is a content warning; for the others it is a teaser or description.
+_OWN_SUMMARY_TYPES = frozenset({"Note", "Question", "Document"})
+# Mastodon's CONVERTED_TYPES (minus Article, shown with its text): name, summary, link.
+CONVERTED_TYPES = frozenset({"Page", "Image", "Video", "Audio", "Event"})
+
+
+def media_json(status_id: int, n: int, attachment: Attachment) -> Json:
+    """Mastodon's MediaAttachment for a remote file: we neither proxy nor cache media, so
+    `url`, `remote_url` and `preview_url` are the remote URLs. The id is the post's id
+    and the attachment's position, digits only."""
+    meta: Json = {}
+    if attachment.width and attachment.height:
+        original: Json = {
+            "width": attachment.width,
+            "height": attachment.height,
+            "size": f"{attachment.width}x{attachment.height}",
+            "aspect": attachment.width / attachment.height,
+        }
+        meta = {"original": original, "small": dict(original)}
+    return {
+        "id": f"{status_id}{n:02d}",
+        "type": attachment.kind,
+        "url": attachment.url,
+        "preview_url": attachment.preview_url or attachment.url,
+        "remote_url": attachment.url,
+        "preview_remote_url": attachment.preview_url,
+        "text_url": None,
+        "meta": meta,
+        "description": attachment.description,
+        "blurhash": attachment.blurhash,
+    }
+
+
+def emojis_json(stored_tags: str) -> list[Json]:
+    """Mastodon's CustomEmoji for each `Emoji` tag (remote images, never in our picker)."""
+    try:
+        items = json.loads(stored_tags or "[]")
+    except ValueError:
+        return []
+    out: list[Json] = []
+    seen: set[str] = set()
+    for item in items if isinstance(items, list) else []:
+        emoji = emoji_of(item)
+        if emoji is None or emoji.shortcode in seen:
+            continue
+        seen.add(emoji.shortcode)
+        out.append(
+            {
+                "shortcode": emoji.shortcode,
+                "url": emoji.url,
+                "static_url": emoji.url,
+                "visible_in_picker": False,
+            }
+        )
+    return out
+
+
 def _content_html(status: Status) -> str:
-    """An Article shows its title first: Mastodon clients have no field for it."""
+    """An Article shows its title first: Mastodon clients have no field for it. Converted
+    types (Video, Event…) show, like Mastodon, their `name` when there is no content
+    (with the `summary`), and end with the link to the original."""
     if status.type == "Article" and status.name:
         return f"<p><strong>{html.escape(status.name)}</strong></p>{status.content}"
-    return status.content
+    if status.type not in CONVERTED_TYPES and status.type != "Document":
+        return status.content
+    parts: list[str] = []
+    if status.content:
+        if status.name:
+            parts.append(f"<p><strong>{html.escape(status.name)}</strong></p>")
+        parts.append(status.content)
+    else:
+        if status.name:
+            parts.append(f"<p>{html.escape(status.name)}</p>")
+        if status.summary:
+            parts.append(f"<p>{html.escape(status.summary)}</p>")
+    link = status.url or status.uri
+    if status.type in CONVERTED_TYPES and link.startswith(("https://", "http://")):
+        href = html.escape(link, quote=True)
+        parts.append(f'<p><a href="{href}" rel="nofollow noopener" target="_blank">{href}</a></p>')
+    return "".join(parts)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from actors.local import count_actors
 from actors.models import RemoteActor
+from outbox import polls
 from outbox.models import Status
 from server import keys
 from server.api.common import Json, Routes, json_response, require_user
@@ -54,10 +55,10 @@ def _configuration() -> dict[str, Json]:
             "video_matrix_limit": 0,
         },
         "polls": {
-            "max_options": 0,
-            "max_characters_per_option": 0,
-            "min_expiration": 300,
-            "max_expiration": 2_629_746,
+            "max_options": polls.MAX_OPTIONS,
+            "max_characters_per_option": polls.MAX_OPTION_CHARS,
+            "min_expiration": int(polls.MIN_EXPIRATION.total_seconds()),
+            "max_expiration": int(polls.MAX_EXPIRATION.total_seconds()),
         },
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from actors.accounts import Action
 from actors.models import Actor, RemoteActor
 from outbox import news
 from outbox.models import Status, Visibility
+from outbox.polls import PollDraft
 from server import keys
 from server.api.accounts import view_for
 from server.api.common import (
@@ -115,14 +117,32 @@ def _draft(params: Params, *, existing: Status | None = None) -> news.Draft:
         visibility=visibility,
         language=language or None,
         sensitive=sensitive,
+        poll=_poll_draft(params) if existing is None else None,
     )
 
 
-def _refuse_unsupported(params: Params) -> None:
+def _poll_draft(params: Params) -> PollDraft | None:
+    """Mastodon's `poll[options][]`, `poll[expires_in]` (seconds), `poll[multiple]`,
+    `poll[hide_totals]`; limits are checked when publishing."""
+    options = params.get_list("poll[options]")
+    if not options:
+        return None
+    seconds = params.get_int("poll[expires_in]")
+    if seconds is None:
+        raise validation_failed("poll[expires_in] must be a number of seconds")
+    return PollDraft(
+        options=tuple(options),
+        expires_in=timedelta(seconds=min(seconds, 10**9)),
+        multiple=params.get_bool("poll[multiple]"),
+        hide_totals=params.get_bool("poll[hide_totals]"),
+    )
+
+
+def _refuse_unsupported(params: Params, *, editing: bool = False) -> None:
     if params.get_list("media_ids"):
         raise validation_failed("Media attachments are not supported yet")
-    if params.get_list("poll[options]"):
-        raise validation_failed("Polls are not supported yet")
+    if editing and params.get_list("poll[options]"):
+        raise validation_failed("Editing polls is not supported yet")
     if params.get("scheduled_at"):
         raise validation_failed("Scheduled posts are not supported yet")
 
@@ -200,7 +220,7 @@ async def edit_status(request: web.Request) -> web.Response:
         row = await _own_status(session, caller, request.match_info["id"])
         if not caller.ctx.can(Action.PUBLISH):
             raise not_allowed()
-        _refuse_unsupported(params)
+        _refuse_unsupported(params, editing=True)
         draft = _draft(params, existing=row)
     # Mentions are resolved outside the transaction, then the post is read again.
     mentions = await _mentions(request, draft.text)
@@ -287,9 +307,9 @@ async def status_history(request: web.Request) -> web.Response:
                 "sensitive": doc["sensitive"],
                 "created_at": doc["edited_at"] or doc["created_at"],
                 "account": doc["account"],
-                "poll": None,
-                "media_attachments": [],
-                "emojis": [],
+                "poll": doc["poll"],
+                "media_attachments": doc["media_attachments"],
+                "emojis": doc["emojis"],
             }
         ]
     )

@@ -142,3 +142,35 @@ def test_post_errors_are_clear(config_path: Path, tmp_path: Path) -> None:
     assert private_boost.returncode == 1 and "only public and unlisted" in private_boost.stderr
     nothing = run("boost", "kv", "https://elsewhere.test/statuses/1", *c)
     assert nothing.returncode == 1 and "no post" in nothing.stderr
+
+
+def test_post_a_poll_from_the_cli(config_path: Path, tmp_path: Path) -> None:
+    c = ["--config", str(config_path)]
+    text = tmp_path / "poll.md"
+    text.write_text("Wohin geht der Ausflug?", encoding="utf-8")
+    result = run(
+        "post", "news", "--file", str(text), "--poll", "Zoo", "--poll", "Museum",
+        "--poll", "See", "--poll-expires", "3d", "--poll-multiple", *c,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"published Question \d+ \(public\)", result.stdout), result.stdout
+    [status], [(kind, create)] = stored(config_path)
+    assert kind == "Create" and status.type == "Question"
+    question = create["object"]
+    assert isinstance(question, dict) and question["type"] == "Question"
+    assert question["anyOf"] == [
+        {"type": "Note", "name": name, "replies": {"type": "Collection", "totalItems": 0}}
+        for name in ("Zoo", "Museum", "See")
+    ]
+    published = datetime.fromisoformat(str(question["published"]))
+    ends = datetime.fromisoformat(str(question["endTime"]))
+    assert (ends - published).total_seconds() == 3 * 86400
+    assert question["votersCount"] == 0
+
+    one = run("post", "news", "--file", str(text), "--poll", "Zoo", *c)
+    assert one.returncode != 0 and "at least 2 options" in one.stderr
+    bad = run(
+        "post", "news", "--file", str(text), "--poll", "A", "--poll", "B",
+        "--poll-expires", "soon", *c,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "--poll-expires" in bad.stderr
