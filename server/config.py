@@ -251,6 +251,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         raise ConfigError(f"database.schema must be a plain lower-case identifier, got {schema!r}")
     if schema and not url.startswith("postgresql"):
         raise ConfigError("database.schema is only supported with PostgreSQL")
+    if path is not None:
+        url = resolve_sqlite_url(url, path.parent)
     database = DatabaseConfig(
         url=url, schema=schema, pool_size=db.get_int("pool_size", 10, low=1, high=200)
     )
@@ -338,6 +340,23 @@ def _parse_limits(sec: _Section) -> LimitsConfig:
     )
     sec.finish()
     return limits
+
+
+_SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+def resolve_sqlite_url(url: str, folder: Path) -> str:
+    """A SQLite URL whose relative file path (`sqlite+aiosqlite:///verbund.db`) is made
+    absolute against `folder`, the config file's folder, so that the database does not
+    depend on the directory a command is run from. Absolute paths (four slashes),
+    `:memory:` and other URLs are returned unchanged."""
+    if not url.startswith(_SQLITE_PREFIX):
+        return url
+    rest = url[len(_SQLITE_PREFIX) :]
+    file, sep, query = rest.partition("?")
+    if not file or file == ":memory:" or file.startswith("file:") or Path(file).is_absolute():
+        return url
+    return f"{_SQLITE_PREFIX}{(folder.resolve() / file).as_posix()}{sep}{query}"
 
 
 def _is_local(host: str) -> bool:
