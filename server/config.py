@@ -35,6 +35,8 @@ class InstanceConfig:
     name: str = "Verbund"
     description: str = ""
     open_registrations: bool = False
+    # The longest post (source text, in characters) the CLI and the API accept.
+    max_post_chars: int = 5000
 
     @property
     def base_url(self) -> str:
@@ -218,6 +220,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         name=inst.get_str("name", "Verbund"),
         description=inst.get_str("description", ""),
         open_registrations=inst.get_bool("open_registrations", False),
+        # 100 000: outbox.news.MAX_TEXT, what any post may hold.
+        max_post_chars=inst.get_int("max_post_chars", 5000, low=1, high=100_000),
     )
     inst.finish()
 
