@@ -58,6 +58,8 @@ class ServerConfig:
     header_timeout_seconds: float = 10.0
     # Seconds a request's whole body may take to arrive after its headers.
     body_timeout_seconds: float = 30.0
+    # One log line per request (logger "verbund.access").
+    access_log: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +242,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         run_worker=srv.get_bool("run_worker", True),
         header_timeout_seconds=srv.get_seconds("header_timeout_seconds", 10.0, low=1, high=3600),
         body_timeout_seconds=srv.get_seconds("body_timeout_seconds", 30.0, low=1, high=3600),
+        access_log=srv.get_bool("access_log", True),
     )
     srv.finish()
 
