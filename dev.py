@@ -4,6 +4,11 @@
     python3 dev.py serve   # venv, install, config, database, demo actor; serves http://localhost:8080
     python3 dev.py test    # venv, install with test tools; runs the suite on SQLite and PostgreSQL
 
+`serve --port N` serves http://localhost:N instead (only when it first writes
+var/verbund.toml). While it runs, `./verbund COMMAND` (a script next to this one) runs
+any `verbund` command against that instance: it is .venv/bin/verbund with
+VERBUND_CONFIG=var/verbund.toml.
+
 The test run uses PostgreSQL at $TEST_DATABASE_URL (default: the local server's
 `test` database) when it answers; with VERBUND_TEST_POSTGRES=required (CI) an
 unreachable PostgreSQL fails the run instead of being skipped.
@@ -45,36 +50,51 @@ def ensure_venv(extra: str) -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     stamp = VENV / f".installed-{extra or 'base'}"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest:
-        return
+    # The dev install includes the base one.
+    for done in {stamp, VENV / ".installed-dev"} if not extra else {stamp}:
+        if done.exists() and done.read_text() == digest:
+            return
     print("installing Verbund and its dependencies", flush=True)
     sh(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     sh(PY, "-m", "pip", "install", "--quiet", "-e", f".[{extra}]" if extra else ".")
     stamp.write_text(digest)
 
 
-def serve() -> None:
+def serve(args: list[str]) -> None:
+    port = 8080
+    if args[:1] == ["--port"] and len(args) == 2 and args[1].isdigit():
+        port = int(args[1])
+    elif args:
+        sys.exit("usage: python3 dev.py serve [--port N]")
     ensure_venv("")
     verbund = BIN / "verbund"
     if not CONFIG.exists():
+        # The database goes next to the config (var/verbund.db): relative SQLite paths
+        # are read relative to the config file's folder.
         sh(
             verbund,
             "init",
             "--config",
             CONFIG,
             "--domain",
-            "localhost:8080",
+            f"localhost:{port}",
             "--scheme",
             "http",
             "--port",
-            "8080",
-            "--database-url",
-            f"sqlite+aiosqlite:///{VAR / 'verbund.db'}",
+            str(port),
             "--allow-private-addresses",
         )
     else:
+        if port != 8080:
+            print(f"{CONFIG} exists: serving the port it names, not {port}", flush=True)
         sh(verbund, "db", "upgrade", "--config", CONFIG)
-    if sh(verbund, "actor", "show", "demo", "--config", CONFIG, check=False) != 0:
+    # Quietly: on the first run the demo actor does not exist yet, which is no error.
+    shown = subprocess.run(
+        [str(verbund), "actor", "show", "demo", "--config", str(CONFIG)],
+        cwd=ROOT,
+        capture_output=True,
+    )
+    if shown.returncode != 0:
         sh(
             verbund,
             "actor",
@@ -89,6 +109,11 @@ def serve() -> None:
             "--summary",
             "The demo organisation of this Verbund instance. Follow it for its news.",
         )
+    print(
+        "In a second terminal, `./verbund COMMAND` runs verbund commands against this "
+        "instance (e.g. `./verbund actor list`).",
+        flush=True,
+    )
     os.execv(verbund, [str(verbund), "serve", "--config", str(CONFIG)])
 
 
@@ -125,13 +150,13 @@ def test(pytest_args: list[str]) -> None:
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "serve":
-        serve()
+        serve(sys.argv[2:])
     elif command == "test":
         test(sys.argv[2:])
     elif command == "setup":
         ensure_venv("dev")
     else:
-        sys.exit("usage: python3 dev.py serve | test [pytest arguments] | setup")
+        sys.exit("usage: python3 dev.py serve [--port N] | test [pytest arguments] | setup")
 
 
 if __name__ == "__main__":

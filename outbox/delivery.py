@@ -68,7 +68,7 @@ from actors.models import Actor
 from federation.errors import FetchError
 from federation.fetch import Signer, host_key, post_activity
 from federation.signatures import SignatureScheme
-from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
+from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
 from outbox.retry import Outcome, classify, host_pause, next_delay
 
 __all__ = ["Clock", "DeliveryWorker", "HostSchemeMemory", "WorkerStats"]
@@ -167,6 +167,7 @@ class _Job:
 
 @dataclass(frozen=True, slots=True)
 class _Payload:
+    uri: str  # the activity's id, for the log
     body: bytes
     signer: Signer
     loaded: float  # time.monotonic()
@@ -180,6 +181,9 @@ class _Result:
     error: str
     retry_after: int | None
     at: datetime
+    activity_uri: str = ""
+    error_class: str = ""  # the exception's class when there was no HTTP answer
+    scheme: str | None = None  # the signature scheme the host is known to take
 
 
 class DeliveryWorker:
@@ -513,6 +517,21 @@ class DeliveryWorker:
             .execution_options(synchronize_session=False)
         )
         await (await session.connection()).execute(stmt, params)
+        await (await session.connection()).execute(
+            _record_statements(self._is_postgres).attempts,
+            [
+                {
+                    "delivery_id": p["b_id"],
+                    "attempt": p["b_attempts"],
+                    "attempted_at": now,
+                    "outcome": "deferred",
+                    "status": None,
+                    "error": p["b_error"],
+                    "signature_scheme": None,
+                }
+                for p in params
+            ],
+        )
 
     def _release(self, host: str) -> None:
         left = self._host_busy.get(host, 0) - 1
@@ -538,6 +557,7 @@ class DeliveryWorker:
                 rows = await session.execute(
                     select(
                         Activity.id,
+                        Activity.uri,
                         Activity.body,
                         Actor.username,
                         Actor.is_instance,
@@ -546,13 +566,14 @@ class DeliveryWorker:
                     .join(Actor, Actor.id == Activity.actor_id)
                     .where(Activity.id.in_(missing))
                 )
-                for activity_id, body, username, is_instance, pem in rows:
+                for activity_id, uri, body, username, is_instance, pem in rows:
                     actor_uri = (
                         f"{self._base_url}/actor"
                         if is_instance
                         else local_actor_id(self._base_url, username)
                     )
                     payload = _Payload(
+                        uri=uri,
                         body=body.encode("utf-8"),
                         signer=Signer(
                             f"{actor_uri}#main-key", pem, self._clock, sign_with=self._sign_with
@@ -593,11 +614,11 @@ class DeliveryWorker:
                     timeout=self._post_timeout,
                 )
             except FetchError as exc:
-                return _Result(job, classify(None, exc), None, str(exc), None, self._clock())
+                return self._failed(job, payload, classify(None, exc), str(exc), exc)
             except Exception as exc:  # top of the per-job loop: record it (STYLE §4)
                 log.exception("delivery %d to %s failed unexpectedly", job.id, job.inbox_uri)
                 error = f"internal error: {type(exc).__name__}: {exc}"
-                return _Result(job, classify(None, exc), None, error, None, self._clock())
+                return self._failed(job, payload, classify(None, exc), error, exc)
             error = "" if answer.ok else f"HTTP {answer.status}: {answer.excerpt[:200]}"
             return _Result(
                 job,
@@ -606,7 +627,28 @@ class DeliveryWorker:
                 error,
                 answer.retry_after,
                 self._clock(),
+                activity_uri=payload.uri,
+                scheme=self._known_scheme(job),
             )
+
+    def _failed(
+        self, job: _Job, payload: _Payload, outcome: Outcome, error: str, exc: BaseException
+    ) -> _Result:
+        return _Result(
+            job,
+            outcome,
+            None,
+            error,
+            None,
+            self._clock(),
+            activity_uri=payload.uri,
+            error_class=type(exc).__name__,
+            scheme=self._known_scheme(job),
+        )
+
+    def _known_scheme(self, job: _Job) -> str | None:
+        scheme = self._memory.get(_memory_key(job))
+        return scheme.value if scheme is not None else None
 
     # --- recording -----------------------------------------------------------------------
 
@@ -622,6 +664,7 @@ class DeliveryWorker:
             async with self._writer(), self._sessionmaker() as session:
                 if results:
                     states = await self._record_jobs(session, results)
+                    await self._record_attempts(session, results)
                     await self._record_hosts(session, results)
                 if schemes:
                     await self._record_schemes(session, schemes)
@@ -633,16 +676,17 @@ class DeliveryWorker:
         self.stats.succeeded += states.count(_DONE)
         self.stats.retried += states.count(_PENDING)
         self.stats.dead += states.count(_DEAD)
-        for r in results:
-            if r.outcome is Outcome.SUCCESS:
-                log.debug("delivery %d to %s: success", r.job.id, r.job.inbox_uri)
-            else:
+        if log.isEnabledFor(logging.INFO):
+            for r, state in zip(results, states, strict=False):
                 log.info(
-                    "delivery %d to %s: %s (%s)",
+                    "delivery %d of %s to %s: %s, attempt %d: %s%s",
                     r.job.id,
-                    r.job.inbox_uri,
-                    r.outcome.value,
-                    r.error[:120],
+                    r.activity_uri or f"activity {r.job.activity_id}",
+                    r.job.host,
+                    r.status if r.status is not None else (r.error_class or "error"),
+                    r.job.attempts + 1,
+                    {_DONE: "done", _DEAD: "dead", _PENDING: "will retry"}.get(state, state),
+                    f" ({r.error[:120]})" if r.error and r.outcome is not Outcome.SUCCESS else "",
                 )
 
     async def _record_jobs(self, session: AsyncSession, results: Sequence[_Result]) -> list[str]:
@@ -679,6 +723,25 @@ class DeliveryWorker:
             _record_statements(self._is_postgres).jobs, params
         )
         return [str(p["b_state"]) for p in params]
+
+    async def _record_attempts(self, session: AsyncSession, results: Sequence[_Result]) -> None:
+        """One `delivery_attempts` row per result: the history `verbund deliveries show`
+        prints."""
+        await (await session.connection()).execute(
+            _record_statements(self._is_postgres).attempts,
+            [
+                {
+                    "delivery_id": r.job.id,
+                    "attempt": r.job.attempts + 1,
+                    "attempted_at": r.at,
+                    "outcome": r.outcome.value,
+                    "status": r.status,
+                    "error": r.error[:_ERROR_CHARS],
+                    "signature_scheme": r.scheme,
+                }
+                for r in results
+            ],
+        )
 
     async def _record_hosts(self, session: AsyncSession, results: Sequence[_Result]) -> None:
         """A success resets a host's streak and pause; retryable failures extend the
@@ -830,6 +893,7 @@ class _RecordStatements:
     failing_hosts: Insert
     pause_hosts: Update
     schemes: Insert
+    attempts: Insert
 
 
 @functools.cache
@@ -882,6 +946,7 @@ def _record_statements(is_postgres: bool) -> _RecordStatements:
             index_elements=[table.c.host],
             set_={"signature_scheme": schemes.excluded.signature_scheme},
         ),
+        attempts=insert(DeliveryAttempt),
     )
 
 

@@ -69,6 +69,25 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class DeliveryAttempt(Base):
+    """One attempt of one delivery, kept for `verbund deliveries show`: when, what the
+    peer answered (or what went wrong), and with which signature scheme. A push past a
+    paused host's pause counts as an attempt too (outcome "deferred", no status)."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(10))  # outbox.retry.Outcome or "deferred"
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(default="")
+    signature_scheme: Mapped[str | None] = mapped_column(String(20))
+
+
 class DeliveryHost(Base):
     """Per remote host: failure streak, pause, and the signature scheme that worked."""
 

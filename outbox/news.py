@@ -508,6 +508,20 @@ def render_tombstone(status: Status) -> dict[str, object]:
 # --- validation -----------------------------------------------------------------------------
 
 
+_BOM = "\ufeff"
+
+
+def post_text(text: str, *, max_chars: int) -> str:
+    """A new or edited post's source text, checked before anything is stored: a leading
+    byte order mark (Windows editors write one) is dropped, and a text of more than
+    `max_chars` characters (code points of the source, as typed) raises NewsError with
+    Mastodon's wording. Every local way in (CLI, API) goes through here."""
+    text = text.removeprefix(_BOM)
+    if len(text) > max_chars:
+        raise NewsError(f"Text character limit of {max_chars} exceeded (the text has {len(text)})")
+    return text
+
+
 def _check(draft: Draft) -> None:
     if not draft.text.strip():
         raise NewsError("the post is empty")

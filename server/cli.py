@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+import tomllib
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.documents import actor_view, local_actor_id
 from actors.local import (
     ActorError,
+    count_actors,
     create_actor,
     ensure_instance_actor,
     get_actor,
+    get_instance_actor,
     list_actors,
 )
 from actors.models import ActorType
@@ -32,6 +37,7 @@ from server.config import (
     parse_config,
     render_config,
     resolve_path,
+    resolve_sqlite_url,
 )
 from server.terminal import SafeFormatter, err
 from server.terminal import out as _print
@@ -60,19 +66,84 @@ async def _with_session(config: Config, fn: Callable[[AsyncSession], Awaitable[N
 # --- init / db -----------------------------------------------------------------------------
 
 
-async def _migrate(config: Config) -> None:
+async def _migrate(config: Config) -> bool:
+    """Migrate the database and make sure the instance actor exists; True if it was
+    created now."""
     engine = db.create_engine(config.database)
     try:
         await db.upgrade(engine, config.database)
         async with db.create_sessionmaker(engine)() as session:
+            existed = await get_instance_actor(session) is not None
             await ensure_instance_actor(session)
             await session.commit()
+        return not existed
     finally:
         await engine.dispose()
 
 
+async def _refuse_domain_change(config: Config, old_domain: str) -> None:
+    """`init --force` with another domain over a database that has actors: their ids,
+    keys and handles all contain the domain, so peers would no longer recognise them."""
+    engine = db.create_engine(config.database)
+    try:
+        if await db.current_revision(engine, config.database) is None:
+            return
+        async with db.create_sessionmaker(engine)() as session:
+            actors = await count_actors(session)
+    finally:
+        await engine.dispose()
+    if actors:
+        raise CliError(
+            f"refusing to change instance.domain from {old_domain} to "
+            f"{config.instance.domain}: the database {db.display_url(config.database)} "
+            f"has {actors} actor{'s' if actors != 1 else ''}, and the domain is part of every "
+            "actor's identity (its id, key id and handle), so followers and peers would lose "
+            "them. Keep the domain, or give the new one its own database (--database-url)"
+        )
+
+
+def _init_database_url(given: str | None) -> str:
+    """The URL `init` writes: by default verbund.db next to the config file (relative,
+    so the folder can move); a relative SQLite path given on the command line means
+    one relative to where the operator typed it, so it is written absolute."""
+    if given is None:
+        return "sqlite+aiosqlite:///verbund.db"
+    return resolve_sqlite_url(given, Path.cwd())
+
+
+def _created_paths(config: Config) -> list[Path]:
+    """The SQLite file (with its WAL companions) and folders that opening the database
+    would create: what to remove again if `init` fails."""
+    file = db.sqlite_file(config.database)
+    if file is None:
+        return []
+    target = Path(file)
+    if target.exists():
+        return []
+    paths = [target, *(target.with_name(target.name + s) for s in ("-wal", "-shm", "-journal"))]
+    folder = target.parent
+    while not folder.exists():
+        paths.append(folder)
+        folder = folder.parent
+    return paths
+
+
+def _remove(paths: Sequence[Path]) -> None:
+    for p in paths:  # files first, then folders from the innermost out
+        with contextlib.suppress(OSError):
+            if p.is_dir():
+                p.rmdir()
+            else:
+                p.unlink(missing_ok=True)
+
+
 def cmd_init(args: argparse.Namespace) -> None:
+    """Write the config, migrate the database, create the instance actor: all of it or,
+    if any step fails, none of it (a database file it created is removed again, and the
+    config is only written once the database is ready)."""
     path = resolve_path(args.config)
+    text: str | None = None
+    old_domain: str | None = None
     if path.exists() and not args.force:
         if any(
             v is not None
@@ -82,6 +153,9 @@ def cmd_init(args: argparse.Namespace) -> None:
         config = load_config(path)
         _print(f"using existing config {path}")
     else:
+        if path.exists():
+            with contextlib.suppress(ConfigError):
+                old_domain = load_config(path).instance.domain
         domain = args.domain or "localhost:8080"
         scheme = args.scheme or ("http" if domain.split(":")[0] == "localhost" else "https")
         text = render_config(
@@ -89,24 +163,36 @@ def cmd_init(args: argparse.Namespace) -> None:
             scheme=scheme,
             host=args.host or "127.0.0.1",
             port=args.port if args.port is not None else 8080,
-            database_url=args.database_url or f"sqlite+aiosqlite:///{path.parent / 'verbund.db'}",
+            database_url=_init_database_url(args.database_url),
             allow_private_addresses=args.allow_private_addresses,
         )
-        import tomllib
-
         config = parse_config(tomllib.loads(text), path=path)  # validate before writing
+    created = _created_paths(config)
+    try:
+        if old_domain is not None and old_domain != config.instance.domain:
+            asyncio.run(_refuse_domain_change(config, old_domain))
+        made_actor = asyncio.run(_migrate(config))
+    except OSError as exc:
+        _remove(created)
+        raise CliError(f"cannot create the database: {exc}") from None
+    except BaseException:
+        _remove(created)
+        raise
+    if text is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        partial = path.with_name(path.name + ".new")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)  # atomic: a reader sees the old file or the whole new one
         _print(f"wrote {path}")
-    asyncio.run(_migrate(config))
-    _print(f"database ready at revision {db.head_revision()}; instance actor created")
-    _print(f"instance: {config.instance.base_url}")
+    actor = "instance actor created" if made_actor else "instance actor already there"
+    _print(f"database {db.display_url(config.database)} ready at revision {db.head_revision()}")
+    _print(f"{actor}; instance: {config.instance.base_url}")
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
     config = _load(args)
     asyncio.run(_migrate(config))
-    _print(f"database at revision {db.head_revision()}")
+    _print(f"database {db.display_url(config.database)} at revision {db.head_revision()}")
 
 
 def cmd_db_current(args: argparse.Namespace) -> None:
@@ -219,14 +305,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        help="config file (default: $VERBUND_CONFIG, else ./verbund.toml)",
-    )
+    config_help = "config file (default: $VERBUND_CONFIG, else ./verbund.toml)"
+    # Accepted before the command and after it; SUPPRESS keeps a subcommand that was
+    # not given --config from overwriting the value given before it.
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
     parser = argparse.ArgumentParser(
         prog="verbund", description="Verbund: federated ActivityPub server for organisations"
     )
+    parser.add_argument("--config", metavar="PATH", default=None, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", parents=[common], help="write a config, create the database")

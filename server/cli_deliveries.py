@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
+from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
 from server import db
 from server.config import Config, load_config, resolve_path
 from server.terminal import out as _print
@@ -124,6 +124,75 @@ def cmd_list(args: argparse.Namespace) -> None:
                 if len(error) > _ERROR_WIDTH:
                     error = error[: _ERROR_WIDTH - 1] + "…"
                 _print(f"{'':>8}  {error}")
+
+    _run(args, run)
+
+
+# --- deliveries show -----------------------------------------------------------------------
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    async def run(session: AsyncSession) -> None:
+        row = (
+            await session.execute(
+                select(Delivery, Activity.type, Activity.uri)
+                .join(Activity, Activity.id == Delivery.activity_id)
+                .where(Delivery.id == args.id)
+            )
+        ).first()
+        if row is None:
+            raise _error(f"no delivery with id {args.id}")
+        d, activity_type, activity_uri = row
+        attempts = (
+            await session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.delivery_id == d.id)
+                .order_by(DeliveryAttempt.attempted_at, DeliveryAttempt.id)
+            )
+        ).all()
+        host = await session.get(DeliveryHost, d.host)
+        _print(f"delivery {d.id}: {activity_type} {activity_uri}")
+        _print(f"  to:       {d.inbox_uri}")
+        _print(
+            f"  state:    {_shown_state(d)}, {d.attempts} attempt(s), queued {_when(d.created_at)}"
+        )
+        if attempts:
+            _print("")
+            _print(
+                f"  {'#':>3}  {'WHEN':<20}  {'OUTCOME':<9}  {'STATUS':<6}  {'SCHEME':<11}  ERROR"
+            )
+            for a in attempts:
+                status = str(a.status) if a.status is not None else "-"
+                error = " ".join(a.error.split())
+                if len(error) > _ERROR_WIDTH:
+                    error = error[: _ERROR_WIDTH - 1] + "…"
+                _print(
+                    f"  {a.attempt:>3}  {_when(a.attempted_at):<20}  {a.outcome:<9}  "
+                    f"{status:<6}  {a.signature_scheme or '-':<11}  {error}"
+                )
+        elif d.attempts:
+            _print("  (no history kept for its earlier attempts)")
+        if d.last_error:
+            _print("")
+            _print("  last error:")
+            for line in d.last_error.splitlines() or [""]:
+                _print(f"    {line}")
+        _print("")
+        if d.state == DeliveryState.DONE.value:
+            _print(f"  next: nothing, delivered {_when(d.delivered_at)}")
+        elif d.state == DeliveryState.DEAD.value:
+            _print(
+                "  next: nothing, it gave up (dead); "
+                f"`verbund deliveries retry {d.id}` sends it again"
+            )
+        else:
+            next_at = d.next_attempt_at
+            if host is not None and host.paused_until is not None and host.paused_until > _now():
+                next_at = max(next_at, host.paused_until)
+                _print(f"  host {d.host} is paused until {_when(host.paused_until)}")
+            _print(f"  next: attempt {d.attempts + 1} at {_when(next_at)}")
+        if host is not None and host.signature_scheme:
+            _print(f"  {d.host} takes {host.signature_scheme} signatures")
 
     _run(args, run)
 
@@ -338,6 +407,11 @@ def register(
         "list", parents=[common, filters], help="list deliveries, newest first (the default)"
     )
     q.set_defaults(func=cmd_list)
+    q = dsub.add_parser(
+        "show", parents=[common], help="one delivery's attempts, last error and next step"
+    )
+    q.add_argument("id", type=int, metavar="ID")
+    q.set_defaults(func=cmd_show)
     q = dsub.add_parser(
         "retry", parents=[common], help="send deliveries again now, with a fresh set of attempts"
     )

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,10 +130,36 @@ async def _own_status(session: AsyncSession, ref: str, actor: Actor) -> Status:
     return status
 
 
+async def _reply_target(session: AsyncSession, ref: str | None) -> str | None:
+    """The ActivityPub id that `--reply-to` names: a post known here (local or remote, by
+    number, id or page URL), else any http(s) URL as given; anything else is refused."""
+    if ref is None:
+        return None
+    with contextlib.suppress(ActionError):
+        return (await find_status(session, ref)).uri
+    parts = urlsplit(ref)
+    if parts.scheme in ("http", "https") and parts.netloc and not any(c.isspace() for c in ref):
+        return ref
+    raise ActionError(
+        f"--reply-to {ref!r} names no post: give the number or URL of a post known here, "
+        "or the http(s) URL of a remote post"
+    )
+
+
+def _text(svc: Services, path: str) -> str:
+    """The post's text from a file (or stdin), without a BOM, within instance.max_post_chars."""
+    try:
+        return news.post_text(_read(path), max_chars=svc.config.instance.max_post_chars)
+    except news.NewsError as exc:
+        raise ActionError(f"{path}: {exc}; instance.max_post_chars is the limit") from None
+
+
 def cmd_post(args: argparse.Namespace) -> None:
     async def run(svc: Services) -> None:
         base = svc.config.instance.base_url
-        text = _read(args.file)
+        text = _text(svc, args.file)
+        async with svc.sessionmaker() as session:
+            in_reply_to = await _reply_target(session, args.reply_to)
         draft = news.Draft(
             text=text,
             title=args.title,
@@ -140,7 +168,7 @@ def cmd_post(args: argparse.Namespace) -> None:
             language=args.language,
             sensitive=args.sensitive,
             tags=_tags(args.tags),
-            in_reply_to=args.reply_to,
+            in_reply_to=in_reply_to,
             poll=_poll(args),
         )
         mentions = await news.prepare_mentions(
@@ -172,7 +200,7 @@ def cmd_post(args: argparse.Namespace) -> None:
 def cmd_edit(args: argparse.Namespace) -> None:
     async def run(svc: Services) -> None:
         base = svc.config.instance.base_url
-        text = _read(args.file) if args.file else None
+        text = _text(svc, args.file) if args.file else None
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
             previous = news.draft_of(await _own_status(session, args.post, actor))

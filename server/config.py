@@ -35,6 +35,8 @@ class InstanceConfig:
     name: str = "Verbund"
     description: str = ""
     open_registrations: bool = False
+    # The longest post (source text, in characters) the CLI and the API accept.
+    max_post_chars: int = 5000
 
     @property
     def base_url(self) -> str:
@@ -62,6 +64,8 @@ class ServerConfig:
     header_timeout_seconds: float = 10.0
     # Seconds a request's whole body may take to arrive after its headers.
     body_timeout_seconds: float = 30.0
+    # One log line per request (logger "verbund.access").
+    access_log: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +237,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         name=inst.get_str("name", "Verbund"),
         description=inst.get_str("description", ""),
         open_registrations=inst.get_bool("open_registrations", False),
+        # 100 000: outbox.news.MAX_TEXT, what any post may hold.
+        max_post_chars=inst.get_int("max_post_chars", 5000, low=1, high=100_000),
     )
     inst.finish()
 
@@ -251,6 +257,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         run_worker=srv.get_bool("run_worker", True),
         header_timeout_seconds=srv.get_seconds("header_timeout_seconds", 10.0, low=1, high=3600),
         body_timeout_seconds=srv.get_seconds("body_timeout_seconds", 30.0, low=1, high=3600),
+        access_log=srv.get_bool("access_log", True),
     )
     srv.finish()
 
@@ -266,6 +273,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         raise ConfigError(f"database.schema must be a plain lower-case identifier, got {schema!r}")
     if schema and not url.startswith("postgresql"):
         raise ConfigError("database.schema is only supported with PostgreSQL")
+    if path is not None:
+        url = resolve_sqlite_url(url, path.parent)
     database = DatabaseConfig(
         url=url, schema=schema, pool_size=db.get_int("pool_size", 10, low=1, high=200)
     )
@@ -353,6 +362,23 @@ def _parse_limits(sec: _Section) -> LimitsConfig:
     )
     sec.finish()
     return limits
+
+
+_SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+def resolve_sqlite_url(url: str, folder: Path) -> str:
+    """A SQLite URL whose relative file path (`sqlite+aiosqlite:///verbund.db`) is made
+    absolute against `folder`, the config file's folder, so that the database does not
+    depend on the directory a command is run from. Absolute paths (four slashes),
+    `:memory:` and other URLs are returned unchanged."""
+    if not url.startswith(_SQLITE_PREFIX):
+        return url
+    rest = url[len(_SQLITE_PREFIX) :]
+    file, sep, query = rest.partition("?")
+    if not file or file == ":memory:" or file.startswith("file:") or Path(file).is_absolute():
+        return url
+    return f"{_SQLITE_PREFIX}{(folder.resolve() / file).as_posix()}{sep}{query}"
 
 
 def _is_local(host: str) -> bool:

@@ -146,10 +146,17 @@ async def check_schema(engine: AsyncEngine, db: DatabaseConfig) -> None:
     """Refuse to serve a database that lacks migrations: tell the operator what to run."""
     current = await current_revision(engine, db)
     if current != head_revision():
+        url = display_url(db)
+        at = current or "nothing (an empty or new database)"
         raise DatabaseError(
-            f"database schema is at {current or 'nothing'}, expected {head_revision()}: "
-            "run `verbund db upgrade`"
+            f"database {url}: schema is at {at}, expected {head_revision()}: "
+            "run `verbund db upgrade` (or check database.url)"
         )
+
+
+def display_url(db: DatabaseConfig) -> str:
+    """The database URL without its password, for messages."""
+    return make_url(db.url).render_as_string(hide_password=True)
 
 
 def describe_db_error(db: DatabaseConfig, exc: BaseException) -> str:

@@ -28,4 +28,6 @@ PROCESSOR = web.AppKey("processor", InboxProcessor)
 CLOCK = web.AppKey[Callable[[], datetime]]("clock")
 OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
 SERVICES = web.AppKey("services", Services)
+# Per request: who signed it (the key id, whose owner the route verified), for the access log.
+SIGNER = web.RequestKey("signer", str)
 LIMITS = web.AppKey("limits", RateLimits)

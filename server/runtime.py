@@ -35,13 +35,16 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.streams import StreamReader
 
+from server import keys
 from server.config import ServerConfig
 
-__all__ = ["BodyTimeoutError", "ListenError", "settle_gc", "start_server"]
+__all__ = ["AccessLogger", "BodyTimeoutError", "ListenError", "settle_gc", "start_server"]
 
 log = logging.getLogger("verbund.server")
+access_log = logging.getLogger("verbund.access")
 
 # Container allocations between young-generation collections (CPython's default is 700).
 _YOUNG_THRESHOLD = 20_000
@@ -59,6 +62,33 @@ class BodyTimeoutError(web.HTTPRequestTimeout, asyncio.TimeoutError):
     def __init__(self, seconds: float) -> None:
         super().__init__(text=f"request body not received within {seconds:g} s")
         self.force_close()
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: `METHOD /path STATUS 1.2ms [signer=KEY-ID]`.
+
+    The path is logged without its query string (OAuth and streaming clients put tokens
+    there). `signer` is the key id of a request whose signature a route verified
+    (`keys.SIGNER`: the inbox, signed GETs in authorized-fetch mode). When the logger is
+    off for info, aiohttp does not call `log` at all.
+    """
+
+    __slots__ = ()
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        signer = request.get(keys.SIGNER)
+        self.logger.info(
+            "%s %s %d %.1fms%s",
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+            f" signer={signer}" if signer else "",
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
 
 
 class ListenError(Exception):
@@ -188,7 +218,8 @@ async def start_server(app: web.Application, server: ServerConfig) -> web.AppRun
         app,
         header_timeout=server.header_timeout_seconds,
         body_timeout=server.body_timeout_seconds,
-        access_log=None,
+        access_log=access_log if server.access_log else None,
+        access_log_class=AccessLogger,
     )
     try:
         await runner.setup()

@@ -22,7 +22,6 @@ from server.api.common import Json, Routes, json_response, require_user
 from server.discovery import software_version
 
 MASTODON_API_LEVEL = "4.3.0"
-MAX_CHARACTERS = 5000
 # A one-pixel grey PNG: clients load `…/missing.png` when an actor has no avatar or header.
 MISSING_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR42mM4ceYKAATIAmmdpLYXAAAAAElFTkSuQmCC"
@@ -38,11 +37,11 @@ def _streaming(base_url: str) -> str:
     return ("wss" if base_url.startswith("https:") else "ws") + base_url[base_url.index(":") :]
 
 
-def _configuration() -> dict[str, Json]:
+def _configuration(max_characters: int) -> dict[str, Json]:
     return {
         "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
         "statuses": {
-            "max_characters": MAX_CHARACTERS,
+            "max_characters": max_characters,
             "max_media_attachments": 0,
             "characters_reserved_per_url": 23,
         },
@@ -94,7 +93,8 @@ async def instance_v1(request: web.Request) -> web.Response:
             "registrations": config.instance.open_registrations,
             "approval_required": False,
             "invites_enabled": False,
-            "configuration": _configuration(),
+            "max_toot_chars": config.instance.max_post_chars,  # Pleroma's, read by many apps
+            "configuration": _configuration(config.instance.max_post_chars),
             "contact_account": None,
             "rules": [],
         }
@@ -113,7 +113,7 @@ async def instance_v2(request: web.Request) -> web.Response:
             "privacy_policy": None,
             "terms_of_service": None,
         },
-        **_configuration(),
+        **_configuration(config.instance.max_post_chars),
         "translation": {"enabled": False},
     }
     return json_response(

@@ -88,9 +88,13 @@ async def _own_status(session: AsyncSession, caller: Caller, status_id: str) -> 
     return row
 
 
-def _draft(params: Params, *, existing: Status | None = None) -> news.Draft:
-    """A Draft from Mastodon's fields plus our `title`; on edit, absent fields keep their value."""
-    text = params.get("status") or ""
+def _draft(params: Params, *, max_chars: int, existing: Status | None = None) -> news.Draft:
+    """A Draft from Mastodon's fields plus our `title`; on edit, absent fields keep their value.
+    The text is refused (422) when longer than `max_chars` (`instance.max_post_chars`)."""
+    try:
+        text = news.post_text(params.get("status") or "", max_chars=max_chars)
+    except news.NewsError as exc:
+        raise validation_failed(str(exc)) from None
     if "title" in params:
         title = (params.get("title") or "").strip() or None
     else:
@@ -172,7 +176,7 @@ async def create_status(request: web.Request) -> web.Response:
             row = await session.get(Status, earlier)
             if row is not None:
                 return json_response(await view_for(request, session, caller).status(row))
-    draft = _draft(params)
+    draft = _draft(params, max_chars=request.app[keys.CONFIG].instance.max_post_chars)
     in_reply_to = params.get("in_reply_to_id")
     mentions = await _mentions(request, draft.text)
     async with request.app[keys.SESSIONMAKER]() as session:
@@ -221,7 +225,9 @@ async def edit_status(request: web.Request) -> web.Response:
         if not caller.ctx.can(Action.PUBLISH):
             raise not_allowed()
         _refuse_unsupported(params, editing=True)
-        draft = _draft(params, existing=row)
+        draft = _draft(
+            params, max_chars=request.app[keys.CONFIG].instance.max_post_chars, existing=row
+        )
     # Mentions are resolved outside the transaction, then the post is read again.
     mentions = await _mentions(request, draft.text)
     async with request.app[keys.SESSIONMAKER]() as session:

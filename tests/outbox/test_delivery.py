@@ -13,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import inspect
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -34,7 +35,7 @@ from federation.signatures import (
     verify_signature,
 )
 from outbox.delivery import DeliveryWorker
-from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
+from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
 from outbox.publish import enqueue, new_activity_uri
 from outbox.retry import PAUSE_AFTER_FAILURES
 from server import db
@@ -565,6 +566,51 @@ async def test_per_host_limit_caps_requests_to_one_host(
     # Other hosts were served alongside the busy one, not after it.
     first_other = min(h.started for s in others for h in s.hits)
     assert first_other < max(h.started for h in busy.hits)
+
+
+async def test_every_attempt_is_kept_and_logged(
+    env: Env,
+    start_sink: StartSink,
+    make_worker: MakeWorker,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = await start_sink("127.0.0.2")
+    await publish(env, [sink.inbox("flaky")], clock.now)
+    worker = make_worker()
+    with caplog.at_level(logging.INFO, logger="verbund.delivery"):
+        assert await worker.run_once() == 1
+        clock.advance(seconds=80)
+        assert await worker.run_once() == 1
+    (job,) = (await deliveries(env)).values()
+    async with env.sessionmaker() as session:
+        activity_uri = await session.scalar(select(Activity.uri))
+        attempts = list(await session.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id)))
+    assert [(a.delivery_id, a.attempt, a.outcome, a.status) for a in attempts] == [
+        (job.id, 1, "retry", 500),
+        (job.id, 2, "success", 202),
+    ]
+    assert attempts[0].error.startswith("HTTP 500") and attempts[1].error == ""
+    assert attempts[1].attempted_at - attempts[0].attempted_at == timedelta(seconds=80)
+    lines = [r.getMessage() for r in caplog.records if r.name == "verbund.delivery"]
+    host = f"127.0.0.2:{sink.port}"
+    assert lines[0].startswith(f"delivery {job.id} of {activity_uri} to {host}: 500, attempt 1")
+    assert "will retry (HTTP 500" in lines[0]
+    assert lines[1] == f"delivery {job.id} of {activity_uri} to {host}: 202, attempt 2: done"
+
+
+async def test_network_errors_are_logged_with_their_class(
+    env: Env, make_worker: MakeWorker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await publish(env, ["http://127.0.0.9:9/inbox"], clock.now)  # nothing listens there
+    with caplog.at_level(logging.INFO, logger="verbund.delivery"):
+        assert await make_worker().run_once() == 1
+    [line] = [r.getMessage() for r in caplog.records if r.name == "verbund.delivery"]
+    assert "to 127.0.0.9:9: " in line and ", attempt 1: will retry (" in line
+    assert "Error, attempt 1" in line  # the FetchError subclass's name
+    async with env.sessionmaker() as session:
+        [attempt] = await session.scalars(select(DeliveryAttempt))
+    assert attempt.status is None and attempt.outcome == "retry" and attempt.error
 
 
 async def test_signature_scheme_is_remembered_per_host(

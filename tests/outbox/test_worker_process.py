@@ -165,7 +165,9 @@ async def test_a_killed_worker_repeats_only_what_was_in_flight(
 
 
 def delivered_by(log: str) -> list[int]:
-    return [int(m) for m in re.findall(r"delivery (\d+) to \S+: success", log)]
+    return [
+        int(m) for m in re.findall(r"delivery (\d+) of \S+ to \S+: 2\d\d, attempt \d+: done", log)
+    ]
 
 
 async def test_two_worker_processes_deliver_each_job_exactly_once(

@@ -890,3 +890,33 @@ async def test_openapi_describes_every_extension_route(org: Org) -> None:
         for method in ops
     }
     assert served == documented
+
+
+async def test_one_post_length_is_advertised_and_enforced(org: Org) -> None:
+    v1 = (await org.api.call("GET", "/api/v1/instance")).json
+    v2 = (await org.api.call("GET", "/api/v2/instance")).json
+    assert v1["max_toot_chars"] == 5000
+    assert v1["configuration"]["statuses"]["max_characters"] == 5000
+    assert v2["configuration"]["statuses"]["max_characters"] == 5000
+    longest = await post(org, org.editor, "x" * 5000)
+    assert longest.status == 200
+    too_long = await post(org, org.editor, "x" * 5001)
+    assert too_long.status == 422
+    assert too_long.json == {
+        "error": "Validation failed: Text character limit of 5000 exceeded (the text has 5001)"
+    }
+    edited = await org.api.call(
+        "PUT", f"/api/v1/statuses/{longest.json['id']}", org.editor, data={"status": "y" * 5001}
+    )
+    assert edited.status == 422 and "character limit" in str(edited.json["error"])
+    timeline = await org.api.call("GET", "/api/v1/timelines/home", org.editor)
+    assert isinstance(timeline.body, list)
+    assert [s["id"] for s in timeline.body] == [longest.json["id"]]
+
+
+async def test_a_leading_byte_order_mark_is_not_part_of_the_post(org: Org) -> None:
+    reply = await post(org, org.editor, "\ufeffHello #bom")
+    assert reply.status == 200
+    source = await org.api.call("GET", f"/api/v1/statuses/{reply.json['id']}/source", org.editor)
+    assert source.json["text"] == "Hello #bom"
+    assert "\ufeff" not in str(reply.json["content"])

@@ -13,20 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from server.config import DatabaseConfig
+from server import db
+from server.config import DatabaseConfig, load_config
 
 VERBUND = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).parents[2]
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*VERBUND, *args],
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
 
 
@@ -169,6 +172,85 @@ def test_unmigrated_database_is_reported(
     write_config(path, make_database("empty"))
     result = run("actor", "list", "--config", str(path))
     assert result.returncode == 1 and "verbund db upgrade" in result.stderr
+    assert f"database {db.display_url(load_config(path).database)}: " in result.stderr
+    assert "schema is at nothing" in result.stderr
+
+
+def test_config_option_goes_before_or_after_the_command(config_path: Path) -> None:
+    before = run("--config", str(config_path), "actor", "create", "kv", "--display-name", "KV")
+    assert before.returncode == 0, before.stderr
+    after = run("actor", "show", "kv", "--config", str(config_path))
+    assert after.returncode == 0 and "display:     KV" in after.stdout
+    # After the command wins, as the later option does everywhere else.
+    both = run(
+        "--config",
+        str(config_path.parent / "none.toml"),
+        "actor",
+        "list",
+        "--config",
+        str(config_path),
+    )
+    assert both.returncode == 0, both.stderr
+
+
+def test_init_keeps_the_database_next_to_the_config_wherever_it_runs(tmp_path: Path) -> None:
+    site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    config = site / "verbund.toml"
+    assert run("init", "--config", str(config)).returncode == 0
+    assert 'url = "sqlite+aiosqlite:///verbund.db"' in config.read_text(encoding="utf-8")
+    assert (site / "verbund.db").exists()
+    created = run("actor", "create", "kv", "--config", str(config), cwd=elsewhere)
+    assert created.returncode == 0, created.stderr
+    shown = run("actor", "show", "kv", env={"VERBUND_CONFIG": "site/verbund.toml"}, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "elsewhere",
+        "site",
+    ]
+
+
+def test_init_that_fails_leaves_nothing_behind(tmp_path: Path) -> None:
+    config = tmp_path / "site" / "verbund.toml"
+    unreachable = run(
+        "init",
+        "--config",
+        str(config),
+        "--database-url",
+        f"postgresql+asyncpg://verbund@127.0.0.1:{free_port()}/verbund",
+    )
+    assert unreachable.returncode == 1 and "unreachable" in unreachable.stderr
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    unwritable = run(
+        "init",
+        "--config",
+        str(config),
+        "--database-url",
+        f"sqlite+aiosqlite:///{blocker}/sub/v.db",
+    )
+    assert unwritable.returncode == 1 and "error: cannot create the database" in unwritable.stderr
+    assert "Traceback" not in unreachable.stderr + unwritable.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+    # So the retry starts afresh rather than saying the config already exists.
+    retry = run("init", "--config", str(config), "--domain", "localhost:8080")
+    assert retry.returncode == 0, retry.stderr
+    assert "instance actor created" in retry.stdout
+
+
+def test_init_force_keeps_the_identity_of_existing_actors(tmp_path: Path) -> None:
+    config = tmp_path / "verbund.toml"
+    assert run("init", "--config", str(config), "--domain", "social.example.org").returncode == 0
+    before = config.read_text(encoding="utf-8")
+    again = run("init", "--config", str(config), "--force", "--domain", "social.example.org")
+    assert again.returncode == 0, again.stderr
+    assert "instance actor already there" in again.stdout and "created" not in again.stdout
+    assert run("actor", "create", "kv", "--config", str(config)).returncode == 0
+    moved = run("init", "--config", str(config), "--force", "--domain", "other.example.org")
+    assert moved.returncode == 1
+    assert "refusing to change instance.domain from social.example.org" in moved.stderr
+    assert "identity" in moved.stderr and "1 actor," in moved.stderr
+    assert config.read_text(encoding="utf-8") == before
 
 
 def test_serve_answers_and_reports_port_in_use(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.local import create_actor
 from actors.models import ActorType
-from outbox.models import Delivery, DeliveryHost
+from outbox.models import Delivery, DeliveryAttempt, DeliveryHost
 from outbox.publish import enqueue, new_activity_uri
 from server import cli_deliveries, db
 from server.cli import CliError
@@ -195,6 +195,63 @@ async def test_retry_by_id_and_host(site: Site, capsys: pytest.CaptureFixture[st
     assert "0 deliveries queued again; 1 in flight left alone" in capsys.readouterr().out
     claimed = await job(site, "claimed")
     assert claimed.locked_by == "w1"
+
+
+async def test_show_prints_every_attempt_the_last_error_and_what_comes_next(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failing = site.ids["failing"]
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    async with site.sessionmaker() as session:
+        for n, (outcome, status, error, scheme) in enumerate(
+            [
+                ("retry", 503, "HTTP 503: Service Unavailable", "cavage"),
+                ("retry", None, "cannot connect to b.example: Connection refused", None),
+                ("retry", 503, "HTTP 503: Service Unavailable, come back later", "rfc9421"),
+            ],
+            start=1,
+        ):
+            session.add(
+                DeliveryAttempt(
+                    delivery_id=failing,
+                    attempt=n,
+                    attempted_at=start + timedelta(minutes=n),
+                    outcome=outcome,
+                    status=status,
+                    error=error,
+                    signature_scheme=scheme,
+                )
+            )
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == failing)
+            .values(last_error="HTTP 503: Service Unavailable, come back later\nRetry-After: soon")
+        )
+        await session.commit()
+    await run(site, "deliveries", "show", str(failing))
+    out = capsys.readouterr().out
+    assert f"delivery {failing}: Create http://localhost:8080/users/news/" in out
+    assert "to:       https://b.example/inbox" in out and "state:    failed, 3 attempt(s)" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [(r[0], r[1], r[3], r[4], r[5]) for r in rows] == [
+        ("1", "2026-12-01", "retry", "503", "cavage"),
+        ("2", "2026-12-01", "retry", "-", "-"),
+        ("3", "2026-12-01", "retry", "503", "rfc9421"),
+    ]
+    assert "cannot connect to b.example: Connection refused" in out
+    # The last error in full, every line of it; then the next step, after the pause.
+    assert "    HTTP 503: Service Unavailable, come back later\n    Retry-After: soon\n" in out
+    assert "host b.example is paused until" in out and "next: attempt 4 at " in out
+
+    await run(site, "deliveries", "show", str(site.ids["gone"]))
+    out = capsys.readouterr().out
+    assert "(no history kept for its earlier attempts)" in out
+    assert "next: nothing, it gave up (dead)" in out
+    assert f"verbund deliveries retry {site.ids['gone']}" in out
+    await run(site, "deliveries", "show", str(site.ids["delivered"]))
+    assert "next: nothing, delivered " in capsys.readouterr().out
+    with pytest.raises(CliError, match="no delivery with id 999999"):
+        await run(site, "deliveries", "show", "999999")
 
 
 async def test_retry_errors(site: Site, capsys: pytest.CaptureFixture[str]) -> None:

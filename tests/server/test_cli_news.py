@@ -174,3 +174,44 @@ def test_post_a_poll_from_the_cli(config_path: Path, tmp_path: Path) -> None:
         "--poll-expires", "soon", *c,
     )  # fmt: skip
     assert bad.returncode != 0 and "--poll-expires" in bad.stderr
+
+
+def test_post_input_is_checked_before_anything_is_stored(config_path: Path, tmp_path: Path) -> None:
+    text = config_path.read_text(encoding="utf-8")
+    config_path.write_text(
+        text.replace('scheme = "http"\n', 'scheme = "http"\nmax_post_chars = 40\n'),
+        encoding="utf-8",
+    )
+    c = ["--config", str(config_path)]
+    news_md = tmp_path / "news.md"
+    news_md.write_bytes("\ufeffHallo aus Notepad. #Sommer".encode())
+    ok = run("post", "news", "--file", str(news_md), *c)
+    assert ok.returncode == 0, ok.stderr
+    [status], _ = stored(config_path)
+    assert status.source == "Hallo aus Notepad. #Sommer"
+    assert "\ufeff" not in status.content
+
+    long_md = tmp_path / "long.md"
+    long_md.write_text("x" * 41, encoding="utf-8")
+    too_long = run("post", "news", "--file", str(long_md), *c)
+    assert too_long.returncode == 1
+    assert "Text character limit of 40 exceeded (the text has 41)" in too_long.stderr
+    assert "instance.max_post_chars" in too_long.stderr
+    edit_too_long = run("edit", "news", str(status.id), "--file", str(long_md), *c)
+    assert edit_too_long.returncode == 1 and "character limit" in edit_too_long.stderr
+
+    for nonsense in ("12345", "not a post", "ftp://example.org/x", "https://"):
+        refused = run("post", "news", "--file", str(news_md), "--reply-to", nonsense, *c)
+        assert refused.returncode == 1, nonsense
+        assert f"--reply-to {nonsense!r} names no post" in refused.stderr
+    assert len(stored(config_path)[0]) == 1
+
+    local = run("post", "kv", "--file", str(news_md), "--reply-to", str(status.id), *c)
+    assert local.returncode == 0, local.stderr
+    by_url = run("post", "kv", "--file", str(news_md), "--reply-to", status.url or "", *c)
+    assert by_url.returncode == 0, by_url.stderr
+    remote = "https://mastodon.example/users/someone/statuses/1"
+    unknown = run("post", "kv", "--file", str(news_md), "--reply-to", remote, *c)
+    assert unknown.returncode == 0, unknown.stderr
+    replies = [s.in_reply_to_uri for s in stored(config_path)[0][1:]]
+    assert replies == [status.uri, status.uri, remote]

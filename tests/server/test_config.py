@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_config, parse_config, render_config
+from server.config import (
+    ConfigError,
+    load_config,
+    parse_config,
+    render_config,
+    resolve_sqlite_url,
+)
 
 
 def test_minimal_config_gets_documented_defaults() -> None:
@@ -180,7 +186,8 @@ def test_rendered_config_round_trips(tmp_path: Path) -> None:
     )
     cfg = load_config(path)
     assert cfg.server.port == 9000 and cfg.server.host == "0.0.0.0"
-    assert cfg.database.url == 'sqlite+aiosqlite:///a "b".db'
+    # A relative SQLite path is relative to the config file's folder.
+    assert cfg.database.url == f'sqlite+aiosqlite:///{tmp_path.resolve().as_posix()}/a "b".db'
     assert cfg.federation.allow_private_addresses is True
 
 
@@ -201,3 +208,20 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
             assert f"\n{name} =" in text or f"\n# {name} =" in text, (
                 f"{section}.{name} undocumented"
             )
+
+
+def test_relative_sqlite_urls_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "site"
+    assert resolve_sqlite_url("sqlite+aiosqlite:///v.db", folder) == (
+        f"sqlite+aiosqlite:///{folder.resolve().as_posix()}/v.db"
+    )
+    assert resolve_sqlite_url("sqlite+aiosqlite:///data/v.db?timeout=5", folder) == (
+        f"sqlite+aiosqlite:///{folder.resolve().as_posix()}/data/v.db?timeout=5"
+    )
+    for unchanged in (
+        "sqlite+aiosqlite:////srv/v.db",
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite+aiosqlite://",
+        "postgresql+asyncpg://u@h/db",
+    ):
+        assert resolve_sqlite_url(unchanged, folder) == unchanged
