@@ -205,6 +205,8 @@ def check_misskey(entity: dict[str, object]) -> None:
     assert "Sommerfest am Samstag" in str(entity["content"])
     assert tag_names(entity) == ["sommerfest"]
     assert entity["visibility"] == "public"
+    emojis = entity["emojis"]
+    assert isinstance(emojis, list) and [e["shortcode"] for e in emojis] == ["party_parrot"]
 
 
 def check_pleroma(entity: dict[str, object]) -> None:
@@ -214,6 +216,20 @@ def check_pleroma(entity: dict[str, object]) -> None:
 
 def check_pixelfed(entity: dict[str, object]) -> None:
     assert "Herbstlicht am See" in str(entity["content"]) and tag_names(entity) == ["herbst"]
+    media = entity["media_attachments"]
+    assert isinstance(media, list) and [m["type"] for m in media] == ["image"]
+    assert str(media[0]["remote_url"]).startswith("http")
+
+
+def check_peertube(entity: dict[str, object]) -> None:
+    # Mastodon shows a Video by its name and description, with a link to the original.
+    assert "Jahresversammlung 2025" in str(entity["content"])
+    assert "/w/" in str(entity["url"]) and tag_names(entity) == ["verein"]
+
+
+def check_mobilizon(entity: dict[str, object]) -> None:
+    assert "Lesung im Hof" in str(entity["content"])
+    assert "/events/" in str(entity["url"]) and tag_names(entity) == ["lesung"]
 
 
 def check_wordpress(entity: dict[str, object]) -> None:
@@ -247,13 +263,9 @@ EXPECTED: dict[str, Shown | Ignored] = {
     "lemmy/announce_delete_page": Ignored("a relayed Delete is not a boost"),
     "lemmy/announce_like_page": Ignored("a relayed Like is not a boost"),
     "lemmy/announce_update_page": Ignored("a relayed Update is not a boost"),
-    # Object types another branch of issue 10 stores (Video, Event): here only "202, no
-    # failure, no traceback"; what is stored is that branch's to pin.
-    "peertube/create_video": Ignored("a Video is not a post we store"),
-    "mobilizon/create_event": Ignored("a Event is not a post we store"),
+    "peertube/create_video": Shown("Video", check_peertube),
+    "mobilizon/create_event": Shown("Event", check_mobilizon),
 }
-# Types whose storage is being added elsewhere: their reason may change, not their safety.
-PENDING_TYPES = {"peertube/create_video", "mobilizon/create_event"}
 
 
 def test_every_fixture_has_an_expectation_and_a_source() -> None:
@@ -279,13 +291,12 @@ async def test_peer_shape_is_accepted_and_shown_or_ignored_with_a_reason(
     assert isinstance(obj_id, str)
     status = await stored(world.alpha, obj_id)
     if isinstance(expected, Ignored):
-        if name not in PENDING_TYPES:
-            assert status is None
+        assert status is None
         act_id = str(shape.activity["id"])
         lines = ignored_lines(caplog, act_id)
         if expected.reason is None:
             assert lines == []
-        elif name not in PENDING_TYPES:
+        else:
             assert len(lines) == 1 and expected.reason in lines[0], lines
         return
     assert status is not None and status.type == expected.type
