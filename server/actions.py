@@ -54,9 +54,7 @@ async def resolve_remote(svc: Services, handle: str) -> RemoteActor:
         if handle.startswith(("https://", "http://")):
             return await svc.directory.get_actor(handle)
         acct = parse_acct(handle)
-        host = acct.host
-        if host == svc.config.instance.hostname:
-            host = svc.config.instance.host
+        host = _acct_host(svc, acct.host)
         return await svc.directory.resolve_handle(acct.user, host, scheme=svc.webfinger_scheme)
     except ParseError:
         raise ActionError(
@@ -64,6 +62,11 @@ async def resolve_remote(svc: Services, handle: str) -> RemoteActor:
         ) from None
     except RemoteActorError as exc:
         raise ActionError(str(exc)) from None
+
+
+def _acct_host(svc: Services, host: str) -> str:
+    """Our own port-less host name, on an instance whose domain has a port, means us."""
+    return svc.config.instance.host if host == svc.config.instance.hostname else host
 
 
 def handle_of(remote: RemoteActor | None, uri: str) -> str:
@@ -121,7 +124,9 @@ async def list_requests(svc: Services, actor_name: str) -> list[FollowRequestVie
     ]
 
 
-async def _find_request(session: AsyncSession, followed_uri: str, request: str) -> Follow:
+async def _find_request(
+    session: AsyncSession, svc: Services, followed_uri: str, request: str
+) -> Follow:
     """A follow of `followed_uri` by number or by the follower's handle or URI."""
     query = select(Follow).where(Follow.followed_uri == followed_uri)
     if request.isdigit():
@@ -135,7 +140,8 @@ async def _find_request(session: AsyncSession, followed_uri: str, request: str) 
             raise ActionError(f"{request!r} is neither a request number nor a handle") from None
         row = await session.scalar(
             query.join(RemoteActor, RemoteActor.uri == Follow.follower_uri).where(
-                RemoteActor.username.ilike(acct.user), RemoteActor.domain == acct.host
+                RemoteActor.username.ilike(acct.user),
+                RemoteActor.domain == _acct_host(svc, acct.host),
             )
         )
     if row is None:
@@ -154,14 +160,14 @@ async def decide_request(svc: Services, actor_name: str, request: str, *, approv
     """Approve or decline a pending follow request (however old); returns the follower handle."""
     async with svc.sessionmaker() as session:
         actor, uri = await _local(session, svc, actor_name)
-        row = await _find_request(session, uri, request)
+        row = await _find_request(session, svc, uri, request)
         if row.state != FollowState.PENDING.value:
             raise ActionError(f"request {request!r} was already approved")
         follower_uri = row.follower_uri
     follower = await _follower(svc, follower_uri)
     async with svc.sessionmaker() as session:
         actor, uri = await _local(session, svc, actor_name)
-        row = await _find_request(session, uri, request)
+        row = await _find_request(session, svc, uri, request)
         if approve:
             received = await session.scalar(
                 select(InboxActivity.body).where(InboxActivity.uri == row.activity_uri)
@@ -187,7 +193,7 @@ async def remove_follower(svc: Services, actor_name: str, handle: str) -> None:
     """End an accepted follow from our side: Reject(Follow), as Mastodon's remove-follower."""
     async with svc.sessionmaker() as session:
         _, uri = await _local(session, svc, actor_name)
-        row = await _find_request(session, uri, handle)
+        row = await _find_request(session, svc, uri, handle)
         follower_uri = row.follower_uri
     follower = await _follower(svc, follower_uri)
     async with svc.sessionmaker() as session:

@@ -148,14 +148,15 @@ def test_readme_first_hour_runs_as_written(checkout: Path) -> None:
     def output(prefix: str) -> str:
         return "".join(o for line, o in outputs.items() if line.startswith(prefix))
 
-    assert "created Organization @kv-mitte@localhost" in output("./verbund actor create kv")
+    assert f"created Organization @kv-mitte@localhost:{port}" in output("./verbund actor create kv")
     assert re.search(r"kv-mitte\s+anna\s+owner", output("./verbund role list"))
     assert re.search(r"published Note \d+ \(public\)", output("./verbund post"))
     assert "<strong>summer party</strong>" in output("curl -fsS http://localhost:8080/@kv")
     assert "OrderedCollectionPage" in output("curl -fsS -H")
-    assert "lena@localhost" in output("./verbund requests list")
-    assert "approved lena@localhost" in output("./verbund requests approve")
-    assert "lena@localhost\n(1 followers)" in output("./verbund followers")
+    lena = f"lena@localhost:{port}"  # handles keep the domain's port
+    assert lena in output("./verbund requests list")
+    assert f"approved {lena}" in output("./verbund requests approve")
+    assert f"{lena}\n(1 followers)" in output("./verbund followers")
     shown = output("./verbund deliveries show 1")
     assert "Follow" in shown and "next: nothing, delivered" in shown
     # Both sides were logged by the running instance: the signed POST, and its delivery.
