@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from server.config import (
     DatabaseConfig,
     FederationConfig,
     InstanceConfig,
+    LimitsConfig,
     ServerConfig,
 )
 from server.runtime import start_server
@@ -152,9 +154,12 @@ async def start_instance(
         *,
         domain: str | None = None,
         server: Mapping[str, Any] | None = None,
+        limits: Mapping[str, Any] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         **federation: Any,
     ) -> Instance:
-        """`server` overrides ServerConfig fields (timeouts, a fixed port); the rest are
+        """`server` overrides ServerConfig fields (timeouts, a fixed port), `limits`
+        LimitsConfig's, with `monotonic` as the limiters' clock; the rest are
         FederationConfig's."""
         database = make_database(name)
         config = Config(
@@ -166,6 +171,7 @@ async def start_instance(
             ),
             database=database,
             federation=FederationConfig(**{"allow_private_addresses": True, **federation}),
+            limits=LimitsConfig(**(limits or {})),
         )
         engine = db.create_engine(database)
         await db.upgrade(engine, database)
@@ -173,7 +179,7 @@ async def start_instance(
             await ensure_instance_actor(session)
             await session.commit()
         await engine.dispose()
-        app = create_app(config, resolver=resolver)
+        app = create_app(config, resolver=resolver, monotonic=monotonic)
         runner = await start_server(app, config.server)
         runners.append(runner)
         port = runner.addresses[-1][1]

@@ -14,29 +14,19 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from multidict import CIMultiDictProxy
 from sqlalchemy import func, select, update
 
 from actors import accounts
-from actors.local import ensure_instance_actor, get_actor
+from actors.local import get_actor
 from actors.models import ApiToken, Follow, FollowState, OAuthApp, RoleName
 from federation.keys import generate_rsa_private_key_pem
 from federation.signatures import sign_request
 from inbox.models import InboxActivity
 from outbox.models import Delivery, DeliveryState, Status
-from server import actions, db, keys
-from server.app import create_app
-from server.config import (
-    Config,
-    DatabaseConfig,
-    FederationConfig,
-    InstanceConfig,
-    LimitsConfig,
-    ServerConfig,
-)
+from server import actions, keys
 from tests.clock import ManualClock
-from tests.conftest import Instance, LoopbackResolver
+from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.helpers import settle
 
@@ -45,40 +35,14 @@ StartLimited = Callable[..., Awaitable[Instance]]
 
 
 @pytest.fixture
-async def start_limited(
-    resolver: LoopbackResolver, make_database: Callable[[str], DatabaseConfig]
-) -> AsyncIterator[StartLimited]:
-    """`await start_limited("alpha", clock, inbox_per_host=3)`: like conftest's
-    `start_instance`, which has no way to pass `[limits]` or the limiters' clock."""
-    runners: list[web.AppRunner] = []
+def start_limited(start_instance: StartInstance) -> StartLimited:
+    """`await start_limited("alpha", clock, inbox_per_host=3)`: an instance with these
+    `[limits]`, whose limiters read `clock`."""
 
     async def start(name: str, clock: ManualClock, **limits: Any) -> Instance:
-        database = make_database(name)
-        config = Config(
-            instance=InstanceConfig(domain=f"{name}.test", scheme="http", name=name.title()),
-            server=ServerConfig(host="127.0.0.1", port=0, run_worker=False),
-            database=database,
-            federation=FederationConfig(allow_private_addresses=True),
-            limits=LimitsConfig(**limits),
-        )
-        engine = db.create_engine(database)
-        await db.upgrade(engine, database)
-        async with db.create_sessionmaker(engine)() as session:
-            await ensure_instance_actor(session)
-            await session.commit()
-        await engine.dispose()
-        app = create_app(config, resolver=resolver, monotonic=clock)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        port = runner.addresses[-1][1]
-        resolver.hosts[config.instance.domain] = port
-        return Instance(name=name, config=config, app=app, runner=runner, port=port)
+        return await start_instance(name, limits=limits, monotonic=clock)
 
-    yield start
-    for runner in reversed(runners):
-        await runner.cleanup()
+    return start
 
 
 async def count(inst: Instance, model: type[Any], *where: Any) -> int:
