@@ -58,6 +58,23 @@ def format_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_datetime(value: object) -> datetime | None:
+    """A peer's ISO 8601 timestamp as an aware UTC datetime (no zone: UTC); None if absent
+    or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
 def render_actor(actor: LocalActorView) -> dict[str, object]:
     """The actor document exactly as federation-contract §2 lists it."""
     doc: dict[str, object] = {

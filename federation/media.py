@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from federation.actors import is_http_url
 from federation.content import plain_text
+from federation.documents import parse_datetime
 
 MAX_ATTACHMENTS = 4  # what Mastodon keeps of a post
 MAX_ALT_TEXT = 1_500  # Mastodon's MAX_DESCRIPTION_LENGTH
@@ -297,21 +298,6 @@ def _count(value: object) -> int:
     return min(max(value, 0), MAX_VOTES)
 
 
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
-
-
 def parse_question(
     obj: Mapping[str, object], *, now: datetime | None = None
 ) -> QuestionPoll | None:
@@ -333,8 +319,8 @@ def parse_question(
     if not options:
         return None
     closed = obj.get("closed")
-    expires_at = _when(obj.get("endTime"))
-    closed_at = _when(closed)
+    expires_at = parse_datetime(obj.get("endTime"))
+    closed_at = parse_datetime(closed)
     if closed_at is None and closed is True:
         closed_at = now or expires_at or datetime.fromtimestamp(0, UTC)
     voters = obj.get("votersCount")

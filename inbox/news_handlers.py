@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -36,6 +36,7 @@ from actors.remote import RemoteActorError
 from actors.snowflake import snowflake
 from federation.actors import is_http_url, same_origin
 from federation.content import plain_text, sanitize_html
+from federation.documents import parse_datetime
 from federation.errors import FetchError
 from federation.fetch import Signer, fetch_json
 from federation.media import Attachment, QuestionPoll, parse_attachments, parse_question
@@ -152,22 +153,6 @@ def _language(obj: Mapping[str, object]) -> str | None:
             key = first[0]
             return key if len(key) <= 16 and _LANGUAGE.match(key) else None
     return None
-
-
-def parse_datetime(value: object) -> datetime | None:
-    """An ISO 8601 timestamp as an aware UTC datetime; None if absent or unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
 
 
 def _same_host(a: str, b: str) -> bool:
