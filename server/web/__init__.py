@@ -1,0 +1,1 @@
+"""HTML pages and ActivityPub/discovery routes: what peers and browsers fetch."""
