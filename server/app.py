@@ -21,16 +21,16 @@ from inbox.process import InboxProcessor
 from inbox.receive import GroupCommitter, InboxReceiver
 from inbox.store import InboxWriter, SessionInboxWriter, SqliteInboxWriter
 from server import db, keys
-from server.activitypub import add_activitypub_routes
 from server.api import add_api_routes
 from server.config import Config, DatabaseConfig
-from server.discovery import add_discovery_routes
-from server.errors import add_catch_all_route
-from server.layout import TEMPLATES
-from server.news_pages import add_news_routes
-from server.pages import add_page_routes
 from server.ratelimit import RateLimits
 from server.services import open_services, utc_clock
+from server.web.activitypub import add_activitypub_routes
+from server.web.discovery import add_discovery_routes
+from server.web.errors import add_catch_all_route
+from server.web.layout import TEMPLATES
+from server.web.news_pages import add_news_routes
+from server.web.pages import add_page_routes
 from server.worker import start_worker
 
 log = logging.getLogger("verbund.server")
@@ -62,7 +62,7 @@ def create_app(
     app[keys.LIMITS] = limits
     app[keys.OUTBOX_WAKE] = asyncio.Event()
     app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
         autoescape=True,
         enable_async=False,
     )

@@ -19,7 +19,7 @@ from outbox import polls
 from outbox.models import Status
 from server import keys
 from server.api.common import Json, Routes, json_response, require_user
-from server.discovery import software_version
+from server.web.discovery import software_version
 
 MASTODON_API_LEVEL = "4.3.0"
 # A one-pixel grey PNG: clients load `…/missing.png` when an actor has no avatar or header.

@@ -28,8 +28,14 @@ from actors.local import (
     list_actors,
 )
 from actors.models import ActorType
-from server import cli_accounts, cli_deliveries, cli_follows, cli_news, db
+from server import db
 from server.actions import ActionError
+from server.cli import accounts as cli_accounts
+from server.cli import deliveries as cli_deliveries
+from server.cli import follows as cli_follows
+from server.cli import news as cli_news
+from server.cli.terminal import SafeFormatter, err
+from server.cli.terminal import out as _print
 from server.config import (
     Config,
     ConfigError,
@@ -39,8 +45,6 @@ from server.config import (
     resolve_path,
     resolve_sqlite_url,
 )
-from server.terminal import SafeFormatter, err
-from server.terminal import out as _print
 
 log = logging.getLogger("verbund")
 
@@ -377,11 +381,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
-
-
-if __name__ == "__main__":
-    # `python -m server.cli` runs this file as __main__; command modules raise
-    # server.cli.CliError, so dispatch through the imported module to catch it.
-    from server.cli import main as _main
-
-    sys.exit(_main())

@@ -21,9 +21,9 @@ from actors.local import get_actor
 from actors.models import RoleName
 from server import db
 from server.actions import ActionError
+from server.cli.terminal import err
+from server.cli.terminal import out as _print
 from server.config import load_config, resolve_path
-from server.terminal import err
-from server.terminal import out as _print
 
 __all__ = ["register"]
 

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
 from server import db
+from server.cli.terminal import out as _print
 from server.config import Config, load_config, resolve_path
-from server.terminal import out as _print
 from server.worker import WorkerOptions, run_worker_process
 
 __all__ = ["register"]

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from server import actions
+from server.cli.terminal import out as _print
 from server.config import load_config, resolve_path
 from server.services import Services, open_services
-from server.terminal import out as _print
 
 
 def _run(args: argparse.Namespace, fn: Callable[[Services], Awaitable[None]]) -> None:

@@ -30,9 +30,9 @@ from outbox.models import Status
 from outbox.polls import PollDraft
 from outbox.timelines import Page, home_timeline
 from server.actions import ActionError
+from server.cli.terminal import out as _print
 from server.config import load_config, resolve_path
 from server.services import Services, open_services
-from server.terminal import out as _print
 
 
 def _run(args: argparse.Namespace, fn: Callable[[Services], Awaitable[None]]) -> None:

@@ -17,7 +17,7 @@ from outbox.news import count_listed, outbox_items
 from outbox.publish import inbox_host, is_blocked_domain
 from outbox.timelines import Page
 from server import keys
-from server.errors import not_found, with_error_pages
+from server.web.errors import not_found, with_error_pages
 
 log = logging.getLogger("verbund.activitypub")
 AP_TYPE = "application/activity+json"

@@ -19,9 +19,9 @@ from federation.errors import ParseError
 from federation.nodeinfo import VERSIONS, NodeStats, render_nodeinfo, render_nodeinfo_links
 from federation.webfinger import parse_acct, render_host_meta_json, render_host_meta_xrd
 from server import keys
-from server.activitypub import signed_get
-from server.errors import internal_error, not_found, with_error_pages
-from server.pages import render_profile
+from server.web.activitypub import signed_get
+from server.web.errors import internal_error, not_found, with_error_pages
+from server.web.pages import render_profile
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 AP_HEADERS = {"Content-Type": "application/activity+json", "Vary": "Accept", **CORS}

@@ -28,7 +28,7 @@ from http import HTTPStatus
 from aiohttp import web
 
 from federation.documents import wants_activity_json
-from server.layout import html_page
+from server.web.layout import html_page
 
 log = logging.getLogger("verbund.server")
 

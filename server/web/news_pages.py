@@ -28,10 +28,10 @@ from outbox.news import (
     tagged_posts,
 )
 from server import keys
-from server.activitypub import ap_json, signed_get
-from server.errors import not_found, with_error_pages
-from server.layout import html_page
-from server.views import post_title, post_view
+from server.web.activitypub import ap_json, signed_get
+from server.web.errors import not_found, with_error_pages
+from server.web.layout import html_page
+from server.web.views import post_title, post_view
 
 AP_TYPE = "application/activity+json"
 FEED_SIZE = 20
@@ -206,7 +206,7 @@ def add_news_routes(app: web.Application) -> None:
     )
     app.router.add_get("/users/{username}/feed.rss", with_error_pages(_feed("rss")))
     app.router.add_get("/users/{username}/feed.atom", with_error_pages(_feed("atom")))
-    # Registered before `/@{username}` (server.pages), so these win.
+    # Registered before `/@{username}` (server.web.pages), so these win.
     app.router.add_get("/@{username}.rss", with_error_pages(_feed("rss")))
     app.router.add_get("/@{username}.atom", with_error_pages(_feed("atom")))
     app.router.add_get("/@{username}/{id}", with_error_pages(status_page))

@@ -8,9 +8,9 @@ from actors.local import list_actors
 from federation.documents import LocalActorView
 from outbox.news import public_posts
 from server import keys
-from server.errors import not_found, with_error_pages
-from server.layout import TEMPLATES, html_page
-from server.views import post_view
+from server.web.errors import not_found, with_error_pages
+from server.web.layout import TEMPLATES, html_page
+from server.web.views import post_view
 
 __all__ = ["TEMPLATES", "add_page_routes", "render_profile"]
 

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 
 from actors.models import ActorType
-from server.pages import TEMPLATES
-from server.views import post_view
+from server.web.pages import TEMPLATES
+from server.web.views import post_view
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.helpers import settle

@@ -24,8 +24,9 @@ from actors.local import create_actor
 from actors.models import ActorType
 from outbox.models import Delivery, DeliveryAttempt, DeliveryHost
 from outbox.publish import enqueue, new_activity_uri
-from server import cli_deliveries, db
+from server import db
 from server.cli import CliError
+from server.cli import deliveries as cli_deliveries
 from server.config import DatabaseConfig
 
 ROOT = Path(__file__).parents[2]

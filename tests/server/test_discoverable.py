@@ -1,6 +1,6 @@
 """Actors that are not discoverable are left out of the listings of actors (the front
 page) but stay reachable by URL, and their public posts stay in post streams, as on
-Mastodon (`server.pages.index` says why)."""
+Mastodon (`server.web.pages.index` says why)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from outbox import news
 from outbox.models import Status
 from outbox.news import Draft
 from server.app import create_app
-from server.errors import error_response
+from server.web.errors import error_response
 from tests.conftest import Instance, StartInstance
 from tests.server.test_served_documents import AP, CHROME, FIREFOX, publish
 

@@ -1,4 +1,4 @@
-"""What remote actors write never controls the operator's terminal: `server.terminal` and
+"""What remote actors write never controls the operator's terminal: `server.cli.terminal` and
 the `verbund` listings that show remote text (requests, timeline, following)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from actors.models import ActorType
-from server.terminal import SafeFormatter, err, out, terminal_safe
+from server.cli.terminal import SafeFormatter, err, out, terminal_safe
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.inbox.test_news_handlers import Peer, follow_remote
