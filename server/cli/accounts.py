@@ -8,10 +8,8 @@ revoked and replaced, never shown again.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
-from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,34 +17,13 @@ from actors import accounts
 from actors.base import utcnow
 from actors.local import get_actor
 from actors.models import RoleName
-from server import db
 from server.actions import ActionError
-from server.cli.terminal import err
-from server.cli.terminal import out as _print
-from server.config import load_config, resolve_path
+from server.cli.common import err, run_in_session
+from server.cli.common import out as _print
 
 __all__ = ["register"]
 
 DEFAULT_TOKEN_SCOPES = "read write follow"
-
-
-def _run(args: argparse.Namespace, fn: Callable[[AsyncSession], Awaitable[None]]) -> None:
-    """Run `fn` in one session; account errors become the CLI's `error: …` with exit code 1."""
-    config = load_config(resolve_path(args.config))
-
-    async def main() -> None:
-        engine = db.create_engine(config.database)
-        try:
-            await db.check_schema(engine, config.database)
-            async with db.create_sessionmaker(engine)() as session:
-                await fn(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(main())
-    except accounts.AccountError as exc:
-        raise ActionError(str(exc)) from None
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -75,7 +52,7 @@ def cmd_user_create(args: argparse.Namespace) -> None:
         _print(f"created user {user.username}")
         _print(f"  give them a role: verbund role grant {user.username} ACTOR editor")
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 def cmd_user_list(args: argparse.Namespace) -> None:
@@ -90,7 +67,7 @@ def cmd_user_list(args: argparse.Namespace) -> None:
             )
             _print(f"{user.username:<24} {user.email:<30} {held or '-'}")
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 def cmd_user_password(args: argparse.Namespace) -> None:
@@ -102,7 +79,7 @@ def cmd_user_password(args: argparse.Namespace) -> None:
         await session.commit()
         _print(f"changed the password of {user.username}")
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 # --- roles ---------------------------------------------------------------------------------
@@ -119,7 +96,7 @@ def cmd_role_grant(args: argparse.Namespace) -> None:
         await session.commit()
         _print(f"{user.username} is now {role.value} of {actor.username}")
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 def cmd_role_revoke(args: argparse.Namespace) -> None:
@@ -132,7 +109,7 @@ def cmd_role_revoke(args: argparse.Namespace) -> None:
             f"{user.username} no longer acts for {actor.username}; their tokens for it are revoked"
         )
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 def cmd_role_list(args: argparse.Namespace) -> None:
@@ -144,7 +121,7 @@ def cmd_role_list(args: argparse.Namespace) -> None:
         for r in roles:
             _print(f"{r.actor_username:<24} {r.username:<24} {r.role.value}")
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 # --- tokens --------------------------------------------------------------------------------
@@ -171,7 +148,7 @@ def cmd_token_create(args: argparse.Namespace) -> None:
         )
         _print(issued.token)
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 def cmd_token_list(args: argparse.Namespace) -> None:
@@ -187,7 +164,7 @@ def cmd_token_list(args: argparse.Namespace) -> None:
             label = v.name or v.app_name or ""
             _print(f"{v.id:>6}  {who:<36} {' '.join(v.scopes):<24} {label:<20} {used}{state}")
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> None:
@@ -196,7 +173,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
         await session.commit()
         _print(f"revoked token {row.id}")
 
-    _run(args, run)
+    run_in_session(args, run, errors=(accounts.AccountError,))
 
 
 # --- parser --------------------------------------------------------------------------------

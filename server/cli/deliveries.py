@@ -10,15 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
-from server import db
-from server.cli.terminal import out as _print
+from server.cli.common import CliError, positive, run_in_session, seconds
+from server.cli.common import out as _print
 from server.config import Config, load_config, resolve_path
 from server.worker import WorkerOptions, run_worker_process
 
@@ -28,34 +27,12 @@ STATES = ("pending", "failed", "dead", "done")
 _ERROR_WIDTH = 60
 
 
-def _error(message: str) -> Exception:
-    # Imported late: server.cli imports this module while it is being defined.
-    from server.cli import CliError
-
-    return CliError(message)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-
-def _run(args: argparse.Namespace, fn: Callable[[AsyncSession], Awaitable[None]]) -> None:
-    config = load_config(resolve_path(args.config))
-
-    async def main() -> None:
-        engine = db.create_engine(config.database)
-        try:
-            await db.check_schema(engine, config.database)
-            async with db.create_sessionmaker(engine)() as session:
-                await fn(session)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(main())
 
 
 def _state_filter(state: str) -> ColumnElement[bool]:
@@ -125,7 +102,7 @@ def cmd_list(args: argparse.Namespace) -> None:
                     error = error[: _ERROR_WIDTH - 1] + "…"
                 _print(f"{'':>8}  {error}")
 
-    _run(args, run)
+    run_in_session(args, run)
 
 
 # --- deliveries show -----------------------------------------------------------------------
@@ -141,7 +118,7 @@ def cmd_show(args: argparse.Namespace) -> None:
             )
         ).first()
         if row is None:
-            raise _error(f"no delivery with id {args.id}")
+            raise CliError(f"no delivery with id {args.id}")
         d, activity_type, activity_uri = row
         attempts = (
             await session.scalars(
@@ -194,7 +171,7 @@ def cmd_show(args: argparse.Namespace) -> None:
         if host is not None and host.signature_scheme:
             _print(f"  {d.host} takes {host.signature_scheme} signatures")
 
-    _run(args, run)
+    run_in_session(args, run)
 
 
 # --- deliveries retry ----------------------------------------------------------------------
@@ -212,7 +189,7 @@ def cmd_retry(args: argparse.Namespace) -> None:
             known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(args.ids))))
             missing = sorted(set(args.ids) - known)
             if missing:
-                raise _error(f"no delivery with id {', '.join(map(str, missing))}")
+                raise CliError(f"no delivery with id {', '.join(map(str, missing))}")
         if args.dead:
             selected.append(Delivery.state == DeliveryState.DEAD.value)
         if args.host:
@@ -249,14 +226,14 @@ def cmd_retry(args: argparse.Namespace) -> None:
             )
         await session.commit()
         if args.ids and count == 0 and not busy:
-            raise _error("those deliveries are already done")
+            raise CliError("those deliveries are already done")
         left = f"; {busy} in flight left alone" if busy else ""
         _print(f"{count} deliveries queued again{left}")
         if hosts:
             names = ", ".join(sorted(hosts)) if len(hosts) <= 5 else f"{len(hosts)} hosts"
             _print(f"unpaused {names}")
 
-    _run(args, run)
+    run_in_session(args, run)
 
 
 # --- deliveries stats ----------------------------------------------------------------------
@@ -322,24 +299,10 @@ def cmd_stats(args: argparse.Namespace) -> None:
                     f"paused until {_when(h.paused_until)}"
                 )
 
-    _run(args, run)
+    run_in_session(args, run)
 
 
 # --- parser --------------------------------------------------------------------------------
-
-
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
-
-
-def _seconds(value: str) -> float:
-    n = float(value)
-    if not n > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
-    return n
 
 
 def register(
@@ -354,38 +317,38 @@ def register(
     )
     p.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive,
         default=defaults.concurrency,
         help=f"requests in flight at most (default {defaults.concurrency})",
     )
     p.add_argument(
         "--per-host-limit",
-        type=_positive,
+        type=positive,
         default=defaults.per_host_limit,
         help=f"requests in flight per host at most (default {defaults.per_host_limit})",
     )
     p.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive,
         default=defaults.batch_size,
         help=f"jobs claimed at once at most (default {defaults.batch_size})",
     )
     p.add_argument(
         "--lock-seconds",
-        type=_seconds,
+        type=seconds,
         default=defaults.lock_seconds,
         help="how long a claim holds; a dead worker's jobs are sent again after it "
         f"(default {defaults.lock_seconds:g})",
     )
     p.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=defaults.post_timeout,
         help=f"seconds per request (default {defaults.post_timeout:g})",
     )
     p.add_argument(
         "--poll-seconds",
-        type=_seconds,
+        type=seconds,
         default=defaults.idle_seconds,
         help=f"how often an idle worker looks for jobs (default {defaults.idle_seconds:g})",
     )
@@ -396,7 +359,7 @@ def register(
         "--state", choices=STATES, help="only this state (default: pending, failed and dead)"
     )
     filters.add_argument("--host", help="only deliveries to this host[:port]")
-    filters.add_argument("--limit", type=_positive, default=50, help="at most N rows (default 50)")
+    filters.add_argument("--limit", type=positive, default=50, help="at most N rows (default 50)")
 
     p = sub.add_parser(
         "deliveries", parents=[common, filters], help="show, count and retry outgoing deliveries"
@@ -420,5 +383,5 @@ def register(
     q.add_argument("--host", help="all pending, failed or dead deliveries to this host")
     q.set_defaults(func=cmd_retry, parser=q)
     q = dsub.add_parser("stats", parents=[common], help="counts per state and per host")
-    q.add_argument("--limit", type=_positive, default=10, help="hosts to show (default 10)")
+    q.add_argument("--limit", type=positive, default=10, help="hosts to show (default 10)")
     q.set_defaults(func=cmd_stats)

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from server import actions
-from server.cli.terminal import out as _print
-from server.config import load_config, resolve_path
-from server.services import Services, open_services
-
-
-def _run(args: argparse.Namespace, fn: Callable[[Services], Awaitable[None]]) -> None:
-    config = load_config(resolve_path(args.config))
-
-    async def main() -> None:
-        async with open_services(config) as svc:
-            await fn(svc)
-
-    asyncio.run(main())
+from server.cli.common import out as _print
+from server.cli.common import run_with_services
+from server.services import Services
 
 
 def cmd_follow(args: argparse.Namespace) -> None:
@@ -30,7 +19,7 @@ def cmd_follow(args: argparse.Namespace) -> None:
             "the worker delivers it"
         )
 
-    _run(args, run)
+    run_with_services(args, run)
 
 
 def cmd_unfollow(args: argparse.Namespace) -> None:
@@ -38,7 +27,7 @@ def cmd_unfollow(args: argparse.Namespace) -> None:
         await actions.unfollow(svc, args.actor, args.handle)
         _print(f"{args.actor} no longer follows {args.handle}")
 
-    _run(args, run)
+    run_with_services(args, run)
 
 
 def cmd_requests_list(args: argparse.Namespace) -> None:
@@ -50,7 +39,7 @@ def cmd_requests_list(args: argparse.Namespace) -> None:
             note = f"  “{r.message}”" if r.message else ""
             _print(f"{r.id:>6}  {r.handle:<40} {r.created_at:%Y-%m-%d %H:%M}{note}")
 
-    _run(args, run)
+    run_with_services(args, run)
 
 
 def _decide(approve: bool) -> Callable[[argparse.Namespace], None]:
@@ -59,7 +48,7 @@ def _decide(approve: bool) -> Callable[[argparse.Namespace], None]:
             who = await actions.decide_request(svc, args.actor, args.request, approve=approve)
             _print(f"{'approved' if approve else 'declined'} {who}")
 
-        _run(args, run)
+        run_with_services(args, run)
 
     return cmd
 
@@ -72,7 +61,7 @@ def _relations(followers: bool) -> Callable[[argparse.Namespace], None]:
                 _print(item)
             _print(f"({len(items)} {'followers' if followers else 'followed'})")
 
-        _run(args, run)
+        run_with_services(args, run)
 
     return cmd
 
@@ -82,7 +71,7 @@ def cmd_remove_follower(args: argparse.Namespace) -> None:
         await actions.remove_follower(svc, args.actor, args.handle)
         _print(f"removed {args.handle} from {args.actor}'s followers")
 
-    _run(args, run)
+    run_with_services(args, run)
 
 
 def cmd_actor_update(args: argparse.Namespace) -> None:
@@ -98,7 +87,7 @@ def cmd_actor_update(args: argparse.Namespace) -> None:
         )
         _print(f"updated {actor.username}")
 
-    _run(args, run)
+    run_with_services(args, run)
 
 
 def register(

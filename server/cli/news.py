@@ -7,11 +7,10 @@ these commands enqueue.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -30,22 +29,9 @@ from outbox.models import Status
 from outbox.polls import PollDraft
 from outbox.timelines import Page, home_timeline
 from server.actions import ActionError
-from server.cli.terminal import out as _print
-from server.config import load_config, resolve_path
-from server.services import Services, open_services
-
-
-def _run(args: argparse.Namespace, fn: Callable[[Services], Awaitable[None]]) -> None:
-    config = load_config(resolve_path(args.config))
-
-    async def main() -> None:
-        async with open_services(config) as svc:
-            try:
-                await fn(svc)
-            except news.NewsError as exc:
-                raise ActionError(str(exc)) from None
-
-    asyncio.run(main())
+from server.cli.common import out as _print
+from server.cli.common import run_with_services
+from server.services import Services
 
 
 def _read(path: str) -> str:
@@ -194,7 +180,7 @@ def cmd_post(args: argparse.Namespace) -> None:
         for handle in sorted(unresolved - set(mentions)):
             _print(f"  note: @{handle} could not be resolved and stays plain text")
 
-    _run(args, run)
+    run_with_services(args, run, errors=(news.NewsError,))
 
 
 def cmd_edit(args: argparse.Namespace) -> None:
@@ -234,7 +220,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
         _print(f"updated {status.id}")
         _print(f"  {status.url}")
 
-    _run(args, run)
+    run_with_services(args, run, errors=(news.NewsError,))
 
 
 def cmd_delete(args: argparse.Namespace) -> None:
@@ -254,7 +240,7 @@ def cmd_delete(args: argparse.Namespace) -> None:
             await session.commit()
         _print(f"deleted {status.id}; its pages now answer 410 Gone")
 
-    _run(args, run)
+    run_with_services(args, run, errors=(news.NewsError,))
 
 
 def _boost(undo: bool) -> Callable[[argparse.Namespace], None]:
@@ -277,7 +263,7 @@ def _boost(undo: bool) -> Callable[[argparse.Namespace], None]:
                 await session.commit()
             _print(f"{args.actor} {'no longer boosts' if undo else 'boosted'} {target.uri}")
 
-        _run(args, run)
+        run_with_services(args, run, errors=(news.NewsError,))
 
     return cmd
 
@@ -324,7 +310,7 @@ def cmd_timeline(args: argparse.Namespace) -> None:
             _print(f"    {title}")
             _print(f"    {shown.url or shown.uri}")
 
-    _run(args, run)
+    run_with_services(args, run, errors=(news.NewsError,))
 
 
 def register(

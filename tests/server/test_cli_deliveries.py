@@ -25,8 +25,8 @@ from actors.models import ActorType
 from outbox.models import Delivery, DeliveryAttempt, DeliveryHost
 from outbox.publish import enqueue, new_activity_uri
 from server import db
-from server.cli import CliError
 from server.cli import deliveries as cli_deliveries
+from server.cli.common import CliError
 from server.config import DatabaseConfig
 
 ROOT = Path(__file__).parents[2]
