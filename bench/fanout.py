@@ -136,14 +136,14 @@ def run_worker(database_url: str) -> None:
     from federation.fetch import make_connector
     from outbox import DeliveryWorker
     from server import db
-    from server.config import DatabaseConfig
+    from server.config import DatabaseConfig, WorkerConfig
     from server.runtime import settle_gc
     from server.services import USER_AGENT
-    from server.worker import WorkerOptions, new_worker_id, start_signer
+    from server.worker import new_worker_id, start_signer
 
     async def work() -> dict[str, float]:
         engine = db.create_engine(DatabaseConfig(url=database_url))
-        options = WorkerOptions(signer_process=not NO_SIGNER)
+        options = WorkerConfig(signer_process=not NO_SIGNER)
         signer = await start_signer(options)
         loop = asyncio.get_running_loop()
         async with aiohttp.ClientSession(

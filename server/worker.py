@@ -1,6 +1,7 @@
 """Where the delivery worker runs: inside `verbund serve`, or alone as `verbund worker`.
 
-Both build an `outbox.DeliveryWorker` from the config and the process's services; any
+Both build an `outbox.DeliveryWorker` from the config (its `[worker]` section,
+`server.config.WorkerConfig`) and the process's services; any
 number of either may share one database (see `outbox.delivery`). Nothing here holds
 state a restart would lose: the jobs and their claims live in the database.
 """
@@ -15,7 +16,6 @@ import secrets
 import signal
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import ClientSession, web
@@ -26,12 +26,11 @@ from outbox.news import render_poll_update
 from outbox.polls import close_due_polls
 from outbox.signer import SignerProcess
 from server import keys
-from server.config import Config
+from server.config import Config, WorkerConfig
 from server.runtime import settle_gc
 from server.services import open_services, utc_clock
 
 __all__ = [
-    "WorkerOptions",
     "close_polls_forever",
     "make_delivery_worker",
     "run_worker_process",
@@ -39,36 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("verbund.worker")
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerOptions:
-    """Tuning of one worker; the defaults suit one small machine.
-
-    `lock_seconds` is how long a claim holds: a worker that dies leaves its claims for
-    that long before others send them. It must exceed two `post_timeout`s (a double
-    knock) by 2 s.
-    """
-
-    # Requests in flight. New connections to many hosts spend most of their time
-    # waiting on the network: bench/fanout.py (1,000 hosts) delivered ~15% more per
-    # second at 128 than at 64, and no more at 256.
-    concurrency: int = 128
-    per_host_limit: int = 4
-    batch_size: int = 256
-    lock_seconds: float = 300.0
-    post_timeout: float = 10.0
-    idle_seconds: float = 1.0
-    # Sign in a child process when there is a second core (see outbox.signer).
-    signer_process: bool = (os.cpu_count() or 1) > 1
-
-    def __post_init__(self) -> None:
-        if self.lock_seconds < 2 * self.post_timeout + 2:
-            raise ValueError(
-                f"--lock-seconds ({self.lock_seconds:g}) must be at least two request "
-                f"timeouts plus 2 s ({2 * self.post_timeout + 2:g}): a claim must outlast "
-                "the attempt it covers"
-            )
 
 
 def new_worker_id(role: str) -> str:
@@ -84,10 +53,12 @@ def make_delivery_worker(
     *,
     clock: Callable[[], datetime],
     role: str,
-    options: WorkerOptions = WorkerOptions(),
+    options: WorkerConfig | None = None,
     signer: SignerProcess | None = None,
 ) -> DeliveryWorker:
-    """A DeliveryWorker for this instance. Raises ValueError for inconsistent options."""
+    """A DeliveryWorker for this instance, tuned by `options` (default: the config's
+    `[worker]` section)."""
+    options = options or config.worker
     return DeliveryWorker(
         sessionmaker,
         http,
@@ -134,7 +105,7 @@ async def close_polls_forever(
             await asyncio.wait_for(stop.wait(), interval)
 
 
-async def start_signer(options: WorkerOptions) -> SignerProcess | None:
+async def start_signer(options: WorkerConfig) -> SignerProcess | None:
     """A signing child process if the options ask for one; None means sign in-process."""
     if not options.signer_process:
         return None
@@ -160,7 +131,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
     if not config.server.run_worker:
         yield
         return
-    options = WorkerOptions()
+    options = config.worker
     signer = await start_signer(options)
     worker = make_delivery_worker(
         config,
@@ -193,7 +164,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
 
 async def run_worker_process(
     config: Config,
-    options: WorkerOptions = WorkerOptions(),
+    options: WorkerConfig | None = None,
     *,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -203,6 +174,7 @@ async def run_worker_process(
     Opens its own engine (schema checked: raises `server.db.DatabaseError`) and its own
     federation `ClientSession` with the SSRF guard of `federation.allow_private_addresses`.
     """
+    options = options or config.worker
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)

@@ -10,16 +10,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
-from server.cli.common import CliError, positive, run_in_session, seconds
+from server.cli.common import CliError, load, positive, run_in_session, seconds
 from server.cli.common import out as _print
-from server.config import Config, load_config, resolve_path
-from server.worker import WorkerOptions, run_worker_process
+from server.config import WorkerConfig, lock_seconds_problem
+from server.worker import run_worker_process
 
 __all__ = ["register"]
 
@@ -52,19 +53,41 @@ def _shown_state(d: Delivery) -> str:
 # --- worker --------------------------------------------------------------------------------
 
 
+# The flag for each `[worker]` setting; a flag given overrides the config file.
+_WORKER_FLAGS = {
+    "concurrency": "concurrency",
+    "per_host_limit": "per_host_limit",
+    "batch_size": "batch_size",
+    "lock_seconds": "lock_seconds",
+    "post_timeout": "timeout",
+    "idle_seconds": "poll_seconds",
+}
+
+
+def _check_claims(args: argparse.Namespace, lock_seconds: float, post_timeout: float) -> None:
+    """Claims shorter than an attempt: a usage error, exit code 2."""
+    problem = lock_seconds_problem(lock_seconds, post_timeout)
+    if problem is not None:
+        args.parser.error(f"--lock-seconds {problem}")
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
-    try:
-        options = WorkerOptions(
-            concurrency=args.concurrency,
-            per_host_limit=args.per_host_limit,
-            batch_size=args.batch_size,
-            lock_seconds=args.lock_seconds,
-            post_timeout=args.timeout,
-            idle_seconds=args.poll_seconds,
-        )
-    except ValueError as exc:  # inconsistent options: a usage error, exit code 2
-        args.parser.error(str(exc))
-    config: Config = load_config(resolve_path(args.config))
+    given = {
+        name: getattr(args, flag)
+        for name, flag in _WORKER_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
+    if "lock_seconds" in given and "post_timeout" in given:
+        # Flags that contradict each other are wrong whatever the file says: say so first.
+        _check_claims(args, given["lock_seconds"], given["post_timeout"])
+    config = load(args)
+    worker = config.worker
+    _check_claims(
+        args,
+        given.get("lock_seconds", worker.lock_seconds),
+        given.get("post_timeout", worker.post_timeout),
+    )
+    options = replace(worker, **given)
     logging.getLogger().setLevel(config.logging.level.upper())
     for noisy in ("sqlalchemy", "aiosqlite", "asyncio"):  # debug means ours, not every query
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -309,7 +332,7 @@ def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     """Add `worker` and `deliveries` (list, retry, stats) to the `verbund` parser."""
-    defaults = WorkerOptions()
+    defaults = WorkerConfig()
     p = sub.add_parser(
         "worker",
         parents=[common],
@@ -318,39 +341,37 @@ def register(
     p.add_argument(
         "--concurrency",
         type=positive,
-        default=defaults.concurrency,
-        help=f"requests in flight at most (default {defaults.concurrency})",
+        help="requests in flight at most (default: worker.concurrency in the config file, "
+        f"else {defaults.concurrency})",
     )
     p.add_argument(
         "--per-host-limit",
         type=positive,
-        default=defaults.per_host_limit,
-        help=f"requests in flight per host at most (default {defaults.per_host_limit})",
+        help="requests in flight per host at most (default: worker.per_host_limit, "
+        f"else {defaults.per_host_limit})",
     )
     p.add_argument(
         "--batch-size",
         type=positive,
-        default=defaults.batch_size,
-        help=f"jobs claimed at once at most (default {defaults.batch_size})",
+        help="jobs claimed at once at most (default: worker.batch_size, "
+        f"else {defaults.batch_size})",
     )
     p.add_argument(
         "--lock-seconds",
         type=seconds,
-        default=defaults.lock_seconds,
         help="how long a claim holds; a dead worker's jobs are sent again after it "
-        f"(default {defaults.lock_seconds:g})",
+        f"(default: worker.lock_seconds, else {defaults.lock_seconds:g})",
     )
     p.add_argument(
         "--timeout",
         type=seconds,
-        default=defaults.post_timeout,
-        help=f"seconds per request (default {defaults.post_timeout:g})",
+        help=f"seconds per request (default: worker.post_timeout, else {defaults.post_timeout:g})",
     )
     p.add_argument(
         "--poll-seconds",
         type=seconds,
-        default=defaults.idle_seconds,
-        help=f"how often an idle worker looks for jobs (default {defaults.idle_seconds:g})",
+        help="how often an idle worker looks for jobs, in seconds (default: worker.idle_seconds, "
+        f"else {defaults.idle_seconds:g})",
     )
     p.set_defaults(func=cmd_worker, parser=p)
 

@@ -8,6 +8,7 @@ import pytest
 
 from server.config import (
     ConfigError,
+    WorkerConfig,
     load_config,
     parse_config,
     render_config,
@@ -225,3 +226,58 @@ def test_relative_sqlite_urls_resolve_against_the_config_folder(tmp_path: Path) 
         "postgresql+asyncpg://u@h/db",
     ):
         assert resolve_sqlite_url(unchanged, folder) == unchanged
+
+
+def test_worker_tuning_comes_from_the_worker_section() -> None:
+    cfg = parse_config({"instance": {"domain": "social.example.org"}})
+    assert cfg.worker == WorkerConfig()
+    assert (cfg.worker.concurrency, cfg.worker.batch_size) == (128, 256)
+    cfg = parse_config(
+        {
+            "instance": {"domain": "social.example.org"},
+            "worker": {
+                "concurrency": 16,
+                "per_host_limit": 2,
+                "batch_size": 32,
+                "lock_seconds": 60,
+                "post_timeout": 5,
+                "idle_seconds": 0.5,
+                "signer_process": False,
+            },
+        }
+    )
+    assert cfg.worker == WorkerConfig(
+        concurrency=16,
+        per_host_limit=2,
+        batch_size=32,
+        lock_seconds=60.0,
+        post_timeout=5.0,
+        idle_seconds=0.5,
+        signer_process=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("worker", "message"),
+    [
+        ({"concurrency": 0}, "worker.concurrency must be between 1 and"),
+        ({"batch_size": "many"}, "worker.batch_size must be an integer"),
+        ({"lock_seconds": 10, "post_timeout": 10}, "worker.lock_seconds (10) must be at least"),
+        ({"lock_seconds": 20}, "worker.lock_seconds (20) must be at least"),
+        ({"threads": 4}, "unknown key worker.threads"),
+    ],
+)
+def test_worker_section_errors_name_the_key(worker: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"instance": {"domain": "social.example.org"}, "worker": worker})
+    assert message in str(error.value)
+
+
+def test_example_config_documents_the_worker_section() -> None:
+    example = Path(__file__).parents[2] / "config.example.toml"
+    cfg = load_config(example)
+    text = example.read_text(encoding="utf-8")
+    assert "[worker]" in text
+    for name in cfg.worker.__slots__:
+        assert f"\n{name} =" in text or f"\n# {name} =" in text, f"worker.{name} undocumented"
+    assert cfg.worker == WorkerConfig()
