@@ -174,3 +174,13 @@ class LocalUris:
         if not sep or not name or "/" in name or not tail.isdigit() or len(tail) > 19:
             return None
         return StatusRef(username=unquote(name), status_id=int(tail))
+
+    def page_username(self, url: str) -> str | None:
+        """The username of a local profile page URL (`B/@NAME`), else None."""
+        prefix = self.base_url + "/@"
+        if not url.startswith(prefix):
+            return None
+        name = url[len(prefix) :]
+        if not name or "/" in name or "#" in name or "?" in name:
+            return None
+        return unquote(name)

@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.documents import local_actor_id
 from actors.local import get_actor, validate_new_actor
 from actors.models import Actor, Follow, FollowState, RemoteActor
 from actors.relations import page_relations, pending_requests
@@ -75,7 +74,7 @@ def handle_of(remote: RemoteActor | None, uri: str) -> str:
 
 async def _local(session: AsyncSession, svc: Services, name: str) -> tuple[Actor, str]:
     actor = await get_actor(session, name)
-    return actor, local_actor_id(svc.config.instance.base_url, actor.username)
+    return actor, svc.uris.actor(actor.username)
 
 
 async def follow(svc: Services, actor_name: str, handle: str, message: str = "") -> Follow:

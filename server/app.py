@@ -75,6 +75,8 @@ def create_app(
             app[keys.DIRECTORY] = svc.directory
             app[keys.DOCUMENTS] = svc.documents
             app[keys.SERVICES] = svc
+            app[keys.URIS] = svc.uris
+            app[keys.POLICY] = svc.policy
             processor = InboxProcessor(
                 svc.sessionmaker,
                 svc.directory,

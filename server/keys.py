@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from actors.documents import ActorDocuments
 from actors.remote import RemoteDirectory
+from actors.uris import LocalUris
+from federation.policy import FederationPolicy
 from inbox.process import InboxProcessor
 from inbox.receive import InboxReceiver
 from server.config import Config
@@ -31,3 +33,6 @@ SERVICES = web.AppKey("services", Services)
 # Per request: who signed it (the key id, whose owner the route verified), for the access log.
 SIGNER = web.RequestKey("signer", str)
 LIMITS = web.AppKey("limits", RateLimits)
+# Built once from the config (`server.services`): every local URL, and the domain blocks.
+URIS = web.AppKey("uris", LocalUris)
+POLICY = web.AppKey("policy", FederationPolicy)

@@ -2,6 +2,8 @@
 
 `verbund serve` wraps them in the aiohttp app; CLI commands that talk to other
 servers (follow, unfollow) open the same services for the length of a command.
+Here, and only here, the config becomes the two value objects the rest of the code is
+handed: `LocalUris` (every local URL) and `FederationPolicy` (which servers we talk to).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from actors.documents import ActorDocuments
 from actors.local import ensure_instance_actor
 from actors.remote import RemoteDirectory
+from actors.uris import LocalUris
 from federation.fetch import Signer, make_connector
+from federation.policy import FederationPolicy
 from server import db
 from server.config import Config
 
@@ -27,6 +31,15 @@ USER_AGENT = "Verbund/0.1 (+https://github.com/verbund/verbund)"
 
 def utc_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def local_uris(config: Config) -> LocalUris:
+    """This instance's URL layout; commands that open no services use it as they do."""
+    return LocalUris(config.instance.base_url)
+
+
+def federation_policy(config: Config) -> FederationPolicy:
+    return FederationPolicy.blocking(config.federation.blocked_domains)
 
 
 @dataclass
@@ -39,6 +52,8 @@ class Services:
     clock: Callable[[], datetime]
     documents: ActorDocuments
     instance_signer: Callable[[], Awaitable[Signer]]
+    uris: LocalUris
+    policy: FederationPolicy
 
     @property
     def webfinger_scheme(self) -> str:
@@ -54,6 +69,8 @@ async def open_services(
     clock: Callable[[], datetime] = utc_clock,
 ) -> AsyncIterator[Services]:
     """Engine (schema checked), HTTP client with SSRF guard, and the remote directory."""
+    uris = local_uris(config)
+    policy = federation_policy(config)
     engine = db.create_engine(config.database)
     try:
         await db.check_schema(engine, config.database)
@@ -75,7 +92,7 @@ async def open_services(
                         actor = await ensure_instance_actor(session)
                         await session.commit()
                     signer = Signer(
-                        key_id=f"{config.instance.base_url}/actor#main-key",
+                        key_id=uris.instance_key_id,
                         private_key_pem=actor.private_key_pem,
                         clock=clock,
                     )
@@ -95,7 +112,16 @@ async def open_services(
                 sessionmaker, base_url=config.instance.base_url, acct_host=config.instance.host
             )
             yield Services(
-                config, engine, sessionmaker, http, directory, clock, documents, instance_signer
+                config,
+                engine,
+                sessionmaker,
+                http,
+                directory,
+                clock,
+                documents,
+                instance_signer,
+                uris=uris,
+                policy=policy,
             )
     finally:
         await engine.dispose()

@@ -31,11 +31,11 @@ from server.api.entities import AccountInfo, View, local_info, remote_info
 
 
 def view_for(request: web.Request, session: AsyncSession, caller: Caller | None) -> View:
-    base = request.app[keys.CONFIG].instance.base_url
+    uris = request.app[keys.URIS]
     return View(
         session,
-        base_url=base,
-        viewer_uri=caller.actor_uri(base) if caller else None,
+        uris=uris,
+        viewer_uri=caller.actor_uri(uris) if caller else None,
         now=request.app[keys.CLOCK](),
     )
 
@@ -58,7 +58,7 @@ async def verify_credentials(request: web.Request) -> web.Response:
             raise not_found()
         assert caller.ctx.role is not None  # a user token always has one
         pending = (
-            await pending_count(session, caller.actor_uri(view.base_url))
+            await pending_count(session, caller.actor_uri(view.uris))
             if caller.ctx.can(Action.DECIDE_REQUESTS)
             else 0
         )
@@ -134,7 +134,7 @@ async def _by_acct(request: web.Request, session: AsyncSession, acct: str) -> Ac
         actor = await session.scalar(
             select(Actor).where(Actor.username_key == user.lower(), Actor.is_instance.is_(False))
         )
-        return local_info(actor, config.instance.base_url) if actor else None
+        return local_info(actor, request.app[keys.URIS]) if actor else None
     remote = await session.scalar(
         select(RemoteActor).where(
             func.lower(RemoteActor.username) == user.lower(), RemoteActor.domain == host.lower()
@@ -151,7 +151,6 @@ async def search(request: web.Request) -> web.Response:
     offset = params.get_int("offset") or 0
     if not query:
         return json_response([])
-    base = request.app[keys.CONFIG].instance.base_url
     async with request.app[keys.SESSIONMAKER]() as session:
         view = view_for(request, session, None)
         if "@" in query:
@@ -182,7 +181,7 @@ async def search(request: web.Request) -> web.Response:
                 .order_by(RemoteActor.username, RemoteActor.domain)
                 .limit(offset + limit)
             )
-            infos = [local_info(a, base) for a in local] + [remote_info(r) for r in remote]
+            infos = [local_info(a, view.uris) for a in local] + [remote_info(r) for r in remote]
             infos = infos[offset : offset + limit]
         return json_response(await view.accounts(infos))
 

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from actors.accounts import TokenContext, authenticate, hash_secret
 from actors.models import Actor, User
+from actors.uris import LocalUris
 from federation.ratelimit import retry_after_seconds
 from federation.text import clean_text, load_json
 from outbox.timelines import Page
@@ -258,8 +259,8 @@ class Caller:
     user: User
     actor: Actor
 
-    def actor_uri(self, base_url: str) -> str:
-        return f"{base_url}/users/{self.actor.username}"
+    def actor_uri(self, uris: LocalUris) -> str:
+        return uris.actor(self.actor.username)
 
 
 async def require_user(request: web.Request, *scopes: str) -> Caller:

@@ -17,13 +17,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.documents import summary_html
 from actors.models import Actor, ActorType, Block, Follow, FollowState, RemoteActor, RoleName
+from actors.uris import LocalUris
 from federation.content import plain_text, sanitize_html
 from federation.media import Attachment, emoji_of
 from federation.webfinger import acct_domain
@@ -60,17 +61,13 @@ class AccountInfo:
     local_id: int | None
 
 
-def local_uri(base_url: str, username: str) -> str:
-    return f"{base_url}/users/{username}"
-
-
-def local_info(actor: Actor, base_url: str) -> AccountInfo:
+def local_info(actor: Actor, uris: LocalUris) -> AccountInfo:
     return AccountInfo(
         id=str(actor.id),
-        uri=local_uri(base_url, actor.username),
+        uri=uris.actor(actor.username),
         username=actor.username,
         acct=actor.username,
-        url=f"{base_url}/@{actor.username}",
+        url=uris.profile_page(actor.username),
         display_name=actor.display_name,
         note_html=summary_html(actor.summary),
         note_text=actor.summary,
@@ -148,26 +145,27 @@ class View:
         self,
         session: AsyncSession,
         *,
-        base_url: str,
+        uris: LocalUris,
         viewer_uri: str | None,
         now: datetime | None = None,
     ) -> None:
         self.session = session
-        self.base_url = base_url
+        self.uris = uris
+        self.base_url = uris.base_url
         self.viewer_uri = viewer_uri
         self.now = now or datetime.now(UTC)
-        self._users_prefix = base_url + "/users/"
 
     # --- accounts ------------------------------------------------------------------------
 
     def is_local_uri(self, uri: str) -> bool:
-        return uri.startswith(self._users_prefix)
+        """A local actor's URI (`LocalUris.actor`)."""
+        return self.uris.username_of(uri) is not None
 
     async def account_infos(self, uris: Iterable[str]) -> dict[str, AccountInfo]:
         """Known actors by URI (local and remote); unknown URIs are left out."""
         wanted = set(uris)
         local_names = {
-            u[len(self._users_prefix) :].lower(): u for u in wanted if self.is_local_uri(u)
+            name.lower(): u for u in wanted if (name := self.uris.username_of(u)) is not None
         }
         out: dict[str, AccountInfo] = {}
         if local_names:
@@ -176,7 +174,7 @@ class View:
                     Actor.username_key.in_(list(local_names)), Actor.is_instance.is_(False)
                 )
             ):
-                info = local_info(actor, self.base_url)
+                info = local_info(actor, self.uris)
                 out[local_names[actor.username_key]] = info
         remote_uris = [u for u in wanted if not self.is_local_uri(u)]
         if remote_uris:
@@ -197,7 +195,7 @@ class View:
         actor = await self.session.get(Actor, number)
         if actor is None or actor.is_instance:
             return None
-        return local_info(actor, self.base_url)
+        return local_info(actor, self.uris)
 
     async def stats(self, infos: Iterable[AccountInfo]) -> dict[str, AccountStats]:
         uris = list({i.uri for i in infos})
@@ -284,7 +282,7 @@ class View:
 
     async def credential_account(self, actor: Actor, role: RoleName, follow_requests: int) -> Json:
         """The acting actor, with `source` (plain text) and the person's Verbund role."""
-        doc = await self.account(local_info(actor, self.base_url))
+        doc = await self.account(local_info(actor, self.uris))
         doc["source"] = {
             "privacy": Visibility.PUBLIC.value,
             "sensitive": False,
@@ -589,7 +587,7 @@ class View:
             if name.lower() in seen:
                 continue
             seen.add(name.lower())
-            out.append({"name": name, "url": f"{self.base_url}/tags/{quote(name.lower())}"})
+            out.append({"name": name, "url": self.uris.tag_page(name.lower())})
         return out
 
 

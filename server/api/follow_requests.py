@@ -37,10 +37,9 @@ async def list_requests(request: web.Request) -> web.Response:
     params = await read_params(request)
     caller = _moderator(await require_user(request, "read:follows"))
     page = read_page(params, default=40, cap=80)
-    base = request.app[keys.CONFIG].instance.base_url
     async with request.app[keys.SESSIONMAKER]() as session:
         query = select(Follow).where(
-            Follow.followed_uri == caller.actor_uri(base),
+            Follow.followed_uri == caller.actor_uri(request.app[keys.URIS]),
             Follow.state == FollowState.PENDING.value,
         )
         if page.max_id is not None:

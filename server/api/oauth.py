@@ -586,14 +586,15 @@ async def userinfo(request: web.Request) -> web.Response:
     """OpenID Connect userinfo (Mastodon 4.4): the acting actor."""
     caller = await require_user(request, "profile", "read:accounts")
     base = request.app[keys.CONFIG].instance.base_url
+    uris = request.app[keys.URIS]
     actor = caller.actor
     return json_response(
         {
             "iss": base + "/",
-            "sub": f"{base}/users/{actor.username}",
+            "sub": uris.actor(actor.username),
             "name": actor.display_name or actor.username,
             "preferred_username": actor.username,
-            "profile": f"{base}/@{actor.username}",
+            "profile": uris.profile_page(actor.username),
             "picture": actor.icon_url or base + "/avatars/original/missing.png",
         }
     )

@@ -67,7 +67,7 @@ async def vote(request: web.Request) -> web.Response:
     if not raw or any(c is None for c in choices):
         raise validation_failed("Choices must be option numbers")
     config = request.app[keys.CONFIG]
-    base = config.instance.base_url
+    uris = request.app[keys.URIS]
     async with request.app[keys.SESSIONMAKER]() as session:
         view = view_for(request, session, caller)
         status, poll = await _visible_poll(view, request.match_info["id"])
@@ -80,7 +80,7 @@ async def vote(request: web.Request) -> web.Response:
                 status=status,
                 poll=poll,
                 actor=actor,
-                actor_uri=caller.actor_uri(base),
+                actor_uri=caller.actor_uri(uris),
                 choices=[c for c in choices if c is not None],
                 now=request.app[keys.CLOCK](),
                 blocked_domains=config.federation.blocked_domains,

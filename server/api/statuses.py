@@ -191,7 +191,7 @@ async def create_status(request: web.Request) -> web.Response:
             row = await news.publish(
                 session,
                 actor=actor,
-                actor_uri=caller.actor_uri(base),
+                actor_uri=caller.actor_uri(request.app[keys.URIS]),
                 base_url=base,
                 draft=draft,
                 mentions=mentions,
@@ -239,7 +239,7 @@ async def edit_status(request: web.Request) -> web.Response:
                 session,
                 status=row,
                 actor=actor,
-                actor_uri=caller.actor_uri(base),
+                actor_uri=caller.actor_uri(request.app[keys.URIS]),
                 base_url=base,
                 draft=draft,
                 mentions=mentions,
@@ -256,7 +256,7 @@ async def edit_status(request: web.Request) -> web.Response:
 async def delete_status(request: web.Request) -> web.Response:
     """Owners, editors and moderators may delete; the answer carries the source (redraft)."""
     caller = await require_user(request, "write:statuses")
-    base = request.app[keys.CONFIG].instance.base_url
+    uris = request.app[keys.URIS]
     async with request.app[keys.SESSIONMAKER]() as session:
         row = await _own_status(session, caller, request.match_info["id"])
         if not caller.ctx.can(Action.DELETE):
@@ -270,7 +270,7 @@ async def delete_status(request: web.Request) -> web.Response:
                 session,
                 status=row,
                 actor=actor,
-                actor_uri=caller.actor_uri(base),
+                actor_uri=caller.actor_uri(uris),
                 now=request.app[keys.CLOCK](),
                 blocked_domains=request.app[keys.CONFIG].federation.blocked_domains,
             )
@@ -374,7 +374,7 @@ async def _boost(request: web.Request, *, undo: bool) -> web.Response:
         assert actor is not None
         now = request.app[keys.CLOCK]()
         blocked = request.app[keys.CONFIG].federation.blocked_domains
-        actor_uri = caller.actor_uri(base)
+        actor_uri = caller.actor_uri(request.app[keys.URIS])
         try:
             if undo:
                 await news.unboost(

@@ -53,11 +53,10 @@ def role_json(view: accounts.RoleView) -> Json:
 async def my_actors(request: web.Request) -> web.Response:
     """The actors the token's person holds roles on, with the role and what it permits."""
     caller = await require_user(request, "read:accounts", "profile")
-    base = request.app[keys.CONFIG].instance.base_url
     async with request.app[keys.SESSIONMAKER]() as session:
         held = await accounts.actors_of(session, caller.user.id)
         view = view_for(request, session, caller)
-        docs = await view.accounts([local_info(a, base) for a, _ in held])
+        docs = await view.accounts([local_info(a, view.uris) for a, _ in held])
     return json_response(
         [
             {
@@ -190,7 +189,7 @@ async def create_token(request: web.Request) -> web.Response:
         )
         await session.commit()
         account = await view_for(request, session, caller).account(
-            local_info(actor, request.app[keys.CONFIG].instance.base_url)
+            local_info(actor, request.app[keys.URIS])
         )
     return json_response(
         {

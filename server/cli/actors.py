@@ -7,11 +7,12 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.documents import actor_view, local_actor_id
+from actors.documents import actor_view
 from actors.local import create_actor, get_actor, list_actors
 from actors.models import ActorType
 from server.cli.common import in_session, load
 from server.cli.common import out as _print
+from server.services import local_uris
 
 __all__ = ["register"]
 
@@ -34,7 +35,7 @@ def cmd_actor_create(args: argparse.Namespace) -> None:
         )
         await session.commit()
         _print(f"created {actor.type} @{actor.username}@{config.instance.host}")
-        _print(f"  {local_actor_id(config.instance.base_url, actor.username)}")
+        _print(f"  {local_uris(config).actor(actor.username)}")
 
     asyncio.run(in_session(config, run))
 
@@ -69,7 +70,7 @@ def cmd_actor_show(args: argparse.Namespace) -> None:
         _print(f"locked:      {'yes' if actor.manually_approves else 'no'}")
         _print(f"discoverable:{' yes' if actor.discoverable else ' no'}")
         _print(f"created:     {actor.created_at.isoformat()}")
-        _print(f"key id:      {view.id}#main-key")
+        _print(f"key id:      {local_uris(config).key_id(view.id)}")
 
     asyncio.run(in_session(config, run))
 

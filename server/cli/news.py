@@ -20,9 +20,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.accounts import Action, can, find_user, role_of
-from actors.documents import local_actor_id
 from actors.local import get_actor
 from actors.models import Actor, RemoteActor
+from actors.uris import LocalUris
 from federation.content import plain_text
 from outbox import news
 from outbox.models import Status
@@ -165,7 +165,7 @@ def cmd_post(args: argparse.Namespace) -> None:
             status = await news.publish(
                 session,
                 actor=actor,
-                actor_uri=local_actor_id(base, actor.username),
+                actor_uri=svc.uris.actor(actor.username),
                 base_url=base,
                 draft=draft,
                 mentions=mentions,
@@ -209,7 +209,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
                 session,
                 status=status,
                 actor=actor,
-                actor_uri=local_actor_id(base, actor.username),
+                actor_uri=svc.uris.actor(actor.username),
                 base_url=base,
                 draft=draft,
                 mentions=mentions,
@@ -225,7 +225,6 @@ def cmd_edit(args: argparse.Namespace) -> None:
 
 def cmd_delete(args: argparse.Namespace) -> None:
     async def run(svc: Services) -> None:
-        base = svc.config.instance.base_url
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
             status = await _own_status(session, args.post, actor)
@@ -233,7 +232,7 @@ def cmd_delete(args: argparse.Namespace) -> None:
                 session,
                 status=status,
                 actor=actor,
-                actor_uri=local_actor_id(base, actor.username),
+                actor_uri=svc.uris.actor(actor.username),
                 now=svc.clock(),
                 blocked_domains=svc.config.federation.blocked_domains,
             )
@@ -254,7 +253,7 @@ def _boost(undo: bool) -> Callable[[argparse.Namespace], None]:
                 await action(
                     session,
                     actor=actor,
-                    actor_uri=local_actor_id(base, actor.username),
+                    actor_uri=svc.uris.actor(actor.username),
                     base_url=base,
                     target=target,
                     now=svc.clock(),
@@ -268,17 +267,19 @@ def _boost(undo: bool) -> Callable[[argparse.Namespace], None]:
     return cmd
 
 
-def _handle(uri: str, base_url: str, acct_host: str, remotes: dict[str, RemoteActor]) -> str:
-    prefix = base_url + "/users/"
-    if uri.startswith(prefix):
-        return f"{uri[len(prefix) :]}@{acct_host}"
+def _handle(
+    uri: str, local_uris: LocalUris, acct_host: str, remotes: dict[str, RemoteActor]
+) -> str:
+    local = local_uris.username_of(uri)
+    if local is not None:
+        return f"{local}@{acct_host}"
     remote = remotes.get(uri)
     return f"{remote.username}@{remote.domain}" if remote else uri
 
 
 def cmd_timeline(args: argparse.Namespace) -> None:
     async def run(svc: Services) -> None:
-        base, host = svc.config.instance.base_url, svc.config.instance.host
+        host = svc.config.instance.host
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
             rows = await home_timeline(session, actor.id, Page(limit=args.limit))
@@ -298,9 +299,9 @@ def cmd_timeline(args: argparse.Namespace) -> None:
             shown = boosted.get(row.reblog_of_id) if row.reblog_of_id is not None else row
             if shown is None:
                 continue
-            who = _handle(shown.actor_uri, base, host, remotes)
+            who = _handle(shown.actor_uri, svc.uris, host, remotes)
             if shown is not row:
-                who += f" (boosted by {_handle(row.actor_uri, base, host, remotes)})"
+                who += f" (boosted by {_handle(row.actor_uri, svc.uris, host, remotes)})"
             title = shown.name or " ".join(plain_text(shown.content).split())
             if shown.type == "Note" and shown.summary:
                 title = f"[CW: {shown.summary}]"

@@ -14,7 +14,6 @@ from federation.fetch import is_activitystreams_media_type
 from federation.signatures import SignatureError, VerifiedRequest, verify_request
 from inbox.receive import InboxError
 from outbox.news import count_listed, outbox_items
-from outbox.publish import inbox_host, is_blocked_domain
 from outbox.timelines import Page
 from server import keys
 from server.web.errors import not_found, with_error_pages
@@ -57,7 +56,7 @@ async def signed_get(request: web.Request) -> VerifiedRequest | None:
             text=f'{{"error":"signature required: {exc.reason.value}"}}',
             content_type="application/json",
         ) from None
-    if is_blocked_domain(inbox_host(verified.owner), config.federation.blocked_domains):
+    if not request.app[keys.POLICY].allows_url(verified.owner):
         raise web.HTTPForbidden(text='{"error":"domain blocked"}', content_type="application/json")
     request[keys.SIGNER] = verified.key_id
     return verified

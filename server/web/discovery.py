@@ -76,15 +76,13 @@ async def webfinger(request: web.Request) -> web.Response:
     docs = request.app[keys.DOCUMENTS]
     config = request.app[keys.CONFIG]
     entry: CachedActor | None = None
-    base = config.instance.base_url
-    if resource.startswith(base + "/"):
-        path = resource[len(base) :]
-        if path == "/actor":
+    uris = request.app[keys.URIS]
+    if uris.is_local(resource) and resource != uris.front_page:
+        name = uris.username_of(resource) or uris.page_username(resource)
+        if resource == uris.instance_actor:
             entry = await docs.instance()
-        elif path.startswith("/users/"):
-            entry = await docs.get(path[len("/users/") :])
-        elif path.startswith("/@"):
-            entry = await docs.get(path[2:])
+        elif name is not None:
+            entry = await docs.get(name)
         else:
             return json_error(404, "unknown resource")
     else:

@@ -159,8 +159,7 @@ def _feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
             return not_found(request, "no such actor")
         async with request.app[keys.SESSIONMAKER]() as session:
             posts = await public_posts(session, entry.view.id, limit=FEED_SIZE)
-        base = request.app[keys.CONFIG].instance.base_url
-        feed_url = f"{base}/users/{entry.view.username}/feed.{kind}"
+        feed_url = request.app[keys.URIS].feed(entry.view.username, kind)
         langs = {p.language for p in posts if p.language}
         fg = build_feed(
             entry.view, posts, feed_url=feed_url, language=langs.pop() if len(langs) == 1 else None
