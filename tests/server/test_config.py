@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from server import cli
+from server.cli import deliveries
 from server.config import (
+    Config,
     ConfigError,
     WorkerConfig,
     load_config,
@@ -281,3 +284,46 @@ def test_example_config_documents_the_worker_section() -> None:
     for name in cfg.worker.__slots__:
         assert f"\n{name} =" in text or f"\n# {name} =" in text, f"worker.{name} undocumented"
     assert cfg.worker == WorkerConfig()
+
+
+def _worker_site(tmp_path: Path, worker: str) -> Path:
+    path = tmp_path / "verbund.toml"
+    path.write_text(
+        render_config(
+            domain="localhost:8080",
+            scheme="http",
+            host="127.0.0.1",
+            port=8080,
+            database_url="sqlite+aiosqlite:///verbund.db",
+            allow_private_addresses=False,
+        )
+        + "\n[worker]\n"
+        + worker,
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_verbund_worker_takes_the_worker_section_and_flags_override_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[WorkerConfig] = []
+
+    async def fake_run(config: Config, options: WorkerConfig | None = None) -> None:
+        assert options is not None
+        started.append(options)
+
+    monkeypatch.setattr(deliveries, "run_worker_process", fake_run)
+    path = _worker_site(tmp_path, "concurrency = 8\nbatch_size = 16\nsigner_process = false\n")
+    assert cli.main(["worker", "--config", str(path), "--batch-size", "4"]) == 0
+    assert started == [WorkerConfig(concurrency=8, batch_size=4, signer_process=False)]
+
+
+def test_verbund_worker_refuses_a_timeout_that_the_configured_claims_do_not_cover(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _worker_site(tmp_path, "lock_seconds = 30\n")
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["worker", "--config", str(path), "--timeout", "20"])
+    assert usage.value.code == 2
+    assert "--lock-seconds (30) must be at least" in capsys.readouterr().err
