@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors.documents import local_actor_id
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
-from inbox.news_handlers import (
+from inbox.posts import (
     ObjectFetcher,
     fits_index,
     forget_actor_posts,

@@ -35,7 +35,7 @@ from inbox.handlers import (
     prefetch_actor,
 )
 from inbox.models import InboxActivity
-from inbox.news_handlers import ObjectFetcher
+from inbox.posts import ObjectFetcher
 
 log = logging.getLogger("verbund.inbox")
 

@@ -26,7 +26,7 @@ from federation.ratelimit import RateLimiter, retry_after_seconds
 from federation.signatures import KeyResolver, SignatureError, verify_request
 from federation.text import load_json
 from inbox.handlers import HANDLERS
-from inbox.news_handlers import fits_index
+from inbox.posts import fits_index
 from inbox.store import InboxRow, InboxWriter
 from outbox.publish import inbox_host, is_blocked_domain
 

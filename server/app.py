@@ -16,7 +16,7 @@ from aiohttp.abc import AbstractResolver
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from federation.ratelimit import MonotonicClock
-from inbox.news_handlers import object_fetcher
+from inbox.posts import object_fetcher
 from inbox.process import InboxProcessor
 from inbox.receive import GroupCommitter, InboxReceiver
 from inbox.store import InboxWriter, SessionInboxWriter, SqliteInboxWriter

@@ -23,7 +23,7 @@ from actors.snowflake import snowflake
 from federation.errors import FetchError
 from federation.fetch import Signer
 from inbox.models import InboxActivity
-from inbox.news_handlers import object_fetcher, visibility_of
+from inbox.posts import object_fetcher, visibility_of
 from outbox.models import Favourite, Mention, Status, Tombstone, Visibility
 from outbox.timelines import Page, home_timeline, public_timeline
 from server import actions, keys
