@@ -12,9 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from federation.activities import activity_type
 from federation.keys import generate_rsa_private_key_pem
 from inbox.models import InboxActivity
-from inbox.receive import InboxError, activity_type, parse_activity
+from inbox.receive import InboxError, read_activity
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 
@@ -181,10 +182,11 @@ def test_activity_type_picks_the_first_type_we_handle(value: object, expected: s
 
 def test_parse_activity_stores_the_picked_type() -> None:
     body = {"id": "https://a.example/1", "type": ["Announce"], "actor": "https://a.example/u"}
-    doc, _, act_type, _ = parse_activity(json.dumps(body).encode())
+    activity = read_activity(json.dumps(body).encode())
+    doc, act_type = activity.body, activity.type
     assert act_type == "Announce" and doc["type"] == ["Announce"]
     with pytest.raises(InboxError, match="no type"):
-        parse_activity(json.dumps(body | {"type": [42]}).encode())
+        read_activity(json.dumps(body | {"type": [42]}).encode())
 
 
 json_values = st.recursive(
@@ -198,7 +200,7 @@ json_values = st.recursive(
 def test_parse_activity_only_raises_inbox_error(value: object) -> None:
     body = {"id": "https://a.example/1", "type": value, "actor": "https://a.example/u"}
     try:
-        _, _, act_type, _ = parse_activity(json.dumps(body).encode())
+        act_type = read_activity(json.dumps(body).encode()).type
     except InboxError as exc:
         assert exc.status == 400
     else:
