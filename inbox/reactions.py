@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from actors.remote import RemoteActorError
 from federation.activities import AsObject, Envelope, fits_uri
@@ -280,6 +281,23 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
     await add_to_timelines(session, wrapper_id, audience.home_timelines(visibility))
 
 
+def _undone(
+    inner: AsObject | None,
+    by_id: InstrumentedAttribute[str],
+    by_post: InstrumentedAttribute[int | None] | InstrumentedAttribute[int],
+) -> ColumnElement[bool] | None:
+    """The rows an Undo names: the undone activity by its id (`by_id`), or (Mastodon) by
+    the post it was about (`by_post` holds a `Status.id`); None when it names neither."""
+    if inner is None:
+        return None
+    conditions: list[ColumnElement[bool]] = []
+    if inner.id:
+        conditions.append(by_id == inner.id)
+    if inner.object_id:
+        conditions.append(by_post.in_(select(Status.id).where(Status.uri == inner.object_id)))
+    return or_(*conditions) if conditions else None
+
+
 async def on_undo_announce(
     ctx: HandlerContext, session: AsyncSession, act: Incoming, inner: AsObject | None
 ) -> None:
@@ -287,25 +305,19 @@ async def on_undo_announce(
 
     An Undo for a boost we never saw is remembered, so the late Announce is refused.
     """
-    inner_id = inner.id if inner else None
-    target = inner.object_id if inner else None
+    undone = _undone(inner, Status.uri, Status.reblog_of_id)
+    if undone is None:
+        return
     query = select(Status.id).where(
         Status.actor_uri == act.actor_uri,
         Status.reblog_of_id.is_not(None),
         Status.local_actor_id.is_(None),
     )
-    conditions: list[ColumnElement[bool]] = []
-    if inner_id:
-        conditions.append(Status.uri == inner_id)
-    if target:
-        conditions.append(Status.reblog_of_id.in_(select(Status.id).where(Status.uri == target)))
-    if not conditions:
-        return
-    found = list(await session.scalars(query.where(or_(*conditions))))
+    found = list(await session.scalars(query.where(undone)))
     await remove_boosts(session, found)
-    embedded = inner is not None and inner.embedded
-    if not found and embedded and inner_id and same_origin(inner_id, act.actor_uri):
-        await remember_deleted(session, inner_id, ctx.now)
+    assert inner is not None  # `_undone` named something
+    if not found and inner.embedded and inner.id and same_origin(inner.id, act.actor_uri):
+        await remember_deleted(session, inner.id, ctx.now)
 
 
 async def on_like(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
@@ -339,19 +351,13 @@ async def on_undo_like(
     ctx: HandlerContext, session: AsyncSession, act: Incoming, inner: AsObject | None
 ) -> None:
     """Undo(Like) by the same actor: by the Like id, or (Mastodon) by the liked post."""
-    inner_id = inner.id if inner else None
-    target = inner.object_id if inner else None
-    conditions: list[ColumnElement[bool]] = []
-    if inner_id:
-        conditions.append(Favourite.activity_uri == inner_id)
-    if target:
-        conditions.append(Favourite.status_id.in_(select(Status.id).where(Status.uri == target)))
-    if not conditions:
+    undone = _undone(inner, Favourite.activity_uri, Favourite.status_id)
+    if undone is None:
         return
     removed = list(
         await session.scalars(
             delete(Favourite)
-            .where(Favourite.actor_uri == act.actor_uri, or_(*conditions))
+            .where(Favourite.actor_uri == act.actor_uri, undone)
             .returning(Favourite.status_id)
             .execution_options(synchronize_session=False)
         )
