@@ -31,8 +31,11 @@ __all__ = [
     "MAX_TYPE_LENGTH",
     "MAX_URI_BYTES",
     "NEWS_TYPES",
+    "Activity",
     "AsObject",
+    "Claim",
     "Envelope",
+    "activity_of",
     "activity_type",
     "fits_uri",
     "id_of",
@@ -149,7 +152,6 @@ class AsObject:
     news_type: str | None = None  # the first plain `type` string that names a post type
     actor: str | None = None  # id of `actor` (a string or an embedded actor)
     bare_actor: str | None = None  # `actor` when it is a plain string
-    claimed_actor: str | None = None  # `actor`, else `attributedTo`, when a plain string
     attributed_to: tuple[str, ...] = ()
     object_id: str | None = None  # id of its `object`, when that is one value
     bare_object: str | None = None  # its `object` when that is a plain string
@@ -189,7 +191,6 @@ def _as_object(
         return AsObject(id=value if isinstance(value, str) else None)
     raw_type, actor, inner = value.get("type"), value.get("actor"), value.get("object")
     types = tuple(t for t in items(raw_type) if isinstance(t, str))
-    claimed = actor or value.get("attributedTo")
     name = value.get("name")
     children: tuple[AsObject, ...] = ()
     if deep:
@@ -202,7 +203,6 @@ def _as_object(
         news_type=next((t for t in types if t in NEWS_TYPES), None),
         actor=id_of(actor),
         bare_actor=actor if isinstance(actor, str) else None,
-        claimed_actor=claimed if isinstance(claimed, str) else None,
         attributed_to=tuple(ids_of(value.get("attributedTo"))),
         object_id=id_of(inner),
         bare_object=inner if isinstance(inner, str) else None,
@@ -221,24 +221,59 @@ def parse_object(value: object) -> AsObject:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """What an embedded object says of itself: its id and whose it is (`actor`, else
+    `attributedTo`, when a plain string). The receiver checks these against the sender."""
+
+    id: str | None
+    actor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Envelope:
-    """A received activity: who sent what, and its `object` narrowed.
+    """A received activity as the receiver needs it, before the signature is checked:
+    its id, picked type and actor, and the claims of its embedded objects. The handlers
+    read the whole activity (`activity_of`)."""
+
+    id: str
+    type: str
+    actor: str
+    claims: tuple[Claim, ...]  # one per embedded object of `object` (which may be a list)
+    # The JSON object as received: stored, and echoed where a peer expects it back.
+    body: Mapping[str, object] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """A received activity narrowed for its handler.
 
     `object` is the `object` field when it is one value (embedded or a reference), None
     when absent or a list; `objects` holds every value of it.
     """
 
-    id: str
-    type: str
-    actor: str
+    envelope: Envelope
     object: AsObject | None
     objects: tuple[AsObject, ...]
     to: tuple[str, ...]
     cc: tuple[str, ...]
     published: datetime | None
     content: str  # `content` when a string (a Follow's message), else ""
-    # The JSON object as received: stored, and echoed where a peer expects it back.
-    body: Mapping[str, builtins.object] = field(repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+    @property
+    def actor(self) -> str:
+        return self.envelope.actor
+
+    @property
+    def body(self) -> Mapping[str, builtins.object]:
+        return self.envelope.body
 
 
 def parse_activity(raw: bytes | str, handled: Collection[str] = ACTIVITY_TYPES) -> Envelope:
@@ -266,20 +301,34 @@ def parse_activity(raw: bytes | str, handled: Collection[str] = ACTIVITY_TYPES) 
         raise ParseError("activity has no id")
     if not fits_uri(act_id) or not fits_uri(actor):
         raise ParseError("id too long")
-    context = doc if act_type in _POST_CONTEXT_TYPES else None
+    claims = tuple(_claim(v) for v in items(doc.get("object")) if isinstance(v, dict))
+    return Envelope(id=act_id, type=act_type, actor=actor, claims=claims, body=doc)
+
+
+def _claim(value: dict[str, object]) -> Claim:
+    obj_id = value.get("id")
+    claimed = value.get("actor") or value.get("attributedTo")
+    return Claim(
+        obj_id if isinstance(obj_id, str) else None,
+        claimed if isinstance(claimed, str) else None,
+    )
+
+
+def activity_of(envelope: Envelope) -> Activity:
+    """The whole activity for its handler; never raises. Separate from `parse_activity`
+    so that receiving, before the signature is checked, pays only for the envelope."""
+    doc = envelope.body
+    context = doc if envelope.type in _POST_CONTEXT_TYPES else None
     raw_object = doc.get("object")
     objects = tuple(_as_object(v, deep=True, context=context) for v in items(raw_object))
     single = objects[0] if objects and not isinstance(raw_object, list) else None
     content = doc.get("content")
-    return Envelope(
-        id=act_id,
-        type=act_type,
-        actor=actor,
+    return Activity(
+        envelope=envelope,
         object=single,
         objects=objects,
         to=tuple(ids_of(doc.get("to"))),
         cc=tuple(ids_of(doc.get("cc"))),
         published=parse_datetime(doc.get("published")),
         content=content if isinstance(content, str) else "",
-        body=doc,
     )

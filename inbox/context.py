@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors.models import RemoteActor
 from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
-from federation.activities import AsObject, Envelope, parse_object
+from federation.activities import Activity, AsObject, parse_object
 from federation.errors import FetchError
 from federation.fetch import Signer, fetch_json
 from federation.policy import FederationPolicy
@@ -63,7 +63,7 @@ class HandlerContext:
 class Incoming:
     """A stored activity being processed: the parsed activity and the actor it comes from."""
 
-    activity: Envelope
+    activity: Activity
     actor: RemoteActor | None  # pre-fetched outside the transaction, when the type needs it
     # Remote objects a prefetcher fetched for this activity, by id (e.g. a boosted post).
     objects: Mapping[str, AsObject] = field(default_factory=dict)
@@ -83,7 +83,7 @@ class Incoming:
 
 Handler = Callable[[HandlerContext, AsyncSession, Incoming], Awaitable[None]]
 Prefetcher = Callable[
-    [HandlerContext, async_sessionmaker[AsyncSession], Envelope],
+    [HandlerContext, async_sessionmaker[AsyncSession], Activity],
     Awaitable[dict[str, AsObject]],
 ]
 

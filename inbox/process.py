@@ -26,7 +26,7 @@ from actors.base import dialect_name
 from actors.models import RemoteActor
 from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
-from federation.activities import AsObject, Envelope, parse_activity
+from federation.activities import Activity, AsObject, activity_of, parse_activity
 from federation.errors import ParseError
 from inbox.context import HandlerContext, Incoming, ObjectFetcher
 from inbox.handlers import HANDLERS, prefetch_actor
@@ -59,13 +59,13 @@ class _Pending:
     body: str
     attempts: int
 
-    def activity(self) -> Envelope | None:
+    def activity(self) -> Activity | None:
         """The stored body parsed, when a handler wants it (the receiver stored only
         bodies that parse; one that no longer does is marked processed, unhandled)."""
         if self.type not in HANDLERS:
             return None
         try:
-            return parse_activity(self.body, HANDLERS)
+            return activity_of(parse_activity(self.body, HANDLERS))
         except ParseError:
             return None
 
@@ -74,7 +74,7 @@ class _Pending:
 class _Prefetched:
     """What `_prefetch` got from the network for one batch."""
 
-    activities: Mapping[int, Envelope]  # inbox record id → its parsed body
+    activities: Mapping[int, Activity]  # inbox record id → its parsed body
     actors: Mapping[str, RemoteActor | None]
     objects: Mapping[int, dict[str, AsObject]]  # inbox record id → {object id: object}
 
@@ -144,7 +144,7 @@ class InboxProcessor:
 
         Returns what was fetched and the records whose prefetch failed, with the error.
         """
-        activities: dict[int, Envelope] = {}
+        activities: dict[int, Activity] = {}
         actors: dict[str, RemoteActor | None] = {}
         objects: dict[int, dict[str, AsObject]] = {}
         failed: dict[int, BaseException] = {}

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from actors.remote import RemoteActorError
-from federation.activities import AsObject, Envelope, fits_uri
+from federation.activities import Activity, AsObject, fits_uri
 from federation.actors import is_http_url, same_origin
 from federation.errors import FetchError, ParseError
 from federation.posts import Post, parse_post
@@ -128,7 +128,7 @@ def _trusted_embedded(obj: AsObject | None, booster: str) -> AsObject | None:
 async def prefetch_announce(
     ctx: HandlerContext,
     sessionmaker: async_sessionmaker[AsyncSession],
-    activity: Envelope,
+    activity: Activity,
 ) -> dict[str, AsObject]:
     """Before the transaction: fetch the boosted post if we lack it and the boost matters.
 

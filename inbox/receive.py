@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from federation.activities import AsObject, Envelope, parse_activity
+from federation.activities import Claim, Envelope, parse_activity
 from federation.actors import same_origin
 from federation.errors import ParseError
 from federation.policy import OPEN, FederationPolicy
@@ -112,15 +112,14 @@ def check_origins(activity: Envelope) -> None:
     if activity.type not in _SAME_ORIGIN_OBJECT_TYPES:
         return
     # `object` may be a list (a Create of several objects): each one is checked.
-    for obj in activity.objects:
-        if obj.embedded:
-            _check_object_origin(obj, activity.type, activity.actor)
+    for claim in activity.claims:
+        _check_object_origin(claim, activity.type, activity.actor)
 
 
-def _check_object_origin(obj: AsObject, act_type: str, actor: str) -> None:
-    if act_type != "Announce" and obj.id is not None and not same_origin(obj.id, actor):
+def _check_object_origin(claim: Claim, act_type: str, actor: str) -> None:
+    if act_type != "Announce" and claim.id is not None and not same_origin(claim.id, actor):
         raise InboxError(400, "object id is not on the actor's origin")
-    if act_type in ("Undo", "Create", "Update") and obj.claimed_actor not in (None, actor):
+    if act_type in ("Undo", "Create", "Update") and claim.actor not in (None, actor):
         raise InboxError(400, "object belongs to another actor")
 
 

@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 
 from federation.activities import (
     MAX_URI_BYTES,
+    Activity,
     AsObject,
+    Claim,
     Envelope,
+    activity_of,
     activity_type,
     parse_activity,
     parse_object,
@@ -30,7 +33,7 @@ def test_envelope_names_the_activity_and_keeps_the_body() -> None:
     raw = body(
         object=NEWS, content="hello", to=[NEWS, {"id": BOB}], published="2025-01-02T03:04:05Z"
     )
-    env = parse_activity(raw)
+    env = activity_of(parse_activity(raw))
     assert (env.id, env.type, env.actor) == (f"{BOB}#1", "Follow", BOB)
     assert env.object == AsObject(id=NEWS) and env.objects == (AsObject(id=NEWS),)
     assert env.content == "hello" and env.to == (NEWS, BOB) and env.cc == ()
@@ -43,7 +46,9 @@ def test_an_embedded_actor_names_the_actor() -> None:
 
 
 def test_an_object_list_is_every_object_but_no_single_one() -> None:
-    env = parse_activity(body(type="Create", object=[{"id": f"{BOB}/1"}, f"{BOB}/2", 3]))
+    env = activity_of(
+        parse_activity(body(type="Create", object=[{"id": f"{BOB}/1"}, f"{BOB}/2", 3]))
+    )
     assert env.object is None
     assert [o.id for o in env.objects] == [f"{BOB}/1", f"{BOB}/2", None]
     assert [o.embedded for o in env.objects] == [True, False, False]
@@ -52,7 +57,7 @@ def test_an_object_list_is_every_object_but_no_single_one() -> None:
 def test_embedded_objects_are_read_one_level_deep() -> None:
     page = {"id": f"{BOB}/p", "type": "Page", "attributedTo": [BOB], "name": "T"}
     create = {"id": f"{BOB}/c", "type": ["as:Create"], "actor": BOB, "object": page}
-    obj = parse_activity(body(type="Announce", object=create)).object
+    obj = activity_of(parse_activity(body(type="Announce", object=create))).object
     assert obj is not None and obj.type_in(("Create",)) == "Create"
     assert obj.actor == obj.bare_actor == BOB and obj.object_id == f"{BOB}/p"
     inner = obj.objects[0]
@@ -61,10 +66,11 @@ def test_embedded_objects_are_read_one_level_deep() -> None:
 
 
 def test_claimed_actor_is_actor_else_attributed_to() -> None:
-    env = parse_activity(body(type="Create", object={"attributedTo": BOB}))
-    assert env.objects[0].claimed_actor == BOB
+    env = parse_activity(body(type="Create", object=[{"attributedTo": BOB}, BOB, {"id": BOB}]))
+    assert env.claims == (Claim(None, BOB), Claim(BOB, None))
     env = parse_activity(body(type="Undo", object={"actor": {"id": BOB}, "attributedTo": NEWS}))
-    assert env.objects[0].claimed_actor is None and env.objects[0].actor == BOB
+    assert env.claims == (Claim(None, None),)
+    assert activity_of(env).objects[0].actor == BOB
 
 
 @pytest.mark.parametrize(
@@ -160,6 +166,8 @@ def test_parse_activity_only_raises_parse_error(value: object) -> None:
             continue
         assert isinstance(env, Envelope)
         assert env.id.startswith(("https://", "http://")) and 0 < len(env.type) <= 32
-        for obj in env.objects:
+        activity = activity_of(env)
+        assert isinstance(activity, Activity)
+        for obj in activity.objects:
             assert isinstance(obj, AsObject)
             obj.type_text  # noqa: B018 (must not raise)

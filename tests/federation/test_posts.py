@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation.activities import parse_activity
+from federation.activities import activity_of, parse_activity
 from federation.errors import ParseError
 from federation.posts import Post, Tag, parse_post
 
@@ -56,7 +56,7 @@ def test_a_post_in_a_create_inherits_its_actor_and_audience() -> None:
     raw = json.dumps(
         {"id": f"{BOB}/c", "type": "Create", "actor": BOB, "to": [AS_PUBLIC], "object": obj}
     ).encode()
-    post = parse_post(parse_activity(raw).objects[0])
+    post = parse_post(activity_of(parse_activity(raw)).objects[0])
     assert post.author == BOB and post.to == (AS_PUBLIC,)
     with pytest.raises(ParseError, match="author"):
         parse_post(obj)  # alone, it has no author
