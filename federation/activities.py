@@ -1,15 +1,17 @@
 """Activities on the wire, narrowed into typed values for the inbox (wire → typed).
 
 `parse_activity(raw)` reads a POSTed (or stored) body into an `Envelope`: the
-activity's id, picked type and actor, the few activity fields handlers read, and its
-`object` as `AsObject`s — embedded objects or bare references, each with the fields
-the inbox decides on (id, type, actor, its own `object`). The raw JSON object travels
-along only as `Envelope.body`, to be stored and echoed (a Follow embedded in our
-Accept); posts are read from an `AsObject` by `federation.posts.parse_post`, lazily,
-so receiving (before the signature is checked) never sanitises HTML.
+activity's id, picked type and actor, and what its embedded objects claim to be (id,
+owner) — all the receiver needs before and right after the signature check.
+`activity_of(envelope)` then narrows the whole `Activity` for its handler: the few
+activity fields handlers read, and its `object` as `AsObject`s (embedded objects or
+bare references, each with its id, type, actor and own `object`). Posts are read from
+an `AsObject` by `federation.posts.parse_post`, only where a handler wants one. The
+raw JSON object travels along only as `Envelope.body`, to be stored and echoed (a
+Follow embedded in our Accept).
 
 A field of the wrong shape reads as absent; only a body without a usable id, type or
-actor is refused, and parsers here raise nothing but `ParseError`.
+actor is refused, and `parse_activity` raises nothing but `ParseError`.
 
 Pure protocol code: imports nothing of ours outside `federation`.
 """
