@@ -25,17 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors.base import dialect_name
 from actors.models import RemoteActor
 from actors.remote import RemoteDirectory
-from federation.text import load_json
-from inbox.handlers import (
-    HANDLERS,
-    NEEDS_ACTOR,
-    PREFETCHERS,
-    HandlerContext,
-    Incoming,
-    prefetch_actor,
-)
+from actors.uris import LocalUris
+from federation.activities import Activity, AsObject, activity_of, parse_activity
+from federation.errors import ParseError
+from inbox.context import HandlerContext, Incoming, ObjectFetcher
+from inbox.handlers import HANDLERS, prefetch_actor
 from inbox.models import InboxActivity
-from inbox.news_handlers import ObjectFetcher
 
 log = logging.getLogger("verbund.inbox")
 
@@ -64,13 +59,24 @@ class _Pending:
     body: str
     attempts: int
 
+    def activity(self) -> Activity | None:
+        """The stored body parsed, when a handler wants it (the receiver stored only
+        bodies that parse; one that no longer does is marked processed, unhandled)."""
+        if self.type not in HANDLERS:
+            return None
+        try:
+            return activity_of(parse_activity(self.body, HANDLERS))
+        except ParseError:
+            return None
+
 
 @dataclass(frozen=True, slots=True)
 class _Prefetched:
     """What `_prefetch` got from the network for one batch."""
 
+    activities: Mapping[int, Activity]  # inbox record id → its parsed body
     actors: Mapping[str, RemoteActor | None]
-    objects: Mapping[int, dict[str, dict[str, object]]]  # inbox record id → {object id: doc}
+    objects: Mapping[int, dict[str, AsObject]]  # inbox record id → {object id: object}
 
 
 class InboxProcessor:
@@ -79,7 +85,7 @@ class InboxProcessor:
         sessionmaker: async_sessionmaker[AsyncSession],
         directory: RemoteDirectory,
         *,
-        base_url: str,
+        uris: LocalUris,
         clock: Callable[[], datetime],
         on_outbox: Callable[[], None] = lambda: None,
         batch_size: int = 200,
@@ -87,7 +93,7 @@ class InboxProcessor:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._directory = directory
-        self._base_url = base_url
+        self._uris = uris
         self._clock = clock
         self._on_outbox = on_outbox
         self._batch_size = batch_size
@@ -129,7 +135,7 @@ class InboxProcessor:
             return [_Pending(*row) for row in rows]
 
     def _context(self) -> HandlerContext:
-        return HandlerContext(self._directory, self._base_url, self._clock(), self.fetch_object)
+        return HandlerContext(self._directory, self._uris, self._clock(), self.fetch_object)
 
     async def _prefetch(
         self, batch: Sequence[_Pending]
@@ -138,26 +144,27 @@ class InboxProcessor:
 
         Returns what was fetched and the records whose prefetch failed, with the error.
         """
+        activities: dict[int, Activity] = {}
         actors: dict[str, RemoteActor | None] = {}
-        objects: dict[int, dict[str, dict[str, object]]] = {}
+        objects: dict[int, dict[str, AsObject]] = {}
         failed: dict[int, BaseException] = {}
         ctx = self._context()
         for item in batch:
             try:
-                if item.type in NEEDS_ACTOR and item.actor_uri not in actors:
-                    actors[item.actor_uri] = await prefetch_actor(
-                        self._directory, item.type, item.actor_uri
-                    )
-                prefetcher = PREFETCHERS.get(item.type)
-                if prefetcher is not None:
-                    doc = load_json(item.body)
-                    if isinstance(doc, dict):
-                        fetched = await prefetcher(ctx, self._sessionmaker, item.actor_uri, doc)
-                        if fetched:
-                            objects[item.id] = fetched
+                spec = HANDLERS.get(item.type)
+                activity = item.activity()
+                if spec is None or activity is None:
+                    continue
+                activities[item.id] = activity
+                if spec.needs_actor and item.actor_uri not in actors:
+                    actors[item.actor_uri] = await prefetch_actor(self._directory, item.actor_uri)
+                if spec.prefetcher is not None:
+                    fetched = await spec.prefetcher(ctx, self._sessionmaker, activity)
+                    if fetched:
+                        objects[item.id] = fetched
             except Exception as exc:  # worker-loop top: this record waits, the rest go on
                 failed[item.id] = exc
-        return _Prefetched(actors, objects), failed
+        return _Prefetched(activities, actors, objects), failed
 
     async def _handle(
         self,
@@ -173,19 +180,16 @@ class InboxProcessor:
         if dialect_name(session) == "postgresql":
             query = query.with_for_update(skip_locked=True)
         claimed = set(await session.scalars(query))
-        ctx = HandlerContext(self._directory, self._base_url, now, self.fetch_object)
+        ctx = HandlerContext(self._directory, self._uris, now, self.fetch_object)
         for item in items:
-            handler = HANDLERS.get(item.type)
-            doc = load_json(item.body) if item.id in claimed and handler is not None else None
-            if isinstance(doc, dict) and handler is not None:  # the receiver stored an object
-                await handler(
+            spec = HANDLERS.get(item.type)
+            activity = prefetched.activities.get(item.id)
+            if item.id in claimed and spec is not None and activity is not None:
+                await spec.handler(
                     ctx,
                     session,
                     Incoming(
-                        item.uri,
-                        item.type,
-                        item.actor_uri,
-                        doc,
+                        activity,
                         prefetched.actors.get(item.actor_uri),
                         prefetched.objects.get(item.id, {}),
                     ),

@@ -17,35 +17,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from federation.activities import Claim, Envelope, parse_activity
 from federation.actors import same_origin
+from federation.errors import ParseError
+from federation.policy import OPEN, FederationPolicy
 from federation.ratelimit import RateLimiter, retry_after_seconds
-from federation.signatures import KeyResolver, SignatureError, verify_request
-from federation.text import load_json
+from federation.signatures import (
+    KeyResolver,
+    SignatureError,
+    SignatureReason,
+    require_owner,
+    verify_request,
+)
 from inbox.handlers import HANDLERS
-from inbox.news_handlers import fits_index
 from inbox.store import InboxRow, InboxWriter
-from outbox.publish import inbox_host, is_blocked_domain
+from outbox.publish import inbox_host
 
 log = logging.getLogger("verbund.inbox")
 
 # Types whose embedded object must come from the actor's own origin (contract §7).
 _SAME_ORIGIN_OBJECT_TYPES = frozenset({"Create", "Update", "Delete", "Undo", "Announce"})
-# The width of `inbox_activities.type`; a longer type is no type we could handle.
-MAX_TYPE_LENGTH = 32
 
 
 class InboxError(Exception):
     """A request the inbox refuses; `status` is the HTTP answer, `retry_after` (whole
     seconds) the `Retry-After` of a 429."""
 
-    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        reason: SignatureReason | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        # Why a signature was refused (401s only), for metrics to count by reason.
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,61 +96,30 @@ class InboxLimits:
             self.follows_per_host.take(host)
 
 
-def activity_type(value: object) -> str | None:
-    """The activity type to store and dispatch on: `type` itself, or from a list (Pleroma,
-    JSON-LD-compacting peers send `["Create"]`) the first type we handle, else its first
-    string. Longer than the column allows, or no string at all: None."""
-    types = [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str)]
-    types = [t for t in types if t and len(t) <= MAX_TYPE_LENGTH]
-    return next((t for t in types if t in HANDLERS), types[0] if types else None)
-
-
-def parse_activity(raw: bytes) -> tuple[dict[str, object], str, str, str]:
-    """Narrow the body to (doc, id, type, actor id); InboxError(400) otherwise. The type
-    is `activity_type`'s pick when the body sends a list."""
+def read_activity(raw: bytes) -> Envelope:
+    """`federation.activities.parse_activity` for a POSTed body; InboxError(400) when it
+    does not parse. The type is its pick among the types we handle."""
     try:
-        doc = load_json(raw)
-    except (ValueError, RecursionError):
-        raise InboxError(400, "body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise InboxError(400, "body is not a JSON object")
-    act_id, act_type, actor = doc.get("id"), activity_type(doc.get("type")), doc.get("actor")
-    if isinstance(actor, dict):
-        actor = actor.get("id")
-    if act_type is None:
-        raise InboxError(400, "activity has no type")
-    if not isinstance(actor, str) or not actor.startswith(("https://", "http://")):
-        raise InboxError(400, "activity has no actor")
-    if not isinstance(act_id, str) or not act_id.startswith(("https://", "http://")):
-        raise InboxError(400, "activity has no id")
-    if not fits_index(act_id) or not fits_index(actor):
-        raise InboxError(400, "id too long")
-    return doc, act_id, act_type, actor
+        return parse_activity(raw, HANDLERS)
+    except ParseError as exc:
+        raise InboxError(400, str(exc)) from None
 
 
-def check_origins(doc: Mapping[str, object], act_id: str, act_type: str, actor: str) -> None:
+def check_origins(activity: Envelope) -> None:
     """Activity ids, and the ids of objects it creates/changes, share the actor's origin."""
-    if not same_origin(act_id, actor):
+    if not same_origin(activity.id, activity.actor):
         raise InboxError(400, "activity id is not on the actor's origin")
-    if act_type not in _SAME_ORIGIN_OBJECT_TYPES:
+    if activity.type not in _SAME_ORIGIN_OBJECT_TYPES:
         return
-    objects = doc.get("object")
     # `object` may be a list (a Create of several objects): each one is checked.
-    for obj in objects if isinstance(objects, list) else [objects]:
-        if isinstance(obj, dict):
-            _check_object_origin(obj, act_type, actor)
+    for claim in activity.claims:
+        _check_object_origin(claim, activity.type, activity.actor)
 
 
-def _check_object_origin(obj: Mapping[str, object], act_type: str, actor: str) -> None:
-    obj_id = obj.get("id")
-    if act_type != "Announce" and isinstance(obj_id, str) and not same_origin(obj_id, actor):
+def _check_object_origin(claim: Claim, act_type: str, actor: str) -> None:
+    if act_type != "Announce" and claim.id is not None and not same_origin(claim.id, actor):
         raise InboxError(400, "object id is not on the actor's origin")
-    obj_actor = obj.get("actor") or obj.get("attributedTo")
-    if (
-        act_type in ("Undo", "Create", "Update")
-        and isinstance(obj_actor, str)
-        and obj_actor != actor
-    ):
+    if act_type in ("Undo", "Create", "Update") and claim.actor not in (None, actor):
         raise InboxError(400, "object belongs to another actor")
 
 
@@ -203,7 +186,7 @@ class InboxReceiver:
         resolver: KeyResolver,
         *,
         clock: Callable[[], datetime],
-        blocked_domains: Iterable[str] = (),
+        policy: FederationPolicy = OPEN,
         url_scheme: str = "https",
         limits: InboxLimits | None = None,
     ) -> None:
@@ -212,7 +195,7 @@ class InboxReceiver:
         self._committer = committer
         self._resolver = resolver
         self._clock = clock
-        self._blocked = tuple(blocked_domains)
+        self._policy = policy
 
     async def receive(
         self,
@@ -224,9 +207,10 @@ class InboxReceiver:
         recipient_uri: str | None,
     ) -> None:
         """Verify and store one POSTed activity. Raises InboxError."""
-        doc, act_id, act_type, actor = parse_activity(body)
+        activity = read_activity(body)
+        act_type, actor = activity.type, activity.actor
         host = inbox_host(actor)
-        if self._blocked and is_blocked_domain(host, self._blocked):
+        if not self._policy.allows_host(host):
             raise InboxError(403, "domain blocked")
         self._limits.check(host, actor, act_type)
         now = self._clock()
@@ -240,12 +224,13 @@ class InboxReceiver:
                 now=now,
                 url_scheme=self._url_scheme,
             )
+            require_owner(verified, actor)
         except SignatureError as exc:
-            raise InboxError(401, f"signature: {exc.reason.value}: {exc}") from None
-        if verified.owner != actor:
-            raise InboxError(401, "signature: owner_mismatch: the key's owner is not the actor")
+            raise InboxError(
+                401, f"signature: {exc.reason.value}: {exc}", reason=exc.reason
+            ) from None
         self._limits.charge(host, actor, act_type)
-        check_origins(doc, act_id, act_type, actor)
+        check_origins(activity)
         await self._committer.store(
-            InboxRow(act_id, actor, act_type, recipient_uri, body.decode("utf-8"), now)
+            InboxRow(activity.id, actor, act_type, recipient_uri, body.decode("utf-8"), now)
         )

@@ -15,8 +15,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actors.uris import LocalUris
+from federation.policy import FederationPolicy
 from federation.ratelimit import MonotonicClock
-from inbox.news_handlers import object_fetcher
+from inbox.context import object_fetcher
 from inbox.process import InboxProcessor
 from inbox.receive import GroupCommitter, InboxReceiver
 from inbox.store import InboxWriter, SessionInboxWriter, SqliteInboxWriter
@@ -80,14 +82,14 @@ def create_app(
             processor = InboxProcessor(
                 svc.sessionmaker,
                 svc.directory,
-                base_url=config.instance.base_url,
+                uris=LocalUris(config.instance.base_url),
                 clock=clock,
                 on_outbox=app[keys.OUTBOX_WAKE].set,
                 fetch_object=object_fetcher(
                     lambda: svc.http,
                     svc.instance_signer,
                     allow_private=config.federation.allow_private_addresses,
-                    blocked_domains=config.federation.blocked_domains,
+                    policy=FederationPolicy.blocking(config.federation.blocked_domains),
                 ),
             )
             app[keys.PROCESSOR] = processor
@@ -98,7 +100,7 @@ def create_app(
                 committer,
                 svc.directory.resolve_key,
                 clock=clock,
-                blocked_domains=config.federation.blocked_domains,
+                policy=FederationPolicy.blocking(config.federation.blocked_domains),
                 url_scheme=config.instance.scheme,
                 limits=limits.inbox,
             )

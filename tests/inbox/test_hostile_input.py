@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -176,7 +177,9 @@ async def test_failing_handler_in_a_batch_defers_only_its_record(
     async def broken_like(*args: object) -> None:
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setitem(handlers.HANDLERS, "Like", broken_like)
+    monkeypatch.setitem(
+        handlers.HANDLERS, "Like", replace(handlers.HANDLERS["Like"], handler=broken_like)
+    )
     news, bob = alpha.actor_uri("news"), f"{remote.base}/users/bob"
     like = {"id": f"{bob}#likes/1", "type": "Like", "actor": bob, "object": f"{news}/statuses/1"}
     assert await send(remote, client, alpha, {"@context": AS, **like}) == 202

@@ -22,8 +22,10 @@ from actors.models import Actor, ActorType, FollowState
 from actors.snowflake import snowflake
 from federation.errors import FetchError
 from federation.fetch import Signer
+from federation.policy import FederationPolicy
+from inbox.context import object_fetcher
 from inbox.models import InboxActivity
-from inbox.news_handlers import object_fetcher, visibility_of
+from inbox.rows import visibility_of
 from outbox.models import Favourite, Mention, Status, Tombstone, Visibility
 from outbox.timelines import Page, home_timeline, public_timeline
 from server import actions, keys
@@ -729,7 +731,7 @@ async def test_the_object_fetcher_never_asks_a_blocked_domain(
         lambda: alpha.app[keys.HTTP_CLIENT],
         no_signer,
         allow_private=True,
-        blocked_domains=["example"],
+        policy=FederationPolicy.blocking(["example"]),
     )
     with pytest.raises(FetchError, match="blocked"):
         await fetch(f"{mastodon.base}/users/bob/statuses/1")

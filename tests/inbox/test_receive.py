@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import aiohttp
 import pytest
@@ -12,9 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from federation.keys import generate_rsa_private_key_pem
+from federation.activities import activity_type
+from federation.keys import generate_rsa_private_key_pem, public_key_pem
+from federation.policy import OPEN, FederationPolicy
+from federation.signatures import ResolvedKey, SignatureReason, sign_request
 from inbox.models import InboxActivity
-from inbox.receive import InboxError, activity_type, parse_activity
+from inbox.receive import GroupCommitter, InboxError, InboxReceiver, read_activity
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 
@@ -181,10 +185,11 @@ def test_activity_type_picks_the_first_type_we_handle(value: object, expected: s
 
 def test_parse_activity_stores_the_picked_type() -> None:
     body = {"id": "https://a.example/1", "type": ["Announce"], "actor": "https://a.example/u"}
-    doc, _, act_type, _ = parse_activity(json.dumps(body).encode())
+    activity = read_activity(json.dumps(body).encode())
+    doc, act_type = activity.body, activity.type
     assert act_type == "Announce" and doc["type"] == ["Announce"]
     with pytest.raises(InboxError, match="no type"):
-        parse_activity(json.dumps(body | {"type": [42]}).encode())
+        read_activity(json.dumps(body | {"type": [42]}).encode())
 
 
 json_values = st.recursive(
@@ -198,8 +203,67 @@ json_values = st.recursive(
 def test_parse_activity_only_raises_inbox_error(value: object) -> None:
     body = {"id": "https://a.example/1", "type": value, "actor": "https://a.example/u"}
     try:
-        _, _, act_type, _ = parse_activity(json.dumps(body).encode())
+        act_type = read_activity(json.dumps(body).encode()).type
     except InboxError as exc:
         assert exc.status == 400
     else:
         assert isinstance(act_type, str) and 0 < len(act_type) <= 32
+
+
+# --- the receiver without HTTP: typed refusal reasons and the domain policy --------------
+
+_PEM = generate_rsa_private_key_pem()
+_MALLORY, _BOB = "https://social.example/users/mallory", "https://social.example/users/bob"
+
+
+class _NoStore:
+    """A committer that must not be reached (every request below is refused)."""
+
+    async def store(self, row: object) -> None:
+        raise AssertionError(f"stored {row!r}")
+
+
+async def _mallorys_key(key_id: str, *, refresh: bool) -> ResolvedKey:
+    return ResolvedKey(key_id, _MALLORY, public_key_pem(_PEM))
+
+
+def _receiver(policy: FederationPolicy = OPEN) -> InboxReceiver:
+    return InboxReceiver(
+        cast(GroupCommitter, _NoStore()), _mallorys_key, clock=lambda: _NOW, policy=policy
+    )
+
+
+_NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _signed(actor: str) -> tuple[dict[str, str], bytes]:
+    body = json.dumps(follow(actor, "https://alpha.test/users/news")).encode()
+    headers = sign_request(
+        method="POST",
+        url="https://alpha.test/inbox",
+        headers={"Content-Type": "application/activity+json"},
+        body=body,
+        key_id=f"{_MALLORY}#main-key",
+        private_key_pem=_PEM,
+        now=_NOW,
+    )
+    return headers, body
+
+
+async def test_owner_mismatch_keeps_its_signature_reason() -> None:
+    headers, body = _signed(_BOB)  # mallory's key, bob's activity
+    with pytest.raises(InboxError) as refused:
+        await _receiver().receive(
+            method="POST", target="/inbox", headers=headers, body=body, recipient_uri=None
+        )
+    assert refused.value.status == 401
+    assert refused.value.reason is SignatureReason.OWNER_MISMATCH
+
+
+async def test_a_blocked_domain_is_refused_before_verifying() -> None:
+    headers, body = _signed(_MALLORY)
+    with pytest.raises(InboxError) as refused:
+        await _receiver(FederationPolicy.blocking(["example"])).receive(
+            method="POST", target="/inbox", headers=headers, body=body, recipient_uri=None
+        )
+    assert refused.value.status == 403 and refused.value.reason is None

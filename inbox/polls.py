@@ -1,0 +1,59 @@
+"""Votes on our polls: a Create whose Note answers one of our Questions is a vote.
+
+Counted, never stored as a post; the new counts go out in an Update of the Question.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from federation.actors import same_origin
+from inbox.context import HandlerContext, Incoming
+from outbox.models import Poll, Status
+from outbox.news import render_poll_update
+from outbox.polls import count_remote_vote, send_update
+
+
+async def count_vote(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> bool:
+    """A Create that is a vote on one of our polls: counted, never stored as a post.
+
+    Mastodon's `poll_vote?` (app/lib/activitypub/activity/create.rb): a Note with a
+    `name` whose `inReplyTo` is one of our Questions. True when it was such a vote
+    (counted or not); then the new counts go out in an Update of the Question.
+    """
+    obj = act.activity.object
+    if obj is None or not obj.embedded or obj.news_type != "Note":
+        return False
+    name, parent_uri, vote_id = obj.name, obj.in_reply_to, obj.id
+    if not name or parent_uri is None or vote_id is None:
+        return False
+    if not ctx.uris.is_local(parent_uri):
+        return False
+    question = await session.scalar(
+        select(Status).where(
+            Status.uri == parent_uri,
+            Status.local_actor_id.is_not(None),
+            Status.type == "Question",
+            Status.deleted_at.is_(None),
+        )
+    )
+    if question is None:
+        return False
+    authors = obj.attributed_to
+    if (authors and authors[0] != act.actor_uri) or not same_origin(vote_id, act.actor_uri):
+        return True  # someone else's vote: not counted, and no post either
+    counted = await count_remote_vote(
+        session,
+        status=question,
+        voter_uri=act.actor_uri,
+        title=name.strip(),
+        vote_id=vote_id,
+        now=ctx.now,
+    )
+    poll = await session.get(Poll, question.id)
+    if counted and poll is not None:
+        await send_update(
+            session, status=question, poll=poll, now=ctx.now, render_update=render_poll_update
+        )
+    return True

@@ -1,0 +1,366 @@
+"""Receiving reactions: Like and Announce (boosts) and their Undo.
+
+A Like counts only on our own posts. A boost is stored as a wrapper post when the
+booster is followed here or boosts one of our posts. The one fetch this module
+needs (the unknown post a followed actor boosts) happens in `prefetch_announce`,
+before the transaction opens; the handlers never touch the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
+
+from actors.remote import RemoteActorError
+from federation.activities import Activity, AsObject, fits_uri
+from federation.actors import is_http_url, same_origin
+from federation.errors import FetchError, ParseError
+from federation.posts import Post, parse_post
+from inbox.context import HandlerContext, Incoming, ignore
+from inbox.rows import (
+    Audience,
+    bump,
+    followers_uri,
+    insert,
+    insert_post,
+    insert_status,
+    is_stored,
+    remember_deleted,
+    remote_status,
+    remove_boosts,
+    status_by_uri,
+    tombstoned,
+    visibility_of,
+)
+from outbox.models import Favourite, Status, Visibility
+from outbox.timelines import add_to_timelines, local_followers
+
+log = logging.getLogger("verbund.inbox")
+
+# Activities a group may relay in an Announce (FEP-1b12: Lemmy, Guppe). Only a relayed
+# Create is a boost (of its object); the others are not news of their own.
+_RELAYED_TYPES = (
+    "Create",
+    "Update",
+    "Delete",
+    "Like",
+    "Dislike",
+    "Undo",
+    "Announce",
+    "Add",
+    "Remove",
+    "Block",
+    "Follow",
+    "Accept",
+    "Reject",
+    "Flag",
+    "Move",
+    "EmojiReact",
+)
+
+
+def _post_of(obj: AsObject | None) -> Post | None:
+    if obj is None:
+        return None
+    try:
+        return parse_post(obj)
+    except ParseError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Announced:
+    """What an Announce's `object` boosts: the post's id and what was sent for it (an
+    embedded post or a reference), and the Create that wrapped it (FEP-1b12), if any.
+    `target` None: not a boost, `reason` says why."""
+
+    target: str | None
+    value: AsObject | None = None
+    relayed_create: AsObject | None = None
+    reason: str = ""
+
+
+def _announced(obj: AsObject | None) -> _Announced:
+    """Unwrap an embedded `Create` (Lemmy's `Announce{Create{Page}}`, signed by the group)
+    to its object; refuse other embedded activities. A bare reference is taken as the post
+    (a reference to a Create is unwrapped after fetching it, in `prefetch_announce`)."""
+    if obj is not None and obj.embedded:
+        kind = obj.type_in(_RELAYED_TYPES)
+        if kind == "Create":
+            inner = obj.objects[0] if obj.objects else None
+            target = inner.id if inner else None
+            if target is None:
+                return _Announced(None, reason="the relayed Create has no object id")
+            return _Announced(target, inner, obj)
+        if kind is not None:
+            return _Announced(None, reason=f"a relayed {kind} is not a boost")
+    target = obj.id if obj else None
+    if target is None:
+        return _Announced(None, reason="its object has no id")
+    return _Announced(target, obj)
+
+
+def _trusted_embedded(obj: AsObject | None, booster: str) -> AsObject | None:
+    """An embedded boosted post we may take as sent: a self-boost on the booster's origin
+    (Mastodon treats it like a Create), or a post a group relays in a Create (FEP-1b12)
+    when the post, its author and the Create's actor are all on the group's origin (the
+    group's server signed it and hosts them). Anything else must be fetched from its
+    origin."""
+    announced = _announced(obj)
+    value = announced.value
+    if value is None or not value.embedded:
+        return None
+    post_id, authors = value.id, value.attributed_to
+    if post_id is None or not authors or not same_origin(post_id, booster):
+        return None
+    if announced.relayed_create is None:
+        return value if authors[0] == booster else None
+    creator = announced.relayed_create.actor
+    if same_origin(authors[0], booster) and creator in (None, authors[0]):
+        return value
+    return None
+
+
+async def prefetch_announce(
+    ctx: HandlerContext,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    activity: Activity,
+) -> dict[str, AsObject]:
+    """Before the transaction: fetch the boosted post if we lack it and the boost matters.
+
+    Returns {id the Announce names: post}; empty when nothing needs or may be fetched.
+    When that id turns out to be a Create (a group relaying it, FEP-1b12), the post is
+    its object: taken as embedded when on the Create's origin, else fetched too, so the
+    returned post's id may differ from the key. Network failures are logged and leave
+    the boost to be ignored.
+    """
+    announced = _announced(activity.object)
+    target = announced.target
+    if (
+        ctx.fetch_object is None
+        or target is None
+        or not is_http_url(target)
+        or ctx.uris.is_local(target)
+        or _trusted_embedded(activity.object, activity.actor) is not None
+    ):
+        return {}
+    async with sessionmaker() as session:
+        if (
+            await is_stored(session, target)
+            or await tombstoned(session, target)
+            or not await local_followers(session, ctx.uris.base_url, activity.actor)
+        ):
+            return {}
+    fetched = await _fetch_post(ctx, target)
+    if fetched is not None and announced.relayed_create is None and fetched.type_in(("Create",)):
+        inner = fetched.objects[0] if fetched.objects else None
+        inner_id = inner.id if inner else None
+        if inner is not None and inner.embedded and inner_id and same_origin(inner_id, target):
+            fetched = inner
+        elif inner_id and is_http_url(inner_id) and not ctx.uris.is_local(inner_id):
+            fetched = await _fetch_post(ctx, inner_id)
+        else:
+            fetched = None
+    post = _post_of(fetched)
+    if fetched is None or post is None or not same_origin(post.id, post.author):
+        return {}
+    try:  # its author, so that the post can be shown with an account and addressed right
+        await ctx.directory.get_actor(post.author)
+    except RemoteActorError as exc:
+        log.info("cannot fetch author %s of boosted post: %s", post.author, exc)
+    return {target: fetched}
+
+
+async def _fetch_post(ctx: HandlerContext, uri: str) -> AsObject | None:
+    assert ctx.fetch_object is not None  # prefetch_announce checked
+    try:
+        fetched = await ctx.fetch_object(uri)
+    except FetchError as exc:
+        log.info("cannot fetch boosted post %s: %s", uri, exc)
+        return None
+    return fetched if fetched.embedded else None
+
+
+async def _boosted_post(
+    ctx: HandlerContext,
+    session: AsyncSession,
+    act: Incoming,
+    target: str,
+    sent: AsObject | None,
+) -> Status | None:
+    """The boosted post: known, or stored from `sent` (an embedded post we may trust, or
+    the one the prefetch step fetched)."""
+    status = await status_by_uri(session, target)
+    if status is not None:
+        return status
+    if sent is None or await tombstoned(session, target):
+        return None
+    post = _post_of(sent)
+    if post is None or post.id != target or not same_origin(post.id, post.author):
+        return None
+    visibility = visibility_of(
+        post.to, post.cc, await followers_uri(session, post.author, act.actor)
+    )
+    if await insert_post(session, post, visibility, ctx.now) is None:
+        return None
+    return await status_by_uri(session, target)
+
+
+async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """A boost: stored as a wrapper post when the booster is followed here or boosts one
+    of our posts; the wrapper goes into the home timelines of the booster's local followers.
+
+    A group's Announce of a Create (FEP-1b12) is a boost of the Create's object by the
+    group; Announces of other activities (a relayed Delete, Update or Like) are ignored.
+    """
+    announced = _announced(act.activity.object)
+    target = announced.target
+    if target is None or not fits_uri(target):
+        ignore(act, announced.reason or "the boosted id is too long")
+        return
+    sent = _trusted_embedded(act.activity.object, act.actor_uri)
+    if sent is None:
+        sent = act.objects.get(target)
+        fetched_id = sent.id if sent else None
+        if fetched_id is not None and fetched_id != target:
+            target = fetched_id  # the Announce named a Create; its object is the post
+    if await tombstoned(session, act.id):
+        ignore(act, "it was undone before it arrived")
+        return
+    if await is_stored(session, act.id):
+        return
+    followers = set(await local_followers(session, ctx.uris.base_url, act.actor_uri))
+    known = await status_by_uri(session, target)
+    if not followers and (known is None or known.local_actor_id is None):
+        ignore(act, "nobody here follows the booster and the post is not ours")
+        return
+    original = known or await _boosted_post(ctx, session, act, target, sent)
+    if original is None or original.deleted_at is not None or original.reblog_of_id is not None:
+        ignore(act, f"the boosted post {target} is unavailable, deleted or itself a boost")
+        return
+    public = original.visibility in (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
+    if not public and original.actor_uri != act.actor_uri:
+        # Mastodon ignores boosts of non-public posts except self-boosts
+        ignore(act, "a boost of someone else's non-public post")
+        return
+    already = await session.scalar(
+        select(Status.id).where(
+            Status.reblog_of_id == original.id, Status.actor_uri == act.actor_uri
+        )
+    )
+    if already is not None:
+        return
+    to, cc = act.activity.to, act.activity.cc
+    visibility = visibility_of(to, cc, await followers_uri(session, act.actor_uri, act.actor))
+    published = act.activity.published
+    published = min(published, ctx.now) if published else ctx.now
+    wrapper_id = await insert_status(
+        session,
+        remote_status(
+            uri=act.id,
+            actor_uri=act.actor_uri,
+            type="Announce",
+            visibility=visibility,
+            to=to,
+            cc=cc,
+            published=published,
+            now=ctx.now,
+            reblog_of_id=original.id,
+        ),
+    )
+    if wrapper_id is None:
+        return
+    await bump(session, Status.reblogs_count, Status.id == original.id, +1)
+    # Only the booster's followers see a boost at home; the boosted author is in `cc`
+    # for a notification, not for a timeline entry.
+    audience = Audience(followers=followers, addressed=set(), mentioned=set())
+    await add_to_timelines(session, wrapper_id, audience.home_timelines(visibility))
+
+
+def _undone(
+    inner: AsObject | None,
+    by_id: InstrumentedAttribute[str],
+    by_post: InstrumentedAttribute[int | None] | InstrumentedAttribute[int],
+) -> ColumnElement[bool] | None:
+    """The rows an Undo names: the undone activity by its id (`by_id`), or (Mastodon) by
+    the post it was about (`by_post` holds a `Status.id`); None when it names neither."""
+    if inner is None:
+        return None
+    conditions: list[ColumnElement[bool]] = []
+    if inner.id:
+        conditions.append(by_id == inner.id)
+    if inner.object_id:
+        conditions.append(by_post.in_(select(Status.id).where(Status.uri == inner.object_id)))
+    return or_(*conditions) if conditions else None
+
+
+async def on_undo_announce(
+    ctx: HandlerContext, session: AsyncSession, act: Incoming, inner: AsObject | None
+) -> None:
+    """Undo(Announce) by the booster: by the Announce id, or by the boosted post.
+
+    An Undo for a boost we never saw is remembered, so the late Announce is refused.
+    """
+    undone = _undone(inner, Status.uri, Status.reblog_of_id)
+    if undone is None:
+        return
+    query = select(Status.id).where(
+        Status.actor_uri == act.actor_uri,
+        Status.reblog_of_id.is_not(None),
+        Status.local_actor_id.is_(None),
+    )
+    found = list(await session.scalars(query.where(undone)))
+    await remove_boosts(session, found)
+    assert inner is not None  # `_undone` named something
+    if not found and inner.embedded and inner.id and same_origin(inner.id, act.actor_uri):
+        await remember_deleted(session, inner.id, ctx.now)
+
+
+async def on_like(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Count a Like of one of our own posts; Likes of anything else are not kept."""
+    target = act.activity.object.id if act.activity.object else None
+    if target is None or not ctx.uris.is_local(target):
+        return
+    status_id = await session.scalar(
+        select(Status.id).where(
+            Status.uri == target,
+            Status.local_actor_id.is_not(None),
+            Status.reblog_of_id.is_(None),
+            Status.deleted_at.is_(None),
+        )
+    )
+    if status_id is None:
+        return
+    inserted = await session.scalar(
+        insert(session, Favourite)
+        .values(
+            status_id=status_id, actor_uri=act.actor_uri, activity_uri=act.id, created_at=ctx.now
+        )
+        .on_conflict_do_nothing(index_elements=["status_id", "actor_uri"])
+        .returning(Favourite.id)
+    )
+    if inserted is not None:
+        await bump(session, Status.favourites_count, Status.id == status_id, +1)
+
+
+async def on_undo_like(
+    ctx: HandlerContext, session: AsyncSession, act: Incoming, inner: AsObject | None
+) -> None:
+    """Undo(Like) by the same actor: by the Like id, or (Mastodon) by the liked post."""
+    undone = _undone(inner, Favourite.activity_uri, Favourite.status_id)
+    if undone is None:
+        return
+    removed = list(
+        await session.scalars(
+            delete(Favourite)
+            .where(Favourite.actor_uri == act.actor_uri, undone)
+            .returning(Favourite.status_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for status_id in removed:
+        await bump(session, Status.favourites_count, Status.id == status_id, -1)

@@ -1,0 +1,202 @@
+"""Receiving relations: Follow, Accept, Reject, Block, Undo, and Delete of an actor.
+
+Replies (Accept of a Follow) go through `outbox`'s public functions. An Undo of a
+Like or an Announce is passed on to `inbox.reactions`; a Delete of anything but the
+actor itself to `inbox.posts`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.models import Actor, Block, Follow, FollowState, RemoteActor
+from federation.activities import fits_uri
+from inbox.context import HandlerContext, Incoming
+from inbox.posts import forget_actor_posts, on_delete_object
+from inbox.reactions import on_undo_announce, on_undo_like
+from outbox.follows import accept_follow, embeddable_follow, find_follow, remove_follows_between
+
+log = logging.getLogger("verbund.inbox")
+
+# What an Undo can take back.
+UNDOABLE = ("Follow", "Block", "Like", "Announce")
+
+
+async def local_actor_by_uri(
+    ctx: HandlerContext, session: AsyncSession, uri: str | None
+) -> Actor | None:
+    """Our (non-instance) actor with this URI; usernames ignore case (`…/users/ORG`)."""
+    username = ctx.uris.username_of(uri) if uri else None
+    if not username:
+        return None
+    return await session.scalar(
+        select(Actor).where(Actor.username_key == username.lower(), Actor.is_instance.is_(False))
+    )
+
+
+def _object_id(act: Incoming) -> str | None:
+    return act.activity.object.id if act.activity.object else None
+
+
+async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    local = await local_actor_by_uri(ctx, session, _object_id(act))
+    if local is None or act.actor is None:
+        return
+    # Usernames ignore case (`…/users/ORG` finds `org`); relations use the canonical id.
+    target_uri = ctx.uris.actor(local.username)
+    if await session.scalar(
+        select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
+    ):
+        # They blocked us and now follow again: Mastodon unblocks first, so lift ours.
+        await session.execute(
+            delete(Block).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
+        )
+    message = act.activity.content[:2000]
+    row = await find_follow(session, act.actor_uri, target_uri)
+    if row is None:
+        row = Follow(
+            follower_uri=act.actor_uri,
+            followed_uri=target_uri,
+            activity_uri=act.id,
+            state=FollowState.PENDING.value,
+            message=message,
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
+        session.add(row)
+        await session.flush()
+    else:
+        # A repeated Follow: keep the newest id (Mastodon matches the Accept by it).
+        row.activity_uri = act.id
+        row.updated_at = ctx.now
+        if message:
+            row.message = message
+    if row.state == FollowState.ACCEPTED.value or not local.manually_approves:
+        await accept_follow(
+            session,
+            actor=local,
+            row=row,
+            follower=act.actor,
+            now=ctx.now,
+            follow_body=embeddable_follow(dict(act.activity.body)),
+        )
+
+
+async def _our_follow(session: AsyncSession, act: Incoming) -> Follow | None:
+    """The Follow of ours that an Accept/Reject from `act.actor_uri` answers."""
+    obj = act.activity.object
+    follow_id = obj.id if obj else None
+    if follow_id:
+        row = await session.scalar(
+            select(Follow).where(
+                Follow.activity_uri == follow_id, Follow.followed_uri == act.actor_uri
+            )
+        )
+        if row is not None:
+            return row
+    if (
+        obj is not None
+        and obj.embedded
+        and (obj.bare_object == act.actor_uri or not obj.has_object)
+        and obj.bare_actor is not None
+    ):
+        return await find_follow(session, obj.bare_actor, act.actor_uri)
+    return None
+
+
+async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    row = await _our_follow(session, act)
+    if row is not None:
+        row.state = FollowState.ACCEPTED.value
+        row.updated_at = ctx.now
+
+
+async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Reject of a pending request drops it; after acceptance it ends the follow."""
+    row = await _our_follow(session, act)
+    if row is not None:
+        await session.delete(row)
+
+
+async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    obj = act.activity.object
+    inner_id = obj.id if obj else None
+    embedded = obj if obj is not None and obj.embedded else None
+    # A bare id may be any of these; a `type` (a list too: `["Follow"]`) says which.
+    inner_type = embedded.type_in(UNDOABLE) if embedded else None
+    if embedded and embedded.has_type and inner_type is None:
+        log.info("ignoring Undo %s: cannot undo a %s", act.id, embedded.type_text)
+        return
+    if inner_id is not None and not fits_uri(inner_id):
+        log.info("ignoring Undo %s: the undone id is too long", act.id)
+        return
+    if embedded and embedded.actor not in (None, act.actor_uri):
+        log.info("ignoring Undo %s: the undone activity is another actor's", act.id)
+        return  # only the Follow's own actor may undo it
+    if inner_type in (None, "Follow"):
+        conditions = [Follow.follower_uri == act.actor_uri]
+        target = embedded.object_id if embedded else None
+        local = await local_actor_by_uri(ctx, session, target)
+        if local is not None:
+            target = ctx.uris.actor(local.username)
+        if target:
+            await session.execute(delete(Follow).where(*conditions, Follow.followed_uri == target))
+        if inner_id:
+            await session.execute(
+                delete(Follow).where(*conditions, Follow.activity_uri == inner_id)
+            )
+    if inner_type in (None, "Block"):
+        block = [Block.blocker_uri == act.actor_uri]
+        if inner_id:
+            await session.execute(delete(Block).where(*block, Block.activity_uri == inner_id))
+        if embedded and embedded.bare_object is not None:
+            await session.execute(
+                delete(Block).where(*block, Block.blocked_uri == embedded.bare_object)
+            )
+    if inner_type in (None, "Like"):
+        await on_undo_like(ctx, session, act, obj)
+    if inner_type in (None, "Announce"):
+        await on_undo_announce(ctx, session, act, obj)
+
+
+async def on_block(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """A remote actor blocked one of ours: stop delivering to them, drop their follow."""
+    local = await local_actor_by_uri(ctx, session, _object_id(act))
+    if local is None:
+        return
+    target_uri = ctx.uris.actor(local.username)
+    exists = await session.scalar(
+        select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
+    )
+    if exists is None:
+        session.add(
+            Block(
+                blocker_uri=act.actor_uri,
+                blocked_uri=target_uri,
+                activity_uri=act.id,
+                created_at=ctx.now,
+            )
+        )
+    await remove_follows_between(session, act.actor_uri, target_uri)
+
+
+async def on_delete(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Delete(actor): the account is gone; forget it, its relations and its posts.
+    A Delete of anything else is a post's (`on_delete_object`)."""
+    deleted = _object_id(act)
+    if deleted is not None and not fits_uri(deleted):
+        log.info("ignoring Delete %s: the deleted id is too long", act.id)
+        return
+    if deleted != act.actor_uri:
+        await on_delete_object(ctx, session, act)
+        return
+    await forget_actor_posts(session, act.actor_uri, ctx.now)
+    await session.execute(
+        delete(Follow).where(
+            (Follow.follower_uri == act.actor_uri) | (Follow.followed_uri == act.actor_uri)
+        )
+    )
+    await session.execute(delete(RemoteActor).where(RemoteActor.uri == act.actor_uri))

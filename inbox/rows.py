@@ -1,0 +1,297 @@
+"""Rows the news handlers share: inserting and deleting received posts, their counters,
+mentions, tombstones, and who among our actors a post concerns.
+
+Counters move only through `bump` (one atomic UPDATE, never below zero), and only when
+a row was really inserted or deleted, so a record processed twice counts once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from actors.base import Base, dialect_name
+from actors.models import Actor, RemoteActor
+from actors.snowflake import snowflake
+from actors.uris import LocalUris
+from federation.posts import PUBLIC_COLLECTION, Post, Tag
+from outbox.models import Mention, Status, TimelineEntry, Tombstone, Visibility
+from outbox.news import hashtag_key
+from outbox.polls import new_remote_poll
+from outbox.timelines import local_followers
+
+
+def visibility_of(to: Iterable[str], cc: Iterable[str], followers_uri: str | None) -> Visibility:
+    """Mastodon's addressing table: Public in `to` → public, in `cc` → unlisted, the
+    author's followers in `to` → private (followers only), anything else → direct."""
+    to, cc = list(to), list(cc)
+    if any(a in PUBLIC_COLLECTION for a in to):
+        return Visibility.PUBLIC
+    if any(a in PUBLIC_COLLECTION for a in cc):
+        return Visibility.UNLISTED
+    if followers_uri and followers_uri in to:
+        return Visibility.PRIVATE
+    return Visibility.DIRECT
+
+
+def tags_json(tags: Iterable[Tag]) -> str:
+    """The `tags` column: tags as ActivityStreams objects. Hashtag names are stored as our
+    own posts store theirs, `#` + `hashtag_key`; names with no letter left (`#<>`) and
+    repeats of a key are dropped."""
+    out: list[dict[str, object]] = []
+    hashtags: set[str] = set()
+    for tag in tags:
+        if tag.kind == "Mention":
+            out.append({"type": "Mention", "href": tag.href, "name": tag.name})
+        elif tag.kind == "Hashtag":
+            key = hashtag_key(tag.name)
+            if key is not None and key not in hashtags:
+                hashtags.add(key)
+                out.append({"type": "Hashtag", "name": f"#{key}", "href": tag.href})
+        elif tag.kind == "Emoji":
+            out.append({"type": "Emoji", "name": tag.name, "icon": {"url": tag.icon_url}})
+    return json.dumps(out, ensure_ascii=False)
+
+
+def attachments_json(post: Post) -> str:
+    return json.dumps([a.as_json() for a in post.attachments], ensure_ascii=False)
+
+
+def insert(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """INSERT for this engine (both spell ON CONFLICT DO NOTHING the same way)."""
+    if dialect_name(session) == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+async def bump(
+    session: AsyncSession,
+    counter: InstrumentedAttribute[int],
+    where: ColumnElement[bool],
+    delta: int,
+) -> None:
+    """Add `delta` to a `Status` counter in one UPDATE; a decrement stops at zero."""
+    stmt = update(Status).where(where)
+    if delta < 0:
+        stmt = stmt.where(counter > 0)
+    await session.execute(
+        stmt.values({counter: counter + delta}).execution_options(synchronize_session=False)
+    )
+
+
+def remote_status(
+    *,
+    uri: str,
+    actor_uri: str,
+    type: str,
+    visibility: Visibility,
+    to: Iterable[str],
+    cc: Iterable[str],
+    published: datetime,
+    now: datetime,
+    **fields: object,
+) -> dict[str, object]:
+    """The values of a received `Status` row: a remote post, or (with `reblog_of_id`) the
+    wrapper of a remote boost. `fields` overrides the empty defaults."""
+    values: dict[str, object] = {
+        "id": snowflake(published),
+        "uri": uri,
+        "url": None,
+        "actor_uri": actor_uri,
+        "local_actor_id": None,
+        "author_user_id": None,
+        "type": type,
+        "name": None,
+        "summary": "",
+        "content": "",
+        "source": None,
+        "language": None,
+        "sensitive": False,
+        "visibility": visibility.value,
+        "in_reply_to_uri": None,
+        "reblog_of_id": None,
+        "recipients": json.dumps({"to": list(to), "cc": list(cc)}),
+        "tags": "[]",
+        "replies_count": 0,
+        "reblogs_count": 0,
+        "favourites_count": 0,
+        "published_at": published,
+        "edited_at": None,
+        "deleted_at": None,
+        "created_at": now,
+    }
+    values.update(fields)
+    return values
+
+
+async def insert_status(session: AsyncSession, values: dict[str, object]) -> int | None:
+    """Insert a received `Status` row; its id, or None if its uri was stored already."""
+    status_id = await session.scalar(
+        insert(session, Status)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["uri"])
+        .returning(Status.id)
+    )
+    return None if status_id is None else int(status_id)
+
+
+async def local_actor_ids(
+    session: AsyncSession, uris: LocalUris, actors: Iterable[str]
+) -> set[int]:
+    """Ids of our (non-instance) actors among `actors`."""
+    keys = {name.lower() for name in map(uris.username_of, actors) if name}
+    if not keys:
+        return set()
+    return set(
+        await session.scalars(
+            select(Actor.id).where(Actor.username_key.in_(keys), Actor.is_instance.is_(False))
+        )
+    )
+
+
+async def followers_uri(
+    session: AsyncSession, actor_uri: str, prefetched: RemoteActor | None
+) -> str | None:
+    if prefetched is not None and prefetched.uri == actor_uri:
+        return prefetched.followers_uri
+    return await session.scalar(
+        select(RemoteActor.followers_uri).where(RemoteActor.uri == actor_uri)
+    )
+
+
+async def tombstoned(session: AsyncSession, uri: str) -> bool:
+    return await session.scalar(select(Tombstone.id).where(Tombstone.uri == uri)) is not None
+
+
+async def remember_deleted(session: AsyncSession, uri: str, now: datetime) -> None:
+    """A Delete (or Undo) that beat its Create: refuse that id from now on."""
+    await session.execute(
+        insert(session, Tombstone)
+        .values(uri=uri, deleted_at=now)
+        .on_conflict_do_nothing(index_elements=["uri"])
+    )
+
+
+async def status_by_uri(session: AsyncSession, uri: str) -> Status | None:
+    return await session.scalar(select(Status).where(Status.uri == uri))
+
+
+async def is_stored(session: AsyncSession, uri: str) -> bool:
+    return await session.scalar(select(Status.id).where(Status.uri == uri)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Local actors a post concerns: who follows its author, who is addressed, who is mentioned."""
+
+    followers: set[int]
+    addressed: set[int]
+    mentioned: set[int]
+
+    def home_timelines(self, visibility: Visibility) -> set[int]:
+        """Whose home timeline shows it: direct posts only the addressed, followers-only
+        posts also the followers, public and unlisted posts also whoever is mentioned."""
+        if visibility == Visibility.DIRECT:
+            return set(self.addressed)
+        if visibility == Visibility.PRIVATE:
+            return self.addressed | self.followers
+        return self.addressed | self.followers | self.mentioned
+
+
+async def audience(session: AsyncSession, uris: LocalUris, post: Post) -> Audience:
+    return Audience(
+        followers=set(await local_followers(session, uris.base_url, post.author)),
+        addressed=await local_actor_ids(session, uris, [*post.to, *post.cc]),
+        mentioned=await local_actor_ids(session, uris, post.mentions),
+    )
+
+
+async def insert_post(
+    session: AsyncSession, post: Post, visibility: Visibility, now: datetime
+) -> int | None:
+    """Store a received post; its new id, or None if that id was already stored."""
+    published = min(post.published, now) if post.published else now
+    edited = post.updated if post.updated and post.updated > published else None
+    status_id = await insert_status(
+        session,
+        remote_status(
+            uri=post.id,
+            actor_uri=post.author,
+            type=post.type,
+            visibility=visibility,
+            to=post.to,
+            cc=post.cc,
+            published=published,
+            now=now,
+            url=post.url,
+            name=post.name,
+            summary=post.summary,
+            content=post.content,
+            language=post.language,
+            sensitive=post.sensitive,
+            in_reply_to_uri=post.in_reply_to,
+            tags=tags_json(post.tags),
+            attachments=attachments_json(post),
+            edited_at=edited,
+        ),
+    )
+    if status_id is None:
+        return None
+    if post.poll is not None:
+        session.add(new_remote_poll(status_id, post.poll, now))
+        await session.flush()
+    await add_mentions(session, status_id, post.mentions)
+    if post.in_reply_to:
+        await bump(session, Status.replies_count, Status.uri == post.in_reply_to, +1)
+    return status_id
+
+
+async def add_mentions(session: AsyncSession, status_id: int, actor_uris: Iterable[str]) -> None:
+    rows = [{"status_id": status_id, "actor_uri": uri} for uri in dict.fromkeys(actor_uris)]
+    if rows:
+        await session.execute(
+            insert(session, Mention).on_conflict_do_nothing(
+                index_elements=["status_id", "actor_uri"]
+            ),
+            rows,
+        )
+
+
+async def remove_boosts(session: AsyncSession, wrapper_ids: list[int]) -> None:
+    """Delete boost wrappers and decrement their targets' counters."""
+    if not wrapper_ids:
+        return
+    await session.execute(delete(TimelineEntry).where(TimelineEntry.status_id.in_(wrapper_ids)))
+    targets = list(
+        await session.scalars(
+            delete(Status)
+            .where(Status.id.in_(wrapper_ids))
+            .returning(Status.reblog_of_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for target in targets:
+        await bump(session, Status.reblogs_count, Status.id == target, -1)
+
+
+async def mark_deleted(session: AsyncSession, status: Status, now: datetime) -> None:
+    """A remote post is gone: keep the row (its id stays refused), drop what it said and
+    where it showed, and remove the boosts of it that remote actors made."""
+    status.deleted_at = now
+    status.content, status.summary, status.name, status.tags = "", "", None, "[]"
+    status.attachments = "[]"
+    await session.execute(delete(TimelineEntry).where(TimelineEntry.status_id == status.id))
+    await session.execute(delete(Mention).where(Mention.status_id == status.id))
+    boosts = await session.scalars(
+        select(Status.id).where(Status.reblog_of_id == status.id, Status.local_actor_id.is_(None))
+    )
+    await remove_boosts(session, list(boosts))
+    if status.in_reply_to_uri:
+        await bump(session, Status.replies_count, Status.uri == status.in_reply_to_uri, -1)
