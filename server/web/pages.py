@@ -27,12 +27,15 @@ async def render_profile(request: web.Request, view: LocalActorView) -> web.Resp
     """The profile with h-card and the newest public posts as an h-feed."""
     async with request.app[keys.SESSIONMAKER]() as session:
         posts = [post_view(p) for p in await public_posts(session, view.id, limit=PROFILE_POSTS)]
+    uris = request.app[keys.URIS]
     return html_page(
         request,
         "profile.html",
         actor=view,
         posts=posts,
         type_label=TYPE_LABELS.get(view.type, view.type),
+        rss_url=uris.feed(view.username, "rss"),
+        atom_url=uris.feed(view.username, "atom"),
     )
 
 
