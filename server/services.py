@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from actors.documents import ActorDocuments
 from actors.local import ensure_instance_actor
 from actors.remote import RemoteDirectory
+from actors.uris import LocalUris
 from federation.fetch import Signer, make_connector
+from federation.policy import FederationPolicy
 from server import db
 from server.config import Config
 
@@ -84,7 +86,8 @@ async def open_services(
             directory = RemoteDirectory(
                 sessionmaker,
                 lambda: http,
-                base_url=config.instance.base_url,
+                uris=LocalUris(config.instance.base_url),
+                policy=FederationPolicy.blocking(config.federation.blocked_domains),
                 signer=instance_signer,
                 allow_private=config.federation.allow_private_addresses,
                 key_ttl=config.federation.key_cache_seconds,
