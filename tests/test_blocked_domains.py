@@ -18,9 +18,11 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from actors.local import get_actor
 from actors.models import Follow, FollowState, RemoteActor, RemoteKey
 from federation.signatures import SignatureError, SignatureReason
 from inbox.models import InboxActivity
+from outbox.follows import FollowError, send_follow
 from outbox.models import Delivery, Status
 from server import actions
 from tests.conftest import Instance, LoopbackResolver, StartInstance
@@ -243,4 +245,27 @@ async def test_follower_on_a_domain_blocked_later_gets_no_delivery(world: World)
     async with world.alpha.sessionmaker() as session:
         inboxes = list(await session.scalars(select(Delivery.inbox_uri)))
     assert not [i for i in inboxes if BLOCKED in i]
+    world.blocked_saw_nothing()
+
+
+async def test_send_follow_refuses_a_target_on_a_blocked_domain(world: World) -> None:
+    """The outbox refuses too, whoever hands it a stored actor of a blocked domain."""
+    await store_spam(world)
+    policy = world.alpha.services.directory.policy
+    async with world.alpha.sessionmaker() as session:
+        target = await session.scalar(select(RemoteActor).where(RemoteActor.uri == world.spam))
+        assert target is not None
+        actor = await get_actor(session, "kv")
+        with pytest.raises(FollowError, match="blocked"):
+            await send_follow(
+                session,
+                actor=actor,
+                actor_uri=world.alpha.actor_uri("kv"),
+                target=target,
+                now=world.alpha.services.clock(),
+                policy=policy,
+            )
+        await session.commit()
+    assert await count(world.alpha, Follow) == 0
+    assert await count(world.alpha, Delivery) == 0
     world.blocked_saw_nothing()
