@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.local import find_actor, get_instance_actor
 from actors.models import Actor
+from actors.uris import LocalUris
 from federation.documents import LocalActorView, render_actor, render_actor_bare
 from federation.webfinger import Acct, render_jrd
 
@@ -42,30 +43,36 @@ def summary_html(text: str) -> str:
 
 
 def local_actor_id(base_url: str, username: str) -> str:
-    return f"{base_url}/users/{username}"
+    """Kept for callers outside `actors` until they hold a `LocalUris` themselves."""
+    return LocalUris(base_url).actor(username)
 
 
 def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView:
     """What the wire and the pages show of a local actor."""
+    uris = LocalUris(base_url)
     if actor.is_instance:
         # Mastodon names its instance actor after the domain (acct:host@host).
-        actor_id, username, profile = f"{base_url}/actor", acct_host, base_url
+        urls, username = uris.instance_actor_uris(), acct_host
     else:
-        actor_id = local_actor_id(base_url, actor.username)
-        username, profile = actor.username, f"{base_url}/@{actor.username}"
+        urls, username = uris.actor_uris(actor.username), actor.username
     return LocalActorView(
-        id=actor_id,
+        id=urls.id,
+        key_id=urls.key_id,
+        inbox=urls.inbox,
+        outbox=urls.outbox,
+        followers=urls.followers,
+        following=urls.following,
         type=actor.type,
         username=username,
         display_name=actor.display_name,
         summary_html=summary_html(actor.summary),
-        profile_url=profile,
+        profile_url=urls.profile_page,
         public_key_pem=actor.public_key_pem,
         manually_approves=actor.manually_approves,
         discoverable=actor.discoverable,
         published=actor.created_at,
         icon_url=actor.icon_url,
-        shared_inbox=f"{base_url}/inbox",
+        shared_inbox=urls.shared_inbox,
     )
 
 
@@ -87,6 +94,7 @@ class ActorDocuments:
     ) -> None:
         self._sessionmaker = sessionmaker
         self.base_url = base_url
+        self._uris = LocalUris(base_url)
         self.acct_host = acct_host
         self._ttl = ttl
         self._now = monotonic
@@ -94,7 +102,7 @@ class ActorDocuments:
         self._instance: CachedActor | None = None
 
     def actor_id(self, username: str) -> str:
-        return local_actor_id(self.base_url, username)
+        return self._uris.actor(username)
 
     def view_of(self, actor: Actor) -> LocalActorView:
         return actor_view(actor, base_url=self.base_url, acct_host=self.acct_host)

@@ -2,6 +2,10 @@
 
 `RemoteDirectory.resolve_key` is the `KeyResolver` the inbox and the
 authorized-fetch check pass to `federation.signatures.verify_request`.
+
+The directory holds the instance's `FederationPolicy`: nothing on a blocked domain is
+fetched (actor, key, WebFinger document) nor handed out from the cache, so every caller
+(follows, mentions, the inbox, authorized fetch) gets the block without passing it.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.base import Base, dialect_name
 from actors.models import Actor, RemoteActor, RemoteKey
+from actors.uris import LocalUris
 from federation.actors import ActorDocument, find_key, parse_actor, parse_key_document
 from federation.errors import FederationError
 from federation.fetch import Signer, fetch_json, webfinger
+from federation.policy import BlockedDomainError, FederationPolicy, url_host
 from federation.signatures import ResolvedKey, SignatureError, SignatureReason
 from federation.webfinger import acct_domain
 
@@ -72,7 +78,8 @@ class RemoteDirectory:
         sessionmaker: async_sessionmaker[AsyncSession],
         http: Callable[[], aiohttp.ClientSession],
         *,
-        base_url: str,
+        uris: LocalUris,
+        policy: FederationPolicy,
         signer: Callable[[], Awaitable[Signer]],
         allow_private: bool,
         key_ttl: float,
@@ -82,7 +89,8 @@ class RemoteDirectory:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._http = http
-        self._base_url = base_url
+        self._uris = uris
+        self.policy = policy
         self._signer = signer
         self._allow_private = allow_private
         self._key_ttl = key_ttl
@@ -99,8 +107,13 @@ class RemoteDirectory:
         """KeyResolver: memory → database → network; `refresh` skips both caches.
 
         Any failure to fetch, parse or store the key (and a recent such failure) is
-        `SignatureError(KEY_UNAVAILABLE)`, which the inbox answers with 401.
+        `SignatureError(KEY_UNAVAILABLE)`, which the inbox answers with 401; so is a key on
+        a blocked domain, which is neither fetched nor taken from a cache.
         """
+        if not self.policy.allows_url(key_id):
+            raise SignatureError(
+                SignatureReason.KEY_UNAVAILABLE, f"key {key_id} unavailable: domain blocked"
+            )
         if not refresh:
             entry = self._memory.get(key_id)
             if entry is not None and entry.expires > time.monotonic():
@@ -152,27 +165,22 @@ class RemoteDirectory:
 
     async def _local_key(self, key_id: str) -> ResolvedKey | None:
         """Our own actors' keys never need HTTP (local-to-local follows, tests)."""
-        prefix = self._base_url + "/"
-        if not key_id.startswith(prefix) or not key_id.endswith("#main-key"):
+        owner = self._uris.key_owner(key_id)
+        if owner is None:
             return None
-        path = key_id[len(self._base_url) : -len("#main-key")]
+        username = self._uris.username_of(owner)
         async with self._sessionmaker() as session:
-            if path == "/actor":
+            if username is None:  # the instance actor
                 actor = await session.scalar(select(Actor).where(Actor.is_instance.is_(True)))
-            elif path.startswith("/users/"):
+            else:
                 actor = await session.scalar(
                     select(Actor).where(
-                        Actor.username_key == path[len("/users/") :].lower(),
-                        Actor.is_instance.is_(False),
+                        Actor.username_key == username.lower(), Actor.is_instance.is_(False)
                     )
                 )
-            else:
-                return None
         if actor is None:
             return None
-        return ResolvedKey(
-            key_id=key_id, owner=key_id[: -len("#main-key")], public_key_pem=actor.public_key_pem
-        )
+        return ResolvedKey(key_id=key_id, owner=owner, public_key_pem=actor.public_key_pem)
 
     async def _stored_key(self, key_id: str) -> ResolvedKey | None:
         async with self._sessionmaker() as session:
@@ -205,12 +213,17 @@ class RemoteDirectory:
 
     async def _fetch(self, url: str) -> object:
         return await fetch_json(
-            self._http(), url, signer=await self._signer(), allow_private=self._allow_private
+            self._http(),
+            url,
+            signer=await self._signer(),
+            allow_private=self._allow_private,
+            policy=self.policy,
         )
 
     async def fetch_actor(self, uri: str) -> RemoteActor:
         """Fetch (always) and store a remote actor and its keys; RemoteActorError if either
-        fails (a document the database refuses included)."""
+        fails (a document the database refuses included, and an actor on a blocked
+        domain, which is not asked)."""
         try:
             actor = parse_actor(await self._fetch(uri))
         except FederationError as exc:
@@ -218,7 +231,10 @@ class RemoteDirectory:
         return await self._store(actor)
 
     async def get_actor(self, uri: str, *, max_age: timedelta = timedelta(days=1)) -> RemoteActor:
-        """A stored actor if fresh enough, else fetched."""
+        """A stored actor if fresh enough, else fetched; RemoteActorError for one on a
+        blocked domain, stored or not (nothing is fetched from or sent to it)."""
+        if not self.policy.allows_url(uri):
+            raise RemoteActorError(f"cannot use actor {uri}: {BlockedDomainError(url_host(uri))}")
         async with self._sessionmaker() as session:
             row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
         if row is not None and row.fetched_at > self._clock() - max_age:
@@ -226,10 +242,16 @@ class RemoteDirectory:
         return await self.fetch_actor(uri)
 
     async def resolve_handle(self, user: str, host: str, *, scheme: str = "https") -> RemoteActor:
-        """`user@host` → actor, through WebFinger."""
+        """`user@host` → actor, through WebFinger; RemoteActorError, before any request,
+        when `host` (or the actor WebFinger names) is on a blocked domain."""
         try:
             uri = await webfinger(
-                self._http(), user, host, scheme=scheme, allow_private=self._allow_private
+                self._http(),
+                user,
+                host,
+                scheme=scheme,
+                allow_private=self._allow_private,
+                policy=self.policy,
             )
         except FederationError as exc:
             raise RemoteActorError(f"cannot resolve {user}@{host}: {exc}") from None

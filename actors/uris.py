@@ -184,3 +184,17 @@ class LocalUris:
         if not name or "/" in name or "#" in name or "?" in name:
             return None
         return unquote(name)
+
+    def instance_actor_uris(self) -> ActorUris:
+        """The instance actor's URLs; its page is the front page."""
+        actor_id = self.instance_actor
+        return ActorUris(
+            id=actor_id,
+            key_id=self.key_id(actor_id),
+            inbox=self.inbox(actor_id),
+            outbox=self.outbox(actor_id),
+            followers=self.followers(actor_id),
+            following=self.following(actor_id),
+            profile_page=self.front_page,
+            shared_inbox=self.shared_inbox,
+        )

@@ -37,9 +37,18 @@ ACTOR_CONTEXT: list[object] = [
 
 @dataclass(frozen=True, slots=True)
 class LocalActorView:
-    """What rendering an actor document needs; built by `actors` from its row."""
+    """What rendering an actor document needs; built by `actors` from its row.
+
+    Every URL is given, none derived here: the URL layout is the instance's business
+    (`actors.uris`), not the protocol's.
+    """
 
     id: str
+    key_id: str
+    inbox: str
+    outbox: str
+    followers: str
+    following: str
     type: str
     username: str
     display_name: str
@@ -85,16 +94,16 @@ def render_actor(actor: LocalActorView) -> dict[str, object]:
         "name": actor.display_name or actor.username,
         "summary": actor.summary_html,
         "url": actor.profile_url,
-        "inbox": f"{actor.id}/inbox",
-        "outbox": f"{actor.id}/outbox",
-        "followers": f"{actor.id}/followers",
-        "following": f"{actor.id}/following",
+        "inbox": actor.inbox,
+        "outbox": actor.outbox,
+        "followers": actor.followers,
+        "following": actor.following,
         "manuallyApprovesFollowers": actor.manually_approves,
         "discoverable": actor.discoverable,
         "indexable": actor.discoverable,
         "published": format_datetime(actor.published),
         "publicKey": {
-            "id": f"{actor.id}#main-key",
+            "id": actor.key_id,
             "owner": actor.id,
             "publicKeyPem": actor.public_key_pem,
         },

@@ -1,7 +1,9 @@
 """The outgoing HTTP client: every request we make to another server goes through here.
 
 It owns the SSRF policy (no private, loopback, link-local… addresses, checked after DNS
-resolution and on every redirect hop), content negotiation for ActivityStreams documents,
+resolution and on every redirect hop), applies the `FederationPolicy` it is given (a
+blocked domain is refused with `BlockedDomainError` before any connection, on every
+redirect hop too), content negotiation for ActivityStreams documents,
 the id-equals-URL rule, size and time limits, and the signed inbox POST with the
 Cavage/RFC 9421 "double knock".
 
@@ -33,6 +35,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from federation.errors import FetchError
+from federation.policy import OPEN, BlockedDomainError, FederationPolicy, url_host
 from federation.signatures import SignatureScheme, prepare_signature, sign_request
 from federation.text import load_json
 
@@ -422,6 +425,7 @@ async def _get(
     accepts_type: Callable[[str], bool],
     signer: Signer | None,
     allow_private: bool,
+    policy: FederationPolicy,
     max_bytes: int,
     timeout: float,
 ) -> bytes:
@@ -430,6 +434,7 @@ async def _get(
     try:
         async with asyncio.timeout(timeout):
             for _hop in range(MAX_REDIRECTS + 1):
+                policy.check_url(str(current))
                 _check_target(session, current, allow_private)
                 headers = await _headers(
                     "GET", current, {"Accept": accept}, None, signer, SignatureScheme.CAVAGE
@@ -483,6 +488,7 @@ async def fetch_json(
     *,
     signer: Signer | None,
     allow_private: bool,
+    policy: FederationPolicy = OPEN,
     max_bytes: int = 1_048_576,
     timeout: float = 10.0,
 ) -> object:
@@ -496,7 +502,9 @@ async def fetch_json(
     Raises `FetchStatusError` (non-2xx; `.status`), `FetchNetworkError`/`FetchTimeoutError`
     (retryable), `ForbiddenAddressError`, `InvalidURLError`, `TooManyRedirectsError`,
     `UnacceptableContentTypeError`, `ResponseTooLargeError`, `InvalidDocumentError`,
-    `IdMismatchError` — all `FetchError`s.
+    `IdMismatchError` — all `FetchError`s — and `BlockedDomainError` (a `FederationError`,
+    not a `FetchError`) when `url` or a redirect target is on a domain `policy` blocks;
+    nothing is sent to that domain then.
     """
     raw = await _get(
         session,
@@ -505,6 +513,7 @@ async def fetch_json(
         accepts_type=is_activitystreams_media_type,
         signer=signer,
         allow_private=allow_private,
+        policy=policy,
         max_bytes=max_bytes,
         timeout=timeout,
     )
@@ -521,6 +530,7 @@ async def fetch_jrd(
     *,
     signer: Signer | None = None,
     allow_private: bool,
+    policy: FederationPolicy = OPEN,
     max_bytes: int = 1_048_576,
     timeout: float = 10.0,
 ) -> object:
@@ -532,6 +542,7 @@ async def fetch_jrd(
         url,
         signer=signer,
         allow_private=allow_private,
+        policy=policy,
         max_bytes=max_bytes,
         timeout=timeout,
     )
@@ -543,6 +554,7 @@ async def _fetch_jrd_object(
     *,
     signer: Signer | None,
     allow_private: bool,
+    policy: FederationPolicy,
     max_bytes: int,
     timeout: float,
 ) -> dict[str, object]:
@@ -553,6 +565,7 @@ async def _fetch_jrd_object(
         accepts_type=_is_json_media_type,
         signer=signer,
         allow_private=allow_private,
+        policy=policy,
         max_bytes=max_bytes,
         timeout=timeout,
     )
@@ -566,6 +579,7 @@ async def webfinger(
     *,
     scheme: str = "https",
     allow_private: bool,
+    policy: FederationPolicy = OPEN,
     signer: Signer | None = None,
     max_bytes: int = 1_048_576,
     timeout: float = 10.0,
@@ -576,7 +590,8 @@ async def webfinger(
     it), requires `subject` to equal `acct:user@host` case-insensitively, and returns the
     `href` of the `rel="self"` link whose type is ActivityStreams. `host` may carry a port;
     `scheme` is only for tests, since `acct:` cannot express one (owncast/owncast#2008).
-    Raises `WebFingerError` or another `FetchError`.
+    Raises `WebFingerError` or another `FetchError`, or `BlockedDomainError` (before any
+    request) when `policy` blocks `host`.
     """
     if (
         scheme not in ("http", "https")
@@ -587,11 +602,14 @@ async def webfinger(
         raise InvalidURLError(f"bad WebFinger target {user!r}@{host!r}")
     acct = f"acct:{user}@{host}"
     url = f"{scheme}://{host}/.well-known/webfinger?resource={acct}"
+    if not policy.allows_host(host):
+        raise BlockedDomainError(url_host(url) or host)
     jrd = await _fetch_jrd_object(
         session,
         url,
         signer=signer,
         allow_private=allow_private,
+        policy=policy,
         max_bytes=max_bytes,
         timeout=timeout,
     )
@@ -709,6 +727,7 @@ async def post_activity(
     signer: Signer,
     memory: SchemeMemory,
     allow_private: bool,
+    policy: FederationPolicy = OPEN,
     timeout: float = 10.0,
 ) -> PostResult:
     """POST `body` (the exact bytes, digested as sent) to an inbox, signed by `signer`.
@@ -721,9 +740,11 @@ async def post_activity(
 
     Returns the `PostResult` of the last attempt, whatever its status: classifying it
     (retry, give up) is the delivery worker's job. Raises `FetchNetworkError` /
-    `FetchTimeoutError` (retryable), `ForbiddenAddressError` or `InvalidURLError`.
+    `FetchTimeoutError` (retryable), `ForbiddenAddressError` or `InvalidURLError`; and
+    `BlockedDomainError`, with nothing sent, for an inbox on a domain `policy` blocks.
     """
     url = _parse_url(inbox_url)
+    policy.check_url(str(url))
     _check_target(session, url, allow_private)
     host = host_key(url)
     remembered = memory.get(host)

@@ -3,6 +3,9 @@
 Shapes follow Mastodon (federation-contract §4): an Accept is signed by the
 followed actor, embeds the Follow exactly as received, and goes to the
 follower's personal inbox, never a shared one.
+
+Every function that sends takes the instance's `FederationPolicy`: nothing is queued
+for an inbox on a blocked domain, and following an actor there fails at once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Follow, FollowState, RemoteActor
 from federation.documents import drop_nulls
+from federation.policy import OPEN, FederationPolicy
 from outbox.publish import enqueue, new_activity_uri
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -43,12 +47,17 @@ async def send_follow(
     target: RemoteActor,
     now: datetime,
     message: str = "",
+    policy: FederationPolicy = OPEN,
 ) -> Follow:
     """Follow `target` (a new Follow id each time) and record the relation as pending.
 
     Following again while pending or accepted re-sends the Follow with a fresh id,
-    which is how Mastodon repairs a relation the other side lost.
+    which is how Mastodon repairs a relation the other side lost. FollowError, with
+    nothing recorded or queued, when `policy` blocks the target's domain or its inbox's.
     """
+    for url in (target.uri, target.inbox_uri):
+        if not policy.allows_url(url):
+            raise FollowError(f"cannot follow {target.uri}: its domain is blocked")
     follow_uri = new_activity_uri(actor_uri, "follows")
     activity: dict[str, object] = _context(
         {"id": follow_uri, "type": "Follow", "actor": actor_uri, "object": target.uri}
@@ -70,14 +79,28 @@ async def send_follow(
     else:
         row.activity_uri = follow_uri
         row.updated_at = now
-    await enqueue(session, actor=actor, activity=activity, inboxes=[target.inbox_uri], now=now)
+    await enqueue(
+        session,
+        actor=actor,
+        activity=activity,
+        inboxes=[target.inbox_uri],
+        now=now,
+        blocked_domains=policy.blocked_domains,
+    )
     return row
 
 
 async def send_unfollow(
-    session: AsyncSession, *, actor: Actor, actor_uri: str, target: RemoteActor, now: datetime
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    actor_uri: str,
+    target: RemoteActor,
+    now: datetime,
+    policy: FederationPolicy = OPEN,
 ) -> None:
-    """Undo our Follow of `target` (embedding it, as Mastodon does) and forget the relation."""
+    """Undo our Follow of `target` (embedding it, as Mastodon does) and forget the relation;
+    the Undo is not queued for a target on a domain `policy` blocks."""
     row = await find_follow(session, actor_uri, target.uri)
     if row is None:
         raise FollowError(f"{actor_uri} does not follow {target.uri}")
@@ -95,7 +118,14 @@ async def send_unfollow(
         }
     )
     await session.delete(row)
-    await enqueue(session, actor=actor, activity=undo, inboxes=[target.inbox_uri], now=now)
+    await enqueue(
+        session,
+        actor=actor,
+        activity=undo,
+        inboxes=[target.inbox_uri],
+        now=now,
+        blocked_domains=policy.blocked_domains,
+    )
 
 
 def _received_follow(row: Follow) -> dict[str, object]:
@@ -117,6 +147,7 @@ async def _reply(
     follower: RemoteActor,
     now: datetime,
     follow_body: dict[str, object] | None,
+    policy: FederationPolicy,
 ) -> None:
     reply = _context(
         {
@@ -127,7 +158,14 @@ async def _reply(
             "object": follow_body or _received_follow(row),
         }
     )
-    await enqueue(session, actor=actor, activity=reply, inboxes=[follower.inbox_uri], now=now)
+    await enqueue(
+        session,
+        actor=actor,
+        activity=reply,
+        inboxes=[follower.inbox_uri],
+        now=now,
+        blocked_domains=policy.blocked_domains,
+    )
 
 
 async def accept_follow(
@@ -138,8 +176,10 @@ async def accept_follow(
     follower: RemoteActor,
     now: datetime,
     follow_body: dict[str, object] | None = None,
+    policy: FederationPolicy = OPEN,
 ) -> None:
-    """Accept a follow (again, if already accepted) and send the Accept."""
+    """Accept a follow (again, if already accepted) and send the Accept (not queued for a
+    follower on a domain `policy` blocks)."""
     row.state = FollowState.ACCEPTED.value
     row.updated_at = now
     await _reply(
@@ -150,6 +190,7 @@ async def accept_follow(
         follower=follower,
         now=now,
         follow_body=follow_body,
+        policy=policy,
     )
 
 
@@ -160,10 +201,19 @@ async def reject_follow(
     row: Follow,
     follower: RemoteActor,
     now: datetime,
+    policy: FederationPolicy = OPEN,
 ) -> None:
-    """Decline a request or remove an existing follower: send Reject, drop the relation."""
+    """Decline a request or remove an existing follower: send Reject (not queued for a
+    follower on a domain `policy` blocks), drop the relation."""
     await _reply(
-        session, kind="Reject", actor=actor, row=row, follower=follower, now=now, follow_body=None
+        session,
+        kind="Reject",
+        actor=actor,
+        row=row,
+        follower=follower,
+        now=now,
+        follow_body=None,
+        policy=policy,
     )
     await session.delete(row)
 

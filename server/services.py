@@ -101,7 +101,8 @@ async def open_services(
             directory = RemoteDirectory(
                 sessionmaker,
                 lambda: http,
-                base_url=config.instance.base_url,
+                uris=LocalUris(config.instance.base_url),
+                policy=FederationPolicy.blocking(config.federation.blocked_domains),
                 signer=instance_signer,
                 allow_private=config.federation.allow_private_addresses,
                 key_ttl=config.federation.key_cache_seconds,

@@ -41,3 +41,13 @@ def test_reads_local_uris_back() -> None:
 @given(st.text(alphabet=st.characters(blacklist_characters="/#?%"), min_size=1, max_size=30))
 def test_username_round_trips(name: str) -> None:
     assert URIS.username_of(URIS.actor(name)) == name
+
+
+def test_instance_actor_urls_hang_off_the_instance_actor() -> None:
+    paths = URIS.instance_actor_uris()
+    assert paths.id == "https://kv.example:8443/actor"
+    assert paths.key_id == URIS.instance_key_id
+    assert paths.inbox == "https://kv.example:8443/actor/inbox"
+    assert paths.outbox == "https://kv.example:8443/actor/outbox"
+    assert paths.profile_page == URIS.front_page
+    assert paths.shared_inbox == URIS.shared_inbox

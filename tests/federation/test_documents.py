@@ -31,6 +31,11 @@ SAFARI = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 def view(**kw: object) -> LocalActorView:
     fields: dict[str, object] = {
         "id": "https://alpha.test/users/news",
+        "key_id": "https://alpha.test/users/news#main-key",
+        "inbox": "https://alpha.test/users/news/inbox",
+        "outbox": "https://alpha.test/users/news/outbox",
+        "followers": "https://alpha.test/users/news/followers",
+        "following": "https://alpha.test/users/news/following",
         "type": "Organization",
         "username": "news",
         "display_name": "",

@@ -54,6 +54,7 @@ from federation.fetch import (
     post_activity,
     webfinger,
 )
+from federation.policy import BlockedDomainError, FederationPolicy
 from federation.signatures import (
     SignatureError,
     SignatureReason,
@@ -699,6 +700,67 @@ async def test_post_refuses_private_target(
 )
 def test_is_forbidden_address(address: str, forbidden: bool) -> None:
     assert is_forbidden_address(ipaddress.ip_address(address)) is forbidden
+
+
+# --- federation policy --------------------------------------------------------------------
+
+BLOCKING = FederationPolicy.blocking(["remote.test", "intranet.test"])
+
+
+async def test_blocked_domain_is_never_contacted(
+    session: aiohttp.ClientSession, remote: FakeRemote
+) -> None:
+    with pytest.raises(BlockedDomainError, match=r"remote\.test"):
+        await fetch_json(
+            session,
+            "http://remote.test/users/alice",
+            signer=None,
+            allow_private=True,
+            policy=BLOCKING,
+        )
+    with pytest.raises(BlockedDomainError):
+        await fetch_jrd(
+            session,
+            "http://sub.remote.test/.well-known/webfinger",
+            allow_private=True,
+            policy=BLOCKING,
+        )
+    with pytest.raises(BlockedDomainError):
+        await webfinger(
+            session,
+            "alice",
+            "remote.test:8443",
+            scheme="http",
+            allow_private=True,
+            policy=BLOCKING,
+        )
+    with pytest.raises(BlockedDomainError):
+        await post_activity(
+            session,
+            "http://remote.test/inbox/ok",
+            BODY,
+            signer=signer(),
+            memory=InMemorySchemeMemory(),
+            allow_private=True,
+            policy=BLOCKING,
+        )
+    assert remote.seen == []
+
+
+async def test_redirect_to_blocked_domain_is_refused_before_connecting(
+    session: aiohttp.ClientSession, remote: FakeRemote
+) -> None:
+    # intranet.test resolves to 10.0.0.5, which no test may ever reach: the block stops
+    # the hop before any connection is attempted.
+    with pytest.raises(BlockedDomainError, match=r"intranet\.test"):
+        await fetch_json(
+            session,
+            "http://knock.test/redirect/intranet",
+            signer=None,
+            allow_private=True,
+            policy=FederationPolicy.blocking(["intranet.test"]),
+        )
+    assert remote.paths() == ["/redirect/intranet"]
 
 
 # --- WebFinger ----------------------------------------------------------------------------
