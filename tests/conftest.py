@@ -84,7 +84,7 @@ def _pooled_rsa_key(public_exponent: int, key_size: int, backend: Any = None) ->
 
 # Patched at import (not in a fixture) so that keys made when test modules load
 # come from the pool too; tests/federation/test_keys.py undoes it for itself.
-rsa.generate_private_key = _pooled_rsa_key  # type: ignore[assignment]  # same call shape
+rsa.generate_private_key = _pooled_rsa_key
 
 
 @pytest.fixture(autouse=True)
@@ -175,8 +175,11 @@ async def drop_database(config: DatabaseConfig) -> None:
         async with engine.begin() as conn:
             await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{config.schema}" CASCADE')
         await engine.dispose()
-    elif TEST_DATABASE_URL and make_url(config.url).database != make_url(TEST_DATABASE_URL).database:
-        await _postgres_admin(f'DROP DATABASE IF EXISTS "{make_url(config.url).database}" WITH (FORCE)')
+        return
+    name = make_url(config.url).database
+    if TEST_DATABASE_URL and name != make_url(TEST_DATABASE_URL).database:
+        # A copy of the template (see DatabaseTemplate).
+        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _postgres_admin(*statements: str) -> None:
@@ -344,9 +347,7 @@ async def start_instance(
             await ensure_instance_actor(session)
             await session.commit()
         await engine.dispose()
-        app = create_app(
-            config, resolver=resolver, monotonic=monotonic, run_processor=processor
-        )
+        app = create_app(config, resolver=resolver, monotonic=monotonic, run_processor=processor)
         runner = await start_server(app, config.server)
         runners.append(runner)
         port = runner.addresses[-1][1]
