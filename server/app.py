@@ -54,9 +54,11 @@ def create_app(
     resolver: AbstractResolver | None = None,
     clock: Callable[[], datetime] = utc_clock,
     monotonic: MonotonicClock = time.monotonic,
+    run_processor: bool = True,
 ) -> web.Application:
     """An application for `config`. `resolver` lets tests map test host names to loopback;
-    `monotonic` is the clock of the rate limits."""
+    `monotonic` is the clock of the rate limits; `run_processor=False` leaves the inbox
+    processor to tests that step it with `run_once()`."""
     app = web.Application(client_max_size=config.federation.max_inbox_bytes)
     app[keys.CONFIG] = config
     app[keys.CLOCK] = clock
@@ -105,10 +107,13 @@ def create_app(
                 limits=limits.inbox,
             )
             stop = asyncio.Event()
-            task = asyncio.create_task(processor.run_forever(stop), name="inbox-processor")
+            task = None
+            if run_processor:
+                task = asyncio.create_task(processor.run_forever(stop), name="inbox-processor")
             yield
             stop.set()
-            await task
+            if task is not None:
+                await task
             await committer.stop()
 
     app.cleanup_ctx.append(services)

@@ -1,18 +1,26 @@
 """Shared fixtures: complete Verbund instances on loopback, talking real HTTP.
 
 Each instance gets its own database (a SQLite file under tmp_path, or its own
-schema in the PostgreSQL database named by TEST_DATABASE_URL). Host names such
+database on the PostgreSQL server named by TEST_DATABASE_URL). Host names such
 as `alpha.test` resolve to the instance's loopback port through LoopbackResolver,
 so URLs, Host headers and signatures look as they would in production.
+
+Speed: the migrations run once per test process into a template that each
+instance copies (a file copy on SQLite, `CREATE DATABASE ... TEMPLATE` on
+PostgreSQL), and RSA keys come from a pool of pre-generated ones (generating a
+2048-bit key costs 50-500 ms; the suite makes hundreds).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
 import socket
+import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +29,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.local import create_actor, ensure_instance_actor
@@ -39,6 +50,54 @@ from server.runtime import start_server
 from server.services import Services
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+KEY_POOL = Path(__file__).parent / "vectors" / "rsa_key_pool.pem"
+_generate_rsa_key = rsa.generate_private_key
+
+
+def _pooled_keys() -> Iterator[rsa.RSAPrivateKey]:
+    """The pool's keys in turn: consecutive keys differ, as freshly generated ones would.
+
+    They were checked once when generated, so loading skips OpenSSL's slow RSA check.
+    """
+    pems = [f"-----BEGIN{part}" for part in KEY_POOL.read_text().split("-----BEGIN")[1:]]
+    keys: list[rsa.RSAPrivateKey] = []
+    for pem in pems:
+        key = serialization.load_pem_private_key(
+            pem.encode(), None, unsafe_skip_rsa_key_validation=True
+        )
+        assert isinstance(key, rsa.RSAPrivateKey)
+        keys.append(key)
+    return itertools.cycle(keys)
+
+
+_KEYS: Iterator[rsa.RSAPrivateKey] | None = None
+
+
+def _pooled_rsa_key(public_exponent: int, key_size: int, backend: Any = None) -> rsa.RSAPrivateKey:
+    global _KEYS
+    if (public_exponent, key_size) != (65537, 2048):
+        return _generate_rsa_key(public_exponent, key_size)
+    if _KEYS is None:
+        _KEYS = _pooled_keys()
+    return next(_KEYS)
+
+
+# Patched at import (not in a fixture) so that keys made when test modules load
+# come from the pool too; tests/federation/test_keys.py undoes it for itself.
+rsa.generate_private_key = _pooled_rsa_key
+
+
+@pytest.fixture(autouse=True)
+def _real_keygen_for_key_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The tests of key generation itself get keys made by OpenSSL, not the pool."""
+    if request.node.path.name != "test_keys.py":
+        yield
+        return
+    rsa.generate_private_key = _generate_rsa_key
+    try:
+        yield
+    finally:
+        rsa.generate_private_key = _pooled_rsa_key
 
 
 class LoopbackResolver(AbstractResolver):
@@ -116,6 +175,94 @@ async def drop_database(config: DatabaseConfig) -> None:
         async with engine.begin() as conn:
             await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{config.schema}" CASCADE')
         await engine.dispose()
+        return
+    name = make_url(config.url).database
+    if TEST_DATABASE_URL and name != make_url(TEST_DATABASE_URL).database:
+        # A copy of the template (see DatabaseTemplate).
+        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _postgres_admin(*statements: str) -> None:
+    """Run statements that cannot run in a transaction (CREATE/DROP DATABASE)."""
+    engine = db.create_engine(DatabaseConfig(url=TEST_DATABASE_URL))
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for statement in statements:
+                await conn.exec_driver_sql(statement)
+    finally:
+        await engine.dispose()
+
+
+def _postgres_database(name: str) -> DatabaseConfig:
+    url = make_url(TEST_DATABASE_URL).set(database=name)
+    return DatabaseConfig(url=url.render_as_string(hide_password=False))
+
+
+class DatabaseTemplate:
+    """A database migrated to head once per test process, which instances copy.
+
+    Running the migrations costs 0.3-2 s per database; a copy costs milliseconds.
+    Per process (each xdist worker has its own), so no lock is needed.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.ready = False
+
+    @property
+    def _sqlite_path(self) -> Path:
+        return self.directory / "template.db"
+
+    @property
+    def _postgres_name(self) -> str:
+        return f"verbund_template_{os.getpid()}"
+
+    async def _build(self) -> None:
+        if TEST_DATABASE_URL:
+            name = self._postgres_name
+            await _postgres_admin(
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+            )
+            config = _postgres_database(name)
+        else:
+            config = DatabaseConfig(url=f"sqlite+aiosqlite:///{self._sqlite_path}")
+        engine = db.create_engine(config)
+        await db.upgrade(engine, config)
+        await engine.dispose()
+        if not TEST_DATABASE_URL:
+            # One self-contained file to copy: no -wal or -shm beside it.
+            with sqlite3.connect(self._sqlite_path) as conn:
+                conn.execute("PRAGMA journal_mode=DELETE")
+        self.ready = True
+
+    async def copy(self, tmp_path: Path, name: str) -> DatabaseConfig:
+        """A fresh database at head for one instance."""
+        if not self.ready:
+            await self._build()
+        if TEST_DATABASE_URL:
+            database = f"t_{name}_{uuid.uuid4().hex[:10]}"
+            await _postgres_admin(f'CREATE DATABASE "{database}" TEMPLATE "{self._postgres_name}"')
+            return _postgres_database(database)
+        config = database_config(tmp_path, name)
+        path = db.sqlite_file(config)
+        assert path is not None
+        shutil.copyfile(self._sqlite_path, path)
+        return config
+
+    async def drop(self) -> None:
+        if TEST_DATABASE_URL and self.ready:
+            await _postgres_admin(f'DROP DATABASE IF EXISTS "{self._postgres_name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplate]:
+    template = DatabaseTemplate(tmp_path_factory.mktemp("template"))
+    yield template
+    if template.ready and TEST_DATABASE_URL:
+        import asyncio
+
+        asyncio.run(template.drop())
 
 
 @pytest.fixture
@@ -137,12 +284,32 @@ async def make_database(tmp_path: Path) -> AsyncIterator[Callable[[str], Databas
         await drop_database(cfg)
 
 
+MigratedDatabase = Callable[[str], Awaitable[DatabaseConfig]]
+
+
+@pytest.fixture
+async def migrated_database(
+    tmp_path: Path, database_template: DatabaseTemplate
+) -> AsyncIterator[MigratedDatabase]:
+    """Factory: `await migrated_database("alpha")` is a fresh database at head."""
+    made: list[DatabaseConfig] = []
+
+    async def make(name: str) -> DatabaseConfig:
+        cfg = await database_template.copy(tmp_path, name)
+        made.append(cfg)
+        return cfg
+
+    yield make
+    for cfg in made:
+        await drop_database(cfg)
+
+
 StartInstance = Callable[..., Awaitable[Instance]]
 
 
 @pytest.fixture
 async def start_instance(
-    resolver: LoopbackResolver, make_database: Callable[[str], DatabaseConfig]
+    resolver: LoopbackResolver, migrated_database: MigratedDatabase
 ) -> AsyncIterator[StartInstance]:
     """Factory: `await start_instance("alpha")` serves http://alpha.test on a loopback port;
     `start_instance("beta", domain="beta.test:8443")` an instance whose domain (so its actor
@@ -156,12 +323,14 @@ async def start_instance(
         server: Mapping[str, Any] | None = None,
         limits: Mapping[str, Any] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        processor: bool = False,
         **federation: Any,
     ) -> Instance:
         """`server` overrides ServerConfig fields (timeouts, a fixed port), `limits`
         LimitsConfig's, with `monotonic` as the limiters' clock; the rest are
-        FederationConfig's."""
-        database = make_database(name)
+        FederationConfig's. Like the delivery worker, the inbox processor runs only when
+        a test steps it (`settle`, `run_once`); `processor=True` runs it in the background."""
+        database = await migrated_database(name)
         config = Config(
             instance=InstanceConfig(
                 domain=domain or f"{name}.test", scheme="http", name=name.title()
@@ -174,12 +343,11 @@ async def start_instance(
             limits=LimitsConfig(**(limits or {})),
         )
         engine = db.create_engine(database)
-        await db.upgrade(engine, database)
         async with db.create_sessionmaker(engine)() as session:
             await ensure_instance_actor(session)
             await session.commit()
         await engine.dispose()
-        app = create_app(config, resolver=resolver, monotonic=monotonic)
+        app = create_app(config, resolver=resolver, monotonic=monotonic, run_processor=processor)
         runner = await start_server(app, config.server)
         runners.append(runner)
         port = runner.addresses[-1][1]

@@ -1,8 +1,7 @@
-"""`verbund user|role|token` as an operator runs them: real processes, then the token over HTTP."""
+"""`verbund user|role|token` as an operator runs them (in-process), then the token over HTTP."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -10,21 +9,14 @@ from pathlib import Path
 import pytest
 
 from server.config import DatabaseConfig
-from tests.server.test_cli import ROOT, VERBUND, run, write_config
+from tests.helpers import run_cli
+from tests.server.test_cli import ROOT, run, write_config
 
 PASSWORD = "a long and secret passphrase"
 
 
 def run_input(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*VERBUND, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=dict(os.environ),
-    )
+    return run_cli(*args, stdin=stdin, cwd=ROOT)
 
 
 @pytest.fixture

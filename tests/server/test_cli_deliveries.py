@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +25,7 @@ from server import db
 from server.cli import deliveries as cli_deliveries
 from server.cli.common import CliError
 from server.config import DatabaseConfig
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).parents[2]
 ACTOR = "http://localhost:8080/users/news"
@@ -297,14 +295,9 @@ def test_worker_options_are_validated() -> None:
 
 
 async def test_verbund_deliveries_is_wired_into_the_command(site: Site) -> None:
+    # In its own thread: the command runs its own event loop, as `verbund` would.
     result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "server.cli", "deliveries", "stats", "--config", str(site.config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ},
+        run_cli, "deliveries", "stats", "--config", str(site.config), cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
     assert "pending: 2" in result.stdout
