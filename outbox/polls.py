@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, RemoteActor
-from federation.documents import AS_CONTEXT, format_datetime
+from federation.documents import AS_CONTEXT
 from federation.media import QuestionPoll
 from outbox.models import Activity, Delivery, Poll, PollVote, Status, Visibility
 from outbox.publish import enqueue, follower_inboxes
@@ -225,23 +225,6 @@ async def _record(
 
 
 # --- rendering --------------------------------------------------------------------------------
-
-QUESTION_CONTEXT_TERMS: dict[str, object] = {"votersCount": "toot:votersCount"}
-
-
-def question_fields(poll: Poll) -> dict[str, object]:
-    """The poll part of our Question (Mastodon's NoteSerializer)."""
-    options = [
-        {"type": "Note", "name": title, "replies": {"type": "Collection", "totalItems": votes}}
-        for title, votes in options_of(poll)
-    ]
-    doc: dict[str, object] = {"anyOf" if poll.is_multiple else "oneOf": options}
-    if poll.expires_at is not None:
-        doc["endTime"] = format_datetime(poll.expires_at)
-    if poll.closed_at is not None:
-        doc["closed"] = format_datetime(poll.closed_at)
-    doc["votersCount"] = poll.voters_count or 0
-    return doc
 
 
 def vote_uri(voter_uri: str, vote_id: int) -> str:
