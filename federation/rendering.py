@@ -27,6 +27,7 @@ __all__ = [
     "render_tombstone",
     "render_undo_announce",
     "render_update",
+    "render_vote",
 ]
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -233,3 +234,25 @@ def render_tombstone(post: PostView) -> dict[str, object]:
     if post.deleted_at is not None:
         doc["deleted"] = format_datetime(post.deleted_at)
     return doc
+
+
+def render_vote(
+    *, voter_uri: str, vote_uri: str, title: str, question_uri: str, author_uri: str
+) -> dict[str, object]:
+    """A Create(Note) carrying one vote on a remote Question, exactly as Mastodon's
+    VoteSerializer shapes it (`vote_uri` is `LocalUris.vote`)."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": f"{vote_uri}/activity",
+        "type": "Create",
+        "actor": voter_uri,
+        "to": author_uri,  # one URI, not a list: Mastodon's serializer sends it so
+        "object": {
+            "id": vote_uri,
+            "type": "Note",
+            "name": title,
+            "attributedTo": voter_uri,
+            "to": author_uri,
+            "inReplyTo": question_uri,
+        },
+    }

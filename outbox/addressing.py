@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, RemoteActor
+from actors.uris import LocalUris
 from federation.rendering import PUBLIC
 from outbox.models import Activity, Delivery, Visibility
 from outbox.publish import follower_inboxes
@@ -34,10 +35,6 @@ def _inbox_of(actor: RemoteActor) -> str:
     return actor.shared_inbox_uri or actor.inbox_uri
 
 
-def _is_ours(uri: str, base_url: str) -> bool:
-    return uri.startswith(base_url + "/")
-
-
 async def _remote_actors(session: AsyncSession, uris: Iterable[str]) -> list[RemoteActor]:
     wanted = list(set(uris))
     if not wanted:
@@ -49,7 +46,7 @@ async def _recipient_inboxes(
     session: AsyncSession,
     *,
     actor_uri: str,
-    base_url: str,
+    uris: LocalUris,
     visibility: str,
     addressed: Iterable[RemoteActor],
 ) -> set[str]:
@@ -61,7 +58,7 @@ async def _recipient_inboxes(
     if visibility != Visibility.DIRECT.value:
         inboxes |= await follower_inboxes(session, actor_uri)
     inboxes |= {_inbox_of(a) for a in addressed}
-    return {i for i in inboxes if not _is_ours(i, base_url)}
+    return {i for i in inboxes if not uris.is_local(i)}
 
 
 async def _earlier_inboxes(session: AsyncSession, actor: Actor, object_uri: str) -> set[str]:
@@ -75,9 +72,10 @@ async def _earlier_inboxes(session: AsyncSession, actor: Actor, object_uri: str)
     return set(rows)
 
 
-async def _local_actor_ids(session: AsyncSession, base_url: str, uris: Iterable[str]) -> list[int]:
-    prefix = base_url + "/users/"
-    names = [u[len(prefix) :].lower() for u in uris if u.startswith(prefix)]
+async def _local_actor_ids(
+    session: AsyncSession, local: LocalUris, actor_uris: Iterable[str]
+) -> list[int]:
+    names = [n.lower() for u in actor_uris if (n := local.username_of(u)) is not None]
     if not names:
         return []
     return list(

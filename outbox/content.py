@@ -13,10 +13,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
+from actors.uris import LocalUris
 from federation.content import render_markdown
 from federation.webfinger import acct_domain
 
@@ -154,8 +154,8 @@ def _safe_href(url: str | None, fallback: str) -> str:
     return html.escape(chosen, quote=True)
 
 
-def _hashtag_link(base_url: str, typed: str) -> str:
-    href = html.escape(f"{base_url}/tags/{quote(normalize_hashtag(typed))}", quote=True)
+def _hashtag_link(uris: LocalUris, typed: str) -> str:
+    href = html.escape(uris.tag_page(normalize_hashtag(typed)), quote=True)
     return f'<a href="{href}" class="mention hashtag" rel="tag">#<span>{typed}</span></a>'
 
 
@@ -181,12 +181,13 @@ def render_content(
     see every tag the post is filed under.
     """
     local_host = acct_domain(base_url)
+    uris = LocalUris(base_url)
     hashtags: dict[str, str] = {}
     mentioned: dict[str, tuple[RemoteActor, str]] = {}
 
     def link_tag(m: re.Match[str]) -> str:
         hashtags.setdefault(normalize_hashtag(m.group(1)), m.group(1))
-        return _hashtag_link(base_url, m.group(1))
+        return _hashtag_link(uris, m.group(1))
 
     def link_mention(m: re.Match[str]) -> str:
         key = _mention_key(m.group(1), m.group(2), local_host)
@@ -212,15 +213,12 @@ def render_content(
         name = raw.strip().lstrip("#")
         if normalize_hashtag(name) not in hashtags:
             hashtags[normalize_hashtag(name)] = name
-            extra.append(_hashtag_link(base_url, html.escape(name)))
+            extra.append(_hashtag_link(uris, html.escape(name)))
     if extra:
         content += "<p>" + " ".join(extra) + "</p>"
     tags: list[dict[str, object]] = [
         {"type": "Mention", "href": actor.uri, "name": f"@{actor.username}@{host}"}
         for actor, host in mentioned.values()
     ]
-    tags += [
-        {"type": "Hashtag", "href": f"{base_url}/tags/{quote(key)}", "name": f"#{key}"}
-        for key in hashtags
-    ]
+    tags += [{"type": "Hashtag", "href": uris.tag_page(key), "name": f"#{key}"} for key in hashtags]
     return Rendered(content, tags, [actor for actor, _ in mentioned.values()])

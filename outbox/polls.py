@@ -30,8 +30,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, RemoteActor
-from federation.documents import AS_CONTEXT
+from actors.uris import LocalUris
 from federation.media import QuestionPoll
+from federation.policy import OPEN, FederationPolicy
+from federation.rendering import render_vote
+from outbox.context import PublishContext
 from outbox.models import Activity, Delivery, Poll, PollVote, Status, Visibility
 from outbox.publish import enqueue, follower_inboxes
 
@@ -224,52 +227,24 @@ async def _record(
     await session.flush()
 
 
-# --- rendering --------------------------------------------------------------------------------
-
-
-def vote_uri(voter_uri: str, vote_id: int) -> str:
-    """Mastodon's `<account>#votes/<id>` (dereferenceable through its account)."""
-    return f"{voter_uri}#votes/{vote_id}"
-
-
-def render_vote(voter_uri: str, vote_id: int, *, title: str, question: Status) -> dict[str, object]:
-    """A Create(Note) carrying one vote, exactly as Mastodon's VoteSerializer shapes it."""
-    note_id = vote_uri(voter_uri, vote_id)
-    return {
-        "@context": AS_CONTEXT,
-        "id": f"{note_id}/activity",
-        "type": "Create",
-        "actor": voter_uri,
-        "to": question.actor_uri,  # one URI, not a list: Mastodon's serializer sends it so
-        "object": {
-            "id": note_id,
-            "type": "Note",
-            "name": title,
-            "attributedTo": voter_uri,
-            "to": question.actor_uri,
-            "inReplyTo": question.uri,
-        },
-    }
-
-
 # --- voting -----------------------------------------------------------------------------------
 
 
 async def vote(
     session: AsyncSession,
+    ctx: PublishContext,
     *,
     status: Status,
     poll: Poll,
     actor: Actor,
-    actor_uri: str,
     choices: Sequence[int],
-    now: datetime,
-    blocked_domains: Iterable[str] = (),
     render_update: UpdateRenderer | None = None,
 ) -> None:
     """A local actor votes. On a remote poll, one vote Note per choice goes to its author
     (and the counts shown here move at once); on our own poll, the new counts go out in an
-    Update (`render_update`). Raises PollError. The caller commits."""
+    Update (`render_update`). Raises PollError. The caller commits, then `ctx.wake()`."""
+    actor_uri = ctx.actor_uri(actor)
+    now = ctx.clock()
     voted_before = await session.scalar(
         select(func.count()).where(
             PollVote.poll_id == poll.status_id, PollVote.voter_uri == actor_uri
@@ -281,7 +256,7 @@ async def vote(
         if render_update is not None:
             await send_update(
                 session, status=status, poll=poll, now=now, render_update=render_update,
-                blocked_domains=blocked_domains,
+                policy=ctx.policy,
             )  # fmt: skip
         return
     options = options_of(poll)
@@ -302,14 +277,20 @@ async def vote(
         )
     )
     for row in rows:
-        row.uri = vote_uri(actor_uri, row.id)
+        row.uri = ctx.uris.vote(actor_uri, row.id)
         await enqueue(
             session,
             actor=actor,
-            activity=render_vote(actor_uri, row.id, title=options[row.choice][0], question=status),
+            activity=render_vote(
+                voter_uri=actor_uri,
+                vote_uri=row.uri,
+                title=options[row.choice][0],
+                question_uri=status.uri,
+                author_uri=status.actor_uri,
+            ),
             inboxes=[author.inbox_uri],
             now=now,
-            blocked_domains=blocked_domains,
+            policy=ctx.policy,
         )
 
 
@@ -347,7 +328,7 @@ async def send_update(
     poll: Poll,
     now: datetime,
     render_update: UpdateRenderer,
-    blocked_domains: Iterable[str] = (),
+    policy: FederationPolicy = OPEN,
 ) -> None:
     """Enqueue an Update of our Question to its audience: followers (unless direct),
     whoever got it before, and every remote voter."""
@@ -367,15 +348,15 @@ async def send_update(
     voters = select(PollVote.voter_uri).where(PollVote.poll_id == poll.status_id)
     for remote in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(voters))):
         inboxes.add(remote.shared_inbox_uri or remote.inbox_uri)
-    base_url = status.actor_uri.split("/users/", 1)[0]
-    inboxes = {i for i in inboxes if not i.startswith(base_url + "/")}
+    local = LocalUris.of_actor(status.actor_uri)
+    inboxes = {i for i in inboxes if not local.is_local(i)}
     await enqueue(
         session,
         actor=actor,
         activity=render_update(status, poll, now),
         inboxes=inboxes,
         now=now,
-        blocked_domains=blocked_domains,
+        policy=policy,
     )
 
 
@@ -385,7 +366,7 @@ async def close_due_polls(
     now: datetime,
     render_update: UpdateRenderer,
     limit: int = 100,
-    blocked_domains: Iterable[str] = (),
+    policy: FederationPolicy = OPEN,
 ) -> int:
     """Close our polls whose time is up and send their final counts (an Update with
     `closed`, as Mastodon's PollExpirationNotifyWorker does). Returns how many were
@@ -413,6 +394,6 @@ async def close_due_polls(
             poll=poll,
             now=now,
             render_update=render_update,
-            blocked_domains=blocked_domains,
+            policy=policy,
         )
     return len(rows)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, RemoteActor
 from actors.snowflake import snowflake
+from actors.uris import LocalUris
 from federation import rendering
 from federation.content import plain_text
 from federation.rendering import PUBLIC
@@ -38,6 +38,7 @@ from outbox.addressing import (
     addressing,
 )
 from outbox.content import Rendered, hashtags_in, render_content
+from outbox.context import PublishContext
 from outbox.documents import (
     create_activity_uri,
     post_view,
@@ -48,6 +49,7 @@ from outbox.documents import (
 from outbox.models import Activity, Delivery, Mention, Poll, Status, TimelineEntry, Visibility
 from outbox.polls import PollDraft, PollError, check_draft, new_local_poll
 from outbox.publish import enqueue, new_activity_uri
+from outbox.statuses import StatusCounter, bump_count, status_columns
 from outbox.timelines import add_to_timelines, local_followers
 
 MAX_TEXT = 100_000
@@ -177,22 +179,21 @@ async def _reply_parent(session: AsyncSession, uri: str | None) -> Status | None
 
 async def publish(
     session: AsyncSession,
+    ctx: PublishContext,
     *,
     actor: Actor,
-    actor_uri: str,
-    base_url: str,
     draft: Draft,
     mentions: dict[str, RemoteActor],
-    now: datetime,
     author_user_id: int | None = None,
-    blocked_domains: Iterable[str] = (),
 ) -> Status:
     """Store a new post, show it in local home timelines and enqueue its Create.
 
     Deliveries go to the followers' (shared) inboxes unless the post is direct, and
     to every mentioned actor; a direct post needs at least one resolved mention.
-    Raises NewsError for invalid drafts. The caller commits.
+    Raises NewsError for invalid drafts. The caller commits, then calls `ctx.wake()`.
     """
+    actor_uri = ctx.actor_uri(actor)
+    now = ctx.clock()
     _check(draft)
     if draft.poll is not None:
         if draft.title:
@@ -202,7 +203,7 @@ async def publish(
         except PollError as exc:
             raise NewsError(str(exc)) from None
     rendered = render_content(
-        draft.text, base_url=base_url, mentions=mentions, extra_tags=draft.tags
+        draft.text, base_url=ctx.uris.base_url, mentions=mentions, extra_tags=draft.tags
     )
     if draft.visibility == Visibility.DIRECT and not rendered.mentioned:
         raise NewsError("a direct post needs at least one mention that resolves (@user@host)")
@@ -211,26 +212,23 @@ async def publish(
     if parent is not None and parent.actor_uri != actor_uri:
         mentioned_uris.append(parent.actor_uri)
     to, cc = addressing(
-        draft.visibility, followers_uri=f"{actor_uri}/followers", mentioned=mentioned_uris
+        draft.visibility, followers_uri=ctx.uris.followers(actor_uri), mentioned=mentioned_uris
     )
     status_id = snowflake(now)
     status = Status(
-        id=status_id,
-        uri=f"{actor_uri}/statuses/{status_id}",
-        url=f"{base_url}/@{actor.username}/{status_id}",
-        actor_uri=actor_uri,
-        local_actor_id=actor.id,
-        author_user_id=author_user_id,
-        visibility=draft.visibility.value,
-        in_reply_to_uri=draft.in_reply_to,
-        reblog_of_id=None,
-        replies_count=0,
-        reblogs_count=0,
-        favourites_count=0,
-        published_at=now,
-        edited_at=None,
-        deleted_at=None,
-        created_at=now,
+        **status_columns(
+            id=status_id,
+            uri=ctx.uris.status(actor_uri, status_id),
+            url=ctx.uris.status_page(actor.username, status_id),
+            actor_uri=actor_uri,
+            local_actor_id=actor.id,
+            author_user_id=author_user_id,
+            type="Note",  # _fill decides
+            visibility=draft.visibility,
+            in_reply_to_uri=draft.in_reply_to,
+            published_at=now,
+            created_at=now,
+        )
     )
     _fill(status, draft=draft, rendered=rendered, to=to, cc=cc)
     session.add(status)
@@ -242,16 +240,16 @@ async def publish(
     for uri in dict.fromkeys(mentioned_uris):
         session.add(Mention(status_id=status.id, actor_uri=uri))
     if parent is not None:
-        parent.replies_count += 1
-    readers = [actor.id, *await _local_actor_ids(session, base_url, mentioned_uris)]
+        await bump_count(session, StatusCounter.REPLIES, 1, Status.id == parent.id)
+    readers = [actor.id, *await _local_actor_ids(session, ctx.uris, mentioned_uris)]
     if draft.visibility != Visibility.DIRECT:
-        readers += await local_followers(session, base_url, actor_uri)
+        readers += await local_followers(session, ctx.uris, actor_uri)
     await add_to_timelines(session, status.id, readers)
     addressed = await _remote_actors(session, mentioned_uris)
     inboxes = await _recipient_inboxes(
         session,
         actor_uri=actor_uri,
-        base_url=base_url,
+        uris=ctx.uris,
         visibility=status.visibility,
         addressed=addressed,
     )
@@ -261,7 +259,7 @@ async def publish(
         activity=render_create(status, poll=poll),
         inboxes=inboxes,
         now=now,
-        blocked_domains=blocked_domains,
+        policy=ctx.policy,
     )
     return status
 
@@ -283,15 +281,12 @@ def _own(status: Status, actor: Actor) -> None:
 
 async def edit(
     session: AsyncSession,
+    ctx: PublishContext,
     *,
     status: Status,
     actor: Actor,
-    actor_uri: str,
-    base_url: str,
     draft: Draft,
     mentions: dict[str, RemoteActor],
-    now: datetime,
-    blocked_domains: Iterable[str] = (),
 ) -> Status:
     """Re-render the post from `draft` and enqueue an Update with a newer `updated`.
 
@@ -299,11 +294,13 @@ async def edit(
     `draft.visibility` and `draft.in_reply_to` are ignored. The Update goes to everyone
     the post went to, plus current followers and newly mentioned actors. The caller commits.
     """
+    actor_uri = ctx.actor_uri(actor)
+    now = ctx.clock()
     _own(status, actor)
     _check(draft)
     visibility = Visibility(status.visibility)
     rendered = render_content(
-        draft.text, base_url=base_url, mentions=mentions, extra_tags=draft.tags
+        draft.text, base_url=ctx.uris.base_url, mentions=mentions, extra_tags=draft.tags
     )
     if visibility == Visibility.DIRECT and not rendered.mentioned:
         raise NewsError("a direct post needs at least one mention that resolves (@user@host)")
@@ -312,7 +309,7 @@ async def edit(
     if parent is not None and parent.actor_uri != actor_uri:
         mentioned_uris.append(parent.actor_uri)
     to, cc = addressing(
-        visibility, followers_uri=f"{actor_uri}/followers", mentioned=mentioned_uris
+        visibility, followers_uri=ctx.uris.followers(actor_uri), mentioned=mentioned_uris
     )
     kept = Draft(
         text=draft.text,
@@ -330,12 +327,12 @@ async def edit(
     for uri in dict.fromkeys(mentioned_uris):
         session.add(Mention(status_id=status.id, actor_uri=uri))
     await add_to_timelines(
-        session, status.id, await _local_actor_ids(session, base_url, mentioned_uris)
+        session, status.id, await _local_actor_ids(session, ctx.uris, mentioned_uris)
     )
     inboxes = await _recipient_inboxes(
         session,
         actor_uri=actor_uri,
-        base_url=base_url,
+        uris=ctx.uris,
         visibility=status.visibility,
         addressed=await _remote_actors(session, mentioned_uris),
     )
@@ -350,40 +347,35 @@ async def edit(
         activity=update,
         inboxes=inboxes,
         now=now,
-        blocked_domains=blocked_domains,
+        policy=ctx.policy,
     )
     return status
 
 
 async def delete(
-    session: AsyncSession,
-    *,
-    status: Status,
-    actor: Actor,
-    actor_uri: str,
-    now: datetime,
-    blocked_domains: Iterable[str] = (),
+    session: AsyncSession, ctx: PublishContext, *, status: Status, actor: Actor
 ) -> None:
     """Mark the post deleted (its pages answer 410) and enqueue Delete{Tombstone} to
     everyone it went to. Local boosts of it go too. The caller commits."""
+    actor_uri = ctx.actor_uri(actor)
+    now = ctx.clock()
     _own(status, actor)
     gone = post_view(status)
     mentioned = list(
         await session.scalars(select(Mention.actor_uri).where(Mention.status_id == status.id))
     )
-    base_url = actor_uri.split("/users/", 1)[0]
     inboxes = await _recipient_inboxes(
         session,
         actor_uri=actor_uri,
-        base_url=base_url,
+        uris=ctx.uris,
         visibility=status.visibility,
         addressed=await _remote_actors(session, mentioned),
     )
     inboxes |= await _earlier_inboxes(session, actor, status.uri)
     status.deleted_at = now
     parent = await _reply_parent(session, status.in_reply_to_uri)
-    if parent is not None and parent.replies_count > 0:
-        parent.replies_count -= 1
+    if parent is not None:
+        await bump_count(session, StatusCounter.REPLIES, -1, Status.id == parent.id)
     await session.execute(sql_delete(TimelineEntry).where(TimelineEntry.status_id == status.id))
     await session.execute(sql_delete(Status).where(Status.reblog_of_id == status.id))
     activity = rendering.render_delete(gone, activity_uri=new_activity_uri(actor_uri, "deletes"))
@@ -393,7 +385,7 @@ async def delete(
         activity=activity,
         inboxes=inboxes,
         now=now,
-        blocked_domains=blocked_domains,
+        policy=ctx.policy,
     )
 
 
@@ -407,26 +399,19 @@ async def find_boost(session: AsyncSession, actor_uri: str, target: Status) -> S
 
 
 async def _boost_inboxes(
-    session: AsyncSession, *, actor_uri: str, base_url: str, target: Status
+    session: AsyncSession, *, actor_uri: str, uris: LocalUris, target: Status
 ) -> set[str]:
     return await _recipient_inboxes(
         session,
         actor_uri=actor_uri,
-        base_url=base_url,
+        uris=uris,
         visibility=Visibility.PUBLIC.value,
         addressed=await _remote_actors(session, [target.actor_uri]),
     )
 
 
 async def boost(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    actor_uri: str,
-    base_url: str,
-    target: Status,
-    now: datetime,
-    blocked_domains: Iterable[str] = (),
+    session: AsyncSession, ctx: PublishContext, *, actor: Actor, target: Status
 ) -> Status:
     """Announce `target` to our followers and its author: how a parent organisation
     relays its branches' news.
@@ -434,6 +419,8 @@ async def boost(
     Only public and unlisted posts can be boosted (Mastodon ignores boosts of others).
     Boosting twice returns the first boost. The caller commits.
     """
+    actor_uri = ctx.actor_uri(actor)
+    now = ctx.clock()
     if target.reblog_of_id is not None:
         raise NewsError("boost the original post, not a boost of it")
     if target.deleted_at is not None:
@@ -443,69 +430,53 @@ async def boost(
     existing = await find_boost(session, actor_uri, target)
     if existing is not None:
         return existing
-    cc = [f"{actor_uri}/followers"]
+    cc = [ctx.uris.followers(actor_uri)]
     if target.actor_uri != actor_uri:
         cc.append(target.actor_uri)
     wrapper_id = snowflake(now)
     wrapper = Status(
-        id=wrapper_id,
-        uri=f"{actor_uri}/statuses/{wrapper_id}",
-        url=f"{base_url}/@{actor.username}/{wrapper_id}",
-        actor_uri=actor_uri,
-        local_actor_id=actor.id,
-        author_user_id=None,
-        type="Announce",
-        name=None,
-        summary="",
-        content="",
-        source=None,
-        language=None,
-        sensitive=False,
-        visibility=Visibility.PUBLIC.value,
-        in_reply_to_uri=None,
-        reblog_of_id=target.id,
-        recipients=json.dumps({"to": [PUBLIC], "cc": cc}),
-        tags="[]",
-        replies_count=0,
-        reblogs_count=0,
-        favourites_count=0,
-        published_at=now,
-        edited_at=None,
-        deleted_at=None,
-        created_at=now,
+        **status_columns(
+            id=wrapper_id,
+            uri=ctx.uris.status(actor_uri, wrapper_id),
+            url=ctx.uris.status_page(actor.username, wrapper_id),
+            actor_uri=actor_uri,
+            local_actor_id=actor.id,
+            type="Announce",
+            visibility=Visibility.PUBLIC,
+            reblog_of_id=target.id,
+            to=[PUBLIC],
+            cc=cc,
+            published_at=now,
+            created_at=now,
+        )
     )
     session.add(wrapper)
     await session.flush()
-    target.reblogs_count += 1
-    readers = [actor.id, *await local_followers(session, base_url, actor_uri)]
+    await bump_count(session, StatusCounter.REBLOGS, 1, Status.id == target.id)
+    readers = [actor.id, *await local_followers(session, ctx.uris, actor_uri)]
     await add_to_timelines(session, wrapper.id, readers)
-    inboxes = await _boost_inboxes(session, actor_uri=actor_uri, base_url=base_url, target=target)
+    inboxes = await _boost_inboxes(session, actor_uri=actor_uri, uris=ctx.uris, target=target)
     await enqueue(
         session,
         actor=actor,
         activity=render_announce(wrapper, target.uri),
         inboxes=inboxes,
         now=now,
-        blocked_domains=blocked_domains,
+        policy=ctx.policy,
     )
     return wrapper
 
 
 async def unboost(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    actor_uri: str,
-    base_url: str,
-    target: Status,
-    now: datetime,
-    blocked_domains: Iterable[str] = (),
+    session: AsyncSession, ctx: PublishContext, *, actor: Actor, target: Status
 ) -> None:
     """Undo our Announce of `target` (embedding it) and drop the boost. The caller commits."""
+    actor_uri = ctx.actor_uri(actor)
+    now = ctx.clock()
     wrapper = await find_boost(session, actor_uri, target)
     if wrapper is None:
         raise NewsError(f"{actor.username} has not boosted this post")
-    inboxes = await _boost_inboxes(session, actor_uri=actor_uri, base_url=base_url, target=target)
+    inboxes = await _boost_inboxes(session, actor_uri=actor_uri, uris=ctx.uris, target=target)
     inboxes |= set(
         await session.scalars(
             select(Delivery.inbox_uri)
@@ -517,15 +488,14 @@ async def unboost(
         post_view(wrapper), target.uri, activity_uri=new_activity_uri(actor_uri, "undos")
     )
     await session.delete(wrapper)
-    if target.reblogs_count > 0:
-        target.reblogs_count -= 1
+    await bump_count(session, StatusCounter.REBLOGS, -1, Status.id == target.id)
     await enqueue(
         session,
         actor=actor,
         activity=undo,
         inboxes=inboxes,
         now=now,
-        blocked_domains=blocked_domains,
+        policy=ctx.policy,
     )
 
 
