@@ -63,13 +63,15 @@ from sqlalchemy.sql.dml import Insert, ReturningUpdate, Update
 from sqlalchemy.sql.elements import BindParameter
 
 from actors.base import UTCDateTime
-from actors.documents import local_actor_id
 from actors.models import Actor
+from actors.uris import LocalUris
 from federation.errors import FetchError
 from federation.fetch import Signer, host_key, post_activity
+from federation.policy import OPEN, FederationPolicy
 from federation.signatures import SignatureScheme
+from outbox.jobs import Attempted, Deferred, JobState, transition
 from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
-from outbox.retry import Outcome, classify, host_pause, next_delay
+from outbox.retry import Outcome, classify, host_pause
 
 __all__ = ["Clock", "DeliveryWorker", "HostSchemeMemory", "WorkerStats"]
 
@@ -195,7 +197,8 @@ class DeliveryWorker:
     `batch_size` caps one claim, `concurrency` the requests in flight, `per_host_limit`
     those in flight to one host. `lock_seconds` is how long a claim holds; it must
     exceed the worst-case attempt (two knocks of `post_timeout` seconds). `rng` draws
-    the retry jitter.
+    the retry jitter. `policy` is checked again at each attempt, so that jobs queued
+    before a domain was blocked are not sent there (they die at once).
     """
 
     def __init__(
@@ -215,6 +218,7 @@ class DeliveryWorker:
         idle_seconds: float = 1.0,
         rng: random.Random | None = None,
         sign_with: Callable[[str, bytes], Awaitable[bytes]] | None = None,
+        policy: FederationPolicy = OPEN,
     ) -> None:
         if min(batch_size, concurrency, per_host_limit) < 1:
             raise ValueError("batch_size, concurrency and per_host_limit must be at least 1")
@@ -228,7 +232,8 @@ class DeliveryWorker:
             )
         self._sessionmaker = sessionmaker
         self._http = http
-        self._base_url = base_url
+        self._uris = LocalUris(base_url)
+        self._policy = policy
         self._allow_private = allow_private
         self._clock = clock
         self.worker_id = worker_id
@@ -493,14 +498,18 @@ class DeliveryWorker:
         params = []
         for job_id, attempts, paused_until in rows:
             assert paused_until is not None  # the join's condition
-            delay = next_delay(attempts + 1, self._rng)
+            step = transition(
+                JobState(DeliveryState.PENDING, attempts),
+                Deferred(now, paused_until),
+                rng=self._rng,
+            )
             error = f"host paused until {paused_until.isoformat(timespec='seconds')}"
             params.append(
                 {
                     "b_id": job_id,
-                    "b_attempts": attempts + 1,
-                    "b_state": _PENDING if delay is not None else _DEAD,
-                    "b_next": max(now + delay, paused_until) if delay is not None else now,
+                    "b_attempts": step.attempts,
+                    "b_state": step.state.value,
+                    "b_next": step.next_attempt_at,
                     "b_error": error,
                 }
             )
@@ -568,15 +577,16 @@ class DeliveryWorker:
                 )
                 for activity_id, uri, body, username, is_instance, pem in rows:
                     actor_uri = (
-                        f"{self._base_url}/actor"
-                        if is_instance
-                        else local_actor_id(self._base_url, username)
+                        self._uris.instance_actor if is_instance else self._uris.actor(username)
                     )
                     payload = _Payload(
                         uri=uri,
                         body=body.encode("utf-8"),
                         signer=Signer(
-                            f"{actor_uri}#main-key", pem, self._clock, sign_with=self._sign_with
+                            self._uris.key_id(actor_uri),
+                            pem,
+                            self._clock,
+                            sign_with=self._sign_with,
                         ),
                         loaded=tick,
                     )
@@ -602,6 +612,8 @@ class DeliveryWorker:
                 return None
             if payload is None:
                 return _Result(job, Outcome.PERMANENT, None, "activity or actor gone", None, now)
+            if not self._policy.allows_host(job.host):
+                return _Result(job, Outcome.PERMANENT, None, "domain blocked", None, now)
             self.stats.sent += 1
             try:
                 answer = await post_activity(
@@ -693,29 +705,22 @@ class DeliveryWorker:
         """Write each job's outcome; return the new states, in order."""
         params = []
         for r in results:
-            attempts = r.job.attempts + 1
-            state, next_at, delivered = _PENDING, r.at, None
-            if r.outcome is Outcome.SUCCESS:
-                state, delivered = _DONE, r.at
-            elif r.outcome is Outcome.PERMANENT:
-                state = _DEAD
-            else:
-                retry_after = timedelta(seconds=r.retry_after) if r.retry_after else None
-                delay = next_delay(attempts, self._rng, retry_after)
-                if delay is None:
-                    state = _DEAD
-                else:
-                    next_at = r.at + delay
+            retry_after = timedelta(seconds=r.retry_after) if r.retry_after else None
+            step = transition(
+                JobState(DeliveryState.PENDING, r.job.attempts),
+                Attempted(r.outcome, r.at, retry_after),
+                rng=self._rng,
+            )
             params.append(
                 {
                     "b_id": r.job.id,
-                    "b_state": state,
-                    "b_attempts": attempts,
-                    "b_next": next_at,
+                    "b_state": step.state.value,
+                    "b_attempts": step.attempts,
+                    "b_next": step.next_attempt_at,
                     "b_status": r.status,
                     "b_error": r.error[:_ERROR_CHARS],
                     "b_at": r.at,
-                    "b_delivered": delivered,
+                    "b_delivered": step.delivered_at,
                     "b_worker": self.worker_id,
                 }
             )
