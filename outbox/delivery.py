@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import time
@@ -46,31 +45,23 @@ from typing import Any
 
 from aiohttp import ClientSession
 from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Select,
-    and_,
     bindparam,
-    func,
-    or_,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.sql.dml import Insert, ReturningUpdate, Update
-from sqlalchemy.sql.elements import BindParameter
 
-from actors.base import UTCDateTime
 from actors.models import Actor
 from actors.uris import LocalUris
 from federation.errors import FetchError
 from federation.fetch import Signer, host_key, post_activity
 from federation.policy import OPEN, FederationPolicy
 from federation.signatures import SignatureScheme
+from outbox.claims import claim_statements, claimable, paused_hosts
 from outbox.jobs import Attempted, Deferred, JobState, transition
-from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
+from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
+from outbox.recording import record_statements
 from outbox.retry import Outcome, classify, host_pause
 
 __all__ = ["Clock", "DeliveryWorker", "HostSchemeMemory", "WorkerStats"]
@@ -411,7 +402,7 @@ class DeliveryWorker:
     async def _claim(self, now: datetime, limit: int) -> list[_Job]:
         """Claim up to `limit` due jobs of unpaused hosts, at most `per_host_limit` in
         flight per host (counting ours already running), oldest first; commit the claim."""
-        statements = _claim_statements(self._is_postgres)
+        statements = claim_statements(self._is_postgres)
         limit_per_host = self._per_host_limit
         full = [h for h, n in self._host_busy.items() if n >= limit_per_host]
         params = {
@@ -471,13 +462,13 @@ class DeliveryWorker:
         query = (
             select(Delivery.id, Delivery.attempts, DeliveryHost.paused_until)
             .join(DeliveryHost, DeliveryHost.host == Delivery.host)
-            .where(_claimable(now), DeliveryHost.paused_until > now)
+            .where(claimable(now), DeliveryHost.paused_until > now)
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(self._batch_size)
         )
         async with self._sessionmaker() as session:
             # Usually no host is paused: find that out without taking any lock.
-            if await session.scalar(_paused_hosts(now).limit(1)) is None:
+            if await session.scalar(paused_hosts(now).limit(1)) is None:
                 return 0
             await session.commit()
             if self._is_postgres:
@@ -515,7 +506,7 @@ class DeliveryWorker:
             )
         stmt = (
             update(Delivery)
-            .where(Delivery.id == bindparam("b_id"), _claimable(now))
+            .where(Delivery.id == bindparam("b_id"), claimable(now))
             .values(
                 attempts=bindparam("b_attempts"),
                 state=bindparam("b_state"),
@@ -527,7 +518,7 @@ class DeliveryWorker:
         )
         await (await session.connection()).execute(stmt, params)
         await (await session.connection()).execute(
-            _record_statements(self._is_postgres).attempts,
+            record_statements(self._is_postgres).attempts,
             [
                 {
                     "delivery_id": p["b_id"],
@@ -725,7 +716,7 @@ class DeliveryWorker:
                 }
             )
         await (await session.connection()).execute(
-            _record_statements(self._is_postgres).jobs, params
+            record_statements(self._is_postgres).jobs, params
         )
         return [str(p["b_state"]) for p in params]
 
@@ -733,7 +724,7 @@ class DeliveryWorker:
         """One `delivery_attempts` row per result: the history `verbund deliveries show`
         prints."""
         await (await session.connection()).execute(
-            _record_statements(self._is_postgres).attempts,
+            record_statements(self._is_postgres).attempts,
             [
                 {
                     "delivery_id": r.job.id,
@@ -773,7 +764,7 @@ class DeliveryWorker:
                 failing.append(
                     {"host": host, "consecutive_failures": after, "last_failure_at": last_failure}
                 )
-        statements = _record_statements(self._is_postgres)
+        statements = record_statements(self._is_postgres)
         if healthy:
             await (await session.connection()).execute(statements.healthy_hosts, healthy)
         if failing:
@@ -796,163 +787,12 @@ class DeliveryWorker:
         self, session: AsyncSession, schemes: Mapping[str, SignatureScheme]
     ) -> None:
         await (await session.connection()).execute(
-            _record_statements(self._is_postgres).schemes,
+            record_statements(self._is_postgres).schemes,
             [
                 {"host": host, "consecutive_failures": 0, "signature_scheme": scheme.value}
                 for host, scheme in schemes.items()
             ],
         )
-
-
-_Now = datetime | BindParameter[datetime]
-
-
-def _claimable(now: _Now) -> ColumnElement[bool]:
-    """Due, pending and not claimed (or the claim has lapsed) at `now`."""
-    return and_(
-        Delivery.state == _PENDING,
-        Delivery.next_attempt_at <= now,
-        or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
-    )
-
-
-def _paused_hosts(now: _Now) -> Select[str]:
-    return select(DeliveryHost.host).where(DeliveryHost.paused_until > now)
-
-
-@dataclass(frozen=True, slots=True)
-class _ClaimStatements:
-    probe: Select[int]
-    candidates: Select[int, str]
-    claim: ReturningUpdate[int, int, str, str, int]
-
-
-@functools.cache
-def _claim_statements(is_postgres: bool) -> _ClaimStatements:
-    """The claim's statements, built once with bound parameters (`now`, `full`,
-    `per_host`, `scan`, `limit`; for the claim `ids`, `now`, `locked_until`, `worker`).
-
-    Built afresh for every claim, with each busy host spelt out in a CASE, they cost
-    the worker 16 ms of CPU per claim of 64 jobs (a quarter of a millisecond per
-    delivery), most of it compiling a statement whose shape never repeated.
-    """
-    now = bindparam("now", type_=UTCDateTime())
-    claimable = _claimable(now)
-    scan_filter = (
-        claimable,
-        Delivery.host.not_in(_paused_hosts(now)),
-        Delivery.host.not_in(bindparam("full", expanding=True)),
-    )
-    scan_query = (
-        select(Delivery.id, Delivery.host, Delivery.next_attempt_at)
-        .where(*scan_filter)
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(bindparam("scan", type_=Integer()))
-    )
-    if is_postgres:
-        # Lock while scanning and skip what other claimers hold, so that concurrent
-        # claimers take different rows instead of all ranking the same first ones.
-        scan_query = scan_query.with_for_update(skip_locked=True)
-    # Rank within each host, and take no more than a host may have in flight, so that
-    # a host with a backlog cannot fill the batch and starve the others. The window
-    # runs over a bounded scan of the oldest due jobs, to keep a claim cheap whatever
-    # the backlog.
-    scan = scan_query.subquery()
-    rank = func.row_number().over(
-        partition_by=scan.c.host, order_by=(scan.c.next_attempt_at, scan.c.id)
-    )
-    ranked = select(scan.c.id, scan.c.next_attempt_at, rank.label("rank")).subquery()
-    chosen = (
-        select(ranked.c.id)
-        .where(ranked.c.rank <= bindparam("per_host", type_=Integer()))
-        .order_by(ranked.c.next_attempt_at, ranked.c.id)
-        .limit(bindparam("limit", type_=Integer()))
-    )
-    return _ClaimStatements(
-        probe=select(Delivery.id).where(*scan_filter).limit(1),
-        candidates=select(Delivery.id, Delivery.host).where(
-            Delivery.id.in_(chosen.scalar_subquery()), claimable
-        ),
-        claim=update(Delivery)
-        .where(Delivery.id.in_(bindparam("ids", expanding=True)), claimable)
-        .values(
-            locked_until=bindparam("locked_until", type_=UTCDateTime()),
-            locked_by=bindparam("worker"),
-            updated_at=now,
-        )
-        .returning(
-            Delivery.id,
-            Delivery.activity_id,
-            Delivery.inbox_uri,
-            Delivery.host,
-            Delivery.attempts,
-        )
-        .execution_options(synchronize_session=False),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _RecordStatements:
-    jobs: Update
-    healthy_hosts: Insert
-    failing_hosts: Insert
-    pause_hosts: Update
-    schemes: Insert
-    attempts: Insert
-
-
-@functools.cache
-def _record_statements(is_postgres: bool) -> _RecordStatements:
-    """The statements that record outcomes, built once (executed with parameter lists)."""
-    insert = postgresql.insert if is_postgres else sqlite.insert
-    table = DeliveryHost.__table__
-    healthy = insert(DeliveryHost)
-    failing = insert(DeliveryHost)
-    schemes = insert(DeliveryHost)
-    return _RecordStatements(
-        jobs=update(Delivery)
-        .where(Delivery.id == bindparam("b_id"), Delivery.locked_by == bindparam("b_worker"))
-        .values(
-            state=bindparam("b_state"),
-            attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next"),
-            last_status=bindparam("b_status"),
-            last_error=bindparam("b_error"),
-            updated_at=bindparam("b_at"),
-            delivered_at=bindparam("b_delivered"),
-            locked_until=None,
-            locked_by=None,
-        )
-        .execution_options(synchronize_session=False),
-        healthy_hosts=healthy.on_conflict_do_update(
-            index_elements=[table.c.host],
-            set_={
-                "consecutive_failures": healthy.excluded.consecutive_failures,
-                "paused_until": None,
-                "last_success_at": healthy.excluded.last_success_at,
-                "last_failure_at": func.coalesce(
-                    healthy.excluded.last_failure_at, table.c.last_failure_at
-                ),
-            },
-        ),
-        failing_hosts=failing.on_conflict_do_update(
-            index_elements=[table.c.host],
-            set_={
-                "consecutive_failures": table.c.consecutive_failures
-                + failing.excluded.consecutive_failures,
-                "last_failure_at": failing.excluded.last_failure_at,
-            },
-        ).returning(table.c.host, table.c.consecutive_failures, table.c.paused_until),
-        pause_hosts=update(DeliveryHost)
-        .where(DeliveryHost.host == bindparam("b_host"))
-        .values(paused_until=bindparam("b_until"))
-        .execution_options(synchronize_session=False),
-        schemes=schemes.on_conflict_do_update(
-            index_elements=[table.c.host],
-            set_={"signature_scheme": schemes.excluded.signature_scheme},
-        ),
-        attempts=insert(DeliveryAttempt),
-    )
 
 
 def _memory_key(job: _Job) -> str:
