@@ -80,11 +80,7 @@ class PostView:
     tags: tuple[PostTag, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     poll: QuestionPoll | None = None
-
-    @property
-    def activity_uri(self) -> str:
-        """Mastodon's form: the post's id plus `/activity` (dereferenceable)."""
-        return f"{self.uri}/activity"
+    activity_uri: str = ""  # the Create (or Announce) that published it; ours only
 
 
 def _render_tag(tag: PostTag) -> dict[str, object]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from actors.uris import LocalUris
 from federation import rendering
 from federation.media import Attachment, QuestionPoll
 from federation.rendering import NOTE_CONTEXT, PostTag, PostView
@@ -77,6 +78,13 @@ def _question(poll: Poll) -> QuestionPoll:
     )
 
 
+def _activity_uri(status: Status) -> str:
+    try:
+        return create_activity_uri(status)
+    except ValueError:  # not a post of ours: nothing published it here
+        return ""
+
+
 def post_view(status: Status, *, poll: Poll | None = None) -> PostView:
     """A stored post (and its poll, for a Question) as `federation.rendering` takes it."""
     to, cc = recipients_of(status)
@@ -99,6 +107,7 @@ def post_view(status: Status, *, poll: Poll | None = None) -> PostView:
         tags=_post_tags(status),
         attachments=tuple(stored_attachments(status)),
         poll=_question(poll) if poll is not None else None,
+        activity_uri=_activity_uri(status),
     )
 
 
@@ -112,8 +121,9 @@ def render_note(
 
 
 def create_activity_uri(status: Status) -> str:
-    """Mastodon's form: the post's id plus `/activity` (dereferenceable)."""
-    return f"{status.uri}/activity"
+    """The Create (or Announce) that published one of our posts: Mastodon's form, the
+    post's id plus `/activity` (dereferenceable)."""
+    return LocalUris.of_actor(status.actor_uri).activity_of(status.uri)
 
 
 def render_create(

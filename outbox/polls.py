@@ -45,7 +45,7 @@ MAX_EXPIRATION = timedelta(days=30)
 
 
 UpdateRenderer = Callable[[Status, Poll, datetime], dict[str, object]]
-"""Builds the Update of one of our Questions (`outbox.news.render_poll_update`)."""
+"""Builds the Update of one of our Questions (`outbox.documents.render_poll_update`)."""
 
 
 class PollError(Exception):

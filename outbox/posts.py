@@ -1,14 +1,16 @@
-"""Publishing news: Create, Update and Delete of our Notes and Articles, Announce and its Undo.
+"""Publishing commands: Create, Update and Delete of our Notes and Articles, Announce
+and its Undo.
 
-The CLI and the Mastodon client API both call this module. Shapes follow
-federation-contract §5: a Note carries the full text (Mastodon shows it); an
-Article carries `name`, a short `summary` and a canonical `url`, which is all
-Mastodon shows of it. Markdown is rendered and sanitised, then hashtags and
-mentions are linked in Mastodon's markup, so its clients style them as usual.
+The CLI and the Mastodon client API both call these with one `PublishContext`. Shapes
+follow federation-contract §5: a Note carries the full text (Mastodon shows it); an
+Article carries `name`, a short `summary` and a canonical `url`, which is all Mastodon
+shows of it. Text is rendered in `outbox.content`, recipients picked in
+`outbox.addressing`, activities built in `outbox.documents` / `federation.rendering`.
 
-Network work (WebFinger for mentions) happens in `prepare_mentions`, before the
-caller opens its transaction; everything else only writes rows (the post, its
-activity and delivery jobs) in the caller's transaction, and the caller commits.
+Network work (WebFinger for mentions, `PublishContext.resolve_mentions`) happens before
+the caller opens its transaction; everything here only writes rows (the post, its
+activity and delivery jobs) in the caller's transaction; the caller commits, then calls
+`ctx.wake()`.
 
 Must not import `inbox` or `server`.
 """
