@@ -198,3 +198,16 @@ class LocalUris:
             profile_page=self.front_page,
             shared_inbox=self.shared_inbox,
         )
+
+    @classmethod
+    def of_actor(cls, actor_uri: str) -> LocalUris:
+        """The layout a local actor URI (`B/users/NAME`) belongs to, for code that holds
+        only a stored post of ours and no configuration (polls closed by the worker)."""
+        base, sep, _name = actor_uri.partition(_USERS)
+        if not sep:
+            raise ValueError(f"{actor_uri!r} is not a local actor URI")
+        return cls(base)
+
+    def vote(self, voter_uri: str, vote_id: int) -> str:
+        """Mastodon's `<account>#votes/<id>` (dereferenceable through its account)."""
+        return f"{voter_uri}#votes/{vote_id}"

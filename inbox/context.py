@@ -58,6 +58,11 @@ class HandlerContext:
     # Signed GET of a remote object; only prefetchers use it (never inside a transaction).
     fetch_object: ObjectFetcher | None = None
 
+    @property
+    def policy(self) -> FederationPolicy:
+        """The instance's one federation policy (the directory was built with it)."""
+        return self.directory.policy
+
 
 @dataclass(frozen=True, slots=True)
 class Incoming:

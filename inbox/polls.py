@@ -54,6 +54,11 @@ async def count_vote(ctx: HandlerContext, session: AsyncSession, act: Incoming) 
     poll = await session.get(Poll, question.id)
     if counted and poll is not None:
         await send_update(
-            session, status=question, poll=poll, now=ctx.now, render_update=render_poll_update
+            session,
+            status=question,
+            poll=poll,
+            now=ctx.now,
+            render_update=render_poll_update,
+            policy=ctx.policy,
         )
     return True

@@ -82,6 +82,7 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
             follower=act.actor,
             now=ctx.now,
             follow_body=embeddable_follow(dict(act.activity.body)),
+            policy=ctx.policy,
         )
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import time
@@ -46,30 +45,24 @@ from typing import Any
 
 from aiohttp import ClientSession
 from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Select,
-    and_,
     bindparam,
-    func,
-    or_,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.sql.dml import Insert, ReturningUpdate, Update
-from sqlalchemy.sql.elements import BindParameter
 
-from actors.base import UTCDateTime
-from actors.documents import local_actor_id
 from actors.models import Actor
+from actors.uris import LocalUris
 from federation.errors import FetchError
 from federation.fetch import Signer, host_key, post_activity
+from federation.policy import OPEN, FederationPolicy
 from federation.signatures import SignatureScheme
-from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
-from outbox.retry import Outcome, classify, host_pause, next_delay
+from outbox.claims import claim_statements, claimable, paused_hosts
+from outbox.jobs import Attempted, Deferred, JobState, transition
+from outbox.models import Activity, Delivery, DeliveryHost, DeliveryState
+from outbox.recording import record_statements
+from outbox.retry import Outcome, classify, host_pause
 
 __all__ = ["Clock", "DeliveryWorker", "HostSchemeMemory", "WorkerStats"]
 
@@ -186,6 +179,23 @@ class _Result:
     scheme: str | None = None  # the signature scheme the host is known to take
 
 
+@dataclass(frozen=True)
+class DeliveryTuning:
+    """The one place of the delivery worker's tuning defaults: `DeliveryWorker` and the
+    config file's `[worker]` section (`server.config.WorkerConfig`) both read them.
+    Not slotted, so each default stays readable on the class."""
+
+    # Requests in flight. New connections to many hosts spend most of their time
+    # waiting on the network: bench/fanout.py (1,000 hosts) delivered ~15% more per
+    # second at 128 than at 64, and no more at 256.
+    concurrency: int = 128
+    per_host_limit: int = 4
+    batch_size: int = 256
+    lock_seconds: float = 300.0
+    post_timeout: float = 10.0
+    idle_seconds: float = 1.0
+
+
 class DeliveryWorker:
     """Sends due delivery jobs; many may run against one database.
 
@@ -195,7 +205,8 @@ class DeliveryWorker:
     `batch_size` caps one claim, `concurrency` the requests in flight, `per_host_limit`
     those in flight to one host. `lock_seconds` is how long a claim holds; it must
     exceed the worst-case attempt (two knocks of `post_timeout` seconds). `rng` draws
-    the retry jitter.
+    the retry jitter. `policy` is checked again at each attempt, so that jobs queued
+    before a domain was blocked are not sent there (they die at once).
     """
 
     def __init__(
@@ -207,14 +218,15 @@ class DeliveryWorker:
         allow_private: bool,
         clock: Clock,
         worker_id: str,
-        batch_size: int = 256,
-        concurrency: int = 64,
-        per_host_limit: int = 4,
-        lock_seconds: float = 300.0,
-        post_timeout: float = 10.0,
-        idle_seconds: float = 1.0,
+        batch_size: int = DeliveryTuning.batch_size,
+        concurrency: int = DeliveryTuning.concurrency,
+        per_host_limit: int = DeliveryTuning.per_host_limit,
+        lock_seconds: float = DeliveryTuning.lock_seconds,
+        post_timeout: float = DeliveryTuning.post_timeout,
+        idle_seconds: float = DeliveryTuning.idle_seconds,
         rng: random.Random | None = None,
         sign_with: Callable[[str, bytes], Awaitable[bytes]] | None = None,
+        policy: FederationPolicy = OPEN,
     ) -> None:
         if min(batch_size, concurrency, per_host_limit) < 1:
             raise ValueError("batch_size, concurrency and per_host_limit must be at least 1")
@@ -228,7 +240,8 @@ class DeliveryWorker:
             )
         self._sessionmaker = sessionmaker
         self._http = http
-        self._base_url = base_url
+        self._uris = LocalUris(base_url)
+        self._policy = policy
         self._allow_private = allow_private
         self._clock = clock
         self.worker_id = worker_id
@@ -406,7 +419,7 @@ class DeliveryWorker:
     async def _claim(self, now: datetime, limit: int) -> list[_Job]:
         """Claim up to `limit` due jobs of unpaused hosts, at most `per_host_limit` in
         flight per host (counting ours already running), oldest first; commit the claim."""
-        statements = _claim_statements(self._is_postgres)
+        statements = claim_statements(self._is_postgres)
         limit_per_host = self._per_host_limit
         full = [h for h, n in self._host_busy.items() if n >= limit_per_host]
         params = {
@@ -466,13 +479,13 @@ class DeliveryWorker:
         query = (
             select(Delivery.id, Delivery.attempts, DeliveryHost.paused_until)
             .join(DeliveryHost, DeliveryHost.host == Delivery.host)
-            .where(_claimable(now), DeliveryHost.paused_until > now)
+            .where(claimable(now), DeliveryHost.paused_until > now)
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(self._batch_size)
         )
         async with self._sessionmaker() as session:
             # Usually no host is paused: find that out without taking any lock.
-            if await session.scalar(_paused_hosts(now).limit(1)) is None:
+            if await session.scalar(paused_hosts(now).limit(1)) is None:
                 return 0
             await session.commit()
             if self._is_postgres:
@@ -493,20 +506,24 @@ class DeliveryWorker:
         params = []
         for job_id, attempts, paused_until in rows:
             assert paused_until is not None  # the join's condition
-            delay = next_delay(attempts + 1, self._rng)
+            step = transition(
+                JobState(DeliveryState.PENDING, attempts),
+                Deferred(now, paused_until),
+                rng=self._rng,
+            )
             error = f"host paused until {paused_until.isoformat(timespec='seconds')}"
             params.append(
                 {
                     "b_id": job_id,
-                    "b_attempts": attempts + 1,
-                    "b_state": _PENDING if delay is not None else _DEAD,
-                    "b_next": max(now + delay, paused_until) if delay is not None else now,
+                    "b_attempts": step.attempts,
+                    "b_state": step.state.value,
+                    "b_next": step.next_attempt_at,
                     "b_error": error,
                 }
             )
         stmt = (
             update(Delivery)
-            .where(Delivery.id == bindparam("b_id"), _claimable(now))
+            .where(Delivery.id == bindparam("b_id"), claimable(now))
             .values(
                 attempts=bindparam("b_attempts"),
                 state=bindparam("b_state"),
@@ -518,7 +535,7 @@ class DeliveryWorker:
         )
         await (await session.connection()).execute(stmt, params)
         await (await session.connection()).execute(
-            _record_statements(self._is_postgres).attempts,
+            record_statements(self._is_postgres).attempts,
             [
                 {
                     "delivery_id": p["b_id"],
@@ -568,15 +585,16 @@ class DeliveryWorker:
                 )
                 for activity_id, uri, body, username, is_instance, pem in rows:
                     actor_uri = (
-                        f"{self._base_url}/actor"
-                        if is_instance
-                        else local_actor_id(self._base_url, username)
+                        self._uris.instance_actor if is_instance else self._uris.actor(username)
                     )
                     payload = _Payload(
                         uri=uri,
                         body=body.encode("utf-8"),
                         signer=Signer(
-                            f"{actor_uri}#main-key", pem, self._clock, sign_with=self._sign_with
+                            self._uris.key_id(actor_uri),
+                            pem,
+                            self._clock,
+                            sign_with=self._sign_with,
                         ),
                         loaded=tick,
                     )
@@ -602,6 +620,8 @@ class DeliveryWorker:
                 return None
             if payload is None:
                 return _Result(job, Outcome.PERMANENT, None, "activity or actor gone", None, now)
+            if not self._policy.allows_host(job.host):
+                return _Result(job, Outcome.PERMANENT, None, "domain blocked", None, now)
             self.stats.sent += 1
             try:
                 answer = await post_activity(
@@ -693,34 +713,27 @@ class DeliveryWorker:
         """Write each job's outcome; return the new states, in order."""
         params = []
         for r in results:
-            attempts = r.job.attempts + 1
-            state, next_at, delivered = _PENDING, r.at, None
-            if r.outcome is Outcome.SUCCESS:
-                state, delivered = _DONE, r.at
-            elif r.outcome is Outcome.PERMANENT:
-                state = _DEAD
-            else:
-                retry_after = timedelta(seconds=r.retry_after) if r.retry_after else None
-                delay = next_delay(attempts, self._rng, retry_after)
-                if delay is None:
-                    state = _DEAD
-                else:
-                    next_at = r.at + delay
+            retry_after = timedelta(seconds=r.retry_after) if r.retry_after else None
+            step = transition(
+                JobState(DeliveryState.PENDING, r.job.attempts),
+                Attempted(r.outcome, r.at, retry_after),
+                rng=self._rng,
+            )
             params.append(
                 {
                     "b_id": r.job.id,
-                    "b_state": state,
-                    "b_attempts": attempts,
-                    "b_next": next_at,
+                    "b_state": step.state.value,
+                    "b_attempts": step.attempts,
+                    "b_next": step.next_attempt_at,
                     "b_status": r.status,
                     "b_error": r.error[:_ERROR_CHARS],
                     "b_at": r.at,
-                    "b_delivered": delivered,
+                    "b_delivered": step.delivered_at,
                     "b_worker": self.worker_id,
                 }
             )
         await (await session.connection()).execute(
-            _record_statements(self._is_postgres).jobs, params
+            record_statements(self._is_postgres).jobs, params
         )
         return [str(p["b_state"]) for p in params]
 
@@ -728,7 +741,7 @@ class DeliveryWorker:
         """One `delivery_attempts` row per result: the history `verbund deliveries show`
         prints."""
         await (await session.connection()).execute(
-            _record_statements(self._is_postgres).attempts,
+            record_statements(self._is_postgres).attempts,
             [
                 {
                     "delivery_id": r.job.id,
@@ -768,7 +781,7 @@ class DeliveryWorker:
                 failing.append(
                     {"host": host, "consecutive_failures": after, "last_failure_at": last_failure}
                 )
-        statements = _record_statements(self._is_postgres)
+        statements = record_statements(self._is_postgres)
         if healthy:
             await (await session.connection()).execute(statements.healthy_hosts, healthy)
         if failing:
@@ -791,163 +804,12 @@ class DeliveryWorker:
         self, session: AsyncSession, schemes: Mapping[str, SignatureScheme]
     ) -> None:
         await (await session.connection()).execute(
-            _record_statements(self._is_postgres).schemes,
+            record_statements(self._is_postgres).schemes,
             [
                 {"host": host, "consecutive_failures": 0, "signature_scheme": scheme.value}
                 for host, scheme in schemes.items()
             ],
         )
-
-
-_Now = datetime | BindParameter[datetime]
-
-
-def _claimable(now: _Now) -> ColumnElement[bool]:
-    """Due, pending and not claimed (or the claim has lapsed) at `now`."""
-    return and_(
-        Delivery.state == _PENDING,
-        Delivery.next_attempt_at <= now,
-        or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
-    )
-
-
-def _paused_hosts(now: _Now) -> Select[str]:
-    return select(DeliveryHost.host).where(DeliveryHost.paused_until > now)
-
-
-@dataclass(frozen=True, slots=True)
-class _ClaimStatements:
-    probe: Select[int]
-    candidates: Select[int, str]
-    claim: ReturningUpdate[int, int, str, str, int]
-
-
-@functools.cache
-def _claim_statements(is_postgres: bool) -> _ClaimStatements:
-    """The claim's statements, built once with bound parameters (`now`, `full`,
-    `per_host`, `scan`, `limit`; for the claim `ids`, `now`, `locked_until`, `worker`).
-
-    Built afresh for every claim, with each busy host spelt out in a CASE, they cost
-    the worker 16 ms of CPU per claim of 64 jobs (a quarter of a millisecond per
-    delivery), most of it compiling a statement whose shape never repeated.
-    """
-    now = bindparam("now", type_=UTCDateTime())
-    claimable = _claimable(now)
-    scan_filter = (
-        claimable,
-        Delivery.host.not_in(_paused_hosts(now)),
-        Delivery.host.not_in(bindparam("full", expanding=True)),
-    )
-    scan_query = (
-        select(Delivery.id, Delivery.host, Delivery.next_attempt_at)
-        .where(*scan_filter)
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(bindparam("scan", type_=Integer()))
-    )
-    if is_postgres:
-        # Lock while scanning and skip what other claimers hold, so that concurrent
-        # claimers take different rows instead of all ranking the same first ones.
-        scan_query = scan_query.with_for_update(skip_locked=True)
-    # Rank within each host, and take no more than a host may have in flight, so that
-    # a host with a backlog cannot fill the batch and starve the others. The window
-    # runs over a bounded scan of the oldest due jobs, to keep a claim cheap whatever
-    # the backlog.
-    scan = scan_query.subquery()
-    rank = func.row_number().over(
-        partition_by=scan.c.host, order_by=(scan.c.next_attempt_at, scan.c.id)
-    )
-    ranked = select(scan.c.id, scan.c.next_attempt_at, rank.label("rank")).subquery()
-    chosen = (
-        select(ranked.c.id)
-        .where(ranked.c.rank <= bindparam("per_host", type_=Integer()))
-        .order_by(ranked.c.next_attempt_at, ranked.c.id)
-        .limit(bindparam("limit", type_=Integer()))
-    )
-    return _ClaimStatements(
-        probe=select(Delivery.id).where(*scan_filter).limit(1),
-        candidates=select(Delivery.id, Delivery.host).where(
-            Delivery.id.in_(chosen.scalar_subquery()), claimable
-        ),
-        claim=update(Delivery)
-        .where(Delivery.id.in_(bindparam("ids", expanding=True)), claimable)
-        .values(
-            locked_until=bindparam("locked_until", type_=UTCDateTime()),
-            locked_by=bindparam("worker"),
-            updated_at=now,
-        )
-        .returning(
-            Delivery.id,
-            Delivery.activity_id,
-            Delivery.inbox_uri,
-            Delivery.host,
-            Delivery.attempts,
-        )
-        .execution_options(synchronize_session=False),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _RecordStatements:
-    jobs: Update
-    healthy_hosts: Insert
-    failing_hosts: Insert
-    pause_hosts: Update
-    schemes: Insert
-    attempts: Insert
-
-
-@functools.cache
-def _record_statements(is_postgres: bool) -> _RecordStatements:
-    """The statements that record outcomes, built once (executed with parameter lists)."""
-    insert = postgresql.insert if is_postgres else sqlite.insert
-    table = DeliveryHost.__table__
-    healthy = insert(DeliveryHost)
-    failing = insert(DeliveryHost)
-    schemes = insert(DeliveryHost)
-    return _RecordStatements(
-        jobs=update(Delivery)
-        .where(Delivery.id == bindparam("b_id"), Delivery.locked_by == bindparam("b_worker"))
-        .values(
-            state=bindparam("b_state"),
-            attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next"),
-            last_status=bindparam("b_status"),
-            last_error=bindparam("b_error"),
-            updated_at=bindparam("b_at"),
-            delivered_at=bindparam("b_delivered"),
-            locked_until=None,
-            locked_by=None,
-        )
-        .execution_options(synchronize_session=False),
-        healthy_hosts=healthy.on_conflict_do_update(
-            index_elements=[table.c.host],
-            set_={
-                "consecutive_failures": healthy.excluded.consecutive_failures,
-                "paused_until": None,
-                "last_success_at": healthy.excluded.last_success_at,
-                "last_failure_at": func.coalesce(
-                    healthy.excluded.last_failure_at, table.c.last_failure_at
-                ),
-            },
-        ),
-        failing_hosts=failing.on_conflict_do_update(
-            index_elements=[table.c.host],
-            set_={
-                "consecutive_failures": table.c.consecutive_failures
-                + failing.excluded.consecutive_failures,
-                "last_failure_at": failing.excluded.last_failure_at,
-            },
-        ).returning(table.c.host, table.c.consecutive_failures, table.c.paused_until),
-        pause_hosts=update(DeliveryHost)
-        .where(DeliveryHost.host == bindparam("b_host"))
-        .values(paused_until=bindparam("b_until"))
-        .execution_options(synchronize_session=False),
-        schemes=schemes.on_conflict_do_update(
-            index_elements=[table.c.host],
-            set_={"signature_scheme": schemes.excluded.signature_scheme},
-        ),
-        attempts=insert(DeliveryAttempt),
-    )
 
 
 def _memory_key(job: _Job) -> str:

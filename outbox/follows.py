@@ -85,7 +85,7 @@ async def send_follow(
         activity=activity,
         inboxes=[target.inbox_uri],
         now=now,
-        blocked_domains=policy.blocked_domains,
+        policy=policy,
     )
     return row
 
@@ -124,7 +124,7 @@ async def send_unfollow(
         activity=undo,
         inboxes=[target.inbox_uri],
         now=now,
-        blocked_domains=policy.blocked_domains,
+        policy=policy,
     )
 
 
@@ -164,7 +164,7 @@ async def _reply(
         activity=reply,
         inboxes=[follower.inbox_uri],
         now=now,
-        blocked_domains=policy.blocked_domains,
+        policy=policy,
     )
 
 

@@ -30,8 +30,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, RemoteActor
-from federation.documents import AS_CONTEXT, format_datetime
+from actors.uris import LocalUris
 from federation.media import QuestionPoll
+from federation.policy import OPEN, FederationPolicy
+from federation.rendering import render_vote
+from outbox.context import PublishContext
 from outbox.models import Activity, Delivery, Poll, PollVote, Status, Visibility
 from outbox.publish import enqueue, follower_inboxes
 
@@ -42,7 +45,7 @@ MAX_EXPIRATION = timedelta(days=30)
 
 
 UpdateRenderer = Callable[[Status, Poll, datetime], dict[str, object]]
-"""Builds the Update of one of our Questions (`outbox.news.render_poll_update`)."""
+"""Builds the Update of one of our Questions (`outbox.documents.render_poll_update`)."""
 
 
 class PollError(Exception):
@@ -224,69 +227,24 @@ async def _record(
     await session.flush()
 
 
-# --- rendering --------------------------------------------------------------------------------
-
-QUESTION_CONTEXT_TERMS: dict[str, object] = {"votersCount": "toot:votersCount"}
-
-
-def question_fields(poll: Poll) -> dict[str, object]:
-    """The poll part of our Question (Mastodon's NoteSerializer)."""
-    options = [
-        {"type": "Note", "name": title, "replies": {"type": "Collection", "totalItems": votes}}
-        for title, votes in options_of(poll)
-    ]
-    doc: dict[str, object] = {"anyOf" if poll.is_multiple else "oneOf": options}
-    if poll.expires_at is not None:
-        doc["endTime"] = format_datetime(poll.expires_at)
-    if poll.closed_at is not None:
-        doc["closed"] = format_datetime(poll.closed_at)
-    doc["votersCount"] = poll.voters_count or 0
-    return doc
-
-
-def vote_uri(voter_uri: str, vote_id: int) -> str:
-    """Mastodon's `<account>#votes/<id>` (dereferenceable through its account)."""
-    return f"{voter_uri}#votes/{vote_id}"
-
-
-def render_vote(voter_uri: str, vote_id: int, *, title: str, question: Status) -> dict[str, object]:
-    """A Create(Note) carrying one vote, exactly as Mastodon's VoteSerializer shapes it."""
-    note_id = vote_uri(voter_uri, vote_id)
-    return {
-        "@context": AS_CONTEXT,
-        "id": f"{note_id}/activity",
-        "type": "Create",
-        "actor": voter_uri,
-        "to": question.actor_uri,  # one URI, not a list: Mastodon's serializer sends it so
-        "object": {
-            "id": note_id,
-            "type": "Note",
-            "name": title,
-            "attributedTo": voter_uri,
-            "to": question.actor_uri,
-            "inReplyTo": question.uri,
-        },
-    }
-
-
 # --- voting -----------------------------------------------------------------------------------
 
 
 async def vote(
     session: AsyncSession,
+    ctx: PublishContext,
     *,
     status: Status,
     poll: Poll,
     actor: Actor,
-    actor_uri: str,
     choices: Sequence[int],
-    now: datetime,
-    blocked_domains: Iterable[str] = (),
     render_update: UpdateRenderer | None = None,
 ) -> None:
     """A local actor votes. On a remote poll, one vote Note per choice goes to its author
     (and the counts shown here move at once); on our own poll, the new counts go out in an
-    Update (`render_update`). Raises PollError. The caller commits."""
+    Update (`render_update`). Raises PollError. The caller commits, then `ctx.wake()`."""
+    actor_uri = ctx.actor_uri(actor)
+    now = ctx.clock()
     voted_before = await session.scalar(
         select(func.count()).where(
             PollVote.poll_id == poll.status_id, PollVote.voter_uri == actor_uri
@@ -298,7 +256,7 @@ async def vote(
         if render_update is not None:
             await send_update(
                 session, status=status, poll=poll, now=now, render_update=render_update,
-                blocked_domains=blocked_domains,
+                policy=ctx.policy,
             )  # fmt: skip
         return
     options = options_of(poll)
@@ -319,14 +277,20 @@ async def vote(
         )
     )
     for row in rows:
-        row.uri = vote_uri(actor_uri, row.id)
+        row.uri = ctx.uris.vote(actor_uri, row.id)
         await enqueue(
             session,
             actor=actor,
-            activity=render_vote(actor_uri, row.id, title=options[row.choice][0], question=status),
+            activity=render_vote(
+                voter_uri=actor_uri,
+                vote_uri=row.uri,
+                title=options[row.choice][0],
+                question_uri=status.uri,
+                author_uri=status.actor_uri,
+            ),
             inboxes=[author.inbox_uri],
             now=now,
-            blocked_domains=blocked_domains,
+            policy=ctx.policy,
         )
 
 
@@ -364,7 +328,7 @@ async def send_update(
     poll: Poll,
     now: datetime,
     render_update: UpdateRenderer,
-    blocked_domains: Iterable[str] = (),
+    policy: FederationPolicy = OPEN,
 ) -> None:
     """Enqueue an Update of our Question to its audience: followers (unless direct),
     whoever got it before, and every remote voter."""
@@ -384,15 +348,15 @@ async def send_update(
     voters = select(PollVote.voter_uri).where(PollVote.poll_id == poll.status_id)
     for remote in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(voters))):
         inboxes.add(remote.shared_inbox_uri or remote.inbox_uri)
-    base_url = status.actor_uri.split("/users/", 1)[0]
-    inboxes = {i for i in inboxes if not i.startswith(base_url + "/")}
+    local = LocalUris.of_actor(status.actor_uri)
+    inboxes = {i for i in inboxes if not local.is_local(i)}
     await enqueue(
         session,
         actor=actor,
         activity=render_update(status, poll, now),
         inboxes=inboxes,
         now=now,
-        blocked_domains=blocked_domains,
+        policy=policy,
     )
 
 
@@ -402,7 +366,7 @@ async def close_due_polls(
     now: datetime,
     render_update: UpdateRenderer,
     limit: int = 100,
-    blocked_domains: Iterable[str] = (),
+    policy: FederationPolicy = OPEN,
 ) -> int:
     """Close our polls whose time is up and send their final counts (an Update with
     `closed`, as Mastodon's PollExpirationNotifyWorker does). Returns how many were
@@ -430,6 +394,6 @@ async def close_due_polls(
             poll=poll,
             now=now,
             render_update=render_update,
-            blocked_domains=blocked_domains,
+            policy=policy,
         )
     return len(rows)

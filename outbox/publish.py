@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
+from federation.policy import OPEN, FederationPolicy
 from outbox.models import Activity, Delivery, DeliveryState
 
 
@@ -31,9 +32,9 @@ def inbox_host(inbox_uri: str) -> str:
 
 
 def is_blocked_domain(host: str, blocked: Iterable[str]) -> bool:
-    """`host` is blocked if it or any parent domain is listed."""
-    host = host.split(":")[0].lower()
-    return any(host == d or host.endswith("." + d) for d in blocked)
+    """Deprecated: use `federation.policy.FederationPolicy.allows_host`; kept until the
+    inbox and `server.activitypub` hold a policy."""
+    return not FederationPolicy.blocking(blocked).allows_host(host)
 
 
 async def enqueue(
@@ -43,11 +44,11 @@ async def enqueue(
     activity: dict[str, object],
     inboxes: Iterable[str],
     now: datetime,
-    blocked_domains: Iterable[str] = (),
+    policy: FederationPolicy = OPEN,
 ) -> Activity:
     """Store `activity` (which must carry its `id`) and one pending delivery per inbox.
 
-    Inboxes are de-duplicated; inboxes on blocked domains are dropped. Nothing is
+    Inboxes are de-duplicated; inboxes `policy` refuses are dropped. Nothing is
     sent here. The caller commits.
     """
     uri = activity["id"]
@@ -64,10 +65,9 @@ async def enqueue(
     )
     session.add(row)
     await session.flush()
-    blocked = tuple(blocked_domains)
     for inbox in sorted(set(inboxes)):
         host = inbox_host(inbox)
-        if is_blocked_domain(host, blocked):
+        if not policy.allows_host(host):
             continue
         session.add(
             Delivery(

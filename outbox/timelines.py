@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.base import dialect_name
 from actors.models import Actor, Follow, FollowState
+from actors.uris import LocalUris
 from outbox.models import Status, TimelineEntry, Visibility
 
 
@@ -40,10 +41,14 @@ async def add_to_timelines(session: AsyncSession, status_id: int, actor_ids: Ite
     )
 
 
-async def local_followers(session: AsyncSession, base_url: str, actor_uri: str) -> list[int]:
-    """Ids of our local actors who follow `actor_uri` (accepted)."""
-    prefix = base_url + "/users/"
-    uris = list(
+async def local_followers(
+    session: AsyncSession, uris: LocalUris | str, actor_uri: str
+) -> list[int]:
+    """Ids of our local actors who follow `actor_uri` (accepted). `uris` may still be
+    the base URL (the inbox passes that until it holds a `LocalUris`)."""
+    local = LocalUris(uris) if isinstance(uris, str) else uris
+    prefix = local.actor("")
+    followers = list(
         await session.scalars(
             select(Follow.follower_uri).where(
                 Follow.followed_uri == actor_uri,
@@ -52,9 +57,9 @@ async def local_followers(session: AsyncSession, base_url: str, actor_uri: str) 
             )
         )
     )
-    if not uris:
+    if not followers:
         return []
-    keys = [u[len(prefix) :].lower() for u in uris]
+    keys = [n.lower() for u in followers if (n := local.username_of(u)) is not None]
     return list(
         await session.scalars(
             select(Actor.id).where(Actor.username_key.in_(keys), Actor.is_instance.is_(False))

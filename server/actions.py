@@ -84,7 +84,13 @@ async def follow(svc: Services, actor_name: str, handle: str, message: str = "")
         if target.uri == uri:
             raise ActionError("an actor cannot follow itself")
         row = await send_follow(
-            session, actor=actor, actor_uri=uri, target=target, now=svc.clock(), message=message
+            session,
+            actor=actor,
+            actor_uri=uri,
+            target=target,
+            now=svc.clock(),
+            message=message,
+            policy=svc.policy,
         )
         await session.commit()
         return row
@@ -95,7 +101,14 @@ async def unfollow(svc: Services, actor_name: str, handle: str) -> None:
     async with svc.sessionmaker() as session:
         actor, uri = await _local(session, svc, actor_name)
         try:
-            await send_unfollow(session, actor=actor, actor_uri=uri, target=target, now=svc.clock())
+            await send_unfollow(
+                session,
+                actor=actor,
+                actor_uri=uri,
+                target=target,
+                now=svc.clock(),
+                policy=svc.policy,
+            )
         except FollowError as exc:
             raise ActionError(str(exc)) from None
         await session.commit()
@@ -181,9 +194,12 @@ async def decide_request(svc: Services, actor_name: str, request: str, *, approv
                 follower=follower,
                 now=svc.clock(),
                 follow_body=body if isinstance(body, dict) else None,
+                policy=svc.policy,
             )
         else:
-            await reject_follow(session, actor=actor, row=row, follower=follower, now=svc.clock())
+            await reject_follow(
+                session, actor=actor, row=row, follower=follower, now=svc.clock(), policy=svc.policy
+            )
         await session.commit()
     return handle_of(follower, follower_uri)
 
@@ -200,7 +216,9 @@ async def remove_follower(svc: Services, actor_name: str, handle: str) -> None:
         current = await find_follow(session, follower_uri, uri)
         if current is None:
             raise ActionError(f"{handle} does not follow {actor_name}")
-        await reject_follow(session, actor=actor, row=current, follower=follower, now=svc.clock())
+        await reject_follow(
+            session, actor=actor, row=current, follower=follower, now=svc.clock(), policy=svc.policy
+        )
         await session.commit()
 
 

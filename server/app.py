@@ -15,8 +15,6 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actors.uris import LocalUris
-from federation.policy import FederationPolicy
 from federation.ratelimit import MonotonicClock
 from inbox.context import object_fetcher
 from inbox.process import InboxProcessor
@@ -84,14 +82,14 @@ def create_app(
             processor = InboxProcessor(
                 svc.sessionmaker,
                 svc.directory,
-                uris=LocalUris(config.instance.base_url),
+                uris=svc.uris,
                 clock=clock,
                 on_outbox=app[keys.OUTBOX_WAKE].set,
                 fetch_object=object_fetcher(
                     lambda: svc.http,
                     svc.instance_signer,
                     allow_private=config.federation.allow_private_addresses,
-                    policy=FederationPolicy.blocking(config.federation.blocked_domains),
+                    policy=svc.policy,
                 ),
             )
             app[keys.PROCESSOR] = processor
@@ -102,7 +100,7 @@ def create_app(
                 committer,
                 svc.directory.resolve_key,
                 clock=clock,
-                policy=FederationPolicy.blocking(config.federation.blocked_domains),
+                policy=svc.policy,
                 url_scheme=config.instance.scheme,
                 limits=limits.inbox,
             )

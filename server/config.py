@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from outbox.delivery import DeliveryTuning
+
 ENV_VAR = "VERBUND_CONFIG"
 DEFAULT_PATH = "verbund.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -133,15 +135,12 @@ class WorkerConfig:
     that long before others send them (see `lock_seconds_problem`).
     """
 
-    # Requests in flight. New connections to many hosts spend most of their time
-    # waiting on the network: bench/fanout.py (1,000 hosts) delivered ~15% more per
-    # second at 128 than at 64, and no more at 256.
-    concurrency: int = 128
-    per_host_limit: int = 4
-    batch_size: int = 256
-    lock_seconds: float = 300.0
-    post_timeout: float = 10.0
-    idle_seconds: float = 1.0
+    concurrency: int = DeliveryTuning.concurrency
+    per_host_limit: int = DeliveryTuning.per_host_limit
+    batch_size: int = DeliveryTuning.batch_size
+    lock_seconds: float = DeliveryTuning.lock_seconds
+    post_timeout: float = DeliveryTuning.post_timeout
+    idle_seconds: float = DeliveryTuning.idle_seconds
     # Sign in a child process when there is a second core (see outbox.signer).
     signer_process: bool = field(default_factory=_has_second_core)
 

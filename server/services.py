@@ -23,6 +23,7 @@ from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
 from federation.fetch import Signer, make_connector
 from federation.policy import FederationPolicy
+from outbox.context import PublishContext
 from server import db
 from server.config import Config
 
@@ -59,6 +60,18 @@ class Services:
     def webfinger_scheme(self) -> str:
         """`acct:` implies https; a development instance on http looks up peers over http."""
         return self.config.instance.scheme
+
+    def publish_context(self, wake: Callable[[], None] | None = None) -> PublishContext:
+        """What every publishing command needs, the same for the API and the CLI. `wake`
+        tells this process's delivery worker about new jobs (the CLI has none to tell)."""
+        return PublishContext(
+            uris=self.uris,
+            clock=self.clock,
+            policy=self.policy,
+            directory=self.directory,
+            webfinger_scheme=self.webfinger_scheme,
+            wake=wake if wake is not None else (lambda: None),
+        )
 
 
 @asynccontextmanager
@@ -101,8 +114,8 @@ async def open_services(
             directory = RemoteDirectory(
                 sessionmaker,
                 lambda: http,
-                uris=LocalUris(config.instance.base_url),
-                policy=FederationPolicy.blocking(config.federation.blocked_domains),
+                uris=uris,
+                policy=policy,
                 signer=instance_signer,
                 allow_private=config.federation.allow_private_addresses,
                 key_ttl=config.federation.key_cache_seconds,

@@ -21,6 +21,7 @@ from datetime import datetime
 from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from federation.policy import FederationPolicy
 from outbox import DeliveryWorker
 from outbox.news import render_poll_update
 from outbox.polls import close_due_polls
@@ -28,7 +29,7 @@ from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config, WorkerConfig
 from server.runtime import settle_gc
-from server.services import open_services, utc_clock
+from server.services import federation_policy, open_services, utc_clock
 
 __all__ = [
     "close_polls_forever",
@@ -73,6 +74,7 @@ def make_delivery_worker(
         post_timeout=options.post_timeout,
         idle_seconds=options.idle_seconds,
         sign_with=signer.sign if signer is not None else None,
+        policy=federation_policy(config),
     )
 
 
@@ -85,6 +87,7 @@ async def close_polls_forever(
     stop: asyncio.Event,
     wake: asyncio.Event | None = None,
     *,
+    policy: FederationPolicy,
     interval: float = POLL_CLOSE_SECONDS,
 ) -> None:
     """Close our ended polls and enqueue their final Update, every `interval` seconds until
@@ -94,7 +97,7 @@ async def close_polls_forever(
         try:
             async with sessionmaker() as session:
                 closed = await close_due_polls(
-                    session, now=clock(), render_update=render_poll_update
+                    session, now=clock(), render_update=render_poll_update, policy=policy
                 )
                 await session.commit()
             if closed and wake is not None:
@@ -147,7 +150,13 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         worker.run_forever(stop, app[keys.OUTBOX_WAKE]), name="delivery-worker"
     )
     closer = asyncio.create_task(
-        close_polls_forever(app[keys.SESSIONMAKER], app[keys.CLOCK], stop, app[keys.OUTBOX_WAKE]),
+        close_polls_forever(
+            app[keys.SESSIONMAKER],
+            app[keys.CLOCK],
+            stop,
+            app[keys.OUTBOX_WAKE],
+            policy=federation_policy(app[keys.CONFIG]),
+        ),
         name="poll-closer",
     )
     log.info("delivery worker %s started", worker.worker_id)
@@ -202,7 +211,9 @@ async def run_worker_process(
                 options.lock_seconds,
             )
             closer = asyncio.create_task(
-                close_polls_forever(services.sessionmaker, services.clock, stop),
+                close_polls_forever(
+                    services.sessionmaker, services.clock, stop, policy=services.policy
+                ),
                 name="poll-closer",
             )
             await worker.run_forever(stop)

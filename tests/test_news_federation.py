@@ -15,9 +15,11 @@ from sqlalchemy import select
 
 from actors.local import get_actor
 from actors.models import ActorType
+from actors.uris import LocalUris
 from inbox.handlers import HANDLERS
 from inbox.models import InboxActivity
 from outbox import news
+from outbox.context import PublishContext
 from outbox.models import Activity, Delivery, Status, Visibility
 from outbox.news import PUBLIC, Draft
 from outbox.timelines import Page, home_timeline
@@ -72,12 +74,10 @@ async def post(inst: Instance, actor_name: str, draft: Draft) -> Status:
         actor = await get_actor(session, actor_name)
         status = await news.publish(
             session,
+            PublishContext(uris=LocalUris(inst.base_url), clock=svc.clock),
             actor=actor,
-            actor_uri=inst.actor_uri(actor_name),
-            base_url=inst.base_url,
             draft=draft,
             mentions=mentions,
-            now=svc.clock(),
         )
         await session.commit()
     return status
@@ -214,13 +214,11 @@ async def test_edit_arrives_as_update_and_delete_as_tombstone(
         assert row is not None
         await news.edit(
             session,
+            PublishContext(uris=LocalUris(net.alpha.base_url), clock=svc.clock),
             status=row,
             actor=await get_actor(session, "news"),
-            actor_uri=net.alpha.actor_uri("news"),
-            base_url=net.alpha.base_url,
             draft=Draft(text="Termin am **Dienstag**"),
             mentions={},
-            now=svc.clock(),
         )
         await session.commit()
     await settle(*net.all)
@@ -238,10 +236,9 @@ async def test_edit_arrives_as_update_and_delete_as_tombstone(
         assert row is not None
         await news.delete(
             session,
+            PublishContext(uris=LocalUris(net.alpha.base_url), clock=svc.clock),
             status=row,
             actor=await get_actor(session, "news"),
-            actor_uri=net.alpha.actor_uri("news"),
-            now=svc.clock(),
         )
         await session.commit()
     await settle(*net.all)
@@ -318,11 +315,9 @@ async def test_outbox_pages_creates_and_announces_newest_first(
         assert target is not None
         boost = await news.boost(
             session,
+            PublishContext(uris=LocalUris(net.alpha.base_url), clock=net.alpha.services.clock),
             actor=await get_actor(session, "news"),
-            actor_uri=net.alpha.actor_uri("news"),
-            base_url=net.alpha.base_url,
             target=target,
-            now=net.alpha.services.clock(),
         )
         await session.commit()
     outbox = net.alpha.actor_uri("news") + "/outbox"
@@ -353,11 +348,9 @@ async def test_parent_organisation_relays_branch_news_by_boost(net: Net) -> None
         assert target is not None
         await news.boost(
             session,
+            PublishContext(uris=LocalUris(net.alpha.base_url), clock=net.alpha.services.clock),
             actor=await get_actor(session, "kv"),
-            actor_uri=net.alpha.actor_uri("kv"),
-            base_url=net.alpha.base_url,
             target=target,
-            now=net.alpha.services.clock(),
         )
         await session.commit()
     await settle(*net.all)
@@ -508,11 +501,9 @@ async def test_parent_on_another_instance_relays_a_branch_post(net: Net) -> None
         assert known is not None, "gamma received the branch's post"
         wrapper = await news.boost(
             session,
+            PublishContext(uris=LocalUris(net.gamma.base_url), clock=net.gamma.services.clock),
             actor=await get_actor(session, "lv"),
-            actor_uri=net.gamma.actor_uri("lv"),
-            base_url=net.gamma.base_url,
             target=known,
-            now=net.gamma.services.clock(),
         )
         await session.commit()
     await settle(*net.all)

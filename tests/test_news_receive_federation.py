@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from actors.models import Actor, ActorType, FollowState
+from actors.uris import LocalUris
 from outbox import news
+from outbox.context import PublishContext
 from outbox.models import Status, Visibility
 from outbox.timelines import Page, home_timeline, public_timeline
 from server import actions, keys
@@ -69,12 +71,10 @@ async def publish(inst: Instance, name: str, draft: news.Draft) -> Status:
         assert actor is not None
         status = await news.publish(
             session,
+            PublishContext(uris=LocalUris(inst.base_url), clock=lambda: now(inst)),
             actor=actor,
-            actor_uri=inst.actor_uri(name),
-            base_url=inst.base_url,
             draft=draft,
             mentions=mentions,
-            now=now(inst),
         )
         await session.commit()
     return status
@@ -87,13 +87,11 @@ async def edit(inst: Instance, name: str, uri: str, draft: news.Draft) -> None:
         assert actor is not None and status is not None
         await news.edit(
             session,
+            PublishContext(uris=LocalUris(inst.base_url), clock=lambda: now(inst)),
             status=status,
             actor=actor,
-            actor_uri=inst.actor_uri(name),
-            base_url=inst.base_url,
             draft=draft,
             mentions={},
-            now=now(inst),
         )
         await session.commit()
 
@@ -104,7 +102,10 @@ async def remove(inst: Instance, name: str, uri: str) -> None:
         status = await session.scalar(select(Status).where(Status.uri == uri))
         assert actor is not None and status is not None
         await news.delete(
-            session, status=status, actor=actor, actor_uri=inst.actor_uri(name), now=now(inst)
+            session,
+            PublishContext(uris=LocalUris(inst.base_url), clock=lambda: now(inst)),
+            status=status,
+            actor=actor,
         )
         await session.commit()
 
@@ -116,11 +117,9 @@ async def boost(inst: Instance, name: str, uri: str) -> Status:
         assert actor is not None and target is not None
         wrapper = await news.boost(
             session,
+            PublishContext(uris=LocalUris(inst.base_url), clock=lambda: now(inst)),
             actor=actor,
-            actor_uri=inst.actor_uri(name),
-            base_url=inst.base_url,
             target=target,
-            now=now(inst),
         )
         await session.commit()
     return wrapper

@@ -28,6 +28,7 @@ from server.api.common import (
     validation_failed,
 )
 from server.api.entities import View
+from server.api.statuses import publish_context
 
 
 async def _visible_poll(view: View, raw_id: str) -> tuple[Status, Poll]:
@@ -66,8 +67,7 @@ async def vote(request: web.Request) -> web.Response:
     choices = [parse_id(c) for c in raw]
     if not raw or any(c is None for c in choices):
         raise validation_failed("Choices must be option numbers")
-    config = request.app[keys.CONFIG]
-    uris = request.app[keys.URIS]
+    ctx = publish_context(request)
     async with request.app[keys.SESSIONMAKER]() as session:
         view = view_for(request, session, caller)
         status, poll = await _visible_poll(view, request.match_info["id"])
@@ -77,19 +77,17 @@ async def vote(request: web.Request) -> web.Response:
         try:
             await cast_vote(
                 session,
+                ctx,
                 status=status,
                 poll=poll,
                 actor=actor,
-                actor_uri=caller.actor_uri(uris),
                 choices=[c for c in choices if c is not None],
-                now=request.app[keys.CLOCK](),
-                blocked_domains=config.federation.blocked_domains,
                 render_update=render_poll_update,
             )
         except PollError as exc:
             raise validation_failed(str(exc)) from None
         await session.commit()
-        request.app[keys.OUTBOX_WAKE].set()
+        ctx.wake()
         return await _poll_json(view, status, poll)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.accounts import Action
 from actors.models import Actor, RemoteActor
 from outbox import news
+from outbox.context import PublishContext
 from outbox.models import Status, Visibility
 from outbox.polls import PollDraft
 from server import keys
@@ -151,15 +152,14 @@ def _refuse_unsupported(params: Params, *, editing: bool = False) -> None:
         raise validation_failed("Scheduled posts are not supported yet")
 
 
+def publish_context(request: web.Request) -> PublishContext:
+    """The same publishing context the CLI builds, waking this process's worker."""
+    return request.app[keys.SERVICES].publish_context(request.app[keys.OUTBOX_WAKE].set)
+
+
 async def _mentions(request: web.Request, text: str) -> dict[str, RemoteActor]:
     """WebFinger for the mentions, before any transaction is open (it is network work)."""
-    svc = request.app[keys.SERVICES]
-    return await news.prepare_mentions(
-        svc.directory,
-        text,
-        local_base_url=svc.config.instance.base_url,
-        webfinger_scheme=svc.webfinger_scheme,
-    )
+    return await publish_context(request).resolve_mentions(text)
 
 
 async def create_status(request: web.Request) -> web.Response:
@@ -170,7 +170,7 @@ async def create_status(request: web.Request) -> web.Response:
     _refuse_unsupported(params)
     idempotency = request.app[IDEMPOTENCY]
     key = request.headers.get("Idempotency-Key", "")[:200]
-    base = request.app[keys.CONFIG].instance.base_url
+    ctx = publish_context(request)
     if key and (earlier := idempotency.get(caller.ctx.token_id, key)) is not None:
         async with request.app[keys.SESSIONMAKER]() as session:
             row = await session.get(Status, earlier)
@@ -190,19 +190,16 @@ async def create_status(request: web.Request) -> web.Response:
         try:
             row = await news.publish(
                 session,
+                ctx,
                 actor=actor,
-                actor_uri=caller.actor_uri(request.app[keys.URIS]),
-                base_url=base,
                 draft=draft,
                 mentions=mentions,
-                now=request.app[keys.CLOCK](),
                 author_user_id=caller.user.id,
-                blocked_domains=request.app[keys.CONFIG].federation.blocked_domains,
             )
         except news.NewsError as exc:
             raise validation_failed(str(exc)) from None
         await session.commit()
-        request.app[keys.OUTBOX_WAKE].set()
+        ctx.wake()
         if key:
             idempotency.put(caller.ctx.token_id, key, row.id)
         return json_response(await view.status(row))
@@ -219,7 +216,7 @@ async def get_status(request: web.Request) -> web.Response:
 async def edit_status(request: web.Request) -> web.Response:
     params = await read_params(request)
     caller = await require_user(request, "write:statuses")
-    base = request.app[keys.CONFIG].instance.base_url
+    ctx = publish_context(request)
     async with request.app[keys.SESSIONMAKER]() as session:
         row = await _own_status(session, caller, request.match_info["id"])
         if not caller.ctx.can(Action.PUBLISH):
@@ -235,28 +232,18 @@ async def edit_status(request: web.Request) -> web.Response:
         actor = await session.get(Actor, caller.actor.id)
         assert actor is not None
         try:
-            await news.edit(
-                session,
-                status=row,
-                actor=actor,
-                actor_uri=caller.actor_uri(request.app[keys.URIS]),
-                base_url=base,
-                draft=draft,
-                mentions=mentions,
-                now=request.app[keys.CLOCK](),
-                blocked_domains=request.app[keys.CONFIG].federation.blocked_domains,
-            )
+            await news.edit(session, ctx, status=row, actor=actor, draft=draft, mentions=mentions)
         except news.NewsError as exc:
             raise validation_failed(str(exc)) from None
         await session.commit()
-        request.app[keys.OUTBOX_WAKE].set()
+        ctx.wake()
         return json_response(await view_for(request, session, caller).status(row))
 
 
 async def delete_status(request: web.Request) -> web.Response:
     """Owners, editors and moderators may delete; the answer carries the source (redraft)."""
     caller = await require_user(request, "write:statuses")
-    uris = request.app[keys.URIS]
+    ctx = publish_context(request)
     async with request.app[keys.SESSIONMAKER]() as session:
         row = await _own_status(session, caller, request.match_info["id"])
         if not caller.ctx.can(Action.DELETE):
@@ -266,18 +253,11 @@ async def delete_status(request: web.Request) -> web.Response:
         actor = await session.get(Actor, caller.actor.id)
         assert actor is not None
         try:
-            await news.delete(
-                session,
-                status=row,
-                actor=actor,
-                actor_uri=caller.actor_uri(uris),
-                now=request.app[keys.CLOCK](),
-                blocked_domains=request.app[keys.CONFIG].federation.blocked_domains,
-            )
+            await news.delete(session, ctx, status=row, actor=actor)
         except news.NewsError as exc:
             raise validation_failed(str(exc)) from None
         await session.commit()
-    request.app[keys.OUTBOX_WAKE].set()
+    ctx.wake()
     return json_response(doc)
 
 
@@ -366,42 +346,23 @@ async def _boost(request: web.Request, *, undo: bool) -> web.Response:
     caller = await require_user(request, "write:statuses")
     if not caller.ctx.can(Action.PUBLISH):
         raise not_allowed()
-    base = request.app[keys.CONFIG].instance.base_url
+    ctx = publish_context(request)
     async with request.app[keys.SESSIONMAKER]() as session:
         view = view_for(request, session, caller)
         target = await _visible_status(view, request.match_info["id"])
         actor = await session.get(Actor, caller.actor.id)
         assert actor is not None
-        now = request.app[keys.CLOCK]()
-        blocked = request.app[keys.CONFIG].federation.blocked_domains
-        actor_uri = caller.actor_uri(request.app[keys.URIS])
         try:
             if undo:
-                await news.unboost(
-                    session,
-                    actor=actor,
-                    actor_uri=actor_uri,
-                    base_url=base,
-                    target=target,
-                    now=now,
-                    blocked_domains=blocked,
-                )
+                await news.unboost(session, ctx, actor=actor, target=target)
             else:
-                wrapper = await news.boost(
-                    session,
-                    actor=actor,
-                    actor_uri=actor_uri,
-                    base_url=base,
-                    target=target,
-                    now=now,
-                    blocked_domains=blocked,
-                )
+                wrapper = await news.boost(session, ctx, actor=actor, target=target)
         except news.NewsError as exc:
             if undo:  # un-boosting what was not boosted is no error in Mastodon
                 return json_response(await view.status(target))
             raise validation_failed(str(exc)) from None
         await session.commit()
-        request.app[keys.OUTBOX_WAKE].set()
+        ctx.wake()
         if undo:
             await session.refresh(target)
             return json_response(await view.status(target))

@@ -13,10 +13,10 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, DeliveryState
+from outbox import queue
+from outbox.models import DeliveryState
 from server.cli.common import CliError, load, positive, run_in_session, seconds
 from server.cli.common import out as _print
 from server.config import WorkerConfig, lock_seconds_problem
@@ -24,7 +24,7 @@ from server.worker import run_worker_process
 
 __all__ = ["register"]
 
-STATES = ("pending", "failed", "dead", "done")
+STATES = queue.STATES
 _ERROR_WIDTH = 60
 
 
@@ -34,20 +34,6 @@ def _now() -> datetime:
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-
-def _state_filter(state: str) -> ColumnElement[bool]:
-    if state == "failed":
-        return and_(Delivery.state == DeliveryState.PENDING.value, Delivery.attempts > 0)
-    if state == "pending":
-        return and_(Delivery.state == DeliveryState.PENDING.value, Delivery.attempts == 0)
-    return Delivery.state == state
-
-
-def _shown_state(d: Delivery) -> str:
-    if d.state == DeliveryState.PENDING.value and d.attempts > 0:
-        return "failed"
-    return d.state
 
 
 # --- worker --------------------------------------------------------------------------------
@@ -99,14 +85,9 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     async def run(session: AsyncSession) -> None:
-        query = select(Delivery, Activity.type).join(Activity, Activity.id == Delivery.activity_id)
-        if args.state:
-            query = query.where(_state_filter(args.state))
-        else:
-            query = query.where(Delivery.state != DeliveryState.DONE.value)
-        if args.host:
-            query = query.where(Delivery.host == args.host.lower())
-        rows = (await session.execute(query.order_by(Delivery.id.desc()).limit(args.limit))).all()
+        rows = await queue.list_deliveries(
+            session, state=args.state, host=args.host, limit=args.limit
+        )
         if not rows:
             what = args.state or "pending, failed or dead"
             _print(f"no {what} deliveries" + (f" to {args.host}" if args.host else ""))
@@ -116,7 +97,7 @@ def cmd_list(args: argparse.Namespace) -> None:
             when = d.next_attempt_at if d.state == DeliveryState.PENDING.value else d.updated_at
             status = str(d.last_status) if d.last_status is not None else "-"
             _print(
-                f"{d.id:>8}  {_shown_state(d):<7} {d.attempts:>5}  {_when(when):<20}  "
+                f"{d.id:>8}  {queue.shown_state(d):<7} {d.attempts:>5}  {_when(when):<20}  "
                 f"{status:<6}  {d.inbox_uri}  ({activity_type})"
             )
             if d.last_error:
@@ -133,29 +114,15 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 def cmd_show(args: argparse.Namespace) -> None:
     async def run(session: AsyncSession) -> None:
-        row = (
-            await session.execute(
-                select(Delivery, Activity.type, Activity.uri)
-                .join(Activity, Activity.id == Delivery.activity_id)
-                .where(Delivery.id == args.id)
-            )
-        ).first()
-        if row is None:
+        detail = await queue.delivery_detail(session, args.id)
+        if detail is None:
             raise CliError(f"no delivery with id {args.id}")
-        d, activity_type, activity_uri = row
-        attempts = (
-            await session.scalars(
-                select(DeliveryAttempt)
-                .where(DeliveryAttempt.delivery_id == d.id)
-                .order_by(DeliveryAttempt.attempted_at, DeliveryAttempt.id)
-            )
-        ).all()
-        host = await session.get(DeliveryHost, d.host)
+        d, activity_type, activity_uri = detail.delivery, detail.activity_type, detail.activity_uri
+        attempts, host = detail.attempts, detail.host
         _print(f"delivery {d.id}: {activity_type} {activity_uri}")
         _print(f"  to:       {d.inbox_uri}")
-        _print(
-            f"  state:    {_shown_state(d)}, {d.attempts} attempt(s), queued {_when(d.created_at)}"
-        )
+        state = queue.shown_state(d)
+        _print(f"  state:    {state}, {d.attempts} attempt(s), queued {_when(d.created_at)}")
         if attempts:
             _print("")
             _print(
@@ -205,49 +172,13 @@ def cmd_retry(args: argparse.Namespace) -> None:
         args.parser.error("say which deliveries to retry: IDs, --dead, or --host HOST")
 
     async def run(session: AsyncSession) -> None:
-        now = _now()
-        selected = [Delivery.state != DeliveryState.DONE.value]
-        if args.ids:
-            selected.append(Delivery.id.in_(args.ids))
-            known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(args.ids))))
-            missing = sorted(set(args.ids) - known)
-            if missing:
-                raise CliError(f"no delivery with id {', '.join(map(str, missing))}")
-        if args.dead:
-            selected.append(Delivery.state == DeliveryState.DEAD.value)
-        if args.host:
-            selected.append(Delivery.host == args.host.lower())
-        # A job a worker is sending right now is left alone: resetting its claim would
-        # let a second worker send it at the same time.
-        in_flight = and_(Delivery.locked_until.is_not(None), Delivery.locked_until > now)
-        busy = await session.scalar(
-            select(func.count()).select_from(Delivery).where(*selected, in_flight)
+        done = await queue.retry_deliveries(
+            session, now=_now(), ids=args.ids, dead=args.dead, host=args.host
         )
-        hosts = set(
-            await session.scalars(select(Delivery.host).distinct().where(*selected, ~in_flight))
-        )
-        result = await session.execute(
-            update(Delivery)
-            .where(*selected, or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now))
-            .values(
-                state=DeliveryState.PENDING.value,
-                attempts=0,
-                next_attempt_at=now,
-                locked_until=None,
-                locked_by=None,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        count = getattr(result, "rowcount", 0) or 0
-        if hosts:
-            await session.execute(
-                update(DeliveryHost)
-                .where(DeliveryHost.host.in_(hosts))
-                .values(consecutive_failures=0, paused_until=None)
-                .execution_options(synchronize_session=False)
-            )
+        if done.missing:
+            raise CliError(f"no delivery with id {', '.join(map(str, done.missing))}")
         await session.commit()
+        count, busy, hosts = done.count, done.busy, done.hosts
         if args.ids and count == 0 and not busy:
             raise CliError("those deliveries are already done")
         left = f"; {busy} in flight left alone" if busy else ""
@@ -264,55 +195,19 @@ def cmd_retry(args: argparse.Namespace) -> None:
 
 def cmd_stats(args: argparse.Namespace) -> None:
     async def run(session: AsyncSession) -> None:
-        now = _now()
-        pending = DeliveryState.PENDING.value
-        counts = dict.fromkeys(STATES, 0)
-        shown = case(
-            (and_(Delivery.state == pending, Delivery.attempts > 0), "failed"),
-            else_=Delivery.state,
-        )
-        for state, n in (await session.execute(select(shown, func.count()).group_by(shown))).all():
-            counts[state] = n
-        held = and_(Delivery.locked_until.is_not(None), Delivery.locked_until > now)
-        due = await session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.state == pending, Delivery.next_attempt_at <= now, ~held)
-        )
-        sending = await session.scalar(
-            select(func.count()).select_from(Delivery).where(Delivery.state == pending, held)
-        )
-        oldest = await session.scalar(
-            select(func.min(Delivery.created_at)).where(Delivery.state == pending)
-        )
+        stats = await queue.queue_stats(session, now=_now(), limit=args.limit)
+        counts, due, sending, oldest = stats.counts, stats.due, stats.sending, stats.oldest
+        top, paused = stats.top_hosts, stats.paused
         _print("  ".join(f"{state}: {counts[state]}" for state in STATES))
         _print(
             f"due now: {due or 0}; being sent: {sending or 0}; oldest waiting since {_when(oldest)}"
         )
 
-        waiting = func.sum(case((Delivery.state == pending, 1), else_=0))
-        dead = func.sum(case((Delivery.state == DeliveryState.DEAD.value, 1), else_=0))
-        top = (
-            await session.execute(
-                select(Delivery.host, waiting, dead)
-                .where(Delivery.state != DeliveryState.DONE.value)
-                .group_by(Delivery.host)
-                .order_by(waiting.desc(), dead.desc(), Delivery.host)
-                .limit(args.limit)
-            )
-        ).all()
         if top:
             _print("")
             _print(f"{'HOST':<40} {'WAITING':>8} {'DEAD':>6}")
             for host, w, d in top:
                 _print(f"{host:<40} {w or 0:>8} {d or 0:>6}")
-        paused = (
-            await session.scalars(
-                select(DeliveryHost)
-                .where(DeliveryHost.paused_until > now)
-                .order_by(DeliveryHost.paused_until.desc())
-            )
-        ).all()
         if paused:
             _print("")
             _print("paused hosts:")

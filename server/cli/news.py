@@ -25,6 +25,7 @@ from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
 from federation.content import plain_text
 from outbox import news
+from outbox.context import PublishContext
 from outbox.models import Status
 from outbox.polls import PollDraft
 from outbox.timelines import Page, home_timeline
@@ -140,9 +141,13 @@ def _text(svc: Services, path: str) -> str:
         raise ActionError(f"{path}: {exc}; instance.max_post_chars is the limit") from None
 
 
+def _context(svc: Services) -> PublishContext:
+    """The same publishing context the API builds (no worker to wake: it polls)."""
+    return svc.publish_context()
+
+
 def cmd_post(args: argparse.Namespace) -> None:
     async def run(svc: Services) -> None:
-        base = svc.config.instance.base_url
         text = _text(svc, args.file)
         async with svc.sessionmaker() as session:
             in_reply_to = await _reply_target(session, args.reply_to)
@@ -157,21 +162,17 @@ def cmd_post(args: argparse.Namespace) -> None:
             in_reply_to=in_reply_to,
             poll=_poll(args),
         )
-        mentions = await news.prepare_mentions(
-            svc.directory, text, local_base_url=base, webfinger_scheme=svc.webfinger_scheme
-        )
+        ctx = _context(svc)
+        mentions = await ctx.resolve_mentions(text)
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
             status = await news.publish(
                 session,
+                ctx,
                 actor=actor,
-                actor_uri=svc.uris.actor(actor.username),
-                base_url=base,
                 draft=draft,
                 mentions=mentions,
-                now=svc.clock(),
                 author_user_id=await _author(session, args.as_user, actor),
-                blocked_domains=svc.config.federation.blocked_domains,
             )
             await session.commit()
         _print(f"published {status.type} {status.id} ({status.visibility})")
@@ -185,7 +186,6 @@ def cmd_post(args: argparse.Namespace) -> None:
 
 def cmd_edit(args: argparse.Namespace) -> None:
     async def run(svc: Services) -> None:
-        base = svc.config.instance.base_url
         text = _text(svc, args.file) if args.file else None
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
@@ -199,22 +199,13 @@ def cmd_edit(args: argparse.Namespace) -> None:
             sensitive=previous.sensitive if args.sensitive is None else args.sensitive,
             tags=previous.tags if args.tags is None else _tags(args.tags),
         )
-        mentions = await news.prepare_mentions(
-            svc.directory, draft.text, local_base_url=base, webfinger_scheme=svc.webfinger_scheme
-        )
+        ctx = _context(svc)
+        mentions = await ctx.resolve_mentions(draft.text)
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
             status = await _own_status(session, args.post, actor)
             await news.edit(
-                session,
-                status=status,
-                actor=actor,
-                actor_uri=svc.uris.actor(actor.username),
-                base_url=base,
-                draft=draft,
-                mentions=mentions,
-                now=svc.clock(),
-                blocked_domains=svc.config.federation.blocked_domains,
+                session, ctx, status=status, actor=actor, draft=draft, mentions=mentions
             )
             await session.commit()
         _print(f"updated {status.id}")
@@ -228,14 +219,7 @@ def cmd_delete(args: argparse.Namespace) -> None:
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
             status = await _own_status(session, args.post, actor)
-            await news.delete(
-                session,
-                status=status,
-                actor=actor,
-                actor_uri=svc.uris.actor(actor.username),
-                now=svc.clock(),
-                blocked_domains=svc.config.federation.blocked_domains,
-            )
+            await news.delete(session, _context(svc), status=status, actor=actor)
             await session.commit()
         _print(f"deleted {status.id}; its pages now answer 410 Gone")
 
@@ -245,20 +229,11 @@ def cmd_delete(args: argparse.Namespace) -> None:
 def _boost(undo: bool) -> Callable[[argparse.Namespace], None]:
     def cmd(args: argparse.Namespace) -> None:
         async def run(svc: Services) -> None:
-            base = svc.config.instance.base_url
             async with svc.sessionmaker() as session:
                 actor = await get_actor(session, args.actor)
                 target = await find_status(session, args.post)
                 action = news.unboost if undo else news.boost
-                await action(
-                    session,
-                    actor=actor,
-                    actor_uri=svc.uris.actor(actor.username),
-                    base_url=base,
-                    target=target,
-                    now=svc.clock(),
-                    blocked_domains=svc.config.federation.blocked_domains,
-                )
+                await action(session, _context(svc), actor=actor, target=target)
                 await session.commit()
             _print(f"{args.actor} {'no longer boosts' if undo else 'boosted'} {target.uri}")
 

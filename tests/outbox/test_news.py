@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.local import create_actor
 from actors.models import Actor, ActorType, Follow, FollowState, RemoteActor
+from actors.uris import LocalUris
 from outbox import news
+from outbox.context import PublishContext
 from outbox.models import Activity, Delivery, Mention, Status, TimelineEntry, Visibility
 from outbox.news import PUBLIC, Draft, NewsError
 from server import db
@@ -104,12 +106,10 @@ async def publish(
     async with w.sessionmaker() as session:
         status = await news.publish(
             session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: now),
             actor=await w.actor(session),
-            actor_uri=NEWS,
-            base_url=BASE,
             draft=draft,
             mentions=mentions if mentions is not None else {"dora@delta.test": w.dora},
-            now=now,
         )
         await session.commit()
     return status
@@ -321,26 +321,25 @@ async def test_rendered_posts_and_activities_contain_no_null(world: World) -> No
     async with world.sessionmaker() as session:
         wrapper = await news.boost(
             session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
             actor=await world.actor(session),
-            actor_uri=NEWS,
-            base_url=BASE,
             target=note,
-            now=T0,
         )
         row = await session.get(Status, article.id)
         assert row is not None
         await news.edit(
             session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: T0 + timedelta(seconds=5)),
             status=row,
             actor=await world.actor(session),
-            actor_uri=NEWS,
-            base_url=BASE,
             draft=Draft(text="Länger", title="Titel"),
             mentions={},
-            now=T0 + timedelta(seconds=5),
         )
         await news.delete(
-            session, status=row, actor=await world.actor(session), actor_uri=NEWS, now=T0
+            session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
+            status=row,
+            actor=await world.actor(session),
         )
         await session.commit()
     rendered = news.render_note(note)
@@ -494,13 +493,11 @@ async def test_edit_sends_update_with_newer_updated_to_earlier_recipients(world:
         # Same second as the publication: `updated` must still be strictly newer.
         await news.edit(
             session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: T0 + timedelta(milliseconds=100)),
             status=row,
             actor=await world.actor(session),
-            actor_uri=NEWS,
-            base_url=BASE,
             draft=Draft(text="Zweite Fassung #korrektur", visibility=Visibility.DIRECT),
             mentions={},
-            now=T0 + timedelta(milliseconds=100),
         )
         await session.commit()
     [(update, inboxes)] = await sent(world, "Update")
@@ -523,7 +520,10 @@ async def test_delete_sends_tombstone_to_everyone_it_went_to(world: World) -> No
         row = await session.get(Status, status.id)
         assert row is not None
         await news.delete(
-            session, status=row, actor=await world.actor(session), actor_uri=NEWS, now=T0
+            session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
+            status=row,
+            actor=await world.actor(session),
         )
         await session.commit()
     [(activity, inboxes)] = await sent(world, "Delete")
@@ -536,7 +536,10 @@ async def test_delete_sends_tombstone_to_everyone_it_went_to(world: World) -> No
         assert list(await session.scalars(select(TimelineEntry))) == []
         with pytest.raises(NewsError, match="deleted"):
             await news.delete(
-                session, status=row, actor=await world.actor(session), actor_uri=NEWS, now=T0
+                session,
+                PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
+                status=row,
+                actor=await world.actor(session),
             )
 
 
@@ -575,10 +578,16 @@ async def test_boost_announces_to_followers_and_author_and_undo_reverts(world: W
         await session.flush()
         actor = await world.actor(session)
         wrapper = await news.boost(
-            session, actor=actor, actor_uri=NEWS, base_url=BASE, target=target, now=T0
+            session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
+            actor=actor,
+            target=target,
         )
         again = await news.boost(
-            session, actor=actor, actor_uri=NEWS, base_url=BASE, target=target, now=T0
+            session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
+            actor=actor,
+            target=target,
         )
         assert again.id == wrapper.id and target.reblogs_count == 1
         await session.commit()
@@ -599,11 +608,9 @@ async def test_boost_announces_to_followers_and_author_and_undo_reverts(world: W
         assert target2 is not None
         await news.unboost(
             session,
+            PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
             actor=await world.actor(session),
-            actor_uri=NEWS,
-            base_url=BASE,
             target=target2,
-            now=T0,
         )
         await session.commit()
         assert target2.reblogs_count == 0
@@ -621,9 +628,7 @@ async def test_only_public_and_unlisted_posts_can_be_boosted(world: World) -> No
         with pytest.raises(NewsError, match="public and unlisted"):
             await news.boost(
                 session,
+                PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
                 actor=await world.actor(session),
-                actor_uri=NEWS,
-                base_url=BASE,
                 target=row,
-                now=T0,
             )

@@ -12,7 +12,9 @@ from aiohttp.test_utils import make_mocked_request
 from sqlalchemy import text
 
 from actors.local import get_actor
+from actors.uris import LocalUris
 from outbox import news
+from outbox.context import PublishContext
 from outbox.models import Status
 from outbox.news import Draft
 from server.app import create_app
@@ -131,10 +133,9 @@ async def delete(inst: Instance, status_id: int) -> None:
         assert row is not None
         await news.delete(
             session,
+            PublishContext(uris=LocalUris(inst.base_url), clock=inst.services.clock),
             status=row,
             actor=await get_actor(session, "news"),
-            actor_uri=inst.actor_uri("news"),
-            now=inst.services.clock(),
         )
         await session.commit()
 

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from actors.local import get_actor
+from actors.uris import LocalUris
 from outbox import news
+from outbox.context import PublishContext
 from outbox.models import Activity, Status
 from outbox.news import Draft
 from server import actions
@@ -48,12 +50,10 @@ async def publish(inst: Instance, draft: Draft, *, actor: str = "news") -> Statu
     async with inst.sessionmaker() as session:
         status = await news.publish(
             session,
+            PublishContext(uris=LocalUris(inst.base_url), clock=inst.services.clock),
             actor=await get_actor(session, actor),
-            actor_uri=inst.actor_uri(actor),
-            base_url=inst.base_url,
             draft=draft,
             mentions={},
-            now=inst.services.clock(),
         )
         await session.commit()
     return status
@@ -75,30 +75,25 @@ async def site(start_instance: StartInstance) -> Site:
         actor = await get_actor(session, "news")
         boost = await news.boost(
             session,
+            PublishContext(uris=LocalUris(alpha.base_url), clock=alpha.services.clock),
             actor=actor,
-            actor_uri=alpha.actor_uri("news"),
-            base_url=alpha.base_url,
             target=article,
-            now=alpha.services.clock(),
         )
         row = await session.get(Status, gone.id)
         assert row is not None
         await news.edit(
             session,
+            PublishContext(uris=LocalUris(alpha.base_url), clock=alpha.services.clock),
             status=row,
             actor=actor,
-            actor_uri=alpha.actor_uri("news"),
-            base_url=alpha.base_url,
             draft=Draft(text="Edited, then gone"),
             mentions={},
-            now=alpha.services.clock(),
         )
         await news.delete(
             session,
+            PublishContext(uris=LocalUris(alpha.base_url), clock=alpha.services.clock),
             status=row,
             actor=actor,
-            actor_uri=alpha.actor_uri("news"),
-            now=alpha.services.clock(),
         )
         await session.commit()
     await settle(alpha, beta)
