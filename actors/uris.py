@@ -211,3 +211,9 @@ class LocalUris:
     def vote(self, voter_uri: str, vote_id: int) -> str:
         """Mastodon's `<account>#votes/<id>` (dereferenceable through its account)."""
         return f"{voter_uri}#votes/{vote_id}"
+
+    @staticmethod
+    def activity_under(actor_uri: str, kind: str, token: str) -> str:
+        """An activity of one of our actors (the instance actor too): `ACTOR/KIND/TOKEN`,
+        e.g. `B/users/NAME/follows/3f2a…`; `token` makes it unique."""
+        return f"{actor_uri}/{kind}/{token}"

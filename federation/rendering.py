@@ -233,13 +233,20 @@ def render_tombstone(post: PostView) -> dict[str, object]:
 
 
 def render_vote(
-    *, voter_uri: str, vote_uri: str, title: str, question_uri: str, author_uri: str
+    *,
+    voter_uri: str,
+    vote_uri: str,
+    activity_uri: str,
+    title: str,
+    question_uri: str,
+    author_uri: str,
 ) -> dict[str, object]:
     """A Create(Note) carrying one vote on a remote Question, exactly as Mastodon's
-    VoteSerializer shapes it (`vote_uri` is `LocalUris.vote`)."""
+    VoteSerializer shapes it (`vote_uri` is `LocalUris.vote`, `activity_uri` the
+    Create's id)."""
     return {
         "@context": AS_CONTEXT,
-        "id": f"{vote_uri}/activity",
+        "id": activity_uri,
         "type": "Create",
         "actor": voter_uri,
         "to": author_uri,  # one URI, not a list: Mastodon's serializer sends it so

@@ -284,6 +284,7 @@ async def vote(
             activity=render_vote(
                 voter_uri=actor_uri,
                 vote_uri=row.uri,
+                activity_uri=ctx.uris.activity_of(row.uri),
                 title=options[row.choice][0],
                 question_uri=status.uri,
                 author_uri=status.actor_uri,

@@ -16,25 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
+from actors.uris import LocalUris
 from federation.policy import OPEN, FederationPolicy
 from outbox.models import Activity, Delivery, DeliveryState
 
 
 def new_activity_uri(actor_uri: str, kind: str) -> str:
     """A fresh, unique activity id under the actor (Fedify drops repeated ids silently)."""
-    return f"{actor_uri}/{kind}/{uuid.uuid4().hex}"
+    return LocalUris.activity_under(actor_uri, kind, uuid.uuid4().hex)
 
 
 def inbox_host(inbox_uri: str) -> str:
     parts = urlsplit(inbox_uri)
     host = (parts.hostname or "").lower()
     return f"{host}:{parts.port}" if parts.port else host
-
-
-def is_blocked_domain(host: str, blocked: Iterable[str]) -> bool:
-    """Deprecated: use `federation.policy.FederationPolicy.allows_host`; kept until the
-    inbox and `server.activitypub` hold a policy."""
-    return not FederationPolicy.blocking(blocked).allows_host(host)
 
 
 async def enqueue(

@@ -200,7 +200,7 @@ async def outbox(request: web.Request) -> web.Response:
     if entry is None:
         return not_found(request, "no such actor")
     actor_uri = entry.view.id
-    outbox_id = f"{actor_uri}/outbox"
+    outbox_id = request.app[keys.URIS].outbox(actor_uri)
     try:
         max_id = int(request.query["max_id"]) if "max_id" in request.query else None
         min_id = int(request.query["min_id"]) if "min_id" in request.query else None
