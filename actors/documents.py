@@ -56,23 +56,16 @@ def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView
     else:
         urls, username = uris.actor_uris(actor.username), actor.username
     return LocalActorView(
-        id=urls.id,
-        key_id=urls.key_id,
-        inbox=urls.inbox,
-        outbox=urls.outbox,
-        followers=urls.followers,
-        following=urls.following,
+        urls=urls,
         type=actor.type,
         username=username,
         display_name=actor.display_name,
         summary_html=summary_html(actor.summary),
-        profile_url=urls.profile_page,
         public_key_pem=actor.public_key_pem,
         manually_approves=actor.manually_approves,
         discoverable=actor.discoverable,
         published=actor.created_at,
         icon_url=actor.icon_url,
-        shared_inbox=urls.shared_inbox,
     )
 
 

@@ -22,25 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from federation.documents import ActorUris
+
 __all__ = ["KEY_FRAGMENT", "ActorUris", "LocalUris", "StatusRef"]
 
 KEY_FRAGMENT = "#main-key"
 _USERS = "/users/"
 _STATUSES = "/statuses/"
-
-
-@dataclass(frozen=True, slots=True)
-class ActorUris:
-    """The URLs of one local actor."""
-
-    id: str
-    key_id: str
-    inbox: str
-    outbox: str
-    followers: str
-    following: str
-    profile_page: str
-    shared_inbox: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,12 +36,10 @@ ACTOR_CONTEXT: list[object] = [
 
 
 @dataclass(frozen=True, slots=True)
-class LocalActorView:
-    """What rendering an actor document needs; built by `actors` from its row.
-
-    Every URL is given, none derived here: the URL layout is the instance's business
-    (`actors.uris`), not the protocol's.
-    """
+class ActorUris:
+    """The URLs an actor document names. Every one is given, none derived here: the URL
+    layout is the instance's business (`actors.uris.LocalUris` fills these), not the
+    protocol's. No `shared_inbox`: the document has no `endpoints`."""
 
     id: str
     key_id: str
@@ -49,17 +47,32 @@ class LocalActorView:
     outbox: str
     followers: str
     following: str
+    profile_page: str
+    shared_inbox: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalActorView:
+    """What rendering an actor document needs; built by `actors` from its row."""
+
+    urls: ActorUris
     type: str
     username: str
     display_name: str
     summary_html: str
-    profile_url: str
     public_key_pem: str
     manually_approves: bool
     discoverable: bool
     published: datetime
     icon_url: str | None = None
-    shared_inbox: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.urls.id
+
+    @property
+    def profile_url(self) -> str:
+        return self.urls.profile_page
 
 
 def format_datetime(value: datetime) -> str:
@@ -94,24 +107,24 @@ def render_actor(actor: LocalActorView) -> dict[str, object]:
         "name": actor.display_name or actor.username,
         "summary": actor.summary_html,
         "url": actor.profile_url,
-        "inbox": actor.inbox,
-        "outbox": actor.outbox,
-        "followers": actor.followers,
-        "following": actor.following,
+        "inbox": actor.urls.inbox,
+        "outbox": actor.urls.outbox,
+        "followers": actor.urls.followers,
+        "following": actor.urls.following,
         "manuallyApprovesFollowers": actor.manually_approves,
         "discoverable": actor.discoverable,
         "indexable": actor.discoverable,
         "published": format_datetime(actor.published),
         "publicKey": {
-            "id": actor.key_id,
+            "id": actor.urls.key_id,
             "owner": actor.id,
             "publicKeyPem": actor.public_key_pem,
         },
         "attachment": [],
         "tag": [],
     }
-    if actor.shared_inbox:
-        doc["endpoints"] = {"sharedInbox": actor.shared_inbox}
+    if actor.urls.shared_inbox:
+        doc["endpoints"] = {"sharedInbox": actor.urls.shared_inbox}
     if actor.icon_url:
         doc["icon"] = {"type": "Image", "url": actor.icon_url}
     return doc

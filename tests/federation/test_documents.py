@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from federation.documents import (
+    ActorUris,
     LocalActorView,
     drop_nulls,
     render_actor,
@@ -29,18 +30,25 @@ SAFARI = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 def view(**kw: object) -> LocalActorView:
-    fields: dict[str, object] = {
+    """A view with test URLs; keyword arguments named like `ActorUris` fields set URLs."""
+    urls: dict[str, object] = {
         "id": "https://alpha.test/users/news",
         "key_id": "https://alpha.test/users/news#main-key",
         "inbox": "https://alpha.test/users/news/inbox",
         "outbox": "https://alpha.test/users/news/outbox",
         "followers": "https://alpha.test/users/news/followers",
         "following": "https://alpha.test/users/news/following",
+        "profile_page": "https://alpha.test/@news",
+    }
+    for name in [*urls, "shared_inbox"]:
+        if name in kw:
+            urls[name] = kw.pop(name)
+    fields: dict[str, object] = {
+        "urls": ActorUris(**urls),  # type: ignore[arg-type]  # the URLs above
         "type": "Organization",
         "username": "news",
         "display_name": "",
         "summary_html": "",
-        "profile_url": "https://alpha.test/@news",
         "public_key_pem": "-----BEGIN PUBLIC KEY-----\n...",
         "manually_approves": False,
         "discoverable": True,
