@@ -84,7 +84,7 @@ class RemoteDirectory:
         allow_private: bool,
         key_ttl: float,
         clock: Callable[[], datetime],
-        key_failure_ttl: float = 60.0,
+        key_failure_ttl: float,
         memory_limit: int = 10_000,
     ) -> None:
         self._sessionmaker = sessionmaker

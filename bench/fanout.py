@@ -42,6 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
+from federation.policy import OPEN
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -165,6 +167,7 @@ def run_worker(database_url: str) -> None:
                 post_timeout=options.post_timeout,
                 idle_seconds=60,  # only the go signal starts it
                 sign_with=signer.sign if signer is not None else None,
+                policy=OPEN,
             )
             settle_gc()  # as `verbund worker` does once started
             stop, wake = asyncio.Event(), asyncio.Event()
@@ -307,7 +310,12 @@ async def publish_and_wait(
     async with sessionmaker() as session:
         inboxes = await follower_inboxes(session, ACTOR_URI)
         await enqueue(
-            session, actor=actor, activity=activity, inboxes=inboxes, now=datetime.now(UTC)
+            session,
+            actor=actor,
+            activity=activity,
+            inboxes=inboxes,
+            now=datetime.now(UTC),
+            policy=OPEN,
         )
         await session.commit()
     t1 = time.perf_counter()

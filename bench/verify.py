@@ -169,6 +169,7 @@ async def main() -> None:
                 now=now,
             )
         return clock() - start
+
     verified = raw_verified = rfc_verified = 0
     verified_time = raw_time = rfc_time = 0.0
     while verified_time < SECONDS or raw_time < SECONDS or rfc_time < SECONDS:

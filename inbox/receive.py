@@ -24,7 +24,7 @@ from datetime import datetime
 from federation.activities import Claim, Envelope, parse_activity
 from federation.actors import same_origin
 from federation.errors import ParseError
-from federation.policy import OPEN, FederationPolicy
+from federation.policy import FederationPolicy
 from federation.ratelimit import RateLimiter, retry_after_seconds
 from federation.signatures import (
     KeyResolver,
@@ -186,7 +186,7 @@ class InboxReceiver:
         resolver: KeyResolver,
         *,
         clock: Callable[[], datetime],
-        policy: FederationPolicy = OPEN,
+        policy: FederationPolicy,
         url_scheme: str = "https",
         limits: InboxLimits | None = None,
     ) -> None:

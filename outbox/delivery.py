@@ -56,7 +56,7 @@ from actors.models import Actor
 from actors.uris import LocalUris
 from federation.errors import FetchError
 from federation.fetch import Signer, host_key, post_activity
-from federation.policy import OPEN, FederationPolicy
+from federation.policy import FederationPolicy
 from federation.signatures import SignatureScheme
 from outbox.claims import claim_statements, claimable, paused_hosts
 from outbox.jobs import Attempted, Deferred, JobState, transition
@@ -226,7 +226,7 @@ class DeliveryWorker:
         idle_seconds: float = DeliveryTuning.idle_seconds,
         rng: random.Random | None = None,
         sign_with: Callable[[str, bytes], Awaitable[bytes]] | None = None,
-        policy: FederationPolicy = OPEN,
+        policy: FederationPolicy,
     ) -> None:
         if min(batch_size, concurrency, per_host_limit) < 1:
             raise ValueError("batch_size, concurrency and per_host_limit must be at least 1")

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Follow, FollowState, RemoteActor
 from federation.documents import drop_nulls
-from federation.policy import OPEN, FederationPolicy
+from federation.policy import FederationPolicy
 from outbox.publish import enqueue, new_activity_uri
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -47,7 +47,7 @@ async def send_follow(
     target: RemoteActor,
     now: datetime,
     message: str = "",
-    policy: FederationPolicy = OPEN,
+    policy: FederationPolicy,
 ) -> Follow:
     """Follow `target` (a new Follow id each time) and record the relation as pending.
 
@@ -97,7 +97,7 @@ async def send_unfollow(
     actor_uri: str,
     target: RemoteActor,
     now: datetime,
-    policy: FederationPolicy = OPEN,
+    policy: FederationPolicy,
 ) -> None:
     """Undo our Follow of `target` (embedding it, as Mastodon does) and forget the relation;
     the Undo is not queued for a target on a domain `policy` blocks."""
@@ -176,7 +176,7 @@ async def accept_follow(
     follower: RemoteActor,
     now: datetime,
     follow_body: dict[str, object] | None = None,
-    policy: FederationPolicy = OPEN,
+    policy: FederationPolicy,
 ) -> None:
     """Accept a follow (again, if already accepted) and send the Accept (not queued for a
     follower on a domain `policy` blocks)."""
@@ -201,7 +201,7 @@ async def reject_follow(
     row: Follow,
     follower: RemoteActor,
     now: datetime,
-    policy: FederationPolicy = OPEN,
+    policy: FederationPolicy,
 ) -> None:
     """Decline a request or remove an existing follower: send Reject (not queued for a
     follower on a domain `policy` blocks), drop the relation."""

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
 from federation.media import QuestionPoll
-from federation.policy import OPEN, FederationPolicy
+from federation.policy import FederationPolicy
 from federation.rendering import render_vote
 from outbox.context import PublishContext
 from outbox.models import Activity, Delivery, Poll, PollVote, Status, Visibility
@@ -329,7 +329,7 @@ async def send_update(
     poll: Poll,
     now: datetime,
     render_update: UpdateRenderer,
-    policy: FederationPolicy = OPEN,
+    policy: FederationPolicy,
 ) -> None:
     """Enqueue an Update of our Question to its audience: followers (unless direct),
     whoever got it before, and every remote voter."""
@@ -367,7 +367,7 @@ async def close_due_polls(
     now: datetime,
     render_update: UpdateRenderer,
     limit: int = 100,
-    policy: FederationPolicy = OPEN,
+    policy: FederationPolicy,
 ) -> int:
     """Close our polls whose time is up and send their final counts (an Update with
     `closed`, as Mastodon's PollExpirationNotifyWorker does). Returns how many were

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
 from actors.uris import LocalUris
-from federation.policy import OPEN, FederationPolicy
+from federation.policy import FederationPolicy
 from outbox.models import Activity, Delivery, DeliveryState
 
 
@@ -39,7 +39,7 @@ async def enqueue(
     activity: dict[str, object],
     inboxes: Iterable[str],
     now: datetime,
-    policy: FederationPolicy = OPEN,
+    policy: FederationPolicy,
 ) -> Activity:
     """Store `activity` (which must carry its `id`) and one pending delivery per inbox.
 

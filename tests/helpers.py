@@ -35,6 +35,7 @@ def worker_for(inst: Instance) -> DeliveryWorker:
             allow_private=True,
             clock=inst.app[keys.CLOCK],
             worker_id=f"test-{inst.name}",
+            policy=inst.app[keys.POLICY],
         )
         _WORKERS[inst.app] = worker
     return worker

@@ -22,6 +22,7 @@ from sqlalchemy import update as update_
 from actors import accounts
 from actors.local import get_actor
 from actors.models import ActorType, RoleName
+from federation.policy import OPEN
 from outbox.models import Activity, Poll, PollVote, Status
 from outbox.news import render_poll_update
 from outbox.polls import close_due_polls
@@ -424,12 +425,21 @@ async def test_an_ended_poll_is_closed_and_its_final_counts_reach_followers(
     await settle(alpha, beta)
     async with alpha.sessionmaker() as session:
         now = alpha.services.clock()
-        assert await close_due_polls(session, now=now, render_update=render_poll_update) == 0
+        assert (
+            await close_due_polls(session, now=now, render_update=render_poll_update, policy=OPEN)
+            == 0
+        )
         # Five minutes pass: the poll ended a second ago.
         ended = now - timedelta(seconds=1)
         await session.execute(update_(Poll).values(expires_at=ended))
-        assert await close_due_polls(session, now=now, render_update=render_poll_update) == 1
-        assert await close_due_polls(session, now=now, render_update=render_poll_update) == 0
+        assert (
+            await close_due_polls(session, now=now, render_update=render_poll_update, policy=OPEN)
+            == 1
+        )
+        assert (
+            await close_due_polls(session, now=now, render_update=render_poll_update, policy=OPEN)
+            == 0
+        )
         await session.commit()
     await settle(alpha, beta)
     async with alpha.sessionmaker() as session:

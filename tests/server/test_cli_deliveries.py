@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.local import create_actor
 from actors.models import ActorType
+from federation.policy import OPEN
 from outbox.models import Delivery, DeliveryAttempt, DeliveryHost
 from outbox.publish import enqueue, new_activity_uri
 from server import db
@@ -79,7 +80,9 @@ async def site(
             "type": "Create",
             "actor": ACTOR,
         }
-        await enqueue(session, actor=actor, activity=activity, inboxes=inboxes.values(), now=now)
+        await enqueue(
+            session, actor=actor, activity=activity, inboxes=inboxes.values(), now=now, policy=OPEN
+        )
         rows = {d.inbox_uri: d for d in await session.scalars(select(Delivery))}
         ids = {name: rows[uri].id for name, uri in inboxes.items()}
         changes: dict[str, dict[str, object]] = {
