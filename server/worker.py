@@ -22,8 +22,8 @@ from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from federation.policy import FederationPolicy
-from outbox import DeliveryWorker
-from outbox.news import render_poll_update
+from outbox.delivery import DeliveryWorker
+from outbox.documents import render_poll_update
 from outbox.polls import close_due_polls
 from outbox.signer import SignerProcess
 from server import keys
