@@ -1,6 +1,6 @@
 """Where the delivery worker runs: inside `verbund serve`, or alone as `verbund worker`.
 
-Both build an `outbox.DeliveryWorker` from the config (its `[worker]` section,
+Both build an `outbox.delivery.DeliveryWorker` from the config (its `[worker]` section,
 `server.config.WorkerConfig`) and the process's services; any
 number of either may share one database (see `outbox.delivery`). Nothing here holds
 state a restart would lose: the jobs and their claims live in the database.
