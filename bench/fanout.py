@@ -136,7 +136,7 @@ def run_worker(database_url: str) -> None:
     import aiohttp
 
     from federation.fetch import make_connector
-    from outbox import DeliveryWorker
+    from outbox.delivery import DeliveryWorker
     from server import db
     from server.config import DatabaseConfig, WorkerConfig
     from server.runtime import settle_gc

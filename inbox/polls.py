@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.actors import same_origin
 from inbox.context import HandlerContext, Incoming
+from outbox.documents import render_poll_update
 from outbox.models import Poll, Status
-from outbox.news import render_poll_update
 from outbox.polls import count_remote_vote, send_update
 
 

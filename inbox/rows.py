@@ -22,8 +22,8 @@ from actors.models import Actor, RemoteActor
 from actors.snowflake import snowflake
 from actors.uris import LocalUris
 from federation.posts import PUBLIC_COLLECTION, Post, Tag
+from outbox.content import hashtag_key
 from outbox.models import Mention, Status, TimelineEntry, Tombstone, Visibility
-from outbox.news import hashtag_key
 from outbox.polls import new_remote_poll
 from outbox.timelines import local_followers
 

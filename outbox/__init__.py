@@ -1,15 +1,25 @@
-"""Publishing and durable delivery. Must not import `inbox` or `server`."""
+"""Publishing and durable delivery: build our activities, pick recipients, fan out to
+inboxes, the `deliveries` table and its worker, retry policy, timelines.
 
-from outbox.delivery import Clock, DeliveryWorker, HostSchemeMemory, WorkerStats
-from outbox.retry import Outcome, classify, host_pause, next_delay
+Must not import `inbox` or `server`. Other packages use the modules listed in
+`__all__`; `addressing`, `claims`, `jobs` and `recording` are the insides of
+publishing and of the delivery worker.
+"""
 
 __all__ = [
-    "Clock",
-    "DeliveryWorker",
-    "HostSchemeMemory",
-    "Outcome",
-    "WorkerStats",
-    "classify",
-    "host_pause",
-    "next_delay",
+    "content",
+    "context",
+    "delivery",
+    "documents",
+    "follows",
+    "models",
+    "polls",
+    "posts",
+    "publish",
+    "queries",
+    "queue",
+    "retry",
+    "signer",
+    "statuses",
+    "timelines",
 ]

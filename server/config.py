@@ -284,7 +284,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         name=inst.get_str("name", d_inst.name),
         description=inst.get_str("description", d_inst.description),
         open_registrations=inst.get_bool("open_registrations", d_inst.open_registrations),
-        # 100 000: outbox.news.MAX_TEXT, what any post may hold.
+        # 100 000: outbox.posts.MAX_TEXT, what any post may hold.
         max_post_chars=inst.get_int("max_post_chars", d_inst.max_post_chars, low=1, high=100_000),
     )
     inst.finish()

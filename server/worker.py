@@ -1,6 +1,6 @@
 """Where the delivery worker runs: inside `verbund serve`, or alone as `verbund worker`.
 
-Both build an `outbox.DeliveryWorker` from the config (its `[worker]` section,
+Both build an `outbox.delivery.DeliveryWorker` from the config (its `[worker]` section,
 `server.config.WorkerConfig`) and the process's services; any
 number of either may share one database (see `outbox.delivery`). Nothing here holds
 state a restart would lose: the jobs and their claims live in the database.
@@ -22,8 +22,8 @@ from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from federation.policy import FederationPolicy
-from outbox import DeliveryWorker
-from outbox.news import render_poll_update
+from outbox.delivery import DeliveryWorker
+from outbox.documents import render_poll_update
 from outbox.polls import close_due_polls
 from outbox.signer import SignerProcess
 from server import keys

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from actors.local import get_actor
 from actors.models import ActorType
 from actors.uris import LocalUris
+from federation.rendering import PUBLIC
 from inbox.handlers import HANDLERS
 from inbox.models import InboxActivity
-from outbox import news
+from outbox import content, documents, posts
 from outbox.context import PublishContext
 from outbox.models import Activity, Delivery, Status, Visibility
-from outbox.news import PUBLIC, Draft
+from outbox.posts import Draft
 from outbox.timelines import Page, home_timeline
 from server import actions
 from tests.conftest import Instance, StartInstance
@@ -67,12 +68,12 @@ async def net(start_instance: StartInstance) -> Net:
 async def post(inst: Instance, actor_name: str, draft: Draft) -> Status:
     """Publish as the CLI and the client API do: mentions first, then one transaction."""
     svc = inst.services
-    mentions = await news.prepare_mentions(
+    mentions = await content.prepare_mentions(
         svc.directory, draft.text, local_base_url=inst.base_url, webfinger_scheme="http"
     )
     async with inst.sessionmaker() as session:
         actor = await get_actor(session, actor_name)
-        status = await news.publish(
+        status = await posts.publish(
             session,
             PublishContext(uris=LocalUris(inst.base_url), clock=svc.clock),
             actor=actor,
@@ -212,7 +213,7 @@ async def test_edit_arrives_as_update_and_delete_as_tombstone(
     async with net.alpha.sessionmaker() as session:
         row = await session.get(Status, status.id)
         assert row is not None
-        await news.edit(
+        await posts.edit(
             session,
             PublishContext(uris=LocalUris(net.alpha.base_url), clock=svc.clock),
             status=row,
@@ -234,7 +235,7 @@ async def test_edit_arrives_as_update_and_delete_as_tombstone(
     async with net.alpha.sessionmaker() as session:
         row = await session.get(Status, status.id)
         assert row is not None
-        await news.delete(
+        await posts.delete(
             session,
             PublishContext(uris=LocalUris(net.alpha.base_url), clock=svc.clock),
             status=row,
@@ -270,7 +271,7 @@ async def test_article_object_json_and_html_page(net: Net, client: aiohttp.Clien
     assert wire["url"] == f"{net.alpha.base_url}/@news/{article.id}"
 
     doc = await get_json(client, article.uri)
-    assert doc["@context"] == news.NOTE_CONTEXT
+    assert doc["@context"] == documents.NOTE_CONTEXT
     assert {k: v for k, v in doc.items() if k != "@context"} == wire
     assert await get_json(client, str(article.url)) == doc
     activity = await get_json(client, f"{article.uri}/activity")
@@ -313,7 +314,7 @@ async def test_outbox_pages_creates_and_announces_newest_first(
     async with net.alpha.sessionmaker() as session:
         target = await session.get(Status, posted[0].id)
         assert target is not None
-        boost = await news.boost(
+        boost = await posts.boost(
             session,
             PublishContext(uris=LocalUris(net.alpha.base_url), clock=net.alpha.services.clock),
             actor=await get_actor(session, "news"),
@@ -346,7 +347,7 @@ async def test_parent_organisation_relays_branch_news_by_boost(net: Net) -> None
     async with net.alpha.sessionmaker() as session:
         target = await session.get(Status, branch_post.id)
         assert target is not None
-        await news.boost(
+        await posts.boost(
             session,
             PublishContext(uris=LocalUris(net.alpha.base_url), clock=net.alpha.services.clock),
             actor=await get_actor(session, "kv"),
@@ -499,7 +500,7 @@ async def test_parent_on_another_instance_relays_a_branch_post(net: Net) -> None
     async with net.gamma.sessionmaker() as session:
         known = await session.scalar(select(Status).where(Status.uri == branch_post.uri))
         assert known is not None, "gamma received the branch's post"
-        wrapper = await news.boost(
+        wrapper = await posts.boost(
             session,
             PublishContext(uris=LocalUris(net.gamma.base_url), clock=net.gamma.services.clock),
             actor=await get_actor(session, "lv"),

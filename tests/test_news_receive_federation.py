@@ -1,6 +1,6 @@
 """News published on one instance, received on others, over real HTTP.
 
-alpha's `news` publishes with `outbox.news` (the real publisher); beta's erika
+alpha's `news` publishes with `outbox.posts` (the real publisher); beta's erika
 follows it, beta's otto does not; gamma's max follows nobody there but gets
 mentioned. What each home timeline shows is read with `outbox.timelines`.
 """
@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from actors.models import Actor, ActorType, FollowState
 from actors.uris import LocalUris
-from outbox import news
+from outbox import content, posts
 from outbox.context import PublishContext
 from outbox.models import Status, Visibility
 from outbox.timelines import Page, home_timeline, public_timeline
@@ -58,9 +58,9 @@ def now(inst: Instance) -> datetime:
     return inst.app[keys.CLOCK]()
 
 
-async def publish(inst: Instance, name: str, draft: news.Draft) -> Status:
+async def publish(inst: Instance, name: str, draft: posts.Draft) -> Status:
     """Publish as the CLI does: resolve mentions first, then write in one transaction."""
-    mentions = await news.prepare_mentions(
+    mentions = await content.prepare_mentions(
         inst.services.directory,
         draft.text,
         local_base_url=inst.base_url,
@@ -69,7 +69,7 @@ async def publish(inst: Instance, name: str, draft: news.Draft) -> Status:
     async with inst.sessionmaker() as session:
         actor = await session.scalar(select(Actor).where(Actor.username_key == name))
         assert actor is not None
-        status = await news.publish(
+        status = await posts.publish(
             session,
             PublishContext(uris=LocalUris(inst.base_url), clock=lambda: now(inst)),
             actor=actor,
@@ -80,12 +80,12 @@ async def publish(inst: Instance, name: str, draft: news.Draft) -> Status:
     return status
 
 
-async def edit(inst: Instance, name: str, uri: str, draft: news.Draft) -> None:
+async def edit(inst: Instance, name: str, uri: str, draft: posts.Draft) -> None:
     async with inst.sessionmaker() as session:
         actor = await session.scalar(select(Actor).where(Actor.username_key == name))
         status = await session.scalar(select(Status).where(Status.uri == uri))
         assert actor is not None and status is not None
-        await news.edit(
+        await posts.edit(
             session,
             PublishContext(uris=LocalUris(inst.base_url), clock=lambda: now(inst)),
             status=status,
@@ -101,7 +101,7 @@ async def remove(inst: Instance, name: str, uri: str) -> None:
         actor = await session.scalar(select(Actor).where(Actor.username_key == name))
         status = await session.scalar(select(Status).where(Status.uri == uri))
         assert actor is not None and status is not None
-        await news.delete(
+        await posts.delete(
             session,
             PublishContext(uris=LocalUris(inst.base_url), clock=lambda: now(inst)),
             status=status,
@@ -115,7 +115,7 @@ async def boost(inst: Instance, name: str, uri: str) -> Status:
         actor = await session.scalar(select(Actor).where(Actor.username_key == name))
         target = await session.scalar(select(Status).where(Status.uri == uri))
         assert actor is not None and target is not None
-        wrapper = await news.boost(
+        wrapper = await posts.boost(
             session,
             PublishContext(uris=LocalUris(inst.base_url), clock=lambda: now(inst)),
             actor=actor,
@@ -141,7 +141,7 @@ async def test_published_post_reaches_followers_home_timeline_and_edits_and_dele
     net: Net,
 ) -> None:
     post = await publish(
-        net.alpha, "news", news.Draft(text="Neue Satzung beschlossen #verein", language="de")
+        net.alpha, "news", posts.Draft(text="Neue Satzung beschlossen #verein", language="de")
     )
     await net.settle()
     [received] = await home(net.beta, "erika")
@@ -155,7 +155,7 @@ async def test_published_post_reaches_followers_home_timeline_and_edits_and_dele
     assert await home(net.beta, "otto") == []
     assert await find(net.gamma, post.uri) is None  # nobody there follows news
 
-    await edit(net.alpha, "news", post.uri, news.Draft(text="Korrigiert: neue Satzung"))
+    await edit(net.alpha, "news", post.uri, posts.Draft(text="Korrigiert: neue Satzung"))
     await net.settle()
     edited = await find(net.beta, post.uri)
     assert edited is not None and "Korrigiert" in edited.content
@@ -173,7 +173,7 @@ async def test_article_arrives_with_title_and_summary(net: Net) -> None:
     post = await publish(
         net.alpha,
         "news",
-        news.Draft(
+        posts.Draft(
             text="## Rückblick\n\nEin langes Jahr.", title="Jahresbericht", summary="Kurz gesagt"
         ),
     )
@@ -186,12 +186,12 @@ async def test_article_arrives_with_title_and_summary(net: Net) -> None:
 
 async def test_followers_only_and_direct_posts_reach_only_their_audience(net: Net) -> None:
     private = await publish(
-        net.alpha, "news", news.Draft(text="Nur für Mitglieder", visibility=Visibility.PRIVATE)
+        net.alpha, "news", posts.Draft(text="Nur für Mitglieder", visibility=Visibility.PRIVATE)
     )
     direct = await publish(
         net.alpha,
         "news",
-        news.Draft(text="@max@gamma.test Einladung", visibility=Visibility.DIRECT),
+        posts.Draft(text="@max@gamma.test Einladung", visibility=Visibility.DIRECT),
     )
     await net.settle()
 
@@ -214,7 +214,7 @@ async def test_boost_of_a_post_from_a_third_instance_is_fetched_and_shown(net: N
     beta fetching max's post from gamma; gamma counts the boost of its post."""
     await actions.follow(net.alpha.services, "news", "max@gamma.test")
     await net.settle()
-    original = await publish(net.gamma, "max", news.Draft(text="Hallo aus Gamma"))
+    original = await publish(net.gamma, "max", posts.Draft(text="Hallo aus Gamma"))
     await net.settle()
     assert [s.uri for s in await home(net.alpha, "news")] == [original.uri]
 

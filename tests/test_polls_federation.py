@@ -23,8 +23,8 @@ from actors import accounts
 from actors.local import get_actor
 from actors.models import ActorType, RoleName
 from federation.policy import OPEN
+from outbox.documents import render_poll_update
 from outbox.models import Activity, Poll, PollVote, Status
-from outbox.news import render_poll_update
 from outbox.polls import close_due_polls
 from server import actions
 from tests.conftest import Instance, LoopbackResolver, StartInstance

@@ -3,7 +3,8 @@
 Existing Mastodon apps (Elk, Phanpy, Tusky, Ice Cubes, Mastodon.py) work
 unchanged; docs/api.md lists the routes and docs/openapi-verbund.json describes
 the extensions. Handlers orchestrate only: permissions live in
-`actors.accounts`, publishing in `outbox.news`, follows in `server.actions`.
+`actors.accounts`, publishing in `outbox.posts`, follows in `server.actions`.
+Other packages use only `add_api_routes`; the route modules are private.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from actors.uris import LocalUris
 from federation.content import plain_text, sanitize_html
 from federation.media import Attachment, emoji_of
 from federation.webfinger import acct_domain
+from outbox.documents import stored_attachments
 from outbox.models import Favourite, Mention, Poll, Status, Visibility
-from outbox.news import stored_attachments
 from outbox.polls import is_expired, options_of, own_choices, polls_of
 from server.api.common import Json, api_datetime, api_datetime_or_none, not_found
 

@@ -10,8 +10,8 @@ from aiohttp import web
 
 from actors.accounts import Action
 from actors.models import Actor
+from outbox.documents import render_poll_update
 from outbox.models import Poll, Status
-from outbox.news import render_poll_update
 from outbox.polls import PollError, own_choices
 from outbox.polls import vote as cast_vote
 from server import keys

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.accounts import Action
 from actors.models import Actor, RemoteActor
-from outbox import news
+from outbox import posts
 from outbox.context import PublishContext
 from outbox.models import Status, Visibility
 from outbox.polls import PollDraft
@@ -89,12 +89,12 @@ async def _own_status(session: AsyncSession, caller: Caller, status_id: str) -> 
     return row
 
 
-def _draft(params: Params, *, max_chars: int, existing: Status | None = None) -> news.Draft:
+def _draft(params: Params, *, max_chars: int, existing: Status | None = None) -> posts.Draft:
     """A Draft from Mastodon's fields plus our `title`; on edit, absent fields keep their value.
     The text is refused (422) when longer than `max_chars` (`instance.max_post_chars`)."""
     try:
-        text = news.post_text(params.get("status") or "", max_chars=max_chars)
-    except news.NewsError as exc:
+        text = posts.post_text(params.get("status") or "", max_chars=max_chars)
+    except posts.NewsError as exc:
         raise validation_failed(str(exc)) from None
     if "title" in params:
         title = (params.get("title") or "").strip() or None
@@ -112,10 +112,10 @@ def _draft(params: Params, *, max_chars: int, existing: Status | None = None) ->
         visibility = Visibility(existing.visibility)
     elif params.get("visibility"):
         try:
-            visibility = news.parse_visibility(params.get("visibility") or "")
-        except news.NewsError as exc:
+            visibility = posts.parse_visibility(params.get("visibility") or "")
+        except posts.NewsError as exc:
             raise validation_failed(str(exc)) from None
-    return news.Draft(
+    return posts.Draft(
         text=text,
         title=title,
         summary=spoiler or None,
@@ -188,7 +188,7 @@ async def create_status(request: web.Request) -> web.Response:
         if actor is None:
             raise not_found()
         try:
-            row = await news.publish(
+            row = await posts.publish(
                 session,
                 ctx,
                 actor=actor,
@@ -196,7 +196,7 @@ async def create_status(request: web.Request) -> web.Response:
                 mentions=mentions,
                 author_user_id=caller.user.id,
             )
-        except news.NewsError as exc:
+        except posts.NewsError as exc:
             raise validation_failed(str(exc)) from None
         await session.commit()
         ctx.wake()
@@ -232,8 +232,8 @@ async def edit_status(request: web.Request) -> web.Response:
         actor = await session.get(Actor, caller.actor.id)
         assert actor is not None
         try:
-            await news.edit(session, ctx, status=row, actor=actor, draft=draft, mentions=mentions)
-        except news.NewsError as exc:
+            await posts.edit(session, ctx, status=row, actor=actor, draft=draft, mentions=mentions)
+        except posts.NewsError as exc:
             raise validation_failed(str(exc)) from None
         await session.commit()
         ctx.wake()
@@ -253,8 +253,8 @@ async def delete_status(request: web.Request) -> web.Response:
         actor = await session.get(Actor, caller.actor.id)
         assert actor is not None
         try:
-            await news.delete(session, ctx, status=row, actor=actor)
-        except news.NewsError as exc:
+            await posts.delete(session, ctx, status=row, actor=actor)
+        except posts.NewsError as exc:
             raise validation_failed(str(exc)) from None
         await session.commit()
     ctx.wake()
@@ -354,10 +354,10 @@ async def _boost(request: web.Request, *, undo: bool) -> web.Response:
         assert actor is not None
         try:
             if undo:
-                await news.unboost(session, ctx, actor=actor, target=target)
+                await posts.unboost(session, ctx, actor=actor, target=target)
             else:
-                wrapper = await news.boost(session, ctx, actor=actor, target=target)
-        except news.NewsError as exc:
+                wrapper = await posts.boost(session, ctx, actor=actor, target=target)
+        except posts.NewsError as exc:
             if undo:  # un-boosting what was not boosted is no error in Mastodon
                 return json_response(await view.status(target))
             raise validation_failed(str(exc)) from None

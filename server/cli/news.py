@@ -24,7 +24,7 @@ from actors.local import get_actor
 from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
 from federation.content import plain_text
-from outbox import news
+from outbox import content, posts
 from outbox.context import PublishContext
 from outbox.models import Status
 from outbox.polls import PollDraft
@@ -136,8 +136,8 @@ async def _reply_target(session: AsyncSession, ref: str | None) -> str | None:
 def _text(svc: Services, path: str) -> str:
     """The post's text from a file (or stdin), without a BOM, within instance.max_post_chars."""
     try:
-        return news.post_text(_read(path), max_chars=svc.config.instance.max_post_chars)
-    except news.NewsError as exc:
+        return posts.post_text(_read(path), max_chars=svc.config.instance.max_post_chars)
+    except posts.NewsError as exc:
         raise ActionError(f"{path}: {exc}; instance.max_post_chars is the limit") from None
 
 
@@ -151,11 +151,11 @@ def cmd_post(args: argparse.Namespace) -> None:
         text = _text(svc, args.file)
         async with svc.sessionmaker() as session:
             in_reply_to = await _reply_target(session, args.reply_to)
-        draft = news.Draft(
+        draft = posts.Draft(
             text=text,
             title=args.title,
             summary=args.summary,
-            visibility=news.parse_visibility(args.visibility),
+            visibility=posts.parse_visibility(args.visibility),
             language=args.language,
             sensitive=args.sensitive,
             tags=_tags(args.tags),
@@ -166,7 +166,7 @@ def cmd_post(args: argparse.Namespace) -> None:
         mentions = await ctx.resolve_mentions(text)
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
-            status = await news.publish(
+            status = await posts.publish(
                 session,
                 ctx,
                 actor=actor,
@@ -177,11 +177,11 @@ def cmd_post(args: argparse.Namespace) -> None:
             await session.commit()
         _print(f"published {status.type} {status.id} ({status.visibility})")
         _print(f"  {status.url}")
-        unresolved = set(news.find_mentions(text, local_host=svc.config.instance.host))
+        unresolved = set(content.find_mentions(text, local_host=svc.config.instance.host))
         for handle in sorted(unresolved - set(mentions)):
             _print(f"  note: @{handle} could not be resolved and stays plain text")
 
-    run_with_services(args, run, errors=(news.NewsError,))
+    run_with_services(args, run, errors=(posts.NewsError,))
 
 
 def cmd_edit(args: argparse.Namespace) -> None:
@@ -189,7 +189,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
         text = _text(svc, args.file) if args.file else None
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
-            previous = news.draft_of(await _own_status(session, args.post, actor))
+            previous = posts.draft_of(await _own_status(session, args.post, actor))
         draft = replace(
             previous,
             text=previous.text if text is None else text,
@@ -204,14 +204,14 @@ def cmd_edit(args: argparse.Namespace) -> None:
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
             status = await _own_status(session, args.post, actor)
-            await news.edit(
+            await posts.edit(
                 session, ctx, status=status, actor=actor, draft=draft, mentions=mentions
             )
             await session.commit()
         _print(f"updated {status.id}")
         _print(f"  {status.url}")
 
-    run_with_services(args, run, errors=(news.NewsError,))
+    run_with_services(args, run, errors=(posts.NewsError,))
 
 
 def cmd_delete(args: argparse.Namespace) -> None:
@@ -219,11 +219,11 @@ def cmd_delete(args: argparse.Namespace) -> None:
         async with svc.sessionmaker() as session:
             actor = await get_actor(session, args.actor)
             status = await _own_status(session, args.post, actor)
-            await news.delete(session, _context(svc), status=status, actor=actor)
+            await posts.delete(session, _context(svc), status=status, actor=actor)
             await session.commit()
         _print(f"deleted {status.id}; its pages now answer 410 Gone")
 
-    run_with_services(args, run, errors=(news.NewsError,))
+    run_with_services(args, run, errors=(posts.NewsError,))
 
 
 def _boost(undo: bool) -> Callable[[argparse.Namespace], None]:
@@ -232,12 +232,12 @@ def _boost(undo: bool) -> Callable[[argparse.Namespace], None]:
             async with svc.sessionmaker() as session:
                 actor = await get_actor(session, args.actor)
                 target = await find_status(session, args.post)
-                action = news.unboost if undo else news.boost
+                action = posts.unboost if undo else posts.boost
                 await action(session, _context(svc), actor=actor, target=target)
                 await session.commit()
             _print(f"{args.actor} {'no longer boosts' if undo else 'boosted'} {target.uri}")
 
-        run_with_services(args, run, errors=(news.NewsError,))
+        run_with_services(args, run, errors=(posts.NewsError,))
 
     return cmd
 
@@ -286,7 +286,7 @@ def cmd_timeline(args: argparse.Namespace) -> None:
             _print(f"    {title}")
             _print(f"    {shown.url or shown.uri}")
 
-    run_with_services(args, run, errors=(news.NewsError,))
+    run_with_services(args, run, errors=(posts.NewsError,))
 
 
 def register(

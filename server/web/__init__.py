@@ -1,1 +1,7 @@
-"""HTML pages and ActivityPub/discovery routes: what peers and browsers fetch."""
+"""HTML pages and ActivityPub/discovery routes: what peers and browsers fetch.
+
+Must not import `server.api` or `server.cli`. `server.app` registers the routes of the
+modules listed in `__all__`; `views` is the pages' private helper.
+"""
+
+__all__ = ["activitypub", "discovery", "errors", "layout", "news_pages", "pages"]

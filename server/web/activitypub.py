@@ -13,7 +13,7 @@ from federation.documents import render_collection, render_collection_page
 from federation.fetch import is_activitystreams_media_type
 from federation.signatures import SignatureError, VerifiedRequest, verify_request
 from inbox.receive import InboxError
-from outbox.news import count_listed, outbox_items
+from outbox.queries import count_listed, outbox_items
 from outbox.timelines import Page
 from server import keys
 from server.web.errors import not_found, with_error_pages

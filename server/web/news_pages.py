@@ -17,16 +17,9 @@ from feedgen.feed import FeedGenerator
 from actors.documents import CachedActor
 from federation.content import plain_text, strip_markup
 from federation.documents import LocalActorView, wants_activity_json
+from outbox.documents import render_announce, render_create, render_note, render_tombstone
 from outbox.models import Poll, Status
-from outbox.news import (
-    LISTED,
-    public_posts,
-    render_announce,
-    render_create,
-    render_note,
-    render_tombstone,
-    tagged_posts,
-)
+from outbox.queries import LISTED, public_posts, tagged_posts
 from server import keys
 from server.web.activitypub import ap_json, signed_get
 from server.web.errors import not_found, with_error_pages

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from actors.local import list_actors
 from federation.documents import LocalActorView
-from outbox.news import public_posts
+from outbox.queries import public_posts
 from server import keys
 from server.web.errors import not_found, with_error_pages
 from server.web.layout import TEMPLATES, html_page

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from federation.content import plain_text, strip_markup
 from federation.documents import format_datetime
 from federation.media import emoji_of
+from outbox.documents import stored_attachments
 from outbox.models import Poll, Status
-from outbox.news import stored_attachments
 from outbox.polls import is_expired, options_of
 
 TITLE_WORDS = 10

@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors.local import create_actor
 from actors.models import Actor, ActorType, Follow, FollowState, RemoteActor
 from actors.uris import LocalUris
-from outbox import news
+from federation.rendering import PUBLIC
+from outbox import content, documents, posts
 from outbox.context import PublishContext
 from outbox.models import Activity, Delivery, Mention, Status, TimelineEntry, Visibility
-from outbox.news import PUBLIC, Draft, NewsError
+from outbox.posts import Draft, NewsError
 from server import db
 from server.config import DatabaseConfig
 from tests.nulls import null_paths
@@ -104,7 +105,7 @@ async def publish(
     w: World, draft: Draft, *, mentions: dict[str, RemoteActor] | None = None, now: datetime = T0
 ) -> Status:
     async with w.sessionmaker() as session:
-        status = await news.publish(
+        status = await posts.publish(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: now),
             actor=await w.actor(session),
@@ -143,7 +144,7 @@ def as_dict(value: object) -> dict[str, object]:
 
 
 def test_hashtags_are_linked_lowercased_and_folded() -> None:
-    r = news.render_content(
+    r = content.render_content(
         "Heute im #Bürgerbüro: #Wahl2024 und #wahl2024, nicht #2024", base_url=BASE, mentions={}
     )
     assert (
@@ -158,24 +159,24 @@ def test_hashtags_are_linked_lowercased_and_folded() -> None:
 
 
 def test_hashtag_folding_keeps_non_latin_scripts() -> None:
-    assert news.normalize_hashtag("Straße") == "strasse"
-    assert news.normalize_hashtag("ÉCOLE") == "ecole"
-    assert news.normalize_hashtag("がっこう") == "がっこう"
-    assert news.normalize_hashtag("한국어") == "한국어"
+    assert content.normalize_hashtag("Straße") == "strasse"
+    assert content.normalize_hashtag("ÉCOLE") == "ecole"
+    assert content.normalize_hashtag("がっこう") == "がっこう"
+    assert content.normalize_hashtag("한국어") == "한국어"
 
 
 def test_hashtag_key_of_a_peers_name_keeps_only_word_characters() -> None:
-    assert news.hashtag_key("#Straße") == "strasse"
-    assert news.hashtag_key("#<img src=x onerror=alert(1)>") == "imgsrcxonerroralert1"
-    assert news.hashtag_key("#हिंदी") == "हिंदी"  # vowel signs are marks, not punctuation
-    assert news.hashtag_key("#wahl_2024") == "wahl_2024"
+    assert content.hashtag_key("#Straße") == "strasse"
+    assert content.hashtag_key("#<img src=x onerror=alert(1)>") == "imgsrcxonerroralert1"
+    assert content.hashtag_key("#हिंदी") == "हिंदी"  # vowel signs are marks, not punctuation
+    assert content.hashtag_key("#wahl_2024") == "wahl_2024"
     for nothing in ("#", "#<>", "#2024", "#-_-", ""):
-        assert news.hashtag_key(nothing) is None, nothing
+        assert content.hashtag_key(nothing) is None, nothing
 
 
 def test_mentions_use_mastodon_markup_and_unknown_handles_stay_text() -> None:
     dora = remote("dora", "delta.test")
-    r = news.render_content(
+    r = content.render_content(
         "Hallo @dora@delta.test und @ghost@nowhere.test, mail: info@alpha.test",
         base_url=BASE,
         mentions={"dora@delta.test": dora},
@@ -190,7 +191,7 @@ def test_mentions_use_mastodon_markup_and_unknown_handles_stay_text() -> None:
 
 def test_nothing_is_linked_inside_code_or_links() -> None:
     dora = remote("dora", "delta.test")
-    r = news.render_content(
+    r = content.render_content(
         "`#notag @dora@delta.test`\n\n    #alsono\n\n[#linked](https://x.test/) https://x.test/a#frag",
         base_url=BASE,
         mentions={"dora@delta.test": dora},
@@ -199,7 +200,9 @@ def test_nothing_is_linked_inside_code_or_links() -> None:
 
 
 def test_bare_mentions_mean_local_actors() -> None:
-    assert news.find_mentions("Hi @kv and @Erika@Beta.test, `@code`", local_host="alpha.test") == [
+    assert content.find_mentions(
+        "Hi @kv and @Erika@Beta.test, `@code`", local_host="alpha.test"
+    ) == [
         "kv@alpha.test",
         "erika@beta.test",
     ]
@@ -207,7 +210,7 @@ def test_bare_mentions_mean_local_actors() -> None:
 
 def test_mentions_keep_the_port_of_the_handle() -> None:
     text = "Hi @news@Beta.test:8443, @kv, @ann@alpha.test, @x@y.org:123456 and @z@y.org: hi"
-    assert news.find_mentions(text, local_host="alpha.test:8080") == [
+    assert content.find_mentions(text, local_host="alpha.test:8080") == [
         "news@beta.test:8443",
         "kv@alpha.test:8080",
         "ann@alpha.test:8080",  # our port-less host name means us
@@ -217,7 +220,7 @@ def test_mentions_keep_the_port_of_the_handle() -> None:
 
 
 def test_extra_tags_are_appended_once() -> None:
-    r = news.render_content(
+    r = content.render_content(
         "About #Klima", base_url=BASE, mentions={}, extra_tags=("klima", "Verkehr")
     )
     assert r.content.endswith(
@@ -238,7 +241,7 @@ HOSTILE = """<script>alert(1)</script>
 
 def test_hostile_markdown_and_html_never_survive() -> None:
     evil = remote("eve", "evil.test", url="javascript:alert(1)")
-    r = news.render_content(
+    r = content.render_content(
         HOSTILE + "\n\n@eve@evil.test #ok", base_url=BASE, mentions={"eve@evil.test": evil}
     )
     # Raw HTML only ever shows as escaped text; the only markup is ours.
@@ -271,7 +274,7 @@ async def test_hostile_title_and_summary_stay_text_on_the_wire(world: World) -> 
         Draft(text="Body", title="<b>T</b><script>x</script>", summary="<i>cw</i>"),
         mentions={},
     )
-    note = news.render_note(status)
+    note = documents.render_note(status)
     assert note["name"] == "<b>T</b><script>x</script>"  # plain text: receivers escape it
     assert note["summary"] == "<i>cw</i>"
 
@@ -285,7 +288,7 @@ async def test_note_carries_full_text_language_and_content_warning(world: World)
         Draft(text="Ein *kurzer* Text #News", summary="Politik", language="de"),
         mentions={},
     )
-    note = news.render_note(status)
+    note = documents.render_note(status)
     sid = status.id
     assert note["id"] == f"{NEWS}/statuses/{sid}" and note["type"] == "Note"
     assert note["url"] == f"{BASE}/@news/{sid}"
@@ -301,17 +304,17 @@ async def test_note_carries_full_text_language_and_content_warning(world: World)
 async def test_article_has_name_short_summary_and_canonical_url(world: World) -> None:
     text = "Erster Absatz. " + "Sehr langer Text " * 60
     status = await publish(world, Draft(text=text, title="Jahresbericht 2025"), mentions={})
-    doc = news.render_note(status)
+    doc = documents.render_note(status)
     assert doc["type"] == "Article" and doc["name"] == "Jahresbericht 2025"
     summary = doc["summary"]
     assert isinstance(summary, str) and summary.startswith("Erster Absatz.")
-    assert summary.endswith("…") and len(summary) <= news.ARTICLE_SUMMARY_CHARS + 1
+    assert summary.endswith("…") and len(summary) <= posts.ARTICLE_SUMMARY_CHARS + 1
     assert doc["url"] == f"{BASE}/@news/{status.id}"
     assert doc["sensitive"] is False and "Sehr langer Text" in str(doc["content"])
     given = await publish(
         world, Draft(text=text, title="Kurz", summary="Das Wichtigste in Kürze"), mentions={}
     )
-    assert news.render_note(given)["summary"] == "Das Wichtigste in Kürze"
+    assert documents.render_note(given)["summary"] == "Das Wichtigste in Kürze"
 
 
 async def test_rendered_posts_and_activities_contain_no_null(world: World) -> None:
@@ -319,7 +322,7 @@ async def test_rendered_posts_and_activities_contain_no_null(world: World) -> No
     note = await publish(world, Draft(text="Schlicht"), mentions={})
     article = await publish(world, Draft(text="Lang", title="Titel"), mentions={})
     async with world.sessionmaker() as session:
-        wrapper = await news.boost(
+        wrapper = await posts.boost(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
             actor=await world.actor(session),
@@ -327,7 +330,7 @@ async def test_rendered_posts_and_activities_contain_no_null(world: World) -> No
         )
         row = await session.get(Status, article.id)
         assert row is not None
-        await news.edit(
+        await posts.edit(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: T0 + timedelta(seconds=5)),
             status=row,
@@ -335,22 +338,22 @@ async def test_rendered_posts_and_activities_contain_no_null(world: World) -> No
             draft=Draft(text="Länger", title="Titel"),
             mentions={},
         )
-        await news.delete(
+        await posts.delete(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
             status=row,
             actor=await world.actor(session),
         )
         await session.commit()
-    rendered = news.render_note(note)
+    rendered = documents.render_note(note)
     assert "summary" not in rendered and "inReplyTo" not in rendered
     assert "contentMap" not in rendered and "updated" not in rendered
     docs: list[object] = [
         rendered,
-        news.render_note(article),
-        news.render_create(note),
-        news.render_announce(wrapper, note.uri),
-        news.render_tombstone(article),
+        documents.render_note(article),
+        documents.render_create(note),
+        documents.render_announce(wrapper, note.uri),
+        documents.render_tombstone(article),
     ]
     for kind in ("Create", "Update", "Delete", "Announce"):
         docs += [activity for activity, _ in await sent(world, kind)]
@@ -371,13 +374,13 @@ async def test_invalid_drafts_are_refused(world: World) -> None:
 
 
 def test_parse_visibility() -> None:
-    assert news.parse_visibility("public") == Visibility.PUBLIC
-    assert news.parse_visibility("Unlisted") == Visibility.UNLISTED
-    assert news.parse_visibility("followers") == Visibility.PRIVATE
-    assert news.parse_visibility("private") == Visibility.PRIVATE
-    assert news.parse_visibility("direct") == Visibility.DIRECT
+    assert posts.parse_visibility("public") == Visibility.PUBLIC
+    assert posts.parse_visibility("Unlisted") == Visibility.UNLISTED
+    assert posts.parse_visibility("followers") == Visibility.PRIVATE
+    assert posts.parse_visibility("private") == Visibility.PRIVATE
+    assert posts.parse_visibility("direct") == Visibility.DIRECT
     with pytest.raises(NewsError, match="unknown visibility"):
-        news.parse_visibility("secret")
+        posts.parse_visibility("secret")
 
 
 # --- addressing and recipients --------------------------------------------------------------
@@ -464,7 +467,7 @@ async def test_reply_addresses_and_counts_on_the_parent(world: World) -> None:
         Draft(text="Danke!", in_reply_to="https://delta.test/users/dora/statuses/1"),
         mentions={},
     )
-    note = news.render_note(reply)
+    note = documents.render_note(reply)
     assert note["inReplyTo"] == "https://delta.test/users/dora/statuses/1"
     assert note["cc"] == [FOLLOWERS, DORA]
     [(_, inboxes)] = await sent(world, "Create")
@@ -491,7 +494,7 @@ async def test_edit_sends_update_with_newer_updated_to_earlier_recipients(world:
         row = await session.get(Status, status.id)
         assert row is not None
         # Same second as the publication: `updated` must still be strictly newer.
-        await news.edit(
+        await posts.edit(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: T0 + timedelta(milliseconds=100)),
             status=row,
@@ -519,7 +522,7 @@ async def test_delete_sends_tombstone_to_everyone_it_went_to(world: World) -> No
     async with world.sessionmaker() as session:
         row = await session.get(Status, status.id)
         assert row is not None
-        await news.delete(
+        await posts.delete(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
             status=row,
@@ -535,7 +538,7 @@ async def test_delete_sends_tombstone_to_everyone_it_went_to(world: World) -> No
         assert row is not None and row.deleted_at == T0
         assert list(await session.scalars(select(TimelineEntry))) == []
         with pytest.raises(NewsError, match="deleted"):
-            await news.delete(
+            await posts.delete(
                 session,
                 PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
                 status=row,
@@ -549,9 +552,9 @@ async def test_draft_of_gives_back_what_was_written(world: World) -> None:
     )
     status = await publish(world, draft, mentions={})
     # Hashtags come back in the form Mastodon keys them.
-    assert news.draft_of(status) == replace(draft, tags=("verkehr",))
+    assert posts.draft_of(status) == replace(draft, tags=("verkehr",))
     given = Draft(text="x", title="T", summary="Eigene Zusammenfassung")
-    assert news.draft_of(await publish(world, given, mentions={})) == given
+    assert posts.draft_of(await publish(world, given, mentions={})) == given
 
 
 # --- boosts ---------------------------------------------------------------------------------
@@ -577,13 +580,13 @@ async def test_boost_announces_to_followers_and_author_and_undo_reverts(world: W
         session.add(target)
         await session.flush()
         actor = await world.actor(session)
-        wrapper = await news.boost(
+        wrapper = await posts.boost(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
             actor=actor,
             target=target,
         )
-        again = await news.boost(
+        again = await posts.boost(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
             actor=actor,
@@ -606,7 +609,7 @@ async def test_boost_announces_to_followers_and_author_and_undo_reverts(world: W
     async with world.sessionmaker() as session:
         target2 = await session.get(Status, 7)
         assert target2 is not None
-        await news.unboost(
+        await posts.unboost(
             session,
             PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
             actor=await world.actor(session),
@@ -626,7 +629,7 @@ async def test_only_public_and_unlisted_posts_can_be_boosted(world: World) -> No
         row = await session.get(Status, status.id)
         assert row is not None
         with pytest.raises(NewsError, match="public and unlisted"):
-            await news.boost(
+            await posts.boost(
                 session,
                 PublishContext(uris=LocalUris(BASE), clock=lambda: T0),
                 actor=await world.actor(session),

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from outbox.models import Status
-from outbox.news import Draft
+from outbox.posts import Draft
 from server import actions
 from tests.conftest import Instance, StartInstance
 from tests.server.test_served_documents import AP, FIREFOX, get, publish

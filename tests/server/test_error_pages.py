@@ -13,10 +13,10 @@ from sqlalchemy import text
 
 from actors.local import get_actor
 from actors.uris import LocalUris
-from outbox import news
+from outbox import posts
 from outbox.context import PublishContext
 from outbox.models import Status
-from outbox.news import Draft
+from outbox.posts import Draft
 from server.app import create_app
 from server.web.errors import error_response
 from tests.conftest import Instance, StartInstance
@@ -131,7 +131,7 @@ async def delete(inst: Instance, status_id: int) -> None:
     async with inst.sessionmaker() as session:
         row = await session.get(Status, status_id)
         assert row is not None
-        await news.delete(
+        await posts.delete(
             session,
             PublishContext(uris=LocalUris(inst.base_url), clock=inst.services.clock),
             status=row,

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from actors.local import get_actor
 from actors.uris import LocalUris
-from outbox import news
+from outbox import posts
 from outbox.context import PublishContext
 from outbox.models import Activity, Status
-from outbox.news import Draft
+from outbox.posts import Draft
 from server import actions
 from tests.conftest import Instance, StartInstance
 from tests.helpers import settle
@@ -48,7 +48,7 @@ class Site:
 
 async def publish(inst: Instance, draft: Draft, *, actor: str = "news") -> Status:
     async with inst.sessionmaker() as session:
-        status = await news.publish(
+        status = await posts.publish(
             session,
             PublishContext(uris=LocalUris(inst.base_url), clock=inst.services.clock),
             actor=await get_actor(session, actor),
@@ -73,7 +73,7 @@ async def site(start_instance: StartInstance) -> Site:
     gone = await publish(alpha, Draft(text="Soon gone"))
     async with alpha.sessionmaker() as session:
         actor = await get_actor(session, "news")
-        boost = await news.boost(
+        boost = await posts.boost(
             session,
             PublishContext(uris=LocalUris(alpha.base_url), clock=alpha.services.clock),
             actor=actor,
@@ -81,7 +81,7 @@ async def site(start_instance: StartInstance) -> Site:
         )
         row = await session.get(Status, gone.id)
         assert row is not None
-        await news.edit(
+        await posts.edit(
             session,
             PublishContext(uris=LocalUris(alpha.base_url), clock=alpha.services.clock),
             status=row,
@@ -89,7 +89,7 @@ async def site(start_instance: StartInstance) -> Site:
             draft=Draft(text="Edited, then gone"),
             mentions={},
         )
-        await news.delete(
+        await posts.delete(
             session,
             PublishContext(uris=LocalUris(alpha.base_url), clock=alpha.services.clock),
             status=row,
