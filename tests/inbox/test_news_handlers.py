@@ -183,7 +183,7 @@ async def test_create_from_followed_actor_is_stored_and_shown_to_its_followers(
     assert "Neue Satzung beschlossen" in status.content
     assert 'class="mention hashtag"' in status.content
     assert status.published_at == T0 and status.edited_at is None
-    assert json.loads(status.tags) == [
+    assert status.tags == [
         {"type": "Hashtag", "name": "#verein", "href": f"{bob.fake.base}/tags/verein"}
     ]
     assert await home(alpha, "erika") == [bob.status_uri(101)]
@@ -303,7 +303,7 @@ async def test_hashtag_names_are_normalised_like_ours_and_markup_dropped(
         {"name": "script", "url": "http://alpha.test/tags/script"},
     ]
     # Stored as our own posts store theirs (`#` + normalised key), so they match our tag URLs.
-    assert [t["name"] for t in json.loads(status.tags)] == [f"#{t['name']}" for t in expected]
+    assert [t["name"] for t in status.tags] == [f"#{t['name']}" for t in expected]
     base = alpha.base_url + "/api/v1"
     async with client.get(f"{base}/statuses/{status.id}") as resp:
         assert resp.status == 200
