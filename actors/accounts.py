@@ -310,7 +310,7 @@ async def _owner_count(session: AsyncSession, actor_id: int) -> int:
     n = await session.scalar(
         select(func.count())
         .select_from(Role)
-        .where(Role.actor_id == actor_id, Role.role == RoleName.OWNER.value)
+        .where(Role.actor_id == actor_id, Role.role == RoleName.OWNER)
     )
     return int(n or 0)
 
@@ -338,14 +338,10 @@ async def grant_role(
     if row is None:
         row = Role(user_id=user.id, actor_id=actor.id, role=role.value, created_at=now)
         session.add(row)
-    elif row.role != role.value:
-        if (
-            keep_owner
-            and row.role == RoleName.OWNER.value
-            and await _owner_count(session, actor.id) == 1
-        ):
+    elif row.role != role:
+        if keep_owner and row.role == RoleName.OWNER and await _owner_count(session, actor.id) == 1:
             raise LastOwnerError(f"{user.username} is the last owner of {actor.username}")
-        row.role = role.value
+        row.role = role
     await session.flush()
     return row
 
@@ -364,11 +360,7 @@ async def revoke_role(
     )
     if row is None:
         raise NoRoleError(f"{user.username} holds no role on {actor.username}")
-    if (
-        keep_owner
-        and row.role == RoleName.OWNER.value
-        and await _owner_count(session, actor.id) == 1
-    ):
+    if keep_owner and row.role == RoleName.OWNER and await _owner_count(session, actor.id) == 1:
         raise LastOwnerError(f"{user.username} is the last owner of {actor.username}")
     await session.delete(row)
     await session.execute(

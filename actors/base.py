@@ -5,10 +5,12 @@ Lives in `actors` because it is the lowest layer with tables.
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Dialect, MetaData, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, MetaData, Text, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -42,12 +44,33 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+"""A JSON document column: `jsonb` on PostgreSQL (containment, no re-parsing), JSON (text)
+on SQLite. `Mapped[list[Any]]` and `Mapped[dict[str, Any]]` columns get it."""
+
+
+def str_enum(enum_type: type[enum.StrEnum], length: int) -> Enum:
+    """A column of a `StrEnum`, stored as its lower-case `value` in a plain VARCHAR (no
+    PostgreSQL `CREATE TYPE`, so adding a member needs no migration); strings that are no
+    member's value are refused on write, and reads give back the member."""
+    return Enum(
+        enum_type,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
         str: Text(),
         int: BigInteger(),
+        list[Any]: JsonType,
+        dict[str, Any]: JsonType,
     }
 
 

@@ -146,7 +146,7 @@ async def ensure_instance_actor(session: AsyncSession) -> Actor:
     actor = Actor(
         username=INSTANCE_ACTOR_KEY,
         username_key=INSTANCE_ACTOR_KEY,
-        type=ActorType.APPLICATION.value,
+        type=ActorType.APPLICATION,
         display_name="",
         summary="",
         manually_approves=True,

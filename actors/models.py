@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Identity, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from actors.base import Base
+from actors.base import Base, str_enum
 
 
 class ActorType(enum.StrEnum):
@@ -26,7 +26,7 @@ class Actor(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
     username_key: Mapped[str] = mapped_column(String(64), unique=True)
-    type: Mapped[str] = mapped_column(String(20))
+    type: Mapped[ActorType] = mapped_column(str_enum(ActorType, 20))
     display_name: Mapped[str] = mapped_column(default="")
     summary: Mapped[str] = mapped_column(default="")
     icon_url: Mapped[str | None] = mapped_column(default=None)
@@ -97,7 +97,7 @@ class Follow(Base):
     follower_uri: Mapped[str]
     followed_uri: Mapped[str] = mapped_column(index=True)
     activity_uri: Mapped[str] = mapped_column(index=True)
-    state: Mapped[str] = mapped_column(String(10))
+    state: Mapped[FollowState] = mapped_column(str_enum(FollowState, 10))
     message: Mapped[str] = mapped_column(default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -145,7 +145,7 @@ class Role(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[RoleName] = mapped_column(str_enum(RoleName, 16))
     created_at: Mapped[datetime]
 
 

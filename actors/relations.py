@@ -13,7 +13,7 @@ async def count_relations(session: AsyncSession, actor_uri: str, *, followers: b
     n = await session.scalar(
         select(func.count())
         .select_from(Follow)
-        .where(side == actor_uri, Follow.state == FollowState.ACCEPTED.value)
+        .where(side == actor_uri, Follow.state == FollowState.ACCEPTED)
     )
     return int(n or 0)
 
@@ -29,7 +29,7 @@ async def page_relations(
     )
     rows = await session.scalars(
         select(other)
-        .where(side == actor_uri, Follow.state == FollowState.ACCEPTED.value)
+        .where(side == actor_uri, Follow.state == FollowState.ACCEPTED)
         .order_by(Follow.id.desc())
         .offset(offset)
         .limit(limit)
@@ -40,7 +40,7 @@ async def page_relations(
 async def pending_requests(session: AsyncSession, actor_uri: str) -> list[Follow]:
     rows = await session.scalars(
         select(Follow)
-        .where(Follow.followed_uri == actor_uri, Follow.state == FollowState.PENDING.value)
+        .where(Follow.followed_uri == actor_uri, Follow.state == FollowState.PENDING)
         .order_by(Follow.id)
     )
     return list(rows)

@@ -43,6 +43,7 @@ from inbox.rows import (
 )
 from outbox.models import Mention, Poll, Status, Visibility
 from outbox.polls import new_remote_poll, refresh_remote_poll
+from outbox.statuses import store_tags
 from outbox.timelines import add_to_timelines, local_followers
 
 
@@ -153,6 +154,7 @@ async def on_update(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
     status.tags = tags_json(post.tags)
     status.url = post.url
     status.edited_at = post.updated
+    await store_tags(session, status.id, status.tags)
     await session.execute(
         delete(Mention).where(
             Mention.status_id == status.id, Mention.actor_uri.not_in(post.mentions)

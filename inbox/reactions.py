@@ -242,7 +242,7 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
     if original is None or original.deleted_at is not None or original.reblog_of_id is not None:
         ignore(act, f"the boosted post {target} is unavailable, deleted or itself a boost")
         return
-    public = original.visibility in (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
+    public = original.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)
     if not public and original.actor_uri != act.actor_uri:
         # Mastodon ignores boosts of non-public posts except self-boosts
         ignore(act, "a boost of someone else's non-public post")

@@ -61,7 +61,7 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
             follower_uri=act.actor_uri,
             followed_uri=target_uri,
             activity_uri=act.id,
-            state=FollowState.PENDING.value,
+            state=FollowState.PENDING,
             message=message,
             created_at=ctx.now,
             updated_at=ctx.now,
@@ -74,7 +74,7 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         row.updated_at = ctx.now
         if message:
             row.message = message
-    if row.state == FollowState.ACCEPTED.value or not local.manually_approves:
+    if row.state == FollowState.ACCEPTED or not local.manually_approves:
         await accept_follow(
             session,
             actor=local,
@@ -111,7 +111,7 @@ async def _our_follow(session: AsyncSession, act: Incoming) -> Follow | None:
 async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     row = await _our_follow(session, act)
     if row is not None:
-        row.state = FollowState.ACCEPTED.value
+        row.state = FollowState.ACCEPTED
         row.updated_at = ctx.now
 
 

@@ -7,7 +7,6 @@ a row was really inserted or deleted, so a record processed twice counts once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from federation.posts import PUBLIC_COLLECTION, Post, Tag
 from outbox.content import hashtag_key
 from outbox.models import Mention, Status, TimelineEntry, Tombstone, Visibility
 from outbox.polls import new_remote_poll
+from outbox.statuses import store_tags
 from outbox.timelines import local_followers
 
 
@@ -41,11 +41,11 @@ def visibility_of(to: Iterable[str], cc: Iterable[str], followers_uri: str | Non
     return Visibility.DIRECT
 
 
-def tags_json(tags: Iterable[Tag]) -> str:
+def tags_json(tags: Iterable[Tag]) -> list[object]:
     """The `tags` column: tags as ActivityStreams objects. Hashtag names are stored as our
     own posts store theirs, `#` + `hashtag_key`; names with no letter left (`#<>`) and
     repeats of a key are dropped."""
-    out: list[dict[str, object]] = []
+    out: list[object] = []
     hashtags: set[str] = set()
     for tag in tags:
         if tag.kind == "Mention":
@@ -57,11 +57,11 @@ def tags_json(tags: Iterable[Tag]) -> str:
                 out.append({"type": "Hashtag", "name": f"#{key}", "href": tag.href})
         elif tag.kind == "Emoji":
             out.append({"type": "Emoji", "name": tag.name, "icon": {"url": tag.icon_url}})
-    return json.dumps(out, ensure_ascii=False)
+    return out
 
 
-def attachments_json(post: Post) -> str:
-    return json.dumps([a.as_json() for a in post.attachments], ensure_ascii=False)
+def attachments_json(post: Post) -> list[object]:
+    return [a.as_json() for a in post.attachments]
 
 
 def insert(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
@@ -114,11 +114,11 @@ def remote_status(
         "source": None,
         "language": None,
         "sensitive": False,
-        "visibility": visibility.value,
+        "visibility": visibility,
         "in_reply_to_uri": None,
         "reblog_of_id": None,
-        "recipients": json.dumps({"to": list(to), "cc": list(cc)}),
-        "tags": "[]",
+        "recipients": {"to": list(to), "cc": list(cc)},
+        "tags": [],
         "replies_count": 0,
         "reblogs_count": 0,
         "favourites_count": 0,
@@ -219,6 +219,7 @@ async def insert_post(
     """Store a received post; its new id, or None if that id was already stored."""
     published = min(post.published, now) if post.published else now
     edited = post.updated if post.updated and post.updated > published else None
+    tags = tags_json(post.tags)
     status_id = await insert_status(
         session,
         remote_status(
@@ -237,13 +238,14 @@ async def insert_post(
             language=post.language,
             sensitive=post.sensitive,
             in_reply_to_uri=post.in_reply_to,
-            tags=tags_json(post.tags),
+            tags=tags,
             attachments=attachments_json(post),
             edited_at=edited,
         ),
     )
     if status_id is None:
         return None
+    await store_tags(session, status_id, tags)
     if post.poll is not None:
         session.add(new_remote_poll(status_id, post.poll, now))
         await session.flush()
@@ -285,8 +287,9 @@ async def mark_deleted(session: AsyncSession, status: Status, now: datetime) -> 
     """A remote post is gone: keep the row (its id stays refused), drop what it said and
     where it showed, and remove the boosts of it that remote actors made."""
     status.deleted_at = now
-    status.content, status.summary, status.name, status.tags = "", "", None, "[]"
-    status.attachments = "[]"
+    status.content, status.summary, status.name, status.tags = "", "", None, []
+    status.attachments = []
+    await store_tags(session, status.id, [])
     await session.execute(delete(TimelineEntry).where(TimelineEntry.status_id == status.id))
     await session.execute(delete(Mention).where(Mention.status_id == status.id))
     boosts = await session.scalars(

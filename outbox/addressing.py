@@ -55,7 +55,7 @@ async def _recipient_inboxes(
     Our own inboxes are skipped: local readers get the post through timelines here.
     """
     inboxes: set[str] = set()
-    if visibility != Visibility.DIRECT.value:
+    if visibility != Visibility.DIRECT:
         inboxes |= await follower_inboxes(session, actor_uri)
     inboxes |= {_inbox_of(a) for a in addressed}
     return {i for i in inboxes if not uris.is_local(i)}

@@ -19,7 +19,7 @@ from outbox.models import Delivery, DeliveryHost, DeliveryState
 
 __all__ = ["ClaimStatements", "claim_statements", "claimable", "paused_hosts"]
 
-_PENDING = DeliveryState.PENDING.value
+_PENDING = DeliveryState.PENDING
 
 _Now = datetime | BindParameter[datetime]
 

@@ -71,9 +71,9 @@ log = logging.getLogger("verbund.delivery")
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware."""
 
-_PENDING = DeliveryState.PENDING.value
-_DONE = DeliveryState.DONE.value
-_DEAD = DeliveryState.DEAD.value
+_PENDING = DeliveryState.PENDING
+_DONE = DeliveryState.DONE
+_DEAD = DeliveryState.DEAD
 _ERROR_CHARS = 500
 _PAYLOAD_TTL = 60.0  # seconds an activity's body and signing key stay cached
 _PAYLOAD_CACHE = 256
@@ -679,7 +679,7 @@ class DeliveryWorker:
         schemes = self._memory.take_changes()
         if not results and not schemes:
             return
-        states: list[str] = []
+        states: list[DeliveryState] = []
         try:
             async with self._writer(), self._sessionmaker() as session:
                 if results:
@@ -709,7 +709,9 @@ class DeliveryWorker:
                     f" ({r.error[:120]})" if r.error and r.outcome is not Outcome.SUCCESS else "",
                 )
 
-    async def _record_jobs(self, session: AsyncSession, results: Sequence[_Result]) -> list[str]:
+    async def _record_jobs(
+        self, session: AsyncSession, results: Sequence[_Result]
+    ) -> list[DeliveryState]:
         """Write each job's outcome; return the new states, in order."""
         params = []
         for r in results:
@@ -735,7 +737,7 @@ class DeliveryWorker:
         await (await session.connection()).execute(
             record_statements(self._is_postgres).jobs, params
         )
-        return [str(p["b_state"]) for p in params]
+        return [DeliveryState(str(p["b_state"])) for p in params]
 
     async def _record_attempts(self, session: AsyncSession, results: Sequence[_Result]) -> None:
         """One `delivery_attempts` row per result: the history `verbund deliveries show`

@@ -7,7 +7,6 @@ Must not import `inbox` or `server`.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from actors.uris import LocalUris
@@ -35,7 +34,7 @@ __all__ = [
 
 def recipients_of(status: Status) -> tuple[list[str], list[str]]:
     """The stored (to, cc) of a post."""
-    data = json.loads(status.recipients or "{}")
+    data = status.recipients
     to = data.get("to", []) if isinstance(data, dict) else []
     cc = data.get("cc", []) if isinstance(data, dict) else []
     return [str(x) for x in to], [str(x) for x in cc]
@@ -43,16 +42,13 @@ def recipients_of(status: Status) -> tuple[list[str], list[str]]:
 
 def tags_of(status: Status) -> list[object]:
     """The stored `tag` list of a post (JSON objects, as rendered when it was written)."""
-    data = json.loads(status.tags or "[]")
+    data = status.tags
     return data if isinstance(data, list) else []
 
 
 def stored_attachments(status: Status) -> list[Attachment]:
     """The post's media as stored (JSON list); unreadable entries are left out."""
-    try:
-        data = json.loads(status.attachments or "[]")
-    except ValueError:
-        return []
+    data = status.attachments
     found = (Attachment.from_json(d) for d in (data if isinstance(data, list) else []))
     return [a for a in found if a is not None]
 

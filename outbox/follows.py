@@ -70,7 +70,7 @@ async def send_follow(
             follower_uri=actor_uri,
             followed_uri=target.uri,
             activity_uri=follow_uri,
-            state=FollowState.PENDING.value,
+            state=FollowState.PENDING,
             message=message,
             created_at=now,
             updated_at=now,
@@ -180,7 +180,7 @@ async def accept_follow(
 ) -> None:
     """Accept a follow (again, if already accepted) and send the Accept (not queued for a
     follower on a domain `policy` blocks)."""
-    row.state = FollowState.ACCEPTED.value
+    row.state = FollowState.ACCEPTED
     row.updated_at = now
     await _reply(
         session,

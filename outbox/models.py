@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from actors.base import Base
+from actors.base import Base, str_enum
 
 
 class Activity(Base):
@@ -57,7 +58,7 @@ class Delivery(Base):
     )
     inbox_uri: Mapped[str]
     host: Mapped[str] = mapped_column(index=True)
-    state: Mapped[str] = mapped_column(String(10))
+    state: Mapped[DeliveryState] = mapped_column(str_enum(DeliveryState, 10))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
@@ -136,15 +137,16 @@ class Status(Base):
     source: Mapped[str | None]
     language: Mapped[str | None] = mapped_column(String(16))
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
-    visibility: Mapped[str] = mapped_column(String(10))
+    visibility: Mapped[Visibility] = mapped_column(str_enum(Visibility, 10))
     in_reply_to_uri: Mapped[str | None]
     reblog_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("statuses.id", ondelete="CASCADE"), index=True
     )
-    recipients: Mapped[str] = mapped_column(default="{}")  # JSON {"to": [...], "cc": [...]}
-    tags: Mapped[str] = mapped_column(default="[]")  # JSON list of AS tag objects
-    # JSON list of media (`outbox.media.Attachment.as_json`); only http(s) URLs, never fetched.
-    attachments: Mapped[str] = mapped_column(default="[]", server_default="[]")
+    recipients: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"to": [...], "cc": [...]}
+    # AS tag objects; the hashtags among them are also rows of `status_tags`, for search.
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    # Media (`outbox.media.Attachment.as_json`); only http(s) URLs, never fetched.
+    attachments: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     replies_count: Mapped[int] = mapped_column(Integer, default=0)
     reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
     favourites_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -152,6 +154,20 @@ class Status(Base):
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class StatusTag(Base):
+    """A hashtag a post is filed under, by `outbox.content.hashtag_key` (no `#`): the tag
+    timeline and the API's `tagged` filter look posts up here, not in the `tags` JSON.
+    Kept in step with `Status.tags` by `outbox.statuses.store_tags`."""
+
+    __tablename__ = "status_tags"
+    __table_args__ = (Index("ix_status_tags_tag_status_id", "tag", "status_id"),)
+
+    status_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(primary_key=True)
 
 
 class Mention(Base):
@@ -216,7 +232,7 @@ class Poll(Base):
     )
     is_multiple: Mapped[bool] = mapped_column(Boolean, default=False)
     hides_totals: Mapped[bool] = mapped_column(Boolean, default=False)
-    options: Mapped[str] = mapped_column(default="[]")
+    options: Mapped[list[Any]] = mapped_column(default=list)
     voters_count: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

@@ -21,7 +21,6 @@ writes rows in the caller's transaction; the caller commits. Must not import `in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -81,10 +80,7 @@ def check_draft(draft: PollDraft) -> None:
 
 def options_of(poll: Poll) -> list[tuple[str, int]]:
     """(title, votes) in order, from the stored JSON."""
-    try:
-        data = json.loads(poll.options or "[]")
-    except ValueError:
-        return []
+    data = poll.options
     out: list[tuple[str, int]] = []
     for item in data if isinstance(data, list) else []:
         if isinstance(item, dict) and isinstance(item.get("title"), str):
@@ -93,8 +89,8 @@ def options_of(poll: Poll) -> list[tuple[str, int]]:
     return out
 
 
-def _options_json(options: Iterable[tuple[str, int]]) -> str:
-    return json.dumps([{"title": t, "votes_count": n} for t, n in options], ensure_ascii=False)
+def _options_json(options: Iterable[tuple[str, int]]) -> list[object]:
+    return [{"title": t, "votes_count": n} for t, n in options]
 
 
 def is_expired(poll: Poll, now: datetime) -> bool:
@@ -337,7 +333,7 @@ async def send_update(
     if actor is None:
         return
     inboxes: set[str] = set()
-    if status.visibility != Visibility.DIRECT.value:
+    if status.visibility != Visibility.DIRECT:
         inboxes |= await follower_inboxes(session, status.actor_uri)
     inboxes |= set(
         await session.scalars(

@@ -17,7 +17,6 @@ Must not import `inbox` or `server`.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +50,7 @@ from outbox.documents import (
 from outbox.models import Activity, Delivery, Mention, Poll, Status, TimelineEntry, Visibility
 from outbox.polls import PollDraft, PollError, check_draft, new_local_poll
 from outbox.publish import enqueue, new_activity_uri
-from outbox.statuses import StatusCounter, bump_count, status_columns
+from outbox.statuses import StatusCounter, bump_count, status_columns, store_tags
 from outbox.timelines import add_to_timelines, local_followers
 
 MAX_TEXT = 100_000
@@ -166,8 +165,8 @@ def _fill(
     status.content = rendered.content
     status.source = draft.text
     status.language = draft.language
-    status.recipients = json.dumps({"to": to, "cc": cc}, ensure_ascii=False)
-    status.tags = json.dumps(rendered.tags, ensure_ascii=False)
+    status.recipients = {"to": to, "cc": cc}
+    status.tags = list(rendered.tags)
 
 
 async def _reply_parent(session: AsyncSession, uri: str | None) -> Status | None:
@@ -235,6 +234,7 @@ async def publish(
     _fill(status, draft=draft, rendered=rendered, to=to, cc=cc)
     session.add(status)
     await session.flush()
+    await store_tags(session, status.id, status.tags)
     poll = new_local_poll(status.id, draft.poll, now) if draft.poll is not None else None
     if poll is not None:
         session.add(poll)
@@ -325,6 +325,7 @@ async def edit(
     )
     _fill(status, draft=kept, rendered=rendered, to=to, cc=cc)
     status.edited_at = _newer(now, status.published_at, status.edited_at)
+    await store_tags(session, status.id, status.tags)
     await session.execute(sql_delete(Mention).where(Mention.status_id == status.id))
     for uri in dict.fromkeys(mentioned_uris):
         session.add(Mention(status_id=status.id, actor_uri=uri))
@@ -407,7 +408,7 @@ async def _boost_inboxes(
         session,
         actor_uri=actor_uri,
         uris=uris,
-        visibility=Visibility.PUBLIC.value,
+        visibility=Visibility.PUBLIC,
         addressed=await _remote_actors(session, [target.actor_uri]),
     )
 
@@ -427,7 +428,7 @@ async def boost(
         raise NewsError("boost the original post, not a boost of it")
     if target.deleted_at is not None:
         raise NewsError("the post was deleted")
-    if target.visibility not in (Visibility.PUBLIC.value, Visibility.UNLISTED.value):
+    if target.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
         raise NewsError("only public and unlisted posts can be boosted")
     existing = await find_boost(session, actor_uri, target)
     if existing is not None:

@@ -69,7 +69,7 @@ async def enqueue(
                 activity_id=row.id,
                 inbox_uri=inbox,
                 host=host,
-                state=DeliveryState.PENDING.value,
+                state=DeliveryState.PENDING,
                 attempts=0,
                 next_attempt_at=now,
                 locked_until=None,
@@ -96,7 +96,7 @@ async def follower_inboxes(session: AsyncSession, actor_uri: str) -> set[str]:
         .join(Follow, Follow.follower_uri == RemoteActor.uri)
         .where(
             Follow.followed_uri == actor_uri,
-            Follow.state == FollowState.ACCEPTED.value,
+            Follow.state == FollowState.ACCEPTED,
             RemoteActor.uri.not_in(blocked),
         )
     )

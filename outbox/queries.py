@@ -5,19 +5,18 @@ Must not import `inbox` or `server`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outbox.content import normalize_hashtag
+from outbox.content import hashtag_key, normalize_hashtag
 from outbox.documents import render_announce, render_create, tags_of
-from outbox.models import Status, Visibility
+from outbox.models import Status, StatusTag, Visibility
 from outbox.polls import polls_of
 from outbox.timelines import Page, actor_statuses
 
-LISTED = (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
+LISTED = (Visibility.PUBLIC, Visibility.UNLISTED)
 
 
 async def count_listed(session: AsyncSession, actor_uri: str) -> int:
@@ -66,7 +65,7 @@ async def public_posts(session: AsyncSession, actor_uri: str, *, limit: int = 20
         .where(
             Status.actor_uri == actor_uri,
             Status.deleted_at.is_(None),
-            Status.visibility == Visibility.PUBLIC.value,
+            Status.visibility == Visibility.PUBLIC,
             Status.reblog_of_id.is_(None),
         )
         .order_by(Status.id.desc())
@@ -78,20 +77,23 @@ async def public_posts(session: AsyncSession, actor_uri: str, *, limit: int = 20
 async def tagged_posts(session: AsyncSession, tag: str, *, limit: int = 40) -> list[Status]:
     """Our public posts filed under a hashtag (newest first)."""
     name = normalize_hashtag(tag)
-    needle = json.dumps({"name": f"#{name}"}, ensure_ascii=False)[1:-1]
+    key = hashtag_key(name)
+    if key is None:
+        return []
     rows = await session.scalars(
         select(Status)
+        .join(StatusTag, StatusTag.status_id == Status.id)
         .where(
+            StatusTag.tag == key,
             Status.local_actor_id.is_not(None),
             Status.deleted_at.is_(None),
-            Status.visibility == Visibility.PUBLIC.value,
+            Status.visibility == Visibility.PUBLIC,
             Status.reblog_of_id.is_(None),
-            Status.tags.contains(needle),
         )
         .order_by(Status.id.desc())
         .limit(limit)
     )
-    # LIKE narrows the search; the tag list decides.
+    # The tag index narrows the search; the tag list decides (the exact name).
     return [
         s
         for s in rows

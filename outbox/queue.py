@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 STATES = ("pending", "failed", "dead", "done")
-_PENDING = DeliveryState.PENDING.value
+_PENDING = DeliveryState.PENDING
 
 
 def _state_filter(state: str) -> ColumnElement[bool]:
@@ -58,7 +58,7 @@ async def list_deliveries(
     if state:
         query = query.where(_state_filter(state))
     else:
-        query = query.where(Delivery.state != DeliveryState.DONE.value)
+        query = query.where(Delivery.state != DeliveryState.DONE)
     if host:
         query = query.where(Delivery.host == host.lower())
     rows = (await session.execute(query.order_by(Delivery.id.desc()).limit(limit))).all()
@@ -116,7 +116,7 @@ async def retry_deliveries(
     """Give the chosen jobs (not done) a fresh set of attempts now, and unpause their
     hosts. Jobs a worker is sending right now are left alone: resetting the claim would
     let a second worker send it at the same time. The caller commits."""
-    selected = [Delivery.state != DeliveryState.DONE.value]
+    selected = [Delivery.state != DeliveryState.DONE]
     if ids:
         selected.append(Delivery.id.in_(ids))
         known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
@@ -124,7 +124,7 @@ async def retry_deliveries(
         if missing:
             return RetryResult(missing=missing)
     if dead:
-        selected.append(Delivery.state == DeliveryState.DEAD.value)
+        selected.append(Delivery.state == DeliveryState.DEAD)
     if host:
         selected.append(Delivery.host == host.lower())
     in_flight = and_(Delivery.locked_until.is_not(None), Delivery.locked_until > now)
@@ -192,11 +192,11 @@ async def queue_stats(session: AsyncSession, *, now: datetime, limit: int) -> Qu
         select(func.min(Delivery.created_at)).where(Delivery.state == _PENDING)
     )
     waiting = func.sum(case((Delivery.state == _PENDING, 1), else_=0))
-    dead = func.sum(case((Delivery.state == DeliveryState.DEAD.value, 1), else_=0))
+    dead = func.sum(case((Delivery.state == DeliveryState.DEAD, 1), else_=0))
     top = (
         await session.execute(
             select(Delivery.host, waiting, dead)
-            .where(Delivery.state != DeliveryState.DONE.value)
+            .where(Delivery.state != DeliveryState.DONE)
             .group_by(Delivery.host)
             .order_by(waiting.desc(), dead.desc(), Delivery.host)
             .limit(limit)

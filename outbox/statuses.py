@@ -13,16 +13,16 @@ A new ORM row is `Status(**status_columns(...))`. Must not import `inbox` or `se
 from __future__ import annotations
 
 import enum
-import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outbox.models import Status, Visibility
+from outbox.content import hashtag_key
+from outbox.models import Status, StatusTag, Visibility
 
-__all__ = ["StatusCounter", "bump_count", "status_columns"]
+__all__ = ["StatusCounter", "bump_count", "hashtag_keys", "status_columns", "store_tags"]
 
 
 def status_columns(
@@ -48,7 +48,7 @@ def status_columns(
     to: Sequence[str] = (),
     cc: Sequence[str] = (),
     tags: Sequence[object] = (),
-    attachments: str = "[]",
+    attachments: Sequence[object] = (),
     edited_at: datetime | None = None,
 ) -> dict[str, object]:
     """Every column of a new `statuses` row; counters start at 0, nothing is deleted."""
@@ -66,12 +66,12 @@ def status_columns(
         "source": source,
         "language": language,
         "sensitive": sensitive,
-        "visibility": visibility.value,
+        "visibility": visibility,
         "in_reply_to_uri": in_reply_to_uri,
         "reblog_of_id": reblog_of_id,
-        "recipients": json.dumps({"to": list(to), "cc": list(cc)}, ensure_ascii=False),
-        "tags": json.dumps(list(tags), ensure_ascii=False),
-        "attachments": attachments,
+        "recipients": {"to": list(to), "cc": list(cc)},
+        "tags": list(tags),
+        "attachments": list(attachments),
         "replies_count": 0,
         "reblogs_count": 0,
         "favourites_count": 0,
@@ -80,6 +80,28 @@ def status_columns(
         "deleted_at": None,
         "created_at": created_at,
     }
+
+
+def hashtag_keys(tags: Iterable[object]) -> list[str]:
+    """The `status_tags` keys of a post's tag list: every tag object whose `name` is a
+    hashtag (`#…`), by `hashtag_key`, once each, in order. Mentions and emoji are not."""
+    keys = (
+        hashtag_key(name)
+        for t in tags
+        if isinstance(t, dict) and isinstance(name := t.get("name"), str) and name.startswith("#")
+    )
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+async def store_tags(session: AsyncSession, status_id: int, tags: Iterable[object]) -> None:
+    """Make the post's `status_tags` rows those of `tags` (its new `Status.tags`); every
+    write of `Status.tags` calls this, after the row itself is flushed."""
+    await session.execute(delete(StatusTag).where(StatusTag.status_id == status_id))
+    keys = hashtag_keys(tags)
+    if keys:
+        await session.execute(
+            insert(StatusTag), [{"status_id": status_id, "tag": key} for key in keys]
+        )
 
 
 class StatusCounter(enum.Enum):

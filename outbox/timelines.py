@@ -52,7 +52,7 @@ async def local_followers(
         await session.scalars(
             select(Follow.follower_uri).where(
                 Follow.followed_uri == actor_uri,
-                Follow.state == FollowState.ACCEPTED.value,
+                Follow.state == FollowState.ACCEPTED,
                 Follow.follower_uri.startswith(prefix),
             )
         )
@@ -100,7 +100,7 @@ async def public_timeline(
 ) -> list[Status]:
     """Public posts known to this instance (boost wrappers excluded), newest first."""
     query = select(Status).where(
-        Status.visibility == Visibility.PUBLIC.value,
+        Status.visibility == Visibility.PUBLIC,
         Status.deleted_at.is_(None),
         Status.reblog_of_id.is_(None),
     )

@@ -173,7 +173,7 @@ async def decide_request(svc: Services, actor_name: str, request: str, *, approv
     async with svc.sessionmaker() as session:
         actor, uri = await _local(session, svc, actor_name)
         row = await _find_request(session, svc, uri, request)
-        if row.state != FollowState.PENDING.value:
+        if row.state != FollowState.PENDING:
             raise ActionError(f"request {request!r} was already approved")
         follower_uri = row.follower_uri
     follower = await _follower(svc, follower_uri)
@@ -235,7 +235,7 @@ async def relations(svc: Services, actor_name: str, *, followers: bool) -> list[
             pending = list(
                 await session.scalars(
                     select(Follow.followed_uri).where(
-                        Follow.follower_uri == uri, Follow.state == FollowState.PENDING.value
+                        Follow.follower_uri == uri, Follow.state == FollowState.PENDING
                     )
                 )
             )

@@ -216,7 +216,7 @@ async def test_boost_of_a_post_on_a_blocked_domain_is_not_fetched(
     async with world.alpha.sessionmaker() as session:
         row = await session.scalar(select(Follow).where(Follow.followed_uri == bob))
         assert row is not None
-        row.state = FollowState.ACCEPTED.value
+        row.state = FollowState.ACCEPTED
         await session.commit()
     announce: dict[str, object] = {
         "@context": "https://www.w3.org/ns/activitystreams",

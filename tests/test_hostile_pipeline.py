@@ -288,7 +288,7 @@ async def run_example(world: World, ex: Example) -> None:
     for st_ in statuses:
         await get(world, f"/api/v1/statuses/{st_.id}")
         await get(world, f"/api/v1/statuses/{st_.id}/context")
-        for tag in json.loads(st_.tags):
+        for tag in st_.tags:
             if tag.get("type") == "Hashtag":
                 await get(world, "/tags/" + quote(str(tag["name"]).lstrip("#"), safe=""))
     for path in (

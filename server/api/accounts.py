@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.accounts import Action
 from actors.models import Actor, Follow, FollowState, RemoteActor
-from outbox.models import Status
+from outbox.models import Status, StatusTag
+from outbox.news import hashtag_key
 from outbox.timelines import paginate
 from server import actions, keys
 from server.api.common import (
@@ -44,7 +45,7 @@ async def pending_count(session: AsyncSession, actor_uri: str) -> int:
     n = await session.scalar(
         select(func.count())
         .select_from(Follow)
-        .where(Follow.followed_uri == actor_uri, Follow.state == FollowState.PENDING.value)
+        .where(Follow.followed_uri == actor_uri, Follow.state == FollowState.PENDING)
     )
     return int(n or 0)
 
@@ -102,7 +103,8 @@ async def account_statuses(request: web.Request) -> web.Response:
             query = query.where(Status.reblog_of_id.is_(None))
         tagged = (params.get("tagged") or "").strip().lstrip("#")
         if tagged:
-            query = query.where(Status.tags.ilike(f'%"#{tagged}"%'))
+            tagged_ids = select(StatusTag.status_id).where(StatusTag.tag == hashtag_key(tagged))
+            query = query.where(Status.id.in_(tagged_ids))
         query, reverse = paginate(query, page)
         rows = list(await session.scalars(query))
         rows = rows[::-1] if reverse else rows

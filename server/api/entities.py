@@ -13,10 +13,10 @@ Status ids are the snowflakes of `statuses.id`.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, func, or_, select
@@ -201,7 +201,7 @@ class View:
         uris = list({i.uri for i in infos})
         if not uris:
             return {}
-        accepted = Follow.state == FollowState.ACCEPTED.value
+        accepted = Follow.state == FollowState.ACCEPTED
         followers = dict(
             (
                 await self.session.execute(
@@ -255,8 +255,8 @@ class View:
             "header": header,
             "header_static": header,
             "locked": info.locked,
-            "bot": info.type in (ActorType.APPLICATION.value, "Service"),
-            "group": info.type == ActorType.GROUP.value,
+            "bot": info.type in (ActorType.APPLICATION, "Service"),
+            "group": info.type == ActorType.GROUP,
             "discoverable": info.discoverable,
             "indexable": info.discoverable,
             "hide_collections": info.hide_collections,
@@ -329,7 +329,7 @@ class View:
         for info in infos:
             outgoing = states.get((viewer, info.uri)) if viewer else None
             incoming = states.get((info.uri, viewer)) if viewer else None
-            following = outgoing == FollowState.ACCEPTED.value
+            following = outgoing == FollowState.ACCEPTED
             out.append(
                 {
                     "id": info.id,
@@ -337,13 +337,13 @@ class View:
                     "showing_reblogs": following,
                     "notifying": False,
                     "languages": None,
-                    "followed_by": incoming == FollowState.ACCEPTED.value,
+                    "followed_by": incoming == FollowState.ACCEPTED,
                     "blocking": False,
                     "blocked_by": info.uri in blocked_by,
                     "muting": False,
                     "muting_notifications": False,
-                    "requested": outgoing == FollowState.PENDING.value,
-                    "requested_by": incoming == FollowState.PENDING.value,
+                    "requested": outgoing == FollowState.PENDING,
+                    "requested_by": incoming == FollowState.PENDING,
                     "domain_blocking": False,
                     "endorsed": False,
                     "note": "",
@@ -360,7 +360,7 @@ class View:
         hidden = [
             r
             for r in rows
-            if r.visibility not in (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
+            if r.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED)
             and r.actor_uri != viewer
         ]
         if not hidden:
@@ -379,7 +379,7 @@ class View:
                 await self.session.scalars(
                     select(Follow.followed_uri).where(
                         Follow.follower_uri == viewer,
-                        Follow.state == FollowState.ACCEPTED.value,
+                        Follow.state == FollowState.ACCEPTED,
                         Follow.followed_uri.in_({r.actor_uri for r in hidden}),
                     )
                 )
@@ -387,17 +387,17 @@ class View:
             allowed |= {
                 r.id
                 for r in hidden
-                if r.visibility == Visibility.PRIVATE.value and r.actor_uri in followed
+                if r.visibility == Visibility.PRIVATE and r.actor_uri in followed
             }
         hidden_ids = {r.id for r in hidden} - allowed
         return [r for r in rows if r.deleted_at is None and r.id not in hidden_ids]
 
-    def listed_visibilities(self, actor_uri: str, *, follows: bool) -> list[str]:
+    def listed_visibilities(self, actor_uri: str, *, follows: bool) -> list[Visibility]:
         """Which of `actor_uri`'s posts the viewer sees in its profile list."""
         if actor_uri == self.viewer_uri:
-            return [v.value for v in Visibility]
-        shown = [Visibility.PUBLIC.value, Visibility.UNLISTED.value]
-        return [*shown, Visibility.PRIVATE.value] if follows else shown
+            return list(Visibility)
+        shown = [Visibility.PUBLIC, Visibility.UNLISTED]
+        return [*shown, Visibility.PRIVATE] if follows else shown
 
     async def follows(self, actor_uri: str) -> bool:
         if self.viewer_uri is None:
@@ -407,7 +407,7 @@ class View:
                 Follow.follower_uri == self.viewer_uri, Follow.followed_uri == actor_uri
             )
         )
-        return state == FollowState.ACCEPTED.value
+        return state == FollowState.ACCEPTED
 
     # --- statuses ------------------------------------------------------------------------
 
@@ -570,11 +570,7 @@ class View:
                 )
         return out
 
-    def _tags(self, stored: str) -> list[Json]:
-        try:
-            items = json.loads(stored or "[]")
-        except ValueError:
-            return []
+    def _tags(self, items: list[Any]) -> list[Json]:
         out: list[Json] = []
         seen: set[str] = set()
         for item in items if isinstance(items, list) else []:
@@ -624,12 +620,8 @@ def media_json(status_id: int, n: int, attachment: Attachment) -> Json:
     }
 
 
-def emojis_json(stored_tags: str) -> list[Json]:
+def emojis_json(items: list[Any]) -> list[Json]:
     """Mastodon's CustomEmoji for each `Emoji` tag (remote images, never in our picker)."""
-    try:
-        items = json.loads(stored_tags or "[]")
-    except ValueError:
-        return []
     out: list[Json] = []
     seen: set[str] = set()
     for item in items if isinstance(items, list) else []:

@@ -40,7 +40,7 @@ async def list_requests(request: web.Request) -> web.Response:
     async with request.app[keys.SESSIONMAKER]() as session:
         query = select(Follow).where(
             Follow.followed_uri == caller.actor_uri(request.app[keys.URIS]),
-            Follow.state == FollowState.PENDING.value,
+            Follow.state == FollowState.PENDING,
         )
         if page.max_id is not None:
             query = query.where(Follow.id < page.max_id)

@@ -94,7 +94,7 @@ def cmd_list(args: argparse.Namespace) -> None:
             return
         _print(f"{'ID':>8}  {'STATE':<7} {'TRIES':>5}  {'NEXT/LAST':<20}  {'STATUS':<6}  INBOX")
         for d, activity_type in rows:
-            when = d.next_attempt_at if d.state == DeliveryState.PENDING.value else d.updated_at
+            when = d.next_attempt_at if d.state == DeliveryState.PENDING else d.updated_at
             status = str(d.last_status) if d.last_status is not None else "-"
             _print(
                 f"{d.id:>8}  {queue.shown_state(d):<7} {d.attempts:>5}  {_when(when):<20}  "
@@ -145,9 +145,9 @@ def cmd_show(args: argparse.Namespace) -> None:
             for line in d.last_error.splitlines() or [""]:
                 _print(f"    {line}")
         _print("")
-        if d.state == DeliveryState.DONE.value:
+        if d.state == DeliveryState.DONE:
             _print(f"  next: nothing, delivered {_when(d.delivered_at)}")
-        elif d.state == DeliveryState.DEAD.value:
+        elif d.state == DeliveryState.DEAD:
             _print(
                 "  next: nothing, it gave up (dead); "
                 f"`verbund deliveries retry {d.id}` sends it again"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from federation.content import plain_text, strip_markup
 from federation.documents import format_datetime
@@ -86,13 +86,9 @@ def post_title(status: Status) -> str:
 _MARKUP = re.compile(r"(<[^>]*>)")
 
 
-def _with_emoji(content: str, stored_tags: str) -> str:
+def _with_emoji(content: str, tags: list[Any]) -> str:
     """`:shortcode:` in the text (not in markup) becomes the emoji's image, as Mastodon's
     web interface shows custom emoji. Only http(s) icon URLs, escaped."""
-    try:
-        tags = json.loads(stored_tags or "[]")
-    except ValueError:
-        return content
     emojis = {e.shortcode: e.url for e in map(emoji_of, tags if isinstance(tags, list) else [])
               if e is not None}  # fmt: skip
     if not emojis:

@@ -26,7 +26,7 @@ from federation.policy import FederationPolicy
 from inbox.context import object_fetcher
 from inbox.models import InboxActivity
 from inbox.rows import visibility_of
-from outbox.models import Favourite, Mention, Status, Tombstone, Visibility
+from outbox.models import Favourite, Mention, Status, StatusTag, Tombstone, Visibility
 from outbox.timelines import Page, home_timeline, public_timeline
 from server import actions, keys
 from tests.conftest import Instance, LoopbackResolver, StartInstance
@@ -183,7 +183,7 @@ async def test_create_from_followed_actor_is_stored_and_shown_to_its_followers(
     assert "Neue Satzung beschlossen" in status.content
     assert 'class="mention hashtag"' in status.content
     assert status.published_at == T0 and status.edited_at is None
-    assert json.loads(status.tags) == [
+    assert status.tags == [
         {"type": "Hashtag", "name": "#verein", "href": f"{bob.fake.base}/tags/verein"}
     ]
     assert await home(alpha, "erika") == [bob.status_uri(101)]
@@ -303,7 +303,7 @@ async def test_hashtag_names_are_normalised_like_ours_and_markup_dropped(
         {"name": "script", "url": "http://alpha.test/tags/script"},
     ]
     # Stored as our own posts store theirs (`#` + normalised key), so they match our tag URLs.
-    assert [t["name"] for t in json.loads(status.tags)] == [f"#{t['name']}" for t in expected]
+    assert [t["name"] for t in status.tags] == [f"#{t['name']}" for t in expected]
     base = alpha.base_url + "/api/v1"
     async with client.get(f"{base}/statuses/{status.id}") as resp:
         assert resp.status == 200
@@ -469,6 +469,33 @@ async def test_delete_by_the_author_marks_the_post_deleted(
     await bob.send(again)
     status = await stored(alpha, bob.status_uri(130))
     assert status is not None and status.deleted_at is not None
+
+
+async def test_received_hashtags_are_filed_in_status_tags_through_edit_and_delete(
+    alpha: Instance, bob: Peer
+) -> None:
+    async def filed() -> list[str]:
+        async with alpha.sessionmaker() as session:
+            status = await session.scalar(select(Status).where(Status.uri == bob.status_uri(140)))
+            assert status is not None
+            rows = await session.scalars(
+                select(StatusTag.tag).where(StatusTag.status_id == status.id)
+            )
+            return sorted(rows)
+
+    await bob.send(bob.shape("create_public", 140))
+    assert await filed() == ["verein"]
+    later = T0 + timedelta(hours=1)
+    edit = bob.shape("update", 140, updated=iso(later), stamp=str(int(later.timestamp())))
+    assert isinstance(edit["object"], dict)
+    edit["object"]["tag"] = [
+        {"type": "Hashtag", "name": "#Satzung", "href": f"{bob.fake.base}/tags/satzung"},
+        {"type": "Hashtag", "name": "#Straße", "href": f"{bob.fake.base}/tags/strasse"},
+    ]
+    await bob.send(edit)
+    assert await filed() == ["satzung", "strasse"]
+    await bob.send(bob.shape("delete", 140))
+    assert await filed() == []
 
 
 async def test_delete_before_create_refuses_the_create(alpha: Instance, bob: Peer) -> None:

@@ -52,9 +52,9 @@ async def test_counters_move_atomically_and_never_below_zero(
                 0,
                 0,
             )
-            assert (
-                stored.recipients
-                == '{"to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": []}'
-            )
+            assert stored.recipients == {
+                "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                "cc": [],
+            }
     finally:
         await engine.dispose()

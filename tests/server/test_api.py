@@ -526,6 +526,24 @@ async def test_account_lookup_statuses_search_and_ids(org: Org) -> None:
     assert rels.items[0]["following"] is False
 
 
+async def test_account_statuses_tagged_finds_the_hashtag_in_any_spelling(org: Org) -> None:
+    first = (await post(org, org.editor, "Neue Radwege #Verkehr")).json
+    await post(org, org.editor, "Nichts dazu #Klima")
+    kv = (await org.api.call("GET", "/api/v1/accounts/lookup?acct=kv")).json
+    path = f"/api/v1/accounts/{kv['id']}/statuses?tagged="
+    for tagged in ("verkehr", "Verkehr", "%23VERKEHR"):
+        found = (await org.api.call("GET", path + tagged)).items
+        assert [s["id"] for s in found] == [first["id"]]
+    assert (await org.api.call("GET", path + "Radwege")).items == []
+    # An edit files the post under its new tags only.
+    edited = await org.api.call(
+        "PUT", f"/api/v1/statuses/{first['id']}", org.editor, data={"status": "Jetzt #Radwege"}
+    )
+    assert edited.status == 200
+    assert [s["id"] for s in (await org.api.call("GET", path + "radwege")).items] == [first["id"]]
+    assert (await org.api.call("GET", path + "verkehr")).items == []
+
+
 # --- OAuth ---------------------------------------------------------------------------------
 
 
