@@ -63,12 +63,12 @@ class Reply:
 
     status: int = 200
     json: object = None
-    body: bytes | str = b""
+    body: bytes | str = field(default=b"", repr=False)  # may be megabytes
     content_type: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
     held: bool = False
-    stream: tuple[bytes, ...] = ()
+    stream: tuple[bytes, ...] = field(default=(), repr=False)
 
     def all_headers(self) -> dict[str, str]:
         headers = dict(self.headers)
@@ -118,7 +118,7 @@ def _ip_literal(name: str) -> bool:
     return True
 
 
-@dataclass
+@dataclass(repr=False)
 class FakeRemote:
     """A fake peer on loopback.
 
@@ -140,6 +140,11 @@ class FakeRemote:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     runner: web.AppRunner | None = None
     _counts: dict[str, int] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # Cheap: fixture values are repr'd at every setup (in asyncio task reprs), and
+        # a reply body may be megabytes.
+        return f"FakeRemote({self.host!r}, {len(self.requests)} requests)"
 
     @property
     def address(self) -> str:
