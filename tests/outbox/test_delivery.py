@@ -13,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import inspect
+import itertools
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -52,13 +53,21 @@ def rfc9421_only(request: web.Request) -> Reply:
     return Reply(202 if "Signature-Input" in request.headers else 401)
 
 
+def gated(after: int = 0) -> Callable[[web.Request], Reply]:
+    """202 at once to the first `after` requests (on any path), then 202 only once the
+    sink's `release` is set."""
+    count = itertools.count(1)
+    return lambda request: Reply(202, held=next(count) > after)
+
+
 def inbox_modes() -> dict[str, Answer]:
     """The first path segment picks a fake inbox's answer:
 
     ok → 202; gone → 410; notfound → 404; forbidden → 403; flaky → 500 to the first
     two requests on that path, then 202; busy → 429 with `Retry-After: 3600`;
     down → 503 (a test scripts 202 once it is healthy); slow → 202 after 0.2 s;
-    rfc9421 → 401 unless signed with RFC 9421; gated → 202 once `release` is set.
+    rfc9421 → 401 unless signed with RFC 9421; gated → 202 once `release` is set
+    (`gated(after=n)` answers the first n at once).
     """
     return {
         "/ok/*": Reply(202),
@@ -70,7 +79,7 @@ def inbox_modes() -> dict[str, Answer]:
         "/down/*": Reply(503),
         "/slow/*": Reply(202, delay=0.2),
         "/rfc9421/*": rfc9421_only,
-        "/gated/*": Reply(202, held=True),
+        "/gated/*": gated(),
     }
 
 
