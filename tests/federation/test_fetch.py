@@ -60,7 +60,7 @@ from federation.signatures import (
     parse_signed_request,
     verify_signature,
 )
-from tests.fakes import ACTIVITY_JSON, FakeRemote, Received, Reply
+from tests.fakes import ACTIVITY_JSON, Answer, FakeRemote, Received, Reply
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 AS = "https://www.w3.org/ns/activitystreams"
@@ -187,9 +187,11 @@ def only_without_signature_input(request: web.Request) -> Reply:
     return Reply(401 if "Signature-Input" in request.headers else 202)
 
 
-def odd_peer(fake: FakeRemote) -> None:
-    """Script every odd peer on one fake; all test host names reach it, and documents
-    name `remote.test`, the only host they are fetched from."""
+@cache
+def odd_peers() -> dict[str, Answer]:
+    """Every odd peer, scripted for one fake: all test host names reach it, and the
+    documents name `remote.test`, the only host they are fetched from. Built once."""
+    replies: dict[str, Answer] = {}
     content_types = {
         "alice": ACTIVITY_JSON,
         "ld": f'application/ld+json; profile="{AS}"',
@@ -200,39 +202,39 @@ def odd_peer(fake: FakeRemote) -> None:
     }
     for name, content_type in content_types.items():
         doc = actor_doc(f"{R}/users/{name}")
-        fake.reply(f"/users/{name}", Reply(json=doc, content_type=content_type))
+        replies[f"/users/{name}"] = Reply(json=doc, content_type=content_type)
     key = {
         "@context": "https://w3id.org/security/v1",
         "id": f"{R}/keys/alice",
         "owner": f"{R}/users/alice",
         "publicKeyPem": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
     }
-    fake.reply("/keys/alice", Reply(json=key))
-    fake.replies["/status/*"] = lambda r: Reply(int(r.path.rsplit("/", 1)[1]), body="nope")
+    replies["/keys/alice"] = Reply(json=key)
+    replies["/status/*"] = lambda r: Reply(int(r.path.rsplit("/", 1)[1]), body="nope")
     for start in (3, 4):  # /chain/n redirects n times, then serves the document
         for hops in range(start, 0, -1):
             location = f"/chain/{hops - 1}?start={start}"
-            fake.reply(f"/chain/{hops}?start={start}", Reply(302, headers={"Location": location}))
-        fake.reply(
-            f"/chain/0?start={start}", Reply(json=actor_doc(f"{R}/chain/{start}?start={start}"))
+            replies[f"/chain/{hops}?start={start}"] = Reply(302, headers={"Location": location})
+        replies[f"/chain/0?start={start}"] = Reply(
+            json=actor_doc(f"{R}/chain/{start}?start={start}")
         )
     for to, target in {
         "metadata": "http://169.254.169.254/latest/meta-data/",
         "intranet": "http://intranet.test/users/alice",
         "ftp": "ftp://remote.test/users/alice",
     }.items():
-        fake.reply(f"/redirect/{to}", Reply(302, headers={"Location": target}))
-    fake.replies["/redirect/loopback"] = lambda r: Reply(
+        replies[f"/redirect/{to}"] = Reply(302, headers={"Location": target})
+    replies["/redirect/loopback"] = lambda r: Reply(
         302, headers={"Location": f"http://127.0.0.1:{r.url.port}/users/alice"}
     )
-    fake.reply("/wrong-id", Reply(json=actor_doc(f"{R}/users/mallory")))
-    fake.reply("/not-json", Reply(body=b"<html>", content_type=ACTIVITY_JSON))
-    fake.reply("/array", Reply(json=[1, 2]))
+    replies["/wrong-id"] = Reply(json=actor_doc(f"{R}/users/mallory"))
+    replies["/not-json"] = Reply(body=b"<html>", content_type=ACTIVITY_JSON)
+    replies["/array"] = Reply(json=[1, 2])
     # 1.5 MiB, never announced; then 2 MB, announced.
-    fake.reply("/big-stream", Reply(content_type=ACTIVITY_JSON, stream=(b" " * 65_536,) * 24))
-    fake.reply("/big-declared", Reply(body=b" " * 2_000_000, content_type=ACTIVITY_JSON))
-    fake.reply("/slow", Reply(json=actor_doc(f"{R}/slow"), held=True))
-    fake.reply("/slow-body", Reply(content_type=ACTIVITY_JSON, stream=(b'{"id": ',), held=True))
+    replies["/big-stream"] = Reply(content_type=ACTIVITY_JSON, stream=(b" " * 65_536,) * 24)
+    replies["/big-declared"] = Reply(body=b" " * 2_000_000, content_type=ACTIVITY_JSON)
+    replies["/slow"] = Reply(json=actor_doc(f"{R}/slow"), held=True)
+    replies["/slow-body"] = Reply(content_type=ACTIVITY_JSON, stream=(b'{"id": ',), held=True)
     subjects = {
         "alice": "acct:ALICE@Remote.Test",
         "impostor": "acct:mallory@remote.test",
@@ -240,22 +242,22 @@ def odd_peer(fake: FakeRemote) -> None:
     }
     for user, subject in subjects.items():
         resource = f"/.well-known/webfinger?resource=acct:{user}@remote.test"
-        fake.reply(resource, Reply(json=webfinger_jrd(user, subject), content_type=JRD))
-    fake.replies["/inbox/rfc9421-only"] = only_with_signature_input
-    fake.replies["/inbox/cavage-only"] = only_without_signature_input
-    fake.reply("/inbox/flaky", Reply(500), Reply(202))
-    fake.reply("/inbox/down", Reply(503, headers={"Retry-After": "120"}, body="x" * 5000))
+        replies[resource] = Reply(json=webfinger_jrd(user, subject), content_type=JRD)
+    replies["/inbox/rfc9421-only"] = only_with_signature_input
+    replies["/inbox/cavage-only"] = only_without_signature_input
+    replies["/inbox/flaky"] = [Reply(500), Reply(202)]
+    replies["/inbox/down"] = Reply(503, headers={"Retry-After": "120"}, body="x" * 5000)
     when = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
-    fake.reply("/inbox/busy", Reply(429, headers={"Retry-After": when}))
-    fake.reply("/inbox/gone", Reply(410))
-    fake.reply("/inbox/ok", Reply(202, body='{"queued":true}'))
-    fake.reply("/inbox/moved", Reply(302, headers={"Location": "/inbox/ok"}))
+    replies["/inbox/busy"] = Reply(429, headers={"Retry-After": when})
+    replies["/inbox/gone"] = Reply(410)
+    replies["/inbox/ok"] = Reply(202, body='{"queued":true}')
+    replies["/inbox/moved"] = Reply(302, headers={"Location": "/inbox/ok"})
+    return replies
 
 
 @pytest.fixture
 async def remote() -> AsyncIterator[FakeRemote]:
-    fake = FakeRemote("remote.test")
-    odd_peer(fake)
+    fake = FakeRemote("remote.test", replies=dict(odd_peers()))
     await fake.start()
     yield fake
     await fake.stop()
