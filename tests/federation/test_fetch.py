@@ -8,12 +8,9 @@ to 10.0.0.5 and `sneaky.test` to the loopback server, for the SSRF checks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
-import json
 import socket
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from functools import cache
@@ -22,9 +19,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.typedefs import Handler
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from multidict import CIMultiDict
 
 from federation.actors import parse_actor, parse_key_document
 from federation.errors import FetchError
@@ -63,10 +60,12 @@ from federation.signatures import (
     parse_signed_request,
     verify_signature,
 )
+from tests.fakes import ACTIVITY_JSON, Answer, FakeRemote, Received, Reply
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 AS = "https://www.w3.org/ns/activitystreams"
-ACTIVITY_JSON = "application/activity+json"
+R = "http://remote.test"
+JRD = "application/jrd+json"
 BODY = b'{"@context":"https://www.w3.org/ns/activitystreams","type":"Follow"}'
 
 
@@ -124,28 +123,17 @@ class MapResolver(AbstractResolver):
         return None
 
 
-@dataclass(frozen=True)
-class Seen:
-    """One request as the fake remote received it, with the outcome of verifying its
-    signature the way an inbox would (None: unsigned; a SignatureReason: rejected)."""
-
-    method: str
-    host: str
-    path_qs: str
-    headers: dict[str, str]
-    body: bytes
-    verified: SignatureScheme | SignatureReason | None
-
-
-def verify(request: web.Request, body: bytes) -> SignatureScheme | SignatureReason | None:
+def verified(request: Received) -> SignatureScheme | SignatureReason | None:
+    """The outcome of verifying a request's signature the way an inbox would
+    (None: unsigned; a SignatureReason: rejected)."""
     if "Signature" not in request.headers:
         return None
     try:
         signed = parse_signed_request(
             method=request.method,
-            target=request.raw_path,
-            headers=request.headers,
-            body=body,
+            target=request.path_qs,
+            headers=CIMultiDict(request.headers),
+            body=request.body,
             url_scheme="http",
         )
         check_time_window(signed, NOW)
@@ -170,220 +158,109 @@ def actor_doc(actor_id: str) -> dict[str, object]:
     }
 
 
-def as_json(doc: object, content_type: str = ACTIVITY_JSON, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(doc).encode(),
-        status=status,
-        content_type=None,
-        headers={"Content-Type": content_type},
-    )
-
-
-@dataclass
-class FakeRemote:
-    """One aiohttp app that plays every odd peer; records what reached it."""
-
-    port: int
-    seen: list[Seen] = field(default_factory=list)
-
-    def paths(self) -> list[str]:
-        return [s.path_qs for s in self.seen]
-
-
-def build_app(remote_seen: list[Seen], release: asyncio.Event) -> web.Application:
-    counters: dict[str, int] = {}
-
-    @web.middleware
-    async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
-        body = await request.read()
-        remote_seen.append(
-            Seen(
-                request.method,
-                request.host,
-                request.raw_path,
-                dict(request.headers),
-                body,
-                verify(request, body),
-            )
-        )
-        return await handler(request)
-
-    def base(request: web.Request) -> str:
-        return f"http://{request.host}"
-
-    async def actor(request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        doc = actor_doc(f"{base(request)}/users/{name}")
-        content_type = {
-            "ld": f'application/ld+json; profile="{AS}"',
-            "ldbare": "application/ld+json",
-            "charset": "application/activity+json; charset=utf-8",
-            "plainjson": "application/json",
-            "otherprofile": 'application/ld+json; profile="https://example.com/other"',
-        }.get(name, ACTIVITY_JSON)
-        return as_json(doc, content_type)
-
-    async def key(request: web.Request) -> web.StreamResponse:
-        owner = f"{base(request)}/users/alice"
-        return as_json(
+def webfinger_jrd(user: str, subject: str) -> dict[str, object]:
+    links: list[dict[str, str]] = [
+        {
+            "rel": "http://webfinger.net/rel/profile-page",
+            "type": "text/html",
+            "href": f"{R}/@{user}",
+        }
+    ]
+    if user != "nolink":
+        links.append(
             {
-                "@context": "https://w3id.org/security/v1",
-                "id": f"{base(request)}/keys/alice",
-                "owner": owner,
-                "publicKeyPem": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+                "rel": "self",
+                "type": f'application/ld+json; profile="{AS}"',
+                "href": f"{R}/users/{user}",
             }
         )
+    return {"subject": subject, "links": links}
 
-    async def status(request: web.Request) -> web.StreamResponse:
-        return web.Response(status=int(request.match_info["code"]), text="nope")
 
-    async def chain(request: web.Request) -> web.StreamResponse:
-        hops = int(request.match_info["n"])
-        start = request.query["start"]
-        if hops > 0:
-            raise web.HTTPFound(f"/chain/{hops - 1}?start={start}")
-        return as_json(actor_doc(f"{base(request)}/chain/{start}?start={start}"))
+def only_with_signature_input(request: web.Request) -> Reply:
+    if "Signature-Input" in request.headers:
+        return Reply(202)
+    return Reply(401, body='{"error":"sig"}')
 
-    async def redirect(request: web.Request) -> web.StreamResponse:
-        target = {
-            "metadata": "http://169.254.169.254/latest/meta-data/",
-            "intranet": "http://intranet.test/users/alice",
-            "loopback": f"http://127.0.0.1:{request.url.port}/users/alice",
-            "ftp": "ftp://remote.test/users/alice",
-        }[request.match_info["to"]]
-        raise web.HTTPFound(target)
 
-    async def wrong_id(request: web.Request) -> web.StreamResponse:
-        return as_json(actor_doc(f"{base(request)}/users/mallory"))
+def only_without_signature_input(request: web.Request) -> Reply:
+    return Reply(401 if "Signature-Input" in request.headers else 202)
 
-    async def not_json(request: web.Request) -> web.StreamResponse:
-        return web.Response(body=b"<html>", headers={"Content-Type": ACTIVITY_JSON})
 
-    async def array(request: web.Request) -> web.StreamResponse:
-        return as_json([1, 2])
-
-    async def big_stream(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": ACTIVITY_JSON})
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        with contextlib.suppress(ConnectionError):
-            for _ in range(24):  # 1.5 MiB, never announced
-                await resp.write(b" " * 65_536)
-            await resp.write_eof()
-        return resp
-
-    async def big_declared(request: web.Request) -> web.StreamResponse:
-        return web.Response(body=b" " * 2_000_000, headers={"Content-Type": ACTIVITY_JSON})
-
-    async def slow(request: web.Request) -> web.StreamResponse:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(release.wait(), 5)
-        return as_json(actor_doc(f"{base(request)}/slow"))
-
-    async def slow_body(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": ACTIVITY_JSON})
-        await resp.prepare(request)
-        with contextlib.suppress(ConnectionError):
-            await resp.write(b'{"id": ')
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(release.wait(), 5)
-        return resp
-
-    async def wf(request: web.Request) -> web.StreamResponse:
-        resource = request.query.get("resource", "")
-        user = resource.removeprefix("acct:").partition("@")[0]
-        if user not in ("alice", "impostor", "nolink"):
-            return web.Response(status=404)
-        subject = {"alice": "acct:ALICE@Remote.Test", "impostor": "acct:mallory@remote.test"}
-        links: list[dict[str, str]] = [
-            {
-                "rel": "http://webfinger.net/rel/profile-page",
-                "type": "text/html",
-                "href": f"{base(request)}/@{user}",
-            },
-        ]
-        if user != "nolink":
-            links.append(
-                {
-                    "rel": "self",
-                    "type": f'application/ld+json; profile="{AS}"',
-                    "href": f"{base(request)}/users/{user}",
-                }
-            )
-        jrd = {"subject": subject.get(user, resource), "links": links}
-        return as_json(jrd, "application/jrd+json")
-
-    def inbox(decide: Callable[[web.Request, int], web.StreamResponse]) -> Handler:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            key = f"{request.host}{request.path}"
-            counters[key] = counters.get(key, 0) + 1
-            return decide(request, counters[key])
-
-        return handle
-
-    def rfc9421_only(request: web.Request, n: int) -> web.StreamResponse:
-        ok = "Signature-Input" in request.headers
-        return web.Response(status=202 if ok else 401, text="" if ok else '{"error":"sig"}')
-
-    def cavage_only(request: web.Request, n: int) -> web.StreamResponse:
-        return web.Response(status=401 if "Signature-Input" in request.headers else 202)
-
-    def flaky(request: web.Request, n: int) -> web.StreamResponse:
-        return web.Response(status=500 if n == 1 else 202)
-
-    def down(request: web.Request, n: int) -> web.StreamResponse:
-        return web.Response(status=503, headers={"Retry-After": "120"}, text="x" * 5000)
-
-    def busy(request: web.Request, n: int) -> web.StreamResponse:
-        when = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
-        return web.Response(status=429, headers={"Retry-After": when})
-
-    def gone(request: web.Request, n: int) -> web.StreamResponse:
-        return web.Response(status=410)
-
-    def accepted(request: web.Request, n: int) -> web.StreamResponse:
-        return web.Response(status=202, text='{"queued":true}')
-
-    def moved(request: web.Request, n: int) -> web.StreamResponse:
-        return web.Response(status=302, headers={"Location": "/inbox/ok"})
-
-    app = web.Application(middlewares=[record])
-    app.router.add_get("/users/{name}", actor)
-    app.router.add_get("/keys/alice", key)
-    app.router.add_get("/status/{code}", status)
-    app.router.add_get("/chain/{n}", chain)
-    app.router.add_get("/redirect/{to}", redirect)
-    app.router.add_get("/wrong-id", wrong_id)
-    app.router.add_get("/not-json", not_json)
-    app.router.add_get("/array", array)
-    app.router.add_get("/big-stream", big_stream)
-    app.router.add_get("/big-declared", big_declared)
-    app.router.add_get("/slow", slow)
-    app.router.add_get("/slow-body", slow_body)
-    app.router.add_get("/.well-known/webfinger", wf)
-    app.router.add_post("/inbox/rfc9421-only", inbox(rfc9421_only))
-    app.router.add_post("/inbox/cavage-only", inbox(cavage_only))
-    app.router.add_post("/inbox/flaky", inbox(flaky))
-    app.router.add_post("/inbox/down", inbox(down))
-    app.router.add_post("/inbox/busy", inbox(busy))
-    app.router.add_post("/inbox/gone", inbox(gone))
-    app.router.add_post("/inbox/ok", inbox(accepted))
-    app.router.add_post("/inbox/moved", inbox(moved))
-    return app
+@cache
+def odd_peers() -> dict[str, Answer]:
+    """Every odd peer, scripted for one fake: all test host names reach it, and the
+    documents name `remote.test`, the only host they are fetched from. Built once."""
+    replies: dict[str, Answer] = {}
+    content_types = {
+        "alice": ACTIVITY_JSON,
+        "ld": f'application/ld+json; profile="{AS}"',
+        "ldbare": "application/ld+json",
+        "charset": "application/activity+json; charset=utf-8",
+        "plainjson": "application/json",
+        "otherprofile": 'application/ld+json; profile="https://example.com/other"',
+    }
+    for name, content_type in content_types.items():
+        doc = actor_doc(f"{R}/users/{name}")
+        replies[f"/users/{name}"] = Reply(json=doc, content_type=content_type)
+    key = {
+        "@context": "https://w3id.org/security/v1",
+        "id": f"{R}/keys/alice",
+        "owner": f"{R}/users/alice",
+        "publicKeyPem": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+    }
+    replies["/keys/alice"] = Reply(json=key)
+    replies["/status/*"] = lambda r: Reply(int(r.path.rsplit("/", 1)[1]), body="nope")
+    for start in (3, 4):  # /chain/n redirects n times, then serves the document
+        for hops in range(start, 0, -1):
+            location = f"/chain/{hops - 1}?start={start}"
+            replies[f"/chain/{hops}?start={start}"] = Reply(302, headers={"Location": location})
+        replies[f"/chain/0?start={start}"] = Reply(
+            json=actor_doc(f"{R}/chain/{start}?start={start}")
+        )
+    for to, target in {
+        "metadata": "http://169.254.169.254/latest/meta-data/",
+        "intranet": "http://intranet.test/users/alice",
+        "ftp": "ftp://remote.test/users/alice",
+    }.items():
+        replies[f"/redirect/{to}"] = Reply(302, headers={"Location": target})
+    replies["/redirect/loopback"] = lambda r: Reply(
+        302, headers={"Location": f"http://127.0.0.1:{r.url.port}/users/alice"}
+    )
+    replies["/wrong-id"] = Reply(json=actor_doc(f"{R}/users/mallory"))
+    replies["/not-json"] = Reply(body=b"<html>", content_type=ACTIVITY_JSON)
+    replies["/array"] = Reply(json=[1, 2])
+    # 1.5 MiB, never announced; then 2 MB, announced.
+    replies["/big-stream"] = Reply(content_type=ACTIVITY_JSON, stream=(b" " * 65_536,) * 24)
+    replies["/big-declared"] = Reply(body=b" " * 2_000_000, content_type=ACTIVITY_JSON)
+    replies["/slow"] = Reply(json=actor_doc(f"{R}/slow"), held=True)
+    replies["/slow-body"] = Reply(content_type=ACTIVITY_JSON, stream=(b'{"id": ',), held=True)
+    subjects = {
+        "alice": "acct:ALICE@Remote.Test",
+        "impostor": "acct:mallory@remote.test",
+        "nolink": "acct:nolink@remote.test",
+    }
+    for user, subject in subjects.items():
+        resource = f"/.well-known/webfinger?resource=acct:{user}@remote.test"
+        replies[resource] = Reply(json=webfinger_jrd(user, subject), content_type=JRD)
+    replies["/inbox/rfc9421-only"] = only_with_signature_input
+    replies["/inbox/cavage-only"] = only_without_signature_input
+    replies["/inbox/flaky"] = [Reply(500), Reply(202)]
+    replies["/inbox/down"] = Reply(503, headers={"Retry-After": "120"}, body="x" * 5000)
+    when = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
+    replies["/inbox/busy"] = Reply(429, headers={"Retry-After": when})
+    replies["/inbox/gone"] = Reply(410)
+    replies["/inbox/ok"] = Reply(202, body='{"queued":true}')
+    replies["/inbox/moved"] = Reply(302, headers={"Location": "/inbox/ok"})
+    return replies
 
 
 @pytest.fixture
 async def remote() -> AsyncIterator[FakeRemote]:
-    seen: list[Seen] = []
-    release = asyncio.Event()
-    runner = web.AppRunner(build_app(seen, release), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port: int = runner.addresses[0][1]
-    yield FakeRemote(port=port, seen=seen)
-    release.set()
-    await runner.cleanup()
+    fake = FakeRemote("remote.test", replies=dict(odd_peers()))
+    await fake.start()
+    yield fake
+    await fake.stop()
 
 
 @pytest.fixture
@@ -434,18 +311,18 @@ async def test_fetch_json_returns_actor_document_and_sends_accept(
         session, "http://remote.test/users/alice", signer=None, allow_private=True
     )
     assert parse_actor(doc).id == "http://remote.test/users/alice"
-    [request] = remote.seen
+    [request] = remote.requests
     assert request.host == "remote.test"
     assert request.headers["Accept"] == ACTIVITY_ACCEPT
-    assert request.verified is None
+    assert verified(request) is None
 
 
 async def test_fetch_json_signs_get_with_signer(
     session: aiohttp.ClientSession, remote: FakeRemote
 ) -> None:
     await fetch_json(session, "http://remote.test/users/alice", signer=signer(), allow_private=True)
-    [request] = remote.seen
-    assert request.verified is SignatureScheme.CAVAGE  # GETs are always Cavage
+    [request] = remote.requests
+    assert verified(request) is SignatureScheme.CAVAGE  # GETs are always Cavage
     assert 'keyId="http://local.test/actor#main-key"' in request.headers["Signature"]
     assert request.headers["Date"] == "Thu, 01 Jan 2026 12:00:00 GMT"
 
@@ -506,9 +383,9 @@ async def test_fetch_json_follows_three_redirects(
     url = "http://remote.test/chain/3?start=3"
     doc = await fetch_json(session, url, signer=signer(), allow_private=True)
     assert parse_actor(doc).id == url
-    assert len(remote.seen) == 4
+    assert len(remote.requests) == 4
     # Each hop signed for its own URL.
-    assert [s.verified for s in remote.seen] == [SignatureScheme.CAVAGE] * 4
+    assert [verified(s) for s in remote.requests] == [SignatureScheme.CAVAGE] * 4
 
 
 async def test_fetch_json_refuses_fourth_redirect(
@@ -518,7 +395,7 @@ async def test_fetch_json_refuses_fourth_redirect(
         await fetch_json(
             session, "http://remote.test/chain/4?start=4", signer=None, allow_private=True
         )
-    assert len(remote.seen) == 4  # the 4th Location is never requested
+    assert len(remote.requests) == 4  # the 4th Location is never requested
 
 
 async def test_fetch_json_refuses_redirect_to_other_scheme(session: aiohttp.ClientSession) -> None:
@@ -600,7 +477,7 @@ async def test_fetch_refuses_private_targets_before_connecting(
         await fetch_json(
             strict_session, url.format(port=remote.port), signer=None, allow_private=False
         )
-    assert remote.seen == []
+    assert remote.requests == []
 
 
 async def test_default_resolver_refuses_localhost(remote: FakeRemote) -> None:
@@ -610,7 +487,7 @@ async def test_default_resolver_refuses_localhost(remote: FakeRemote) -> None:
             await fetch_json(
                 s, f"http://localhost:{remote.port}/users/alice", signer=None, allow_private=False
             )
-    assert remote.seen == []
+    assert remote.requests == []
 
 
 async def test_fetch_refuses_redirect_to_private_address(
@@ -669,7 +546,7 @@ async def test_post_refuses_private_target(
                 memory=InMemorySchemeMemory(),
                 allow_private=False,
             )
-    assert remote.seen == []
+    assert remote.requests == []
 
 
 @pytest.mark.parametrize(
@@ -744,7 +621,7 @@ async def test_blocked_domain_is_never_contacted(
             allow_private=True,
             policy=BLOCKING,
         )
-    assert remote.seen == []
+    assert remote.requests == []
 
 
 async def test_redirect_to_blocked_domain_is_refused_before_connecting(
@@ -771,7 +648,7 @@ async def test_webfinger_returns_self_link(
 ) -> None:
     actor_id = await webfinger(session, "alice", "remote.test", scheme="http", allow_private=True)
     assert actor_id == "http://remote.test/users/alice"
-    [request] = remote.seen
+    [request] = remote.requests
     # Sent unescaped, as Mastodon does.
     assert request.path_qs == "/.well-known/webfinger?resource=acct:alice@remote.test"
     assert request.headers["Accept"] == JRD_ACCEPT
@@ -808,7 +685,7 @@ async def test_webfinger_obeys_ssrf_guard(
 ) -> None:
     with pytest.raises(ForbiddenAddressError):
         await webfinger(strict_session, "alice", "sneaky.test", scheme="http", allow_private=False)
-    assert remote.seen == []
+    assert remote.requests == []
 
 
 @pytest.mark.parametrize(
@@ -825,7 +702,7 @@ async def test_webfinger_refuses_unsafe_target(
 ) -> None:
     with pytest.raises(InvalidURLError):
         await webfinger(session, user, host, scheme="http", allow_private=True)
-    assert remote.seen == []
+    assert remote.requests == []
 
 
 # --- post_activity ------------------------------------------------------------------------
@@ -847,11 +724,11 @@ async def test_post_sends_exact_body_signed_with_cavage(
     assert result.excerpt == '{"queued":true}'
     assert result.retry_after is None
     assert memory.get("remote.test") is SignatureScheme.CAVAGE
-    [request] = remote.seen
+    [request] = remote.requests
     assert request.body == BODY
     assert request.headers["Content-Type"] == ACTIVITY_JSON
     assert "Digest" in request.headers
-    assert request.verified is SignatureScheme.CAVAGE
+    assert verified(request) is SignatureScheme.CAVAGE
 
 
 async def test_post_double_knocks_to_rfc9421_and_remembers(
@@ -864,14 +741,17 @@ async def test_post_double_knocks_to_rfc9421_and_remembers(
     )
     assert (first.status, first.scheme) == (202, SignatureScheme.RFC9421)
     assert memory.get("knock.test") is SignatureScheme.RFC9421
-    assert [s.verified for s in remote.seen] == [SignatureScheme.CAVAGE, SignatureScheme.RFC9421]
-    assert "Content-Digest" in remote.seen[1].headers
+    assert [verified(s) for s in remote.requests] == [
+        SignatureScheme.CAVAGE,
+        SignatureScheme.RFC9421,
+    ]
+    assert "Content-Digest" in remote.requests[1].headers
 
     second = await post_activity(
         session, url, BODY, signer=signer(), memory=memory, allow_private=True
     )
     assert (second.status, second.scheme) == (202, SignatureScheme.RFC9421)
-    assert [s.verified for s in remote.seen][2:] == [SignatureScheme.RFC9421]
+    assert [verified(s) for s in remote.requests][2:] == [SignatureScheme.RFC9421]
 
 
 async def test_post_falls_back_from_remembered_rfc9421_to_cavage(
@@ -889,7 +769,10 @@ async def test_post_falls_back_from_remembered_rfc9421_to_cavage(
     )
     assert (result.status, result.scheme) == (202, SignatureScheme.CAVAGE)
     assert memory.get("cavage.test") is SignatureScheme.CAVAGE
-    assert [s.verified for s in remote.seen] == [SignatureScheme.RFC9421, SignatureScheme.CAVAGE]
+    assert [verified(s) for s in remote.requests] == [
+        SignatureScheme.RFC9421,
+        SignatureScheme.CAVAGE,
+    ]
 
 
 async def test_post_retries_other_scheme_after_5xx(
@@ -907,7 +790,7 @@ async def test_post_retries_other_scheme_after_5xx(
     )
     assert (result.status, result.scheme) == (202, SignatureScheme.RFC9421)
     assert memory.get("flaky.test") is SignatureScheme.RFC9421
-    assert len(remote.seen) == 2
+    assert len(remote.requests) == 2
 
 
 async def test_post_reports_persistent_failure_with_retry_after(
@@ -925,7 +808,7 @@ async def test_post_reports_persistent_failure_with_retry_after(
     assert (result.status, result.ok, result.retry_after) == (503, False, 120)
     assert len(result.excerpt) <= 512
     assert memory.get("remote.test") is None
-    assert len(remote.seen) == 2  # one knock per scheme, no more
+    assert len(remote.requests) == 2  # one knock per scheme, no more
 
 
 async def test_post_parses_retry_after_date_against_signer_clock(
@@ -940,7 +823,7 @@ async def test_post_parses_retry_after_date_against_signer_clock(
         allow_private=True,
     )
     assert (result.status, result.retry_after) == (429, 90)
-    assert len(remote.seen) == 1  # 429 is not a signature problem
+    assert len(remote.requests) == 1  # 429 is not a signature problem
 
 
 async def test_post_gone_is_not_retried(session: aiohttp.ClientSession, remote: FakeRemote) -> None:
@@ -953,7 +836,7 @@ async def test_post_gone_is_not_retried(session: aiohttp.ClientSession, remote: 
         allow_private=True,
     )
     assert result.status == 410
-    assert len(remote.seen) == 1
+    assert len(remote.requests) == 1
 
 
 async def test_post_never_follows_redirects(

@@ -13,11 +13,11 @@ import asyncio
 import base64
 import hashlib
 import inspect
+import itertools
 import logging
 import random
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -40,6 +40,7 @@ from outbox.publish import enqueue, new_activity_uri
 from outbox.retry import PAUSE_AFTER_FAILURES
 from server import db
 from server.config import DatabaseConfig
+from tests.fakes import Answer, FakeRemote, Reply
 
 BASE_URL = "http://origin.test"
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -48,133 +49,78 @@ START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # --- fake remotes -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One POST as a fake remote saw it."""
-
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    started: float
-    finished: float
+def rfc9421_only(request: web.Request) -> Reply:
+    return Reply(202 if "Signature-Input" in request.headers else 401)
 
 
-@dataclass
-class Sink:
-    """A fake remote inbox server. The first path segment picks the answer:
+def gated(after: int = 0) -> Callable[[web.Request], Reply]:
+    """202 at once to the first `after` requests (on any path), then 202 only once the
+    sink's `release` is set."""
+    count = itertools.count(1)
+    return lambda request: Reply(202, held=next(count) > after)
+
+
+def inbox_modes() -> dict[str, Answer]:
+    """The first path segment picks a fake inbox's answer:
 
     ok → 202; gone → 410; notfound → 404; forbidden → 403; flaky → 500 to the first
-    `fail_first` requests on that path, then 202; busy → 429 with `Retry-After`;
-    down → 503 until `healthy` is set; slow → 202 after `delay` seconds;
-    rfc9421 → 401 unless signed with RFC 9421; gated → 202, but the requests after
-    the first `gate_after` wait for `gate` first.
-    Every hit must carry a Signature and a correct Digest or Content-Digest.
+    two requests on that path, then 202; busy → 429 with `Retry-After: 3600`;
+    down → 503 (a test scripts 202 once it is healthy); slow → 202 after 0.2 s;
+    rfc9421 → 401 unless signed with RFC 9421; gated → 202 once `release` is set
+    (`gated(after=n)` answers the first n at once).
     """
-
-    address: str
-    port: int = 0
-    hits: list[Hit] = field(default_factory=list)
-    started: list[str] = field(default_factory=list)
-    fail_first: int = 2
-    retry_after: str = "3600"
-    healthy: bool = False
-    delay: float = 0.2
-    gate: asyncio.Event = field(default_factory=asyncio.Event)
-    gate_after: int = 0
-    gated: int = 0
-    in_flight: int = 0
-    max_in_flight: int = 0
-    bad: list[str] = field(default_factory=list)
-    _counts: dict[str, int] = field(default_factory=dict)
-
-    def inbox(self, mode: str, name: str = "inbox") -> str:
-        return f"http://{self.address}:{self.port}/{mode}/{name}"
-
-    def paths(self) -> list[str]:
-        return [h.path for h in self.hits]
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        started = time.monotonic()
-        self.started.append(request.path)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            body = await request.read()
-            self._check(request, body)
-            response = await self._answer(request)
-        finally:
-            self.in_flight -= 1
-        self.hits.append(Hit(request.path, dict(request.headers), body, started, time.monotonic()))
-        return response
-
-    def _check(self, request: web.Request, body: bytes) -> None:
-        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        if "Signature" not in request.headers:
-            self.bad.append(f"{request.path}: unsigned")
-        if request.headers.get("Digest") not in (None, f"SHA-256={digest}"):
-            self.bad.append(f"{request.path}: wrong Digest")
-        if request.headers.get("Content-Digest") not in (None, f"sha-256=:{digest}:"):
-            self.bad.append(f"{request.path}: wrong Content-Digest")
-        if "Digest" not in request.headers and "Content-Digest" not in request.headers:
-            self.bad.append(f"{request.path}: no digest")
-
-    async def _answer(self, request: web.Request) -> web.StreamResponse:
-        mode = request.match_info["mode"]
-        n = self._counts[request.path] = self._counts.get(request.path, 0) + 1
-        if mode == "ok":
-            return web.Response(status=202)
-        if mode == "gone":
-            return web.Response(status=410)
-        if mode == "notfound":
-            return web.Response(status=404)
-        if mode == "forbidden":
-            return web.Response(status=403)
-        if mode == "flaky":
-            return web.Response(status=500 if n <= self.fail_first else 202)
-        if mode == "busy":
-            return web.Response(status=429, headers={"Retry-After": self.retry_after})
-        if mode == "down":
-            return web.Response(status=202 if self.healthy else 503)
-        if mode == "slow":
-            await asyncio.sleep(self.delay)
-            return web.Response(status=202)
-        if mode == "rfc9421":
-            return web.Response(status=202 if "Signature-Input" in request.headers else 401)
-        if mode == "gated":
-            self.gated += 1
-            if self.gated > self.gate_after:
-                await self.gate.wait()
-            return web.Response(status=202)
-        return web.Response(status=599)
+    return {
+        "/ok/*": Reply(202),
+        "/gone/*": Reply(410),
+        "/notfound/*": Reply(404),
+        "/forbidden/*": Reply(403),
+        "/flaky/*": [Reply(500), Reply(500), Reply(202)],
+        "/busy/*": Reply(429, headers={"Retry-After": "3600"}),
+        "/down/*": Reply(503),
+        "/slow/*": Reply(202, delay=0.2),
+        "/rfc9421/*": rfc9421_only,
+        "/gated/*": gated(),
+    }
 
 
-StartSink = Callable[[str], Awaitable[Sink]]
+def inbox(sink: FakeRemote, mode: str, name: str = "inbox") -> str:
+    return f"{sink.base}/{mode}/{name}"
+
+
+def bad(sink: FakeRemote) -> list[str]:
+    """What is wrong with the requests a sink got: every one must carry a Signature
+    and a correct Digest or Content-Digest."""
+    problems: list[str] = []
+    for hit in sink.requests:
+        digest = base64.b64encode(hashlib.sha256(hit.body).digest()).decode()
+        if "Signature" not in hit.headers:
+            problems.append(f"{hit.path}: unsigned")
+        if hit.headers.get("Digest") not in (None, f"SHA-256={digest}"):
+            problems.append(f"{hit.path}: wrong Digest")
+        if hit.headers.get("Content-Digest") not in (None, f"sha-256=:{digest}:"):
+            problems.append(f"{hit.path}: wrong Content-Digest")
+        if "Digest" not in hit.headers and "Content-Digest" not in hit.headers:
+            problems.append(f"{hit.path}: no digest")
+    return problems
+
+
+StartSink = Callable[[str], Awaitable[FakeRemote]]
 
 
 @pytest.fixture
 async def start_sink() -> AsyncIterator[StartSink]:
-    """Factory: `await start_sink("127.0.0.2")` serves a Sink on that address."""
-    runners: list[web.AppRunner] = []
-    sinks: list[Sink] = []
+    """Factory: `await start_sink("127.0.0.2")` serves fake inboxes on that address."""
+    sinks: list[FakeRemote] = []
 
-    async def start(address: str) -> Sink:
-        sink = Sink(address)
+    async def start(address: str) -> FakeRemote:
+        sink = FakeRemote(address, replies=inbox_modes())
+        await sink.start()
         sinks.append(sink)
-        app = web.Application()
-        app.router.add_post("/{mode}/{name}", sink.handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, address, 0)
-        await site.start()
-        runners.append(runner)
-        sink.port = runner.addresses[-1][1]
         return sink
 
     yield start
-    for sink in sinks:
-        sink.gate.set()  # let held requests finish, or cleanup waits for them
-    for runner in reversed(runners):
-        await runner.cleanup()
+    for sink in reversed(sinks):
+        await sink.stop()  # releases held requests first, or cleanup waits for them
 
 
 # --- database, actor, clock, worker -----------------------------------------------------
@@ -275,7 +221,7 @@ async def deliveries(env: Env) -> dict[str, Delivery]:
         return {d.inbox_uri: d for d in rows}
 
 
-async def host_row(env: Env, sink: Sink) -> DeliveryHost | None:
+async def host_row(env: Env, sink: FakeRemote) -> DeliveryHost | None:
     async with env.sessionmaker() as session:
         return await session.get(DeliveryHost, f"{sink.address}:{sink.port}")
 
@@ -306,16 +252,16 @@ async def test_delivers_the_stored_body_signed_by_the_actor(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     one, two = await start_sink("127.0.0.2"), await start_sink("127.0.0.3")
-    inboxes = [one.inbox("ok", "a"), one.inbox("ok", "b"), two.inbox("ok", "shared")]
+    inboxes = [inbox(one, "ok", "a"), inbox(one, "ok", "b"), inbox(two, "ok", "shared")]
     activity = await publish(env, inboxes, clock.now)
     worker = make_worker()
 
     assert await worker.run_once() == 3
     assert await worker.run_once() == 0
 
-    hits = one.hits + two.hits
+    hits = one.requests + two.requests
     assert sorted(h.path for h in hits) == ["/ok/a", "/ok/b", "/ok/shared"]
-    assert one.bad == two.bad == []
+    assert bad(one) == bad(two) == []
     for hit in hits:
         assert hit.body == activity.body.encode("utf-8")  # the stored bytes, exactly
         assert f'keyId="{BASE_URL}/users/news#main-key"' in hit.headers["Signature"]
@@ -339,15 +285,15 @@ async def test_each_attempt_is_signed_afresh(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    sink.fail_first = 2  # both knocks of the first attempt fail
-    await publish(env, [sink.inbox("flaky")], clock.now)
+    sink.reply("/flaky/*", Reply(500), Reply(500), Reply(202))  # both knocks of attempt 1 fail
+    await publish(env, [inbox(sink, "flaky")], clock.now)
     worker = make_worker()
     await worker.run_once()
     clock.advance(hours=1)
     await worker.run_once()
-    dates = [h.headers["Date"] for h in sink.hits]
+    dates = [h.headers["Date"] for h in sink.requests]
     assert len(dates) == 3 and dates[0] != dates[2]
-    signatures = {h.headers["Signature"] for h in sink.hits}
+    signatures = {h.headers["Signature"] for h in sink.requests}
     assert len(signatures) == 3
 
 
@@ -355,9 +301,9 @@ async def test_instance_actor_signs_with_the_instance_key_id(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("ok")], clock.now, actor=env.instance_actor)
+    await publish(env, [inbox(sink, "ok")], clock.now, actor=env.instance_actor)
     assert await make_worker().run_once() == 1
-    (hit,) = sink.hits
+    (hit,) = sink.requests
     assert f'keyId="{BASE_URL}/actor#main-key"' in hit.headers["Signature"]
     signed = parse_signed_request(
         method="POST", target=hit.path, headers=hit.headers, body=hit.body, url_scheme="http"
@@ -369,12 +315,12 @@ async def test_500_then_202_is_retried_with_backoff(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("flaky")], clock.now)
+    await publish(env, [inbox(sink, "flaky")], clock.now)
     worker = make_worker()
 
     assert await worker.run_once() == 1
     # Cavage got 500, the RFC 9421 knock got 500 too: one failed attempt.
-    assert len(sink.hits) == 2
+    assert len(sink.requests) == 2
     (job,) = (await deliveries(env)).values()
     assert job.state == "pending" and job.attempts == 1 and job.last_status == 500
     assert timedelta(seconds=45) <= job.next_attempt_at - clock.now <= timedelta(seconds=75)
@@ -385,10 +331,10 @@ async def test_500_then_202_is_retried_with_backoff(
     assert await worker.run_once() == 1
     (job,) = (await deliveries(env)).values()
     assert job.state == "done" and job.attempts == 2 and job.last_status == 202
-    assert len(sink.hits) == 3
+    assert len(sink.requests) == 3
     clock.advance(days=4)
     assert await worker.run_once() == 0
-    assert len(sink.hits) == 3
+    assert len(sink.requests) == 3
 
 
 @pytest.mark.parametrize("mode,status", [("gone", 410), ("notfound", 404), ("forbidden", 403)])
@@ -401,7 +347,7 @@ async def test_final_answers_are_not_retried(
     status: int,
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox(mode)], clock.now)
+    await publish(env, [inbox(sink, mode)], clock.now)
     worker = make_worker()
     assert await worker.run_once() == 1
     (job,) = (await deliveries(env)).values()
@@ -409,7 +355,7 @@ async def test_final_answers_are_not_retried(
     for _ in range(5):
         clock.advance(days=1)
         assert await worker.run_once() == 0
-    assert len(sink.hits) == 1
+    assert len(sink.requests) == 1
     # The host answered: it is not failing.
     host = await host_row(env, sink)
     assert host is None or host.consecutive_failures == 0
@@ -419,27 +365,27 @@ async def test_retry_after_is_honoured(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    sink.retry_after = "3600"
-    await publish(env, [sink.inbox("busy")], clock.now)
+    sink.reply("/busy/*", Reply(429, headers={"Retry-After": "3600"}))
+    await publish(env, [inbox(sink, "busy")], clock.now)
     worker = make_worker()
     await worker.run_once()
     (job,) = (await deliveries(env)).values()
     assert job.state == "pending" and job.last_status == 429
     assert job.next_attempt_at == clock.now + timedelta(hours=1)
-    assert len(sink.hits) == 1  # 429 is not a reason to knock again
+    assert len(sink.requests) == 1  # 429 is not a reason to knock again
     clock.advance(minutes=59)
     assert await worker.run_once() == 0
     clock.advance(minutes=1)
     assert await worker.run_once() == 1
-    assert len(sink.hits) == 2
+    assert len(sink.requests) == 2
 
 
 async def test_retry_after_is_capped(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    sink.retry_after = str(30 * 86400)
-    await publish(env, [sink.inbox("busy")], clock.now)
+    sink.reply("/busy/*", Reply(429, headers={"Retry-After": str(30 * 86400)}))
+    await publish(env, [inbox(sink, "busy")], clock.now)
     await make_worker().run_once()
     (job,) = (await deliveries(env)).values()
     assert job.next_attempt_at == clock.now + timedelta(hours=6)
@@ -459,7 +405,7 @@ async def test_forbidden_address_is_final(
     env: Env, start_sink: StartSink, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("ok")], clock.now)
+    await publish(env, [inbox(sink, "ok")], clock.now)
     async with aiohttp.ClientSession(connector=make_connector(allow_private=False)) as strict:
         worker = DeliveryWorker(
             env.sessionmaker,
@@ -472,14 +418,14 @@ async def test_forbidden_address_is_final(
         assert await worker.run_once() == 1
     (job,) = (await deliveries(env)).values()
     assert job.state == "dead" and "forbidden" in job.last_error
-    assert sink.hits == []
+    assert sink.requests == []
 
 
 async def test_job_dies_when_attempts_run_out(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("down")], clock.now)
+    await publish(env, [inbox(sink, "down")], clock.now)
     async with env.sessionmaker() as session:
         await session.execute(update(Delivery).values(attempts=15))
         await session.commit()
@@ -492,7 +438,7 @@ async def test_unexpected_errors_are_recorded_on_the_job(
     env: Env, start_sink: StartSink, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("ok")], clock.now)
+    await publish(env, [inbox(sink, "ok")], clock.now)
     closed = aiohttp.ClientSession(connector=make_connector(allow_private=True))
     await closed.close()  # using it raises RuntimeError, not a FetchError
     worker = DeliveryWorker(
@@ -514,7 +460,7 @@ async def test_lapsed_claims_are_taken_over(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("ok")], clock.now)
+    await publish(env, [inbox(sink, "ok")], clock.now)
     # A worker claimed the job and died.
     async with env.sessionmaker() as session:
         await session.execute(
@@ -527,7 +473,7 @@ async def test_lapsed_claims_are_taken_over(
     assert await worker.run_once() == 0
     clock.advance(minutes=5)
     assert await worker.run_once() == 1
-    assert len(sink.hits) == 1
+    assert len(sink.requests) == 1
 
 
 async def test_outcome_is_not_written_over_a_claim_taken_over(
@@ -535,14 +481,14 @@ async def test_outcome_is_not_written_over_a_claim_taken_over(
 ) -> None:
     """A worker whose claim lapsed (it was stuck) must not overwrite the new owner's row."""
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("gated")], clock.now)
+    await publish(env, [inbox(sink, "gated")], clock.now)
     worker = make_worker()
     running = asyncio.create_task(worker.run_once())
     await eventually(lambda: bool(sink.started))
     async with env.sessionmaker() as session:
         await session.execute(update(Delivery).values(locked_by="other", attempts=7))
         await session.commit()
-    sink.gate.set()
+    sink.release.set()
     assert await running == 1
     (job,) = (await deliveries(env)).values()
     assert job.locked_by == "other" and job.attempts == 7 and job.state == "pending"
@@ -552,20 +498,20 @@ async def test_per_host_limit_caps_requests_to_one_host(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     busy = await start_sink("127.0.0.2")
-    busy.delay = 0.1
+    busy.reply("/slow/*", Reply(202, delay=0.1))
     others = [await start_sink(f"127.0.0.{i}") for i in range(3, 7)]
     for sink in others:
-        sink.delay = 0.1
-    inboxes = [busy.inbox("slow", f"u{i}") for i in range(12)]
-    inboxes += [s.inbox("slow", f"u{i}") for s in others for i in range(2)]
+        sink.reply("/slow/*", Reply(202, delay=0.1))
+    inboxes = [inbox(busy, "slow", f"u{i}") for i in range(12)]
+    inboxes += [inbox(s, "slow", f"u{i}") for s in others for i in range(2)]
     await publish(env, inboxes, clock.now)
     worker = make_worker(per_host_limit=3, concurrency=50)
     assert await drain(worker) == 20
     assert busy.max_in_flight == 3
-    assert len(busy.hits) == 12 and all(len(s.hits) == 2 for s in others)
+    assert len(busy.requests) == 12 and all(len(s.requests) == 2 for s in others)
     # Other hosts were served alongside the busy one, not after it.
-    first_other = min(h.started for s in others for h in s.hits)
-    assert first_other < max(h.started for h in busy.hits)
+    first_other = min(h.started for s in others for h in s.requests)
+    assert first_other < max(h.started for h in busy.requests)
 
 
 async def test_every_attempt_is_kept_and_logged(
@@ -576,7 +522,7 @@ async def test_every_attempt_is_kept_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("flaky")], clock.now)
+    await publish(env, [inbox(sink, "flaky")], clock.now)
     worker = make_worker()
     with caplog.at_level(logging.INFO, logger="verbund.delivery"):
         assert await worker.run_once() == 1
@@ -617,15 +563,15 @@ async def test_signature_scheme_is_remembered_per_host(
     env: Env, start_sink: StartSink, make_worker: MakeWorker, clock: FakeClock
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    await publish(env, [sink.inbox("rfc9421", "a")], clock.now)
+    await publish(env, [inbox(sink, "rfc9421", "a")], clock.now)
     assert await make_worker().run_once() == 1
-    assert len(sink.hits) == 2  # Cavage refused with 401, then the RFC 9421 knock
+    assert len(sink.requests) == 2  # Cavage refused with 401, then the RFC 9421 knock
     host = await host_row(env, sink)
     assert host is not None and host.signature_scheme == "rfc9421"
     # A new worker (another process, a restart) starts with RFC 9421 for that host.
-    await publish(env, [sink.inbox("rfc9421", "b")], clock.now)
+    await publish(env, [inbox(sink, "rfc9421", "b")], clock.now)
     assert await make_worker("second").run_once() == 1
-    assert len(sink.hits) == 3 and "Signature-Input" in sink.hits[2].headers
+    assert len(sink.requests) == 3 and "Signature-Input" in sink.requests[2].headers
     assert {d.state for d in (await deliveries(env)).values()} == {"done"}
 
 
@@ -634,25 +580,25 @@ async def test_failing_host_is_paused_and_a_success_resets_it(
 ) -> None:
     sink = await start_sink("127.0.0.2")
     await publish(
-        env, [sink.inbox("down", f"u{i}") for i in range(PAUSE_AFTER_FAILURES)], clock.now
+        env, [inbox(sink, "down", f"u{i}") for i in range(PAUSE_AFTER_FAILURES)], clock.now
     )
     worker = make_worker(per_host_limit=PAUSE_AFTER_FAILURES)
     assert await worker.run_once() == PAUSE_AFTER_FAILURES
     host = await host_row(env, sink)
     assert host is not None and host.consecutive_failures == PAUSE_AFTER_FAILURES
     assert host.paused_until == clock.now + timedelta(minutes=1)
-    hits = len(sink.hits)
+    hits = len(sink.requests)
 
     # A new job for the paused host is pushed past the pause, not sent.
-    await publish(env, [sink.inbox("down", "new")], clock.now)
+    await publish(env, [inbox(sink, "down", "new")], clock.now)
     assert await worker.run_once() == 1
-    assert len(sink.hits) == hits
-    new = (await deliveries(env))[sink.inbox("down", "new")]
+    assert len(sink.requests) == hits
+    new = (await deliveries(env))[inbox(sink, "down", "new")]
     assert new.state == "pending" and new.attempts == 1
     assert new.next_attempt_at >= host.paused_until and "paused" in new.last_error
 
     # After the pause the host is tried again; a success clears the streak and pause.
-    sink.healthy = True
+    sink.reply("/down/*", Reply(202))
     clock.advance(hours=1)
     await drain(worker)
     host = await host_row(env, sink)
@@ -673,9 +619,9 @@ async def test_paused_host_does_not_hold_other_hosts_back(
             )
         )
         await session.commit()
-    await publish(env, [down.inbox("ok"), up.inbox("ok")], clock.now)
+    await publish(env, [inbox(down, "ok"), inbox(up, "ok")], clock.now)
     assert await make_worker().run_once() == 2
-    assert down.hits == [] and len(up.hits) == 1
+    assert down.requests == [] and len(up.requests) == 1
 
 
 async def test_two_workers_in_one_process_never_send_a_job_twice(
@@ -683,8 +629,8 @@ async def test_two_workers_in_one_process_never_send_a_job_twice(
 ) -> None:
     sinks = [await start_sink(f"127.0.0.{i}") for i in range(2, 12)]
     for sink in sinks:
-        sink.delay = 0.01
-    inboxes = [s.inbox("slow", f"u{i}") for s in sinks for i in range(30)]
+        sink.reply("/slow/*", Reply(202, delay=0.01))
+    inboxes = [inbox(s, "slow", f"u{i}") for s in sinks for i in range(30)]
     await publish(env, inboxes, clock.now)
     a = make_worker("a", batch_size=16, per_host_limit=2)
     b = make_worker("b", batch_size=16, per_host_limit=2)
@@ -714,7 +660,7 @@ async def test_run_forever_delivers_when_woken_and_stops_cleanly(
     stop, wake = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(worker.run_forever(stop, wake))
     await asyncio.sleep(0.2)  # it found nothing and went to sleep
-    await publish(env, [sink.inbox("ok", f"u{i}") for i in range(50)], datetime.now(UTC))
+    await publish(env, [inbox(sink, "ok", f"u{i}") for i in range(50)], datetime.now(UTC))
     wake.set()
 
     async def all_done() -> bool:
@@ -724,15 +670,15 @@ async def test_run_forever_delivers_when_woken_and_stops_cleanly(
     stop.set()
     async with asyncio.timeout(5):
         await task
-    assert len(sink.hits) == 50
+    assert len(sink.requests) == 50
 
 
 async def test_run_forever_finishes_requests_in_flight_on_stop(
     env: Env, start_sink: StartSink, http: aiohttp.ClientSession
 ) -> None:
     sink = await start_sink("127.0.0.2")
-    sink.delay = 0.3
-    await publish(env, [sink.inbox("slow", f"u{i}") for i in range(3)], datetime.now(UTC))
+    sink.reply("/slow/*", Reply(202, delay=0.3))
+    await publish(env, [inbox(sink, "slow", f"u{i}") for i in range(3)], datetime.now(UTC))
     worker = DeliveryWorker(
         env.sessionmaker,
         http,
@@ -747,7 +693,7 @@ async def test_run_forever_finishes_requests_in_flight_on_stop(
     stop.set()
     await task
     rows = (await deliveries(env)).values()
-    assert {d.state for d in rows} == {"done"} and len(sink.hits) == 3
+    assert {d.state for d in rows} == {"done"} and len(sink.requests) == 3
 
 
 def test_claims_must_outlast_an_attempt() -> None:
@@ -771,8 +717,8 @@ async def test_a_stuck_host_does_not_starve_the_others(
     claims must pass over the rest rather than return nothing."""
     stuck, fine = await start_sink("127.0.0.2"), await start_sink("127.0.0.3")
     now = datetime.now(UTC)
-    await publish(env, [stuck.inbox("gated", f"u{i:02}") for i in range(20)], now)
-    await publish(env, [fine.inbox("ok", f"u{i:02}") for i in range(10)], now)
+    await publish(env, [inbox(stuck, "gated", f"u{i:02}") for i in range(20)], now)
+    await publish(env, [inbox(fine, "ok", f"u{i:02}") for i in range(10)], now)
     worker = DeliveryWorker(
         env.sessionmaker,
         http,
@@ -788,10 +734,10 @@ async def test_a_stuck_host_does_not_starve_the_others(
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run_forever(stop))
     try:
-        await eventually(lambda: len(fine.hits) == 10, seconds=5)
-        assert len(stuck.started) == 2 and stuck.hits == []
+        await eventually(lambda: len(fine.requests) == 10, seconds=5)
+        assert len(stuck.started) == 2 and stuck.requests == []
     finally:
-        stuck.gate.set()
+        stuck.release.set()
         stop.set()
         await task
 
@@ -802,8 +748,8 @@ async def test_stop_hands_back_claims_it_has_not_started(
     """The worker holds more claims than it has requests in flight; on stop, the ones
     it never started are released at once instead of lapsing minutes later."""
     sink = await start_sink("127.0.0.2")
-    sink.delay = 0.3
-    await publish(env, [sink.inbox("slow", f"u{i}") for i in range(2)], datetime.now(UTC))
+    sink.reply("/slow/*", Reply(202, delay=0.3))
+    await publish(env, [inbox(sink, "slow", f"u{i}") for i in range(2)], datetime.now(UTC))
     worker = DeliveryWorker(
         env.sessionmaker,
         http,

@@ -37,7 +37,6 @@ ORIGIN = "http://localhost:8080"
 env = td.env
 start_sink = td.start_sink
 Env = td.Env
-Sink = td.Sink
 StartSink = td.StartSink
 
 
@@ -123,8 +122,8 @@ async def test_a_killed_worker_repeats_only_what_was_in_flight(
     """
     sinks = [await start_sink(f"127.0.0.{i}") for i in range(2, 6)]
     for sink in sinks:
-        sink.gate_after = 20
-    inboxes = [s.inbox("gated", f"u{i}") for s in sinks for i in range(75)]
+        sink.replies["/gated/*"] = td.gated(after=20)
+    inboxes = [td.inbox(s, "gated", f"u{i}") for s in sinks for i in range(75)]
     await td.publish(env, inboxes, datetime.now(UTC))
     options = ["--concurrency", "16", "--per-host-limit", "4", "--batch-size", "16"]
     lapse = ["--lock-seconds", "8", "--timeout", "3"]
@@ -141,11 +140,11 @@ async def test_a_killed_worker_repeats_only_what_was_in_flight(
     first.kill()  # SIGKILL: no chance to clean up
     assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
     in_flight = {f"{s.address}{p}" for s in sinks for p in s.started} - {
-        f"{s.address}{h.path}" for s in sinks for h in s.hits
+        f"{s.address}{h.path}" for s in sinks for h in s.requests
     }
     assert len(in_flight) == held
     for sink in sinks:
-        sink.gate.set()
+        sink.release.set()
 
     second = spawn("second", *options, *lapse)
 
@@ -161,7 +160,7 @@ async def test_a_killed_worker_repeats_only_what_was_in_flight(
     repeated = {path for path, n in arrivals.items() if n > 1}
     assert repeated <= in_flight
     assert all(n <= 2 for n in arrivals.values())
-    assert all(s.bad == [] for s in sinks)
+    assert all(td.bad(s) == [] for s in sinks)
 
 
 def delivered_by(log: str) -> list[int]:
@@ -176,7 +175,7 @@ async def test_two_worker_processes_deliver_each_job_exactly_once(
     """Many jobs, two workers claiming in small batches at the same time (PostgreSQL:
     FOR UPDATE SKIP LOCKED; SQLite: claims serialised by its write lock)."""
     sinks = [await start_sink(f"127.0.0.{i}") for i in range(2, 22)]
-    inboxes = [s.inbox("ok", f"u{i}") for s in sinks for i in range(60)]
+    inboxes = [td.inbox(s, "ok", f"u{i}") for s in sinks for i in range(60)]
     await td.publish(env, inboxes, datetime.now(UTC))
     options = ["--concurrency", "8", "--per-host-limit", "2", "--batch-size", "4"]
     a = spawn("a", *options)
@@ -236,9 +235,9 @@ async def test_serve_runs_a_worker_that_publishers_wake(env: Env, start_sink: St
     runner = await serve_app(env, run_worker=True)
     try:
         await asyncio.sleep(0.1)
-        await td.publish(env, [sink.inbox("ok", f"u{i}") for i in range(5)], datetime.now(UTC))
+        await td.publish(env, [td.inbox(sink, "ok", f"u{i}") for i in range(5)], datetime.now(UTC))
         runner.app[keys.OUTBOX_WAKE].set()  # what publishers do after committing
-        await td.eventually(lambda: len(sink.hits) == 5, seconds=5)
+        await td.eventually(lambda: len(sink.requests) == 5, seconds=5)
     finally:
         await runner.cleanup()  # stops the worker cleanly
     assert await count_done(env) == 5
@@ -250,9 +249,9 @@ async def test_serve_without_worker_leaves_jobs_to_worker_processes(
     sink = await start_sink("127.0.0.2")
     runner = await serve_app(env, run_worker=False)
     try:
-        await td.publish(env, [sink.inbox("ok")], datetime.now(UTC))
+        await td.publish(env, [td.inbox(sink, "ok")], datetime.now(UTC))
         runner.app[keys.OUTBOX_WAKE].set()
         await asyncio.sleep(1.5)
     finally:
         await runner.cleanup()
-    assert sink.hits == [] and await count_done(env) == 0
+    assert sink.requests == [] and await count_done(env) == 0
