@@ -7,7 +7,7 @@ so URLs, Host headers and signatures look as they would in production.
 
 Speed: the migrations run once per test process into a template that each
 instance copies (a file copy on SQLite, `CREATE DATABASE ... TEMPLATE` on
-PostgreSQL), and RSA keys come from a pool of pre-generated ones (generating a
+PostgreSQL), and local actors' RSA keys come from a pool of pre-generated ones (a
 2048-bit key costs 50-500 ms; the suite makes hundreds).
 """
 
@@ -29,11 +29,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actors import local as local_actors
 from actors.local import create_actor, ensure_instance_actor
 from actors.models import ActorType
 from server import db, keys
@@ -51,53 +50,27 @@ from server.services import Services
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 KEY_POOL = Path(__file__).parent / "vectors" / "rsa_key_pool.pem"
-_generate_rsa_key = rsa.generate_private_key
 
 
-def _pooled_keys() -> Iterator[rsa.RSAPrivateKey]:
-    """The pool's keys in turn: consecutive keys differ, as freshly generated ones would.
-
-    They were checked once when generated, so loading skips OpenSSL's slow RSA check.
-    """
+def _pooled_pems() -> Iterator[str]:
+    """The pool's keys in turn: consecutive keys differ, as freshly generated ones would."""
     pems = [f"-----BEGIN{part}" for part in KEY_POOL.read_text().split("-----BEGIN")[1:]]
-    keys: list[rsa.RSAPrivateKey] = []
-    for pem in pems:
-        key = serialization.load_pem_private_key(
-            pem.encode(), None, unsafe_skip_rsa_key_validation=True
-        )
-        assert isinstance(key, rsa.RSAPrivateKey)
-        keys.append(key)
-    return itertools.cycle(keys)
+    return itertools.cycle(pems)
 
 
-_KEYS: Iterator[rsa.RSAPrivateKey] | None = None
+_PEMS = _pooled_pems()
 
 
-def _pooled_rsa_key(public_exponent: int, key_size: int, backend: Any = None) -> rsa.RSAPrivateKey:
-    global _KEYS
-    if (public_exponent, key_size) != (65537, 2048):
-        return _generate_rsa_key(public_exponent, key_size)
-    if _KEYS is None:
-        _KEYS = _pooled_keys()
-    return next(_KEYS)
+def _pooled_private_key_pem() -> str:
+    return next(_PEMS)
 
 
-# Patched at import (not in a fixture) so that keys made when test modules load
-# come from the pool too; tests/federation/test_keys.py undoes it for itself.
-rsa.generate_private_key = _pooled_rsa_key
-
-
-@pytest.fixture(autouse=True)
-def _real_keygen_for_key_tests(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The tests of key generation itself get keys made by OpenSSL, not the pool."""
-    if request.node.path.name != "test_keys.py":
-        yield
-        return
-    rsa.generate_private_key = _generate_rsa_key
-    try:
-        yield
-    finally:
-        rsa.generate_private_key = _pooled_rsa_key
+# Local actors (every instance makes several) take their keys from the pool: RSA key
+# generation dominated instance start-up. Only `actors.local` is patched, at import so
+# that module-level actors are covered too. A key a test makes itself (a peer's, a
+# rotated or a forged one) still comes from OpenSSL, so it never equals a pooled key
+# that the pool's cycle happens to hand out again.
+local_actors.generate_rsa_private_key_pem = _pooled_private_key_pem  # type: ignore[attr-defined]  # patched on purpose: an imported name, not an export
 
 
 class LoopbackResolver(AbstractResolver):

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.accounts import Action
 from actors.models import Actor, Follow, FollowState, RemoteActor
+from outbox.content import hashtag_key
 from outbox.models import Status, StatusTag
-from outbox.news import hashtag_key
 from outbox.timelines import paginate
 from server import actions, keys
 from server.api.common import (

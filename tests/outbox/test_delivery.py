@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from actors.local import create_actor, ensure_instance_actor
 from actors.models import Actor, ActorType
 from federation.fetch import make_connector
+from federation.policy import OPEN
 from federation.signatures import (
     SignatureScheme,
     parse_signed_request,
@@ -209,7 +210,7 @@ async def publish(
     uri = f"{BASE_URL}/actor" if actor.is_instance else f"{BASE_URL}/users/{actor.username}"
     async with env.sessionmaker() as session:
         activity = await enqueue(
-            session, actor=actor, activity=note_activity(uri), inboxes=inboxes, now=now
+            session, actor=actor, activity=note_activity(uri), inboxes=inboxes, now=now, policy=OPEN
         )
         await session.commit()
     return activity
@@ -414,6 +415,7 @@ async def test_forbidden_address_is_final(
             allow_private=False,
             clock=clock,
             worker_id="strict",
+            policy=OPEN,
         )
         assert await worker.run_once() == 1
     (job,) = (await deliveries(env)).values()
@@ -448,6 +450,7 @@ async def test_unexpected_errors_are_recorded_on_the_job(
         allow_private=True,
         clock=clock,
         worker_id="broken",
+        policy=OPEN,
     )
     assert await worker.run_once() == 1
     (job,) = (await deliveries(env)).values()
@@ -656,6 +659,7 @@ async def test_run_forever_delivers_when_woken_and_stops_cleanly(
         clock=lambda: datetime.now(UTC),
         worker_id="forever",
         idle_seconds=60,  # only `wake` can make it look again in time
+        policy=OPEN,
     )
     stop, wake = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(worker.run_forever(stop, wake))
@@ -686,6 +690,7 @@ async def test_run_forever_finishes_requests_in_flight_on_stop(
         allow_private=True,
         clock=lambda: datetime.now(UTC),
         worker_id="stopper",
+        policy=OPEN,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run_forever(stop))
@@ -707,6 +712,7 @@ def test_claims_must_outlast_an_attempt() -> None:
             worker_id="w",
             lock_seconds=10,
             post_timeout=10,
+            policy=OPEN,
         )
 
 
@@ -730,6 +736,7 @@ async def test_a_stuck_host_does_not_starve_the_others(
         per_host_limit=2,
         batch_size=2,  # no bigger than the stuck host's backlog at the head of the queue
         idle_seconds=60,  # a claim that finds nothing would stall the test
+        policy=OPEN,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run_forever(stop))
@@ -758,6 +765,7 @@ async def test_stop_hands_back_claims_it_has_not_started(
         clock=lambda: datetime.now(UTC),
         worker_id="one-at-a-time",
         concurrency=1,
+        policy=OPEN,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run_forever(stop))
