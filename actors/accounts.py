@@ -336,7 +336,7 @@ async def grant_role(
         select(Role).where(Role.user_id == user.id, Role.actor_id == actor.id)
     )
     if row is None:
-        row = Role(user_id=user.id, actor_id=actor.id, role=role.value, created_at=now)
+        row = Role(user_id=user.id, actor_id=actor.id, role=role, created_at=now)
         session.add(row)
     elif row.role != role:
         if keep_owner and row.role == RoleName.OWNER and await _owner_count(session, actor.id) == 1:
