@@ -178,7 +178,11 @@ MakeWorker = Callable[..., DeliveryWorker]
 @pytest.fixture
 def make_worker(env: Env, http: aiohttp.ClientSession, clock: FakeClock) -> MakeWorker:
     def make(worker_id: str = "test-worker", **kwargs: object) -> DeliveryWorker:
-        options: dict[str, object] = {"rng": random.Random(1), "post_timeout": 5.0}
+        options: dict[str, object] = {
+            "rng": random.Random(1),
+            "post_timeout": 5.0,
+            "policy": OPEN,
+        }
         options.update(kwargs)
         return DeliveryWorker(
             env.sessionmaker,
