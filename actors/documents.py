@@ -42,11 +42,6 @@ def summary_html(text: str) -> str:
     )
 
 
-def local_actor_id(base_url: str, username: str) -> str:
-    """Kept for callers outside `actors` until they hold a `LocalUris` themselves."""
-    return LocalUris(base_url).actor(username)
-
-
 def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView:
     """What the wire and the pages show of a local actor."""
     uris = LocalUris(base_url)

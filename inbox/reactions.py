@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from actors.remote import RemoteActorError
+from actors.snowflake import snowflake
 from federation.activities import Activity, AsObject, fits_uri
 from federation.actors import is_http_url, same_origin
 from federation.errors import FetchError, ParseError
@@ -23,20 +24,19 @@ from federation.posts import Post, parse_post
 from inbox.context import HandlerContext, Incoming, ignore
 from inbox.rows import (
     Audience,
-    bump,
     followers_uri,
     insert,
     insert_post,
     insert_status,
     is_stored,
     remember_deleted,
-    remote_status,
     remove_boosts,
     status_by_uri,
     tombstoned,
     visibility_of,
 )
 from outbox.models import Favourite, Status, Visibility
+from outbox.statuses import StatusCounter, bump_count, status_columns
 from outbox.timelines import add_to_timelines, local_followers
 
 log = logging.getLogger("verbund.inbox")
@@ -260,21 +260,24 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
     published = min(published, ctx.now) if published else ctx.now
     wrapper_id = await insert_status(
         session,
-        remote_status(
+        status_columns(
+            id=snowflake(published),
             uri=act.id,
             actor_uri=act.actor_uri,
             type="Announce",
             visibility=visibility,
             to=to,
             cc=cc,
-            published=published,
-            now=ctx.now,
+            published_at=published,
+            created_at=ctx.now,
             reblog_of_id=original.id,
         ),
     )
     if wrapper_id is None:
         return
-    await bump(session, Status.reblogs_count, Status.id == original.id, +1)
+    await bump_count(
+        session, StatusCounter.REBLOGS, +1, Status.id == original.id, synchronize=False
+    )
     # Only the booster's followers see a boost at home; the boosted author is in `cc`
     # for a notification, not for a timeline entry.
     audience = Audience(followers=followers, addressed=set(), mentioned=set())
@@ -344,7 +347,9 @@ async def on_like(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> 
         .returning(Favourite.id)
     )
     if inserted is not None:
-        await bump(session, Status.favourites_count, Status.id == status_id, +1)
+        await bump_count(
+            session, StatusCounter.FAVOURITES, +1, Status.id == status_id, synchronize=False
+        )
 
 
 async def on_undo_like(
@@ -363,4 +368,6 @@ async def on_undo_like(
         )
     )
     for status_id in removed:
-        await bump(session, Status.favourites_count, Status.id == status_id, -1)
+        await bump_count(
+            session, StatusCounter.FAVOURITES, -1, Status.id == status_id, synchronize=False
+        )

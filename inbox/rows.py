@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from actors.base import Base, dialect_name
 from actors.models import Actor, RemoteActor
@@ -24,7 +23,7 @@ from federation.posts import PUBLIC_COLLECTION, Post, Tag
 from outbox.content import hashtag_key
 from outbox.models import Mention, Status, TimelineEntry, Tombstone, Visibility
 from outbox.polls import new_remote_poll
-from outbox.statuses import store_tags
+from outbox.statuses import StatusCounter, bump_count, status_columns, store_tags
 from outbox.timelines import local_followers
 
 
@@ -69,66 +68,6 @@ def insert(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqli
     if dialect_name(session) == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
-
-
-async def bump(
-    session: AsyncSession,
-    counter: InstrumentedAttribute[int],
-    where: ColumnElement[bool],
-    delta: int,
-) -> None:
-    """Add `delta` to a `Status` counter in one UPDATE; a decrement stops at zero."""
-    stmt = update(Status).where(where)
-    if delta < 0:
-        stmt = stmt.where(counter > 0)
-    await session.execute(
-        stmt.values({counter: counter + delta}).execution_options(synchronize_session=False)
-    )
-
-
-def remote_status(
-    *,
-    uri: str,
-    actor_uri: str,
-    type: str,
-    visibility: Visibility,
-    to: Iterable[str],
-    cc: Iterable[str],
-    published: datetime,
-    now: datetime,
-    **fields: object,
-) -> dict[str, object]:
-    """The values of a received `Status` row: a remote post, or (with `reblog_of_id`) the
-    wrapper of a remote boost. `fields` overrides the empty defaults."""
-    values: dict[str, object] = {
-        "id": snowflake(published),
-        "uri": uri,
-        "url": None,
-        "actor_uri": actor_uri,
-        "local_actor_id": None,
-        "author_user_id": None,
-        "type": type,
-        "name": None,
-        "summary": "",
-        "content": "",
-        "source": None,
-        "language": None,
-        "sensitive": False,
-        "visibility": visibility,
-        "in_reply_to_uri": None,
-        "reblog_of_id": None,
-        "recipients": {"to": list(to), "cc": list(cc)},
-        "tags": [],
-        "replies_count": 0,
-        "reblogs_count": 0,
-        "favourites_count": 0,
-        "published_at": published,
-        "edited_at": None,
-        "deleted_at": None,
-        "created_at": now,
-    }
-    values.update(fields)
-    return values
 
 
 async def insert_status(session: AsyncSession, values: dict[str, object]) -> int | None:
@@ -222,15 +161,16 @@ async def insert_post(
     tags = tags_json(post.tags)
     status_id = await insert_status(
         session,
-        remote_status(
+        status_columns(
+            id=snowflake(published),
             uri=post.id,
             actor_uri=post.author,
             type=post.type,
             visibility=visibility,
             to=post.to,
             cc=post.cc,
-            published=published,
-            now=now,
+            published_at=published,
+            created_at=now,
             url=post.url,
             name=post.name,
             summary=post.summary,
@@ -251,7 +191,9 @@ async def insert_post(
         await session.flush()
     await add_mentions(session, status_id, post.mentions)
     if post.in_reply_to:
-        await bump(session, Status.replies_count, Status.uri == post.in_reply_to, +1)
+        await bump_count(
+            session, StatusCounter.REPLIES, +1, Status.uri == post.in_reply_to, synchronize=False
+        )
     return status_id
 
 
@@ -280,7 +222,7 @@ async def remove_boosts(session: AsyncSession, wrapper_ids: list[int]) -> None:
         )
     )
     for target in targets:
-        await bump(session, Status.reblogs_count, Status.id == target, -1)
+        await bump_count(session, StatusCounter.REBLOGS, -1, Status.id == target, synchronize=False)
 
 
 async def mark_deleted(session: AsyncSession, status: Status, now: datetime) -> None:
@@ -297,4 +239,10 @@ async def mark_deleted(session: AsyncSession, status: Status, now: datetime) -> 
     )
     await remove_boosts(session, list(boosts))
     if status.in_reply_to_uri:
-        await bump(session, Status.replies_count, Status.uri == status.in_reply_to_uri, -1)
+        await bump_count(
+            session,
+            StatusCounter.REPLIES,
+            -1,
+            Status.uri == status.in_reply_to_uri,
+            synchronize=False,
+        )
