@@ -109,33 +109,25 @@ async def main() -> None:
             raise SignatureError(SignatureReason.KEY_UNAVAILABLE, key_id)
         return key
 
-    requests = []
-    for n in range(REQUESTS):
-        body = activity(n)
-        signed = sign_request(
-            method="POST",
-            url="https://beta.example/inbox",
-            headers={"Content-Type": "application/activity+json"},
-            body=body,
-            key_id=KEY_ID,
-            private_key_pem=private_pem,
-            now=NOW,
-        )
-        requests.append((received_headers(signed, body), body))
-    rfc9421 = []
-    for n in range(REQUESTS):
-        body = activity(n)
-        signed = sign_request(
-            method="POST",
-            url="https://beta.example/inbox",
-            headers={"Content-Type": "application/activity+json"},
-            body=body,
-            key_id=KEY_ID,
-            private_key_pem=private_pem,
-            now=NOW,
-            scheme=SignatureScheme.RFC9421,
-        )
-        rfc9421.append((received_headers(signed, body), body))
+    def signed_requests(scheme: SignatureScheme) -> list[tuple[dict[str, str], bytes]]:
+        out = []
+        for n in range(REQUESTS):
+            body = activity(n)
+            signed = sign_request(
+                method="POST",
+                url="https://beta.example/inbox",
+                headers={"Content-Type": "application/activity+json"},
+                body=body,
+                key_id=KEY_ID,
+                private_key_pem=private_pem,
+                now=NOW,
+                scheme=scheme,
+            )
+            out.append((received_headers(signed, body), body))
+        return out
+
+    requests = signed_requests(SignatureScheme.CAVAGE)
+    rfc9421 = signed_requests(SignatureScheme.RFC9421)
     now = NOW + timedelta(seconds=3)
 
     # Warm up (and check that everything actually verifies).
