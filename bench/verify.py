@@ -19,6 +19,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -109,8 +110,8 @@ async def main() -> None:
             raise SignatureError(SignatureReason.KEY_UNAVAILABLE, key_id)
         return key
 
-    def signed_requests(scheme: SignatureScheme) -> list[tuple[dict[str, str], bytes]]:
-        out = []
+    def signed_requests(scheme: SignatureScheme) -> list[tuple[Mapping[str, str], bytes]]:
+        out: list[tuple[Mapping[str, str], bytes]] = []
         for n in range(REQUESTS):
             body = activity(n)
             signed = sign_request(
@@ -147,7 +148,7 @@ async def main() -> None:
     # Alternate batches of both, so that both see the same machine load.
     clock = time.perf_counter
 
-    async def verify_batch(signed: list[tuple[dict[str, str], bytes]]) -> float:
+    async def verify_batch(signed: list[tuple[Mapping[str, str], bytes]]) -> float:
         """Seconds spent verifying BATCH requests of `signed`, in turn."""
         start = clock()
         for i in range(BATCH):
