@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -240,6 +240,24 @@ class RemoteDirectory:
         if row is not None and row.fetched_at > self._clock() - max_age:
             return row
         return await self.fetch_actor(uri)
+
+    async def stored_actors(
+        self, uris: Iterable[str], *, max_age: timedelta = timedelta(days=1)
+    ) -> dict[str, RemoteActor]:
+        """Of `uris`, the actors stored and fresh enough, on domains the policy allows, in
+        one query: what `get_actor` would return for them without fetching. The rest are
+        for `get_actor` (the inbox processor asks for a whole batch's senders at once)."""
+        wanted = [uri for uri in set(uris) if self.policy.allows_url(uri)]
+        if not wanted:
+            return {}
+        oldest = self._clock() - max_age
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(RemoteActor).where(
+                    RemoteActor.uri.in_(wanted), RemoteActor.fetched_at > oldest
+                )
+            )
+            return {row.uri: row for row in rows}
 
     async def resolve_handle(self, user: str, host: str, *, scheme: str = "https") -> RemoteActor:
         """`user@host` → actor, through WebFinger; RemoteActorError, before any request,

@@ -533,31 +533,10 @@ async def fetch_jrd(
     policy: FederationPolicy = OPEN,
     max_bytes: int = 1_048_576,
     timeout: float = 10.0,
-) -> object:
+) -> dict[str, object]:
     """GET a WebFinger JRD and return it as a JSON object. Any JSON Content-Type is
     accepted (many servers send plain application/json) and there is no id check; errors
     as for `fetch_json`."""
-    return await _fetch_jrd_object(
-        session,
-        url,
-        signer=signer,
-        allow_private=allow_private,
-        policy=policy,
-        max_bytes=max_bytes,
-        timeout=timeout,
-    )
-
-
-async def _fetch_jrd_object(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    signer: Signer | None,
-    allow_private: bool,
-    policy: FederationPolicy,
-    max_bytes: int,
-    timeout: float,
-) -> dict[str, object]:
     raw = await _get(
         session,
         url,
@@ -604,7 +583,7 @@ async def webfinger(
     url = f"{scheme}://{host}/.well-known/webfinger?resource={acct}"
     if not policy.allows_host(host):
         raise BlockedDomainError(url_host(url) or host)
-    jrd = await _fetch_jrd_object(
+    jrd = await fetch_jrd(
         session,
         url,
         signer=signer,

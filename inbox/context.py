@@ -8,7 +8,7 @@ directory, the instance's `LocalUris`, the time). They never read wire JSON.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -87,6 +87,7 @@ class Incoming:
 
 
 Handler = Callable[[HandlerContext, AsyncSession, Incoming], Awaitable[None]]
+BatchHandler = Callable[[HandlerContext, AsyncSession, Sequence[Incoming]], Awaitable[None]]
 Prefetcher = Callable[
     [HandlerContext, async_sessionmaker[AsyncSession], Activity],
     Awaitable[dict[str, AsObject]],

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
-from inbox.context import Handler, Prefetcher
+from inbox.context import BatchHandler, Handler, Prefetcher
+from inbox.creates import on_creates
 from inbox.posts import on_create, on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
@@ -27,12 +28,16 @@ class HandlerSpec:
     `needs_actor`: the sender's actor document is fetched (usually cached already:
     verifying the signature stored it) before the transaction, e.g. for the followers
     collection that the addressing is read against. `prefetcher`: remote documents the
-    handler needs, fetched before its transaction opens.
+    handler needs, fetched before its transaction opens. `batch`: handles a run of
+    consecutive records of this type at once, with the same outcome as `handler` on
+    each in turn (a record of another type ends the run); `handler` still serves a
+    record retried on its own.
     """
 
     handler: Handler
     needs_actor: bool = False
     prefetcher: Prefetcher | None = None
+    batch: BatchHandler | None = None
 
 
 HANDLERS: dict[str, HandlerSpec] = {
@@ -42,7 +47,7 @@ HANDLERS: dict[str, HandlerSpec] = {
     "Undo": HandlerSpec(on_undo),
     "Block": HandlerSpec(on_block),
     "Delete": HandlerSpec(on_delete),
-    "Create": HandlerSpec(on_create, needs_actor=True),
+    "Create": HandlerSpec(on_create, needs_actor=True, batch=on_creates),
     "Update": HandlerSpec(on_update),
     "Announce": HandlerSpec(on_announce, needs_actor=True, prefetcher=prefetch_announce),
     "Like": HandlerSpec(on_like),

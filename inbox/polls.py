@@ -15,6 +15,21 @@ from outbox.models import Poll, Status
 from outbox.polls import count_remote_vote, send_update
 
 
+def is_vote_candidate(ctx: HandlerContext, act: Incoming) -> bool:
+    """Whether a Create has a vote's shape: an embedded Note with an id and a `name`,
+    replying to a local post (that it is one of our polls, the database says)."""
+    obj = act.activity.object
+    return (
+        obj is not None
+        and obj.embedded
+        and obj.news_type == "Note"
+        and bool(obj.name)
+        and obj.id is not None
+        and obj.in_reply_to is not None
+        and ctx.uris.is_local(obj.in_reply_to)
+    )
+
+
 async def count_vote(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> bool:
     """A Create that is a vote on one of our polls: counted, never stored as a post.
 
@@ -23,13 +38,10 @@ async def count_vote(ctx: HandlerContext, session: AsyncSession, act: Incoming) 
     (counted or not); then the new counts go out in an Update of the Question.
     """
     obj = act.activity.object
-    if obj is None or not obj.embedded or obj.news_type != "Note":
+    if obj is None or not is_vote_candidate(ctx, act):
         return False
     name, parent_uri, vote_id = obj.name, obj.in_reply_to, obj.id
-    if not name or parent_uri is None or vote_id is None:
-        return False
-    if not ctx.uris.is_local(parent_uri):
-        return False
+    assert name and parent_uri and vote_id
     question = await session.scalar(
         select(Status).where(
             Status.uri == parent_uri,

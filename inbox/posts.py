@@ -46,6 +46,8 @@ from outbox.polls import new_remote_poll, refresh_remote_poll
 from outbox.statuses import store_tags
 from outbox.timelines import add_to_timelines, local_followers
 
+IRRELEVANT = "nobody here follows its author or is addressed, mentioned or replied to"
+
 
 def own_post(act: Incoming) -> tuple[Post | None, str]:
     """The embedded post of a Create/Update that is the actor's own and on its origin,
@@ -107,7 +109,7 @@ async def on_create(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         or concerned.mentioned
         or await _replies_to_relevant(ctx, session, post.in_reply_to)
     ):
-        ignore(act, "nobody here follows its author or is addressed, mentioned or replied to")
+        ignore(act, IRRELEVANT)
         return
     visibility = visibility_of(
         post.to, post.cc, await followers_uri(session, post.author, act.actor)

@@ -29,7 +29,7 @@ from actors.uris import LocalUris
 from federation.activities import Activity, AsObject, activity_of, parse_activity
 from federation.errors import ParseError
 from inbox.context import HandlerContext, Incoming, ObjectFetcher
-from inbox.handlers import HANDLERS, prefetch_actor
+from inbox.handlers import HANDLERS, HandlerSpec, prefetch_actor
 from inbox.models import InboxActivity
 
 log = logging.getLogger("verbund.inbox")
@@ -77,6 +77,16 @@ class _Prefetched:
     activities: Mapping[int, Activity]  # inbox record id → its parsed body
     actors: Mapping[str, RemoteActor | None]
     objects: Mapping[int, dict[str, AsObject]]  # inbox record id → {object id: object}
+
+
+async def _finish_run(
+    ctx: HandlerContext, session: AsyncSession, spec: HandlerSpec, run: Sequence[Incoming]
+) -> None:
+    if spec.batch is not None and len(run) > 1:
+        await spec.batch(ctx, session, run)
+    else:
+        for incoming in run:
+            await spec.handler(ctx, session, incoming)
 
 
 class InboxProcessor:
@@ -145,10 +155,15 @@ class InboxProcessor:
         Returns what was fetched and the records whose prefetch failed, with the error.
         """
         activities: dict[int, Activity] = {}
-        actors: dict[str, RemoteActor | None] = {}
         objects: dict[int, dict[str, AsObject]] = {}
         failed: dict[int, BaseException] = {}
         ctx = self._context()
+        try:  # the senders we know already, in one query; the rest one by one below
+            senders = (i.actor_uri for i in batch if (s := HANDLERS.get(i.type)) and s.needs_actor)
+            actors: dict[str, RemoteActor | None] = {**await self._directory.stored_actors(senders)}
+        except Exception:  # worker-loop top: each record asks for its sender on its own
+            log.warning("cannot read a batch's senders at once", exc_info=True)
+            actors = {}
         for item in batch:
             try:
                 spec = HANDLERS.get(item.type)
@@ -181,19 +196,28 @@ class InboxProcessor:
             query = query.with_for_update(skip_locked=True)
         claimed = set(await session.scalars(query))
         ctx = HandlerContext(self._directory, self._uris, now, self.fetch_object)
+        run: list[Incoming] = []  # consecutive records whose spec handles them as a batch
+        run_spec: HandlerSpec | None = None
         for item in items:
             spec = HANDLERS.get(item.type)
             activity = prefetched.activities.get(item.id)
-            if item.id in claimed and spec is not None and activity is not None:
-                await spec.handler(
-                    ctx,
-                    session,
-                    Incoming(
-                        activity,
-                        prefetched.actors.get(item.actor_uri),
-                        prefetched.objects.get(item.id, {}),
-                    ),
-                )
+            if item.id not in claimed or spec is None or activity is None:
+                continue
+            incoming = Incoming(
+                activity,
+                prefetched.actors.get(item.actor_uri),
+                prefetched.objects.get(item.id, {}),
+            )
+            if run_spec is not None and spec is not run_spec:
+                await _finish_run(ctx, session, run_spec, run)
+                run, run_spec = [], None
+            if spec.batch is not None and len(items) > 1:
+                run.append(incoming)
+                run_spec = spec
+            else:
+                await spec.handler(ctx, session, incoming)
+        if run_spec is not None:
+            await _finish_run(ctx, session, run_spec, run)
         if claimed:
             await session.execute(
                 update(InboxActivity).where(InboxActivity.id.in_(claimed)).values(processed_at=now)
@@ -265,12 +289,17 @@ class InboxProcessor:
         return 1
 
     async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 5.0) -> None:
+        """Process until `stop`, waking on `wake` or after `idle_seconds` (for retries).
+
+        `wake` is cleared before each pass, not after: a record stored while the pass
+        ran sets it again, and the next pass starts at once instead of after the idle
+        wait (the last record of a burst used to wait the whole `idle_seconds`)."""
         while not stop.is_set():
+            self.wake.clear()
             try:
                 await self.run_once()
             except Exception:  # worker-loop top: log and retry after the idle wait
                 log.exception("inbox processing loop failed")
-            self.wake.clear()
             waiter = asyncio.ensure_future(self.wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait(

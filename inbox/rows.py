@@ -152,39 +152,43 @@ async def audience(session: AsyncSession, uris: LocalUris, post: Post) -> Audien
     )
 
 
+def post_columns(post: Post, visibility: Visibility, now: datetime) -> dict[str, object]:
+    """The `statuses` row of a received post (a new snowflake id each call)."""
+    published = min(post.published, now) if post.published else now
+    edited = post.updated if post.updated and post.updated > published else None
+    return status_columns(
+        id=snowflake(published),
+        uri=post.id,
+        actor_uri=post.author,
+        type=post.type,
+        visibility=visibility,
+        to=post.to,
+        cc=post.cc,
+        published_at=published,
+        created_at=now,
+        url=post.url,
+        name=post.name,
+        summary=post.summary,
+        content=post.content,
+        language=post.language,
+        sensitive=post.sensitive,
+        in_reply_to_uri=post.in_reply_to,
+        tags=tags_json(post.tags),
+        attachments=attachments_json(post),
+        edited_at=edited,
+    )
+
+
 async def insert_post(
     session: AsyncSession, post: Post, visibility: Visibility, now: datetime
 ) -> int | None:
     """Store a received post; its new id, or None if that id was already stored."""
-    published = min(post.published, now) if post.published else now
-    edited = post.updated if post.updated and post.updated > published else None
-    tags = tags_json(post.tags)
-    status_id = await insert_status(
-        session,
-        status_columns(
-            id=snowflake(published),
-            uri=post.id,
-            actor_uri=post.author,
-            type=post.type,
-            visibility=visibility,
-            to=post.to,
-            cc=post.cc,
-            published_at=published,
-            created_at=now,
-            url=post.url,
-            name=post.name,
-            summary=post.summary,
-            content=post.content,
-            language=post.language,
-            sensitive=post.sensitive,
-            in_reply_to_uri=post.in_reply_to,
-            tags=tags,
-            attachments=attachments_json(post),
-            edited_at=edited,
-        ),
-    )
+    values = post_columns(post, visibility, now)
+    status_id = await insert_status(session, values)
     if status_id is None:
         return None
+    tags = values["tags"]
+    assert isinstance(tags, list)
     await store_tags(session, status_id, tags)
     if post.poll is not None:
         session.add(new_remote_poll(status_id, post.poll, now))

@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from actors.models import Actor, RemoteActor
 from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
 from federation.policy import OPEN, FederationPolicy
 from outbox.content import prepare_mentions
+from outbox.publish import enqueue
 
 __all__ = ["PublishContext"]
 
@@ -62,6 +65,20 @@ class PublishContext:
 
     def actor_uri(self, actor: Actor) -> str:
         return self.uris.actor(actor.username)
+
+    async def send(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        activity: dict[str, object],
+        inboxes: Iterable[str],
+        now: datetime,
+    ) -> None:
+        """Queue `activity` from `actor` for `inboxes` (`outbox.publish.enqueue` under this
+        context's policy). The caller commits, then calls `wake()`."""
+        await enqueue(
+            session, actor=actor, activity=activity, inboxes=inboxes, now=now, policy=self.policy
+        )
 
     async def resolve_mentions(self, text: str) -> dict[str, RemoteActor]:
         """`outbox.content.prepare_mentions` with this context's directory; call it

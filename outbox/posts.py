@@ -49,7 +49,7 @@ from outbox.documents import (
 )
 from outbox.models import Activity, Delivery, Mention, Poll, Status, TimelineEntry, Visibility
 from outbox.polls import PollDraft, PollError, check_draft, new_local_poll
-from outbox.publish import enqueue, new_activity_uri
+from outbox.publish import new_activity_uri
 from outbox.statuses import StatusCounter, bump_count, status_columns, store_tags
 from outbox.timelines import add_to_timelines, local_followers
 
@@ -255,14 +255,7 @@ async def publish(
         visibility=status.visibility,
         addressed=addressed,
     )
-    await enqueue(
-        session,
-        actor=actor,
-        activity=render_create(status, poll=poll),
-        inboxes=inboxes,
-        now=now,
-        policy=ctx.policy,
-    )
+    await ctx.send(session, actor, render_create(status, poll=poll), inboxes, now)
     return status
 
 
@@ -344,14 +337,7 @@ async def edit(
         post_view(status, poll=await session.get(Poll, status.id)),
         activity_uri=new_activity_uri(actor_uri, "updates"),
     )
-    await enqueue(
-        session,
-        actor=actor,
-        activity=update,
-        inboxes=inboxes,
-        now=now,
-        policy=ctx.policy,
-    )
+    await ctx.send(session, actor, update, inboxes, now)
     return status
 
 
@@ -382,14 +368,7 @@ async def delete(
     await session.execute(sql_delete(TimelineEntry).where(TimelineEntry.status_id == status.id))
     await session.execute(sql_delete(Status).where(Status.reblog_of_id == status.id))
     activity = rendering.render_delete(gone, activity_uri=new_activity_uri(actor_uri, "deletes"))
-    await enqueue(
-        session,
-        actor=actor,
-        activity=activity,
-        inboxes=inboxes,
-        now=now,
-        policy=ctx.policy,
-    )
+    await ctx.send(session, actor, activity, inboxes, now)
 
 
 # --- boosts ---------------------------------------------------------------------------------
@@ -459,14 +438,7 @@ async def boost(
     readers = [actor.id, *await local_followers(session, ctx.uris, actor_uri)]
     await add_to_timelines(session, wrapper.id, readers)
     inboxes = await _boost_inboxes(session, actor_uri=actor_uri, uris=ctx.uris, target=target)
-    await enqueue(
-        session,
-        actor=actor,
-        activity=render_announce(wrapper, target.uri),
-        inboxes=inboxes,
-        now=now,
-        policy=ctx.policy,
-    )
+    await ctx.send(session, actor, render_announce(wrapper, target.uri), inboxes, now)
     return wrapper
 
 
@@ -492,14 +464,7 @@ async def unboost(
     )
     await session.delete(wrapper)
     await bump_count(session, StatusCounter.REBLOGS, -1, Status.id == target.id)
-    await enqueue(
-        session,
-        actor=actor,
-        activity=undo,
-        inboxes=inboxes,
-        now=now,
-        policy=ctx.policy,
-    )
+    await ctx.send(session, actor, undo, inboxes, now)
 
 
 def draft_of(status: Status) -> Draft:

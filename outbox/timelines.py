@@ -31,7 +31,13 @@ class Page:
 
 async def add_to_timelines(session: AsyncSession, status_id: int, actor_ids: Iterable[int]) -> None:
     """Show a post in these local actors' home timelines (idempotent)."""
-    rows = [{"actor_id": a, "status_id": status_id} for a in set(actor_ids)]
+    await add_entries(session, [(a, status_id) for a in actor_ids])
+
+
+async def add_entries(session: AsyncSession, entries: Iterable[tuple[int, int]]) -> None:
+    """Show posts in home timelines: (local actor id, status id) pairs, in one statement
+    (idempotent; repeated pairs count once)."""
+    rows = [{"actor_id": a, "status_id": s} for a, s in dict.fromkeys(entries)]
     if not rows:
         return
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
+from collections.abc import Awaitable, Callable
 from typing import NoReturn
 from urllib.parse import urlencode
 
@@ -219,10 +221,10 @@ class _Request:
         sep = "&" if "?" in self.redirect_uri else "?"
         return self.redirect_uri + sep + urlencode(query)
 
-    def fail(self, error: str, description: str | None = None) -> NoReturn:
-        """Send an OAuth error back to the client (shown instead for oob)."""
+    def fail(self, error: str, description: str | None = None, *, status: int = 400) -> NoReturn:
+        """Send an OAuth error back to the client (shown instead for oob, with `status`)."""
         if self.redirect_uri == accounts.OOB_REDIRECT:
-            raise _Problem(description or error.replace("_", " "))
+            raise _Problem(description or error.replace("_", " "), status=status)
         values = {"error": error}
         if description:
             values["error_description"] = description
@@ -260,7 +262,26 @@ def _html(text: str, *, status: int = 200) -> web.Response:
 
 
 class _Problem(Exception):
-    """A request we must not redirect back (unknown client, unregistered redirect URI)."""
+    """A request we must not redirect back (unknown client, unregistered redirect URI):
+    `_shows_problems` answers it with a page saying why."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _shows_problems(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except _Problem as exc:
+            instance = request.app[keys.CONFIG].instance.name
+            return _html(_page(None, instance=instance, problem=str(exc)), status=exc.status)
+
+    return wrapped
 
 
 async def _validate(session: AsyncSession, params: Params) -> _Request:
@@ -291,32 +312,24 @@ async def _validate(session: AsyncSession, params: Params) -> _Request:
     return req
 
 
+@_shows_problems
 async def authorize_form(request: web.Request) -> web.Response:
     params = await read_params(request)
-    instance = request.app[keys.CONFIG].instance.name
     async with request.app[keys.SESSIONMAKER]() as session:
-        try:
-            req = await _validate(session, params)
-        except _Problem as exc:
-            return _html(_page(None, instance=instance, problem=str(exc)), status=400)
-    return _html(_page(req, instance=instance, username=""))
+        req = await _validate(session, params)
+    return _html(_page(req, instance=request.app[keys.CONFIG].instance.name, username=""))
 
 
+@_shows_problems
 async def authorize_submit(request: web.Request) -> web.Response:
     """Log in, pick the actor, then redirect with a code (or show it for oob)."""
     params = await read_params(request)
     clock = request.app[keys.CLOCK]
     instance = request.app[keys.CONFIG].instance.name
     async with request.app[keys.SESSIONMAKER]() as session:
-        try:
-            req = await _validate(session, params)
-        except _Problem as exc:
-            return _html(_page(None, instance=instance, problem=str(exc)), status=400)
+        req = await _validate(session, params)
         if params.get("decision") == "deny":
-            try:
-                req.fail("access_denied", "The authorization was denied.")
-            except _Problem as exc:
-                return _html(_page(None, instance=instance, problem=str(exc)), status=403)
+            req.fail("access_denied", "The authorization was denied.", status=403)
         user: User | None
         ticket = params.get("ticket")
         username = params.get("username") or ""

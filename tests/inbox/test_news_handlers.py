@@ -10,20 +10,23 @@ an Announce names its object by id. A FakeRemote signs and POSTs them to a real 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, ActorType, FollowState
 from actors.snowflake import snowflake
 from federation.errors import FetchError
 from federation.fetch import Signer
 from federation.policy import FederationPolicy
-from inbox.context import object_fetcher
+from inbox.context import HandlerContext, Incoming, object_fetcher
+from inbox.handlers import HANDLERS
 from inbox.models import InboxActivity
 from inbox.rows import visibility_of
 from outbox.models import Favourite, Mention, Status, StatusTag, Tombstone, Visibility
@@ -728,6 +731,63 @@ async def test_processing_a_record_twice_changes_nothing(alpha: Instance, bob: P
     async with alpha.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Status)) == 4
         assert await session.scalar(select(func.count()).select_from(Mention)) == 1
+
+
+async def test_a_run_of_creates_in_one_batch_decides_each_as_on_its_own(
+    alpha: Instance, bob: Peer, carol: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creates that arrive together are handled as one run (`inbox.creates`): each is
+    decided as `on_create` would decide it alone, in arrival order."""
+    runs: list[int] = []
+    spec = HANDLERS["Create"]
+    assert spec.batch is not None
+    batch = spec.batch
+
+    async def counted(ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]) -> None:
+        runs.append(len(acts))
+        await batch(ctx, session, acts)
+
+    monkeypatch.setitem(HANDLERS, "Create", replace(spec, batch=counted))
+    ours = await local_post(alpha, "news")
+    await bob.send(bob.shape("delete", 305))  # deleted before its Create arrives
+    again = bob.shape("create_public", 301)
+    again["id"] = f"{bob.uri}/statuses/301/activity-redelivered"
+    run = [
+        bob.shape("create_public", 301),
+        again,  # the same post under another activity id: stored once
+        carol.shape("create_public", 302),  # nobody here follows carol
+        carol.shape("create_reply", 303, parent=bob.status_uri(301)),  # parent in the run
+        carol.shape("create_mention_public", 304),
+        bob.shape("create_public", 305),
+        carol.shape("create_reply", 306, parent=ours.uri),
+        bob.shape("create_private", 307),
+        carol.shape("create_reply", 308, parent=carol.status_uri(302)),  # parent not kept
+    ]
+    for activity in run:
+        assert await bob.fake.post(bob.client, alpha.base_url + "/inbox", activity) == 202
+    await settle(alpha)
+    assert runs == [len(run)]
+    kept = {n: await stored(alpha, uri) for n, uri in _run_uris(bob, carol).items()}
+    assert {n for n, status in kept.items() if status is not None} == {301, 303, 304, 306, 307}
+    private = kept[307]
+    assert private is not None and private.visibility == Visibility.PRIVATE
+    assert set(await home(alpha, "erika")) == {bob.status_uri(301), bob.status_uri(307)}
+    assert await home(alpha, "news") == [carol.status_uri(304)]
+    parent, local_parent = kept[301], await stored(alpha, ours.uri)
+    assert parent is not None and parent.replies_count == 1
+    assert local_parent is not None and local_parent.replies_count == 1
+    async with alpha.sessionmaker() as session:
+        tagged = set(await session.scalars(select(StatusTag.status_id)))
+        mentioned = list(await session.scalars(select(Mention.actor_uri)))
+    assert parent.id in tagged
+    assert mentioned == [alpha.actor_uri("news")]
+
+
+def _run_uris(bob: Peer, carol: Peer) -> dict[int, str]:
+    return {
+        n: (bob if n in (301, 305, 307) else carol).status_uri(n)
+        for n in (301, 302, 303, 304, 305, 306, 307, 308)
+    }
 
 
 async def test_delete_of_the_actor_removes_its_posts(alpha: Instance, bob: Peer) -> None:
