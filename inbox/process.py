@@ -79,6 +79,29 @@ class _Prefetched:
     objects: Mapping[int, dict[str, AsObject]]  # inbox record id → {object id: object}
 
 
+async def _claim(session: AsyncSession, ids: Sequence[int], now: datetime) -> set[int]:
+    """Of `ids`, the records not processed yet that this transaction takes; another
+    process's transaction cannot take them too (several `serve` on one database).
+
+    PostgreSQL: row locks, skipping rows another transaction holds; they are marked
+    processed at the end. SQLite has no row locks and reads outside a transaction:
+    marking them processed first takes the database's write lock, which a second
+    process waits for and then finds them processed (the commit makes both true at
+    once, a rollback neither)."""
+    unprocessed = (InboxActivity.id.in_(ids), InboxActivity.processed_at.is_(None))
+    if dialect_name(session) == "postgresql":
+        query = select(InboxActivity.id).where(*unprocessed).with_for_update(skip_locked=True)
+        return set(await session.scalars(query))
+    marked = await session.scalars(
+        update(InboxActivity)
+        .where(*unprocessed)
+        .values(processed_at=now)
+        .returning(InboxActivity.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(marked)
+
+
 async def _finish_run(
     ctx: HandlerContext, session: AsyncSession, spec: HandlerSpec, run: Sequence[Incoming]
 ) -> None:
@@ -189,12 +212,7 @@ class InboxProcessor:
         now: datetime,
     ) -> int:
         """Run handlers for the records this session can claim; mark them processed."""
-        query = select(InboxActivity.id).where(
-            InboxActivity.id.in_([i.id for i in items]), InboxActivity.processed_at.is_(None)
-        )
-        if dialect_name(session) == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        claimed = set(await session.scalars(query))
+        claimed = await _claim(session, [i.id for i in items], now)
         ctx = HandlerContext(self._directory, self._uris, now, self.fetch_object)
         run: list[Incoming] = []  # consecutive records whose spec handles them as a batch
         run_spec: HandlerSpec | None = None
@@ -218,7 +236,7 @@ class InboxProcessor:
                 await spec.handler(ctx, session, incoming)
         if run_spec is not None:
             await _finish_run(ctx, session, run_spec, run)
-        if claimed:
+        if claimed and dialect_name(session) == "postgresql":
             await session.execute(
                 update(InboxActivity).where(InboxActivity.id.in_(claimed)).values(processed_at=now)
             )

@@ -8,7 +8,6 @@ pending job that has failed at least once and waits for its next attempt.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -77,7 +76,9 @@ def cmd_worker(args: argparse.Namespace) -> None:
     logging.getLogger().setLevel(config.logging.level.upper())
     for noisy in ("sqlalchemy", "aiosqlite", "asyncio"):  # debug means ours, not every query
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(run_worker_process(config, options))
+    from server.runtime import run_event_loop
+
+    run_event_loop(run_worker_process(config, options))
 
 
 # --- deliveries list -----------------------------------------------------------------------

@@ -210,7 +210,9 @@ async def _serve(config: Config) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     config = load(args)
     logging.getLogger().setLevel(config.logging.level.upper())
-    asyncio.run(_serve(config))
+    from server.runtime import run_event_loop
+
+    run_event_loop(_serve(config))
 
 
 def register(

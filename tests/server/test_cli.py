@@ -300,3 +300,18 @@ def test_serve_answers_and_reports_port_in_use(
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert f"http://localhost:{port}/" in out
+
+
+def test_serve_and_worker_run_on_uvloop_where_it_is_installed() -> None:
+    """`run_event_loop` is what `verbund serve` and `verbund worker` run under."""
+    import asyncio
+
+    import uvloop
+
+    from server.runtime import event_loop_factory, run_event_loop
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert event_loop_factory() is uvloop.new_event_loop
+    assert run_event_loop(loop_module()).startswith("uvloop")
