@@ -17,6 +17,7 @@ the run sees it as stored. Votes on our polls go through `on_create` itself.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.models import Actor, Follow, FollowState, RemoteActor
 from actors.uris import LocalUris
 from federation.posts import Post
-from inbox.context import HandlerContext, Incoming, ignore
+from inbox.context import YIELD_EVERY, HandlerContext, Incoming, ignore
 from inbox.polls import is_vote_candidate
 from inbox.posts import IRRELEVANT, on_create, own_post
 from inbox.rows import Audience, insert, post_columns, visibility_of
@@ -43,7 +44,9 @@ async def on_creates(ctx: HandlerContext, session: AsyncSession, acts: Sequence[
     """Handle a run of Create records as `on_create` would, one after the other."""
     candidates: list[tuple[Incoming, Post]] = []
     seen: set[str] = set()
-    for act in acts:
+    for n, act in enumerate(acts, 1):
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # parsing is CPU work: let requests in between
         if is_vote_candidate(ctx, act):
             await on_create(ctx, session, act)
             continue

@@ -28,7 +28,7 @@ from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
 from federation.activities import Activity, AsObject, activity_of, parse_activity
 from federation.errors import ParseError
-from inbox.context import HandlerContext, Incoming, ObjectFetcher
+from inbox.context import YIELD_EVERY, HandlerContext, Incoming, ObjectFetcher
 from inbox.handlers import HANDLERS, HandlerSpec, prefetch_actor
 from inbox.models import InboxActivity
 
@@ -187,7 +187,9 @@ class InboxProcessor:
         except Exception:  # worker-loop top: each record asks for its sender on its own
             log.warning("cannot read a batch's senders at once", exc_info=True)
             actors = {}
-        for item in batch:
+        for n, item in enumerate(batch, 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # parsing is CPU work: let requests in between
             try:
                 spec = HANDLERS.get(item.type)
                 activity = item.activity()
