@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import LoadResult, post_request, run_load  # noqa: E402
-from bench.read import free_port, wait_for  # noqa: E402
+from bench.loadgen import LoadResult, run_load, signed_post  # noqa: E402
+from bench.read import free_port, init_instance, serve, wait_for  # noqa: E402
 
 SENDER = "http://remote.example/users/sender"
 KEY_ID = SENDER + "#main-key"
@@ -48,8 +48,6 @@ def _init(pem: str, target: str) -> None:
 
 
 def _signed(n: int) -> bytes:
-    from federation.signatures import sign_request
-
     note_id = f"http://remote.example/users/sender/statuses/{n}"
     body = json.dumps(
         {
@@ -71,26 +69,21 @@ def _signed(n: int) -> bytes:
             },
         }
     ).encode()
-    url = f"http://{_TARGET}/inbox"
-    headers = sign_request(
-        method="POST",
-        url=url,
-        headers={"Content-Type": "application/activity+json"},
-        body=body,
-        key_id=KEY_ID,
-        private_key_pem=_PEM,
-        now=datetime.now(UTC),
-    )
-    return post_request("/inbox", _TARGET, headers, body)
+    return signed_post("/inbox", _TARGET, body, KEY_ID, _PEM)
 
 
 def serve_baseline(port: int, pem_file: str) -> None:
-    """Read body, check digest, verify with a cached key, answer 202: the ceiling."""
+    """Read body, check digest, verify with a cached key, answer 202: the ceiling.
+
+    `pem_file` holds the sender's public key (PEM), or a JSON object {keyId: PEM} for
+    many senders. Serves the shared inbox and the personal ones (`/users/NAME/inbox`).
+    """
     from aiohttp import web
 
     from federation.signatures import check_time_window, parse_signed_request, verify_signature
 
-    public_pem = Path(pem_file).read_text()
+    text = Path(pem_file).read_text()
+    keys: dict[str, str] = json.loads(text) if text.startswith("{") else {}
 
     async def handler(request: web.Request) -> web.Response:
         body = await request.read()
@@ -98,17 +91,27 @@ def serve_baseline(port: int, pem_file: str) -> None:
             method="POST", target=request.raw_path, headers=request.headers, body=body
         )
         check_time_window(req, datetime.now(UTC))
-        verify_signature(req, public_pem)
+        verify_signature(req, keys[req.key_id] if keys else text)
         return web.Response(status=202)
 
     app = web.Application()
     app.router.add_post("/inbox", handler)
+    app.router.add_post("/users/{username}/inbox", handler)
 
     async def ready(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     app.router.add_get("/", ready)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def start_baseline(port: int, pem_file: Path) -> subprocess.Popen[bytes]:
+    """`serve_baseline` in a process of its own, as the server under test has."""
+    return subprocess.Popen(
+        [sys.executable, __file__, "--baseline", str(port), str(pem_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def seed_key(db_path: str, public_pem: str) -> None:
@@ -183,50 +186,21 @@ async def alternate(
 def main() -> None:
     from federation.keys import generate_rsa_private_key_pem, public_key_pem
 
-    verbund = str(Path(sys.executable).parent / "verbund")
     pem = generate_rsa_private_key_pem()
     with tempfile.TemporaryDirectory() as tmp:
         port, base_port = free_port(), free_port()
         domain = f"localhost:{port}"
         config = Path(tmp) / "verbund.toml"
         db_path = f"{tmp}/v.db"
-        subprocess.run(
-            [
-                verbund,
-                "init",
-                "--config",
-                str(config),
-                "--domain",
-                domain,
-                "--scheme",
-                "http",
-                "--port",
-                str(port),
-                "--database-url",
-                f"sqlite+aiosqlite:///{db_path}",
-                "--allow-private-addresses",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
         # One sender at thousands of requests per second: the inbox limits would refuse it.
-        with config.open("a", encoding="utf-8") as f:
-            f.write("\n[limits]\ninbox_per_host = 0\ninbox_per_actor = 0\n")
+        init_instance(config, port, f"sqlite+aiosqlite:///{db_path}", inbox_limits=False)
         seed_key(db_path, public_key_pem(pem))
         pem_file = Path(tmp) / "pub.pem"
         pem_file.write_text(public_key_pem(pem))
         with multiprocessing.Pool(os.cpu_count() or 2, _init, (pem, domain)) as pool:
             requests = pool.map(_signed, range(REQUESTS), chunksize=256)
-        server = subprocess.Popen(
-            [verbund, "serve", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        baseline = subprocess.Popen(
-            [sys.executable, __file__, "--baseline", str(base_port), str(pem_file)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = serve(config)
+        baseline = start_baseline(base_port, pem_file)
         try:
             wait_for(port, "/nodeinfo/2.1")
             wait_for(base_port)

@@ -12,6 +12,7 @@ import itertools
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 @dataclass
@@ -68,6 +69,7 @@ async def _worker(
     result: LoadResult,
     expect: int,
     counter: itertools.count[int],
+    wrap: bool,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -77,7 +79,10 @@ async def _worker(
                 break
             # One shared counter: no two connections send the same request until the
             # list wraps (inbox requests must be distinct to be stored).
-            writer.write(requests[next(counter) % len(requests)])
+            n = next(counter)
+            if n >= len(requests) and not wrap:
+                break
+            writer.write(requests[n % len(requests)])
             status = await _read_response(reader)
             end = time.perf_counter()
             result.answered += 1
@@ -99,11 +104,14 @@ async def run_load(
     duration: float = 4.0,
     expect: int = 200,
     counter: itertools.count[int] | None = None,
+    wrap: bool = True,
 ) -> LoadResult:
     """Keep `connections` keep-alive connections busy; count responses after the warm-up.
 
     Pass one `counter` to several runs to keep walking the same request list (so that
-    inbox requests stay distinct across runs).
+    inbox requests stay distinct across runs). `wrap=False` never sends a request twice:
+    the run ends early when the list is used up, and `seconds` is then the time measured
+    until it did.
     """
     result = LoadResult(0, duration, [], 0)
     counter = counter if counter is not None else itertools.count()
@@ -112,10 +120,12 @@ async def run_load(
     deadline = measure_from + duration
     await asyncio.gather(
         *(
-            _worker(port, requests, deadline, measure_from, result, expect, counter)
+            _worker(port, requests, deadline, measure_from, result, expect, counter, wrap)
             for _ in range(connections)
         )
     )
+    if not wrap:
+        result.seconds = max(0.0, min(time.perf_counter(), deadline) - measure_from)
     return result
 
 
@@ -132,3 +142,20 @@ def post_request(path: str, host: str, headers: dict[str, str], body: bytes) -> 
         f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def signed_post(path: str, host: str, body: bytes, key_id: str, private_key_pem: str) -> bytes:
+    """A POST of an activity to `path` on `host` (http), signed now as peers sign it
+    (draft-cavage with Digest), ready to write on a connection."""
+    from federation.signatures import sign_request
+
+    headers = sign_request(
+        method="POST",
+        url=f"http://{host}{path}",
+        headers={"Content-Type": "application/activity+json"},
+        body=body,
+        key_id=key_id,
+        private_key_pem=private_key_pem,
+        now=datetime.now(UTC),
+    )
+    return post_request(path, host, headers, body)

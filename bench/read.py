@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from bench.loadgen import get_request, run_load  # noqa: E402
 
 ACCEPT_AP = "application/activity+json, application/ld+json"
+VERBUND = str(Path(sys.executable).parent / "verbund")
 
 
 def free_port() -> int:
@@ -58,8 +59,46 @@ def serve_baseline(port: int, body_file: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def init_instance(config: Path, port: int, database_url: str, *, inbox_limits: bool = True) -> None:
+    """`verbund init` an instance served at http://localhost:PORT, config at `config`.
+
+    `inbox_limits=False` switches the inbox rate limits off (follows per host too): a
+    few senders at thousands of requests per second would be refused.
+    """
+    subprocess.run(
+        [
+            VERBUND,
+            "init",
+            "--config",
+            str(config),
+            "--domain",
+            f"localhost:{port}",
+            "--scheme",
+            "http",
+            "--port",
+            str(port),
+            "--database-url",
+            database_url,
+            "--allow-private-addresses",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    if not inbox_limits:
+        with config.open("a", encoding="utf-8") as f:
+            f.write("\n[limits]\ninbox_per_host = 0\ninbox_per_actor = 0\nfollows_per_host = 0\n")
+
+
+def serve(config: Path) -> subprocess.Popen[bytes]:
+    """`verbund serve` in its own process (inbox processor and delivery worker included)."""
+    return subprocess.Popen(
+        [VERBUND, "serve", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main() -> None:
-    verbund = str(Path(sys.executable).parent / "verbund")
     with tempfile.TemporaryDirectory() as tmp:
         port, base_port = free_port(), free_port()
         domain = f"localhost:{port}"
@@ -67,28 +106,10 @@ def main() -> None:
 
         def cli(*args: str) -> None:
             subprocess.run(
-                [verbund, *args, "--config", str(config)], check=True, stdout=subprocess.DEVNULL
+                [VERBUND, *args, "--config", str(config)], check=True, stdout=subprocess.DEVNULL
             )
 
-        subprocess.run(
-            [
-                verbund,
-                "init",
-                "--config",
-                str(config),
-                "--domain",
-                domain,
-                "--scheme",
-                "http",
-                "--port",
-                str(port),
-                "--database-url",
-                f"sqlite+aiosqlite:///{tmp}/v.db",
-                "--allow-private-addresses",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        init_instance(config, port, f"sqlite+aiosqlite:///{tmp}/v.db")
         cli(
             "actor",
             "create",
@@ -98,11 +119,7 @@ def main() -> None:
             "--summary",
             "An organisation that publishes benchmark news.",
         )
-        server = subprocess.Popen(
-            [verbund, "serve", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = serve(config)
         try:
             wait_for(port, "/nodeinfo/2.1")
             req = urllib.request.Request(
