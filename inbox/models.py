@@ -15,7 +15,8 @@ class InboxActivity(Base):
 
     A record whose processing failed keeps `processed_at` empty, counts the failure in
     `attempts` and waits until `retry_at`; after the last attempt it is marked processed
-    with `error` saying why (inbox.process.retry_delay).
+    with `error` saying why (inbox.process.retry_delay). A processor handling it holds it
+    until `claimed_until` (a lease: one that crashed lets go when it lapses).
     """
 
     __tablename__ = "inbox_activities"
@@ -32,3 +33,4 @@ class InboxActivity(Base):
     error: Mapped[str] = mapped_column(default="")
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     retry_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]

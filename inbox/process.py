@@ -3,6 +3,15 @@
 Runs in `verbund serve` as a background task woken after each group commit,
 and catches up on start-up with whatever a crash left unprocessed.
 
+Several processes (`serve` on one PostgreSQL) share the table: after its prefetch a
+batch is claimed in a short transaction of its own, a lease (`claimed_until`, like the
+delivery queue's claims) that no other processor takes until it lapses, so a record is
+handled once, and a crashed processor's records are taken up again when it lapses.
+The claim is its own transaction because on SQLite a transaction that writes holds the
+one write lock until it ends, and every activity the inbox accepts meanwhile waits for
+it (the group commit): the handlers' transaction reads first (outside the lock) and
+writes last.
+
 Isolation: no record can hold up the ones behind it. Each record's prefetch (the
 network step before the transaction) is isolated on its own; the handlers of a
 batch run in one transaction, and if that fails the batch is rolled back and its
@@ -22,7 +31,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actors.base import dialect_name
 from actors.models import RemoteActor
 from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
@@ -38,6 +46,9 @@ log = logging.getLogger("verbund.inbox")
 # transient (the database restarted, a peer timed out inside a prefetch); five attempts
 # over about 40 minutes outlast those without keeping a broken record for days.
 MAX_ATTEMPTS = 5
+# How long a claimed batch is ours: far longer than handling a batch takes (well under a
+# second), short enough that a crashed processor's records wait minutes, not hours.
+CLAIM = timedelta(minutes=5)
 # First retry after 30 s, then four times longer each time: 30 s, 2 min, 8 min, 32 min.
 FIRST_RETRY = timedelta(seconds=30)
 RETRY_FACTOR = 4
@@ -77,29 +88,6 @@ class _Prefetched:
     activities: Mapping[int, Activity]  # inbox record id → its parsed body
     actors: Mapping[str, RemoteActor | None]
     objects: Mapping[int, dict[str, AsObject]]  # inbox record id → {object id: object}
-
-
-async def _claim(session: AsyncSession, ids: Sequence[int], now: datetime) -> set[int]:
-    """Of `ids`, the records not processed yet that this transaction takes; another
-    process's transaction cannot take them too (several `serve` on one database).
-
-    PostgreSQL: row locks, skipping rows another transaction holds; they are marked
-    processed at the end. SQLite has no row locks and reads outside a transaction:
-    marking them processed first takes the database's write lock, which a second
-    process waits for and then finds them processed (the commit makes both true at
-    once, a rollback neither)."""
-    unprocessed = (InboxActivity.id.in_(ids), InboxActivity.processed_at.is_(None))
-    if dialect_name(session) == "postgresql":
-        query = select(InboxActivity.id).where(*unprocessed).with_for_update(skip_locked=True)
-        return set(await session.scalars(query))
-    marked = await session.scalars(
-        update(InboxActivity)
-        .where(*unprocessed)
-        .values(processed_at=now)
-        .returning(InboxActivity.id)
-        .execution_options(synchronize_session=False)
-    )
-    return set(marked)
 
 
 async def _finish_run(
@@ -148,6 +136,7 @@ class InboxProcessor:
                 total += await self._process_batch(batch)
 
     async def _next_batch(self) -> list[_Pending]:
+        now = self._clock()
         async with self._sessionmaker() as session:
             rows = await session.execute(
                 select(
@@ -160,7 +149,8 @@ class InboxProcessor:
                 )
                 .where(
                     InboxActivity.processed_at.is_(None),
-                    or_(InboxActivity.retry_at.is_(None), InboxActivity.retry_at <= self._clock()),
+                    or_(InboxActivity.retry_at.is_(None), InboxActivity.retry_at <= now),
+                    or_(InboxActivity.claimed_until.is_(None), InboxActivity.claimed_until <= now),
                 )
                 .order_by(InboxActivity.id)
                 .limit(self._batch_size)
@@ -213,15 +203,14 @@ class InboxProcessor:
         prefetched: _Prefetched,
         now: datetime,
     ) -> int:
-        """Run handlers for the records this session can claim; mark them processed."""
-        claimed = await _claim(session, [i.id for i in items], now)
+        """Run the handlers of `items` (claimed by this processor); mark them processed."""
         ctx = HandlerContext(self._directory, self._uris, now, self.fetch_object)
         run: list[Incoming] = []  # consecutive records whose spec handles them as a batch
         run_spec: HandlerSpec | None = None
         for item in items:
             spec = HANDLERS.get(item.type)
             activity = prefetched.activities.get(item.id)
-            if item.id not in claimed or spec is None or activity is None:
+            if spec is None or activity is None:
                 continue
             incoming = Incoming(
                 activity,
@@ -238,12 +227,39 @@ class InboxProcessor:
                 await spec.handler(ctx, session, incoming)
         if run_spec is not None:
             await _finish_run(ctx, session, run_spec, run)
-        if claimed and dialect_name(session) == "postgresql":
-            await session.execute(
-                update(InboxActivity).where(InboxActivity.id.in_(claimed)).values(processed_at=now)
-            )
+        await session.execute(
+            update(InboxActivity)
+            .where(InboxActivity.id.in_([i.id for i in items]))
+            .values(processed_at=now, claimed_until=None)
+        )
         await session.commit()
-        return len(claimed)
+        return len(items)
+
+    async def _claim(self, items: Sequence[_Pending]) -> list[_Pending]:
+        """Of `items`, those this processor now holds until `CLAIM` from now: not processed
+        and not held by another processor. One short transaction (see the module)."""
+        if not items:
+            return []
+        now = self._clock()
+        async with self._sessionmaker() as session:
+            claimed = set(
+                await session.scalars(
+                    update(InboxActivity)
+                    .where(
+                        InboxActivity.id.in_([i.id for i in items]),
+                        InboxActivity.processed_at.is_(None),
+                        or_(
+                            InboxActivity.claimed_until.is_(None),
+                            InboxActivity.claimed_until <= now,
+                        ),
+                    )
+                    .values(claimed_until=now + CLAIM)
+                    .returning(InboxActivity.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            await session.commit()
+        return [item for item in items if item.id in claimed]
 
     async def _process_batch(self, batch: Sequence[_Pending]) -> int:
         prefetched, failed = await self._prefetch(batch)
@@ -251,7 +267,7 @@ class InboxProcessor:
         for item in batch:
             if item.id in failed:
                 done += await self._record_failure(item, failed[item.id], step="prefetch")
-        ready = [item for item in batch if item.id not in failed]
+        ready = await self._claim([item for item in batch if item.id not in failed])
         now = self._clock()
         try:
             async with self._sessionmaker() as session:
@@ -303,7 +319,7 @@ class InboxProcessor:
             await session.execute(
                 update(InboxActivity)
                 .where(InboxActivity.id == item.id, InboxActivity.processed_at.is_(None))
-                .values(error=reason, attempts=attempts, **values)
+                .values(error=reason, attempts=attempts, claimed_until=None, **values)
             )
             await session.commit()
         return 1

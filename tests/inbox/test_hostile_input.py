@@ -117,6 +117,32 @@ async def test_poison_actor_document_does_not_stall_other_senders(
     assert all(r.processed_at is not None and r.error == "" for r in await inbox_rows(alpha))
 
 
+async def test_a_claimed_record_waits_for_its_lease_and_a_lapsed_one_is_taken_up(
+    alpha: Instance, remote: FakeRemote, client: aiohttp.ClientSession
+) -> None:
+    """What a processor that crashed while holding a batch leaves: its claim. Another
+    processor leaves the records alone until the claim lapses, then handles them."""
+    news = alpha.actor_uri("news")
+    bob, carol = f"{remote.base}/users/bob", f"{remote.base}/users/carol"
+    assert await send(remote, client, alpha, follow(bob, news)) == 202
+    assert await send(remote, client, alpha, follow(carol, news)) == 202
+    held, lapsed = await inbox_rows(alpha)
+    now = datetime.now(UTC)
+    async with alpha.sessionmaker() as session:
+        claims = ((held, now + timedelta(minutes=4)), (lapsed, now - timedelta(seconds=1)))
+        for row, until in claims:
+            await session.execute(
+                update(InboxActivity).where(InboxActivity.id == row.id).values(claimed_until=until)
+            )
+        await session.commit()
+    processor = alpha.app[keys.PROCESSOR]
+    assert await processor.run_once() == 1
+    assert await follow_states(alpha, news) == {carol: FollowState.ACCEPTED.value}
+    first, second = await inbox_rows(alpha)
+    assert first.processed_at is None and first.claimed_until is not None
+    assert second.processed_at is not None and second.claimed_until is None
+
+
 async def test_failing_record_is_retried_with_backoff_then_given_up(
     alpha: Instance,
     remote: FakeRemote,
