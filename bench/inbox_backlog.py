@@ -6,8 +6,9 @@ slow for the people using them meanwhile. The world of bench/inbox_e2e.py (local
 actors with posts, followed remote actors with stored keys) is seeded, BENCH_BACKLOG
 (default 100,000) of its Create{Note} activities are stored as the inbox stores what it
 accepted, and `verbund serve` starts; its processor begins at once. While it drains,
-10 keep-alive connections read what visitors and apps read: an actor document, a
-profile page, the public timeline through the Mastodon API and a post's page.
+BENCH_BACKLOG_READERS (default 4) keep-alive connections read what visitors and apps
+read: an actor document, a profile page, the public timeline through the Mastodon API
+and a post's page.
 
 Prints one JSON line: backlog, drain_seconds and processed_per_s (until no record is
 left unprocessed), cpu_us_per_processed (server CPU over the drain), statuses and
@@ -46,7 +47,7 @@ from server.config import DatabaseConfig  # noqa: E402
 
 BACKLOG = int(os.environ.get("BENCH_BACKLOG", "100000"))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "")
-READERS = 10
+READERS = int(os.environ.get("BENCH_BACKLOG_READERS", "4"))
 SLICE = 2.0  # seconds per measured slice of reads
 DRAIN_TIMEOUT = 1800.0
 
