@@ -68,8 +68,14 @@ def _acct_host(svc: Services, host: str) -> str:
     return svc.config.instance.host if host == svc.config.instance.hostname else host
 
 
-def handle_of(remote: RemoteActor | None, uri: str) -> str:
-    return f"{remote.username}@{remote.domain}" if remote else uri
+def handle_of(svc: Services, remote: RemoteActor | None, uri: str) -> str:
+    """`user@host` of an actor: a remote one's from its stored row, one of ours from its
+    URL (one local actor following another has no remote row until the Follow has been
+    processed); the URL itself when neither says."""
+    if remote is not None:
+        return f"{remote.username}@{remote.domain}"
+    name = svc.uris.username_of(uri)
+    return f"{name}@{svc.config.instance.host}" if name else uri
 
 
 async def _local(session: AsyncSession, svc: Services, name: str) -> tuple[Actor, str]:
@@ -128,7 +134,7 @@ async def list_requests(svc: Services, actor_name: str) -> list[FollowRequestVie
         FollowRequestView(
             f.id,
             f.follower_uri,
-            handle_of(remotes.get(f.follower_uri), f.follower_uri),
+            handle_of(svc, remotes.get(f.follower_uri), f.follower_uri),
             f.message,
             f.created_at,
         )
@@ -201,7 +207,7 @@ async def decide_request(svc: Services, actor_name: str, request: str, *, approv
                 session, actor=actor, row=row, follower=follower, now=svc.clock(), policy=svc.policy
             )
         await session.commit()
-    return handle_of(follower, follower_uri)
+    return handle_of(svc, follower, follower_uri)
 
 
 async def remove_follower(svc: Services, actor_name: str, handle: str) -> None:
@@ -239,7 +245,7 @@ async def relations(svc: Services, actor_name: str, *, followers: bool) -> list[
                     )
                 )
             )
-    out = [handle_of(remotes.get(u), u) for u in uris]
+    out = [handle_of(svc, remotes.get(u), u) for u in uris]
     return out + [f"{u} (pending)" for u in pending]
 
 
