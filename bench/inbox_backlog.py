@@ -24,20 +24,18 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, make_url, select  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
 from actors.uris import LocalUris  # noqa: E402
 from bench.inbox import process_cpu  # noqa: E402
-from bench.inbox_e2e import KEYS, _admin, _new_key, creates, seed  # noqa: E402
+from bench.inbox_e2e import KEYS, _new_key, creates, on_fresh_database, seed  # noqa: E402
 from bench.loadgen import LoadResult, get_request, run_load  # noqa: E402
 from bench.read import free_port, init_instance, serve, wait_for  # noqa: E402
 from inbox.models import InboxActivity  # noqa: E402
@@ -154,17 +152,7 @@ def run(tmp: Path, database_url: str) -> dict[str, object]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        if not DATABASE_URL:
-            result = run(Path(tmp), f"sqlite+aiosqlite:///{tmp}/v.db")
-        else:
-            name = f"bench_backlog_{uuid.uuid4().hex[:10]}"
-            asyncio.run(_admin(DATABASE_URL, f'CREATE DATABASE "{name}"'))
-            url = make_url(DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-            try:
-                result = run(Path(tmp), url)
-            finally:
-                asyncio.run(_admin(DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    result = on_fresh_database(run, "bench_backlog")
     engine = "postgresql" if DATABASE_URL else "sqlite"
     print(json.dumps({**result, "engine": engine, "readers": READERS}))
 

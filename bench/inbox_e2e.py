@@ -69,7 +69,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.pool import Pool
@@ -654,18 +654,25 @@ def run(tmp: Path, database_url: str) -> dict[str, object]:
     return result
 
 
-def main() -> None:
+def on_fresh_database(
+    run: Callable[[Path, str], dict[str, object]], prefix: str
+) -> dict[str, object]:
+    """`run(tmp, database_url)` on a new SQLite file, or on a PostgreSQL database created
+    for it (BENCH_DATABASE_URL) and dropped after it."""
     with tempfile.TemporaryDirectory() as tmp:
         if not DATABASE_URL:
-            result = run(Path(tmp), f"sqlite+aiosqlite:///{tmp}/v.db")
-        else:
-            name = f"bench_e2e_{uuid.uuid4().hex[:10]}"
-            asyncio.run(_admin(DATABASE_URL, f'CREATE DATABASE "{name}"'))
-            url = make_url(DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-            try:
-                result = run(Path(tmp), url)
-            finally:
-                asyncio.run(_admin(DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return run(Path(tmp), f"sqlite+aiosqlite:///{tmp}/v.db")
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_admin(DATABASE_URL, f'CREATE DATABASE "{name}"'))
+        url = make_url(DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+        try:
+            return run(Path(tmp), url)
+        finally:
+            asyncio.run(_admin(DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def main() -> None:
+    result = on_fresh_database(run, "bench_e2e")
     engine = "postgresql" if DATABASE_URL else "sqlite"
     print(
         json.dumps(
