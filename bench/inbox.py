@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import LoadResult, run_load, signed_post  # noqa: E402
+from bench.loadgen import LoadResult, run_like_serve, run_load, signed_post  # noqa: E402
 from bench.read import free_port, init_instance, serve, wait_for  # noqa: E402
 
 SENDER = "http://remote.example/users/sender"
@@ -102,7 +102,7 @@ def serve_baseline(port: int, pem_file: str) -> None:
         return web.Response(text="ok")
 
     app.router.add_get("/", ready)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    run_like_serve(app, port)
 
 
 def start_baseline(port: int, pem_file: Path) -> subprocess.Popen[bytes]:

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from aiohttp import web
+
 
 @dataclass
 class LoadResult:
@@ -159,3 +161,14 @@ def signed_post(path: str, host: str, body: bytes, key_id: str, private_key_pem:
         now=datetime.now(UTC),
     )
     return post_request(path, host, headers, body)
+
+
+def run_like_serve(app: web.Application, port: int) -> None:
+    """Serve a baseline `app` on the event loop and with the GC settings of `verbund serve`
+    (uvloop where it installs, `settle_gc`), so that ratios compare like with like."""
+    from server.runtime import event_loop_factory, settle_gc
+
+    factory = event_loop_factory()
+    loop = factory() if factory is not None else asyncio.new_event_loop()
+    settle_gc()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import get_request, run_load  # noqa: E402
+from bench.loadgen import get_request, run_like_serve, run_load  # noqa: E402
 
 ACCEPT_AP = "application/activity+json, application/ld+json"
 VERBUND = str(Path(sys.executable).parent / "verbund")
@@ -56,7 +56,7 @@ def serve_baseline(port: int, body_file: str) -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    run_like_serve(app, port)
 
 
 def init_instance(config: Path, port: int, database_url: str, *, inbox_limits: bool = True) -> None:
