@@ -1,18 +1,18 @@
-"""Create activities in runs: the batch form of `inbox.posts.on_create`.
+"""Receiving Create: posts stored when they concern us, votes counted, in runs.
 
-Create{Note} is most of what peers send. Record by record, `on_create` asks the
-database some ten questions (deleted before? stored already? who here follows the
-author, is addressed, is mentioned, is the parent ours?) and writes the post, its
-tags, mentions and timeline rows with as many statements: each a round trip through
-SQLAlchemy and the driver, and on SQLite each write holds the write lock a little
-longer while the inbox's group commit waits for it. For a run of consecutive Creates
-in one processing batch, this module asks each question once for the whole run and
-writes each kind of row with one statement, the writes last, so the lock is held
-only for them.
+Create{Note} is most of what peers send. Each one asks the database some ten
+questions (deleted before? stored already? who here follows the author, is
+addressed, is mentioned, is the parent ours?) and writes the post, its tags,
+mentions and timeline rows. Record by record that was as many round trips through
+SQLAlchemy and the driver, and on SQLite each write held the write lock a little
+longer while the inbox's group commit waited for it. `on_creates` takes a run of
+consecutive Creates of one processing batch, asks each question once for the whole
+run and writes each kind of row with one statement, the writes last, so the lock is
+held only for them; `on_create` is the run of one (a record retried on its own).
 
-The decisions are `on_create`'s, taken record by record in arrival order: the same
-post twice in a run counts once (the first), a reply whose parent came earlier in
-the run sees it as stored. Votes on our polls go through `on_create` itself.
+What is kept is decided record by record in arrival order (`inbox.posts` says what
+counts): the same post twice in a run counts once (the first), a reply whose parent
+came earlier in the run sees it as stored, a vote on our polls is counted, not stored.
 """
 
 from __future__ import annotations
@@ -29,26 +29,30 @@ from actors.models import Actor, Follow, FollowState, RemoteActor
 from actors.uris import LocalUris
 from federation.posts import Post
 from inbox.context import YIELD_EVERY, HandlerContext, Incoming, ignore
-from inbox.polls import is_vote_candidate
-from inbox.posts import IRRELEVANT, on_create, own_post
+from inbox.polls import count_vote
+from inbox.posts import IRRELEVANT, own_post
 from inbox.rows import Audience, insert, post_columns, visibility_of
 from outbox.models import Mention, Status, StatusTag, Tombstone
 from outbox.polls import new_remote_poll
 from outbox.statuses import StatusCounter, bump_count, hashtag_keys
 from outbox.timelines import add_entries
 
-__all__ = ["on_creates"]
+__all__ = ["on_create", "on_creates"]
+
+
+async def on_create(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Store a relevant post and put it in the home timelines it belongs to."""
+    await on_creates(ctx, session, [act])
 
 
 async def on_creates(ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]) -> None:
-    """Handle a run of Create records as `on_create` would, one after the other."""
+    """Handle a run of Create records, each as if it came on its own, in order."""
     candidates: list[tuple[Incoming, Post]] = []
     seen: set[str] = set()
     for n, act in enumerate(acts, 1):
         if n % YIELD_EVERY == 0:
             await asyncio.sleep(0)  # parsing is CPU work: let requests in between
-        if is_vote_candidate(ctx, act):
-            await on_create(ctx, session, act)
+        if await count_vote(ctx, session, act):
             continue
         post, reason = own_post(act)
         if post is None:
@@ -114,7 +118,9 @@ class _Locals:
         collections = await session.execute(
             select(RemoteActor.uri, RemoteActor.followers_uri).where(RemoteActor.uri.in_(authors))
         )
-        return cls(uris, followers, ids, parents, dict(collections.tuples().all()))
+        return cls(
+            uris, followers, ids, parents, {uri: followers for uri, followers in collections}
+        )
 
     def audience(self, post: Post) -> Audience:
         return Audience(
@@ -127,8 +133,8 @@ class _Locals:
         return {self.ids[k] for k in _username_keys(self.uris, actor_uris) if k in self.ids}
 
     def replies_to_relevant(self, post: Post, earlier: Mapping[str, str]) -> bool:
-        """`inbox.posts._replies_to_relevant`, with the run's earlier posts (`earlier`:
-        uri → author) counted as stored."""
+        """A reply to one of our posts, or to a post by an actor one of ours follows; the
+        run's earlier posts (`earlier`: uri → author) count as stored."""
         if post.in_reply_to is None:
             return False
         if post.in_reply_to in earlier:
@@ -176,7 +182,7 @@ async def _store(
         .returning(Status.id, Status.uri),
         rows,
     )
-    inserted: dict[str, int] = {uri: status_id for status_id, uri in result.tuples()}
+    inserted: dict[str, int] = {uri: status_id for status_id, uri in result}
     await _write_dependents(ctx, session, rows, kept, inserted)
 
 
@@ -256,4 +262,4 @@ async def _local_ids(session: AsyncSession, keys: set[str]) -> dict[str, int]:
             Actor.username_key.in_(keys), Actor.is_instance.is_(False)
         )
     )
-    return dict(rows.tuples().all())
+    return {key: actor_id for key, actor_id in rows}

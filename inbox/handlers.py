@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
 from inbox.context import BatchHandler, Handler, Prefetcher
-from inbox.creates import on_creates
-from inbox.posts import on_create, on_update
+from inbox.creates import on_create, on_creates
+from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
 

@@ -1,5 +1,6 @@
-"""Receiving posts: Create, Update and Delete of Notes, Articles, Pages, Questions and the
-other post types (`federation.activities.NEWS_TYPES`) from remote actors.
+"""Receiving posts: Update and Delete of Notes, Articles, Pages, Questions and the other
+post types (`federation.activities.NEWS_TYPES`) from remote actors, and what Create
+(`inbox.creates`) shares with them.
 
 What is kept follows Mastodon (federation-contract §5, §7): a post is stored only
 when it concerns this instance (its author is followed by a local actor, it
@@ -25,26 +26,20 @@ from federation.actors import same_origin
 from federation.errors import ParseError
 from federation.posts import Post, parse_post
 from inbox.context import HandlerContext, Incoming, ignore
-from inbox.polls import count_vote
 from inbox.rows import (
     add_mentions,
     attachments_json,
     audience,
-    followers_uri,
-    insert_post,
-    is_stored,
     mark_deleted,
     remember_deleted,
     remove_boosts,
     status_by_uri,
     tags_json,
-    tombstoned,
-    visibility_of,
 )
 from outbox.models import Mention, Poll, Status, Visibility
 from outbox.polls import new_remote_poll, refresh_remote_poll
 from outbox.statuses import store_tags
-from outbox.timelines import add_to_timelines, local_followers
+from outbox.timelines import add_to_timelines
 
 IRRELEVANT = "nobody here follows its author or is addressed, mentioned or replied to"
 
@@ -69,54 +64,6 @@ def own_post(act: Incoming) -> tuple[Post | None, str]:
         else:
             return post, ""
     return None, reason
-
-
-async def _replies_to_relevant(
-    ctx: HandlerContext, session: AsyncSession, parent_uri: str | None
-) -> bool:
-    """A reply to one of our posts, or to a post by an actor one of ours follows."""
-    if parent_uri is None:
-        return False
-    parent = await session.execute(
-        select(Status.local_actor_id, Status.actor_uri).where(Status.uri == parent_uri)
-    )
-    row = parent.first()
-    if row is None:
-        return False
-    local_actor_id, actor_uri = row
-    return local_actor_id is not None or bool(
-        await local_followers(session, ctx.uris.base_url, actor_uri)
-    )
-
-
-async def on_create(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
-    """Store a relevant post and put it in the home timelines it belongs to."""
-    if await count_vote(ctx, session, act):
-        return
-    post, reason = own_post(act)
-    if post is None:
-        ignore(act, reason)
-        return
-    if await tombstoned(session, post.id):
-        ignore(act, f"{post.id} was deleted before")
-        return
-    if await is_stored(session, post.id):
-        return  # seen already (a redelivery, or the same post through another inbox)
-    concerned = await audience(session, ctx.uris, post)
-    if not (
-        concerned.followers
-        or concerned.addressed
-        or concerned.mentioned
-        or await _replies_to_relevant(ctx, session, post.in_reply_to)
-    ):
-        ignore(act, IRRELEVANT)
-        return
-    visibility = visibility_of(
-        post.to, post.cc, await followers_uri(session, post.author, act.actor)
-    )
-    status_id = await insert_post(session, post, visibility, ctx.now)
-    if status_id is not None:
-        await add_to_timelines(session, status_id, concerned.home_timelines(visibility))
 
 
 async def on_update(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:

@@ -220,7 +220,7 @@ class InboxProcessor:
             if run_spec is not None and spec is not run_spec:
                 await _finish_run(ctx, session, run_spec, run)
                 run, run_spec = [], None
-            if spec.batch is not None and len(items) > 1:
+            if spec.batch is not None:
                 run.append(incoming)
                 run_spec = spec
             else:

@@ -767,6 +767,9 @@ async def test_a_run_of_creates_in_one_batch_decides_each_as_on_its_own(
         assert await bob.fake.post(bob.client, alpha.base_url + "/inbox", activity) == 202
     await settle(alpha)
     assert runs == [len(run)]
+    async with alpha.sessionmaker() as session:  # handled as a run, not one by one after
+        failures = await session.scalar(select(func.count()).where(InboxActivity.attempts > 0))
+    assert failures == 0
     kept = {n: await stored(alpha, uri) for n, uri in _run_uris(bob, carol).items()}
     assert {n for n, status in kept.items() if status is not None} == {301, 303, 304, 306, 307}
     private = kept[307]
