@@ -63,9 +63,12 @@ async def create_actor(
     display_name: str = "",
     summary: str = "",
     manually_approves: bool = False,
-    discoverable: bool = True,
+    discoverable: bool | None = None,
 ) -> Actor:
     """Create a local actor with a new RSA-2048 key; the caller commits.
+
+    People are listed in directories only once they opt in; organisations and groups
+    are listed unless `discoverable=False`.
 
     Raises InvalidActorError or UsernameTakenError (checked case-insensitively).
     """
@@ -81,12 +84,14 @@ async def create_actor(
         display_name=display_name,
         summary=summary,
         manually_approves=manually_approves,
-        discoverable=discoverable,
+        discoverable=type_ != ActorType.PERSON if discoverable is None else discoverable,
+        indexable=type_ != ActorType.PERSON if discoverable is None else discoverable,
         is_instance=False,
         private_key_pem=private_pem,
         public_key_pem=public_key_pem(private_pem),
         created_at=now,
         updated_at=now,
+        profile_changed_at=now,
     )
     session.add(actor)
     try:

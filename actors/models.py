@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Identity, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Identity, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from actors.base import Base, str_enum
@@ -38,6 +39,29 @@ class Actor(Base):
     public_key_pem: Mapped[str]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The directory profile (actors.regions, actors.profile). `region_code` is an upper-case
+    # ISO 3166-1/3166-2 code or None; `interests` the hashtag names as typed, without `#`
+    # (their keys are in actor_interests). `indexable` is FEP-5feb's: posts may be indexed.
+    region_code: Mapped[str | None] = mapped_column(String(6), default=None, index=True)
+    locality: Mapped[str] = mapped_column(default="")
+    postal_prefix: Mapped[str] = mapped_column(String(10), default="")
+    interests: Mapped[list[Any]] = mapped_column(default=list)
+    indexable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When what the directory shows of this actor last changed (its `?since=` cursor),
+    # including turning discoverable off: peers learn of that as a Tombstone.
+    profile_changed_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class ActorInterest(Base):
+    """One interest of a local actor by its hashtag key (`federation.hashtags.hashtag_key`),
+    so that directory searches by interest are an indexed lookup."""
+
+    __tablename__ = "actor_interests"
+
+    actor_id: Mapped[int] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_key: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
 
 
 class RemoteActor(Base):
@@ -64,6 +88,12 @@ class RemoteActor(Base):
     manually_approves: Mapped[bool] = mapped_column(Boolean, default=False)
     discoverable: Mapped[bool] = mapped_column(Boolean, default=False)
     fetched_at: Mapped[datetime]
+    # Read back from the actor document: our terms first, else profile fields and tags.
+    region_code: Mapped[str | None] = mapped_column(String(6), default=None)
+    locality: Mapped[str] = mapped_column(default="")
+    postal_prefix: Mapped[str] = mapped_column(String(10), default="")
+    interests: Mapped[list[Any]] = mapped_column(default=list)
+    indexable: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RemoteKey(Base):
@@ -195,3 +225,67 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class DirectoryPeer(Base):
+    """A peer instance whose directory we read (`directory.peers`, later linked instances).
+
+    `cursor` is the newest `updated` seen, sent back as `?since=`; `etag` the last
+    response's ETag for If-None-Match. `last_success_at` decides when a peer that stopped
+    answering has its entries dropped.
+    """
+
+    __tablename__ = "directory_peers"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    etag: Mapped[str | None] = mapped_column(default=None)
+    cursor: Mapped[datetime | None] = mapped_column(default=None)
+    last_sync_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_full_sync_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str] = mapped_column(default="")
+    entry_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DirectoryEntry(Base):
+    """A discoverable actor of a peer instance, as its directory listed it (the cache).
+
+    `search_text` is the lower-cased name, username and summary text for `?q=`;
+    `seen_at` the last sync that listed it (a full sync drops entries it did not see).
+    """
+
+    __tablename__ = "directory_entries"
+    __table_args__ = (
+        Index("ix_directory_entries_region", "region_code", "postal_prefix"),
+        Index("ix_directory_entries_peer_seen", "peer_id", "seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    peer_id: Mapped[int] = mapped_column(ForeignKey("directory_peers.id", ondelete="CASCADE"))
+    actor_uri: Mapped[str] = mapped_column(unique=True)
+    type: Mapped[str] = mapped_column(String(20), index=True)
+    username: Mapped[str]
+    domain: Mapped[str]
+    display_name: Mapped[str] = mapped_column(default="")
+    summary: Mapped[str] = mapped_column(default="")
+    url: Mapped[str | None] = mapped_column(default=None)
+    icon_url: Mapped[str | None] = mapped_column(default=None)
+    region_code: Mapped[str | None] = mapped_column(String(6), default=None)
+    locality: Mapped[str] = mapped_column(default="")
+    postal_prefix: Mapped[str] = mapped_column(String(10), default="")
+    interests: Mapped[list[Any]] = mapped_column(default=list)
+    search_text: Mapped[str] = mapped_column(default="")
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    seen_at: Mapped[datetime]
+
+
+class DirectoryEntryInterest(Base):
+    """One interest key of a cached directory entry, for indexed interest searches."""
+
+    __tablename__ = "directory_entry_interests"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("directory_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_key: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)

@@ -13,6 +13,7 @@ __all__ = [
     "documents",
     "errors",
     "fetch",
+    "hashtags",
     "keys",
     "media",
     "nodeinfo",

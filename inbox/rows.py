@@ -19,8 +19,8 @@ from actors.base import Base, dialect_name
 from actors.models import Actor, RemoteActor
 from actors.snowflake import snowflake
 from actors.uris import LocalUris
+from federation.hashtags import hashtag_key
 from federation.posts import PUBLIC_COLLECTION, Post, Tag
-from outbox.content import hashtag_key
 from outbox.models import Mention, Status, TimelineEntry, Tombstone, Visibility
 from outbox.polls import new_remote_poll
 from outbox.statuses import StatusCounter, bump_count, status_columns, store_tags

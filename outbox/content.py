@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
 from actors.uris import LocalUris
 from federation.content import render_markdown
+from federation.hashtags import normalize_hashtag
 from federation.webfinger import acct_domain
 
 MAX_MENTIONS = 20
@@ -30,13 +30,10 @@ _MENTION = re.compile(
     r"(?:@([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[1-9][0-9]{0,4}(?![0-9]))?))?"
 )
 _HASHTAG = re.compile(r"(?<![\w/)#])#(\w*[^\W\d_]\w*)")
-_TAG_LETTER = re.compile(r"[^\W\d_]")
 _MARKUP = re.compile(r"(<[^>]*>)")
 _TAG_OPEN = re.compile(r"^<(/?)([A-Za-z0-9]+)")
 # Text inside these stays text: no links inside links, none in code samples.
 _NO_LINK_TAGS = frozenset({"a", "code", "pre"})
-# Mastodon's ASCII folding of hashtags also maps these letters, not only accents.
-_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "þ": "th"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,35 +41,6 @@ class Rendered:
     content: str
     tags: list[dict[str, object]]
     mentioned: list[RemoteActor]
-
-
-def normalize_hashtag(name: str) -> str:
-    """Lower-cased and ASCII-folded, as Mastodon keys hashtags: `#Bürger` → `burger`.
-
-    Only accents on Latin letters are dropped; other scripts keep their marks.
-    """
-    out: list[str] = []
-    for ch in unicodedata.normalize("NFD", name.lower().translate(_FOLD)):
-        if unicodedata.combining(ch) and out and out[-1].isascii():
-            continue
-        out.append(ch)
-    return unicodedata.normalize("NFC", "".join(out))
-
-
-def hashtag_key(name: str) -> str | None:
-    """The key a hashtag name from elsewhere (a peer's `Hashtag` tag) is stored under: its
-    `normalize_hashtag` without the `#`, e.g. `#Straße` → `strasse`.
-
-    Only word characters (letters, digits, `_`) and the combining marks of scripts such as
-    Devanagari are kept; the `#`, spaces, punctuation and markup are removed first, as
-    Mastodon's HashtagNormalizer removes invalid characters. None when no letter is left,
-    so `#<>` or `#2025` is no tag.
-    """
-    kept = "".join(
-        ch for ch in name if ch.isalnum() or ch == "_" or unicodedata.category(ch)[0] == "M"
-    )
-    key = normalize_hashtag(kept)
-    return key if _TAG_LETTER.search(key) else None
 
 
 def hashtags_in(source: str) -> set[str]:

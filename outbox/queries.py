@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outbox.content import hashtag_key, normalize_hashtag
+from federation.hashtags import hashtag_key, normalize_hashtag
 from outbox.documents import render_announce, render_create, tags_of
 from outbox.models import Status, StatusTag, Visibility
 from outbox.polls import polls_of

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outbox.content import hashtag_key
+from federation.hashtags import hashtag_key
 from outbox.models import Status, StatusTag, Visibility
 
 __all__ = ["StatusCounter", "bump_count", "hashtag_keys", "status_columns", "store_tags"]

@@ -151,6 +151,23 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectoryConfig:
+    """The directory (issue 13): which peers' directories we read, who may read ours,
+    how often, and what a misbehaving peer may cost us per sync."""
+
+    peers: tuple[str, ...] = ()
+    share_with: str = "everyone"  # or "peers": only instances on `peers` read ours
+    sync_interval: float = 3600
+    full_sync_interval: float = _DAY
+    drop_after: float = 7 * _DAY
+    max_entries_per_peer: int = 20_000
+    max_page_bytes: int = _MIB
+    max_pages: int = 500
+    sync_timeout: float = 120
+    page_size: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -164,6 +181,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    directory: DirectoryConfig = field(default_factory=DirectoryConfig)
     path: Path | None = None
 
 
@@ -253,7 +271,17 @@ _REQUIRED = object()
 def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     """Validate a parsed TOML document into a Config."""
     unknown = sorted(
-        set(data) - {"instance", "server", "database", "federation", "limits", "worker", "logging"}
+        set(data)
+        - {
+            "instance",
+            "server",
+            "database",
+            "federation",
+            "limits",
+            "worker",
+            "logging",
+            "directory",
+        }
     )
     if unknown:
         raise ConfigError(f"unknown section [{unknown[0]}]")
@@ -379,6 +407,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         limits=limits,
         worker=worker,
         logging=LoggingConfig(level=level),
+        directory=_parse_directory(_Section(data, "directory"), own_domain=instance.domain),
         path=path,
     )
 
@@ -447,6 +476,41 @@ def _parse_worker(sec: _Section) -> WorkerConfig:
     )
     sec.finish()
     return worker
+
+
+def _parse_directory(sec: _Section, *, own_domain: str) -> DirectoryConfig:
+    """Peers are instance domains as in `instance.domain` (`host` or `host:port`)."""
+    d = DirectoryConfig()
+    peers: list[str] = []
+    for raw in sec.get_str_list("peers"):
+        peer = raw.strip().lower()
+        if not _DOMAIN_RE.match(peer):
+            raise ConfigError(
+                f"directory.peers must hold instance domains (host or host:port), got {raw!r}"
+            )
+        if peer != own_domain and peer not in peers:
+            peers.append(peer)
+    share_with = sec.get_str("share_with", d.share_with)
+    if share_with not in ("everyone", "peers"):
+        raise ConfigError(f"directory.share_with must be 'everyone' or 'peers', got {share_with!r}")
+    directory = DirectoryConfig(
+        peers=tuple(peers),
+        share_with=share_with,
+        sync_interval=sec.get_seconds("sync_interval", d.sync_interval, low=10, high=7 * _DAY),
+        full_sync_interval=sec.get_seconds(
+            "full_sync_interval", d.full_sync_interval, low=60, high=30 * _DAY
+        ),
+        drop_after=sec.get_seconds("drop_after", d.drop_after, low=60, high=365 * _DAY),
+        max_entries_per_peer=sec.get_int(
+            "max_entries_per_peer", d.max_entries_per_peer, low=1, high=10_000_000
+        ),
+        max_page_bytes=sec.get_int("max_page_bytes", d.max_page_bytes, low=1024, high=64 * _MIB),
+        max_pages=sec.get_int("max_pages", d.max_pages, low=1, high=100_000),
+        sync_timeout=sec.get_seconds("sync_timeout", d.sync_timeout, low=1, high=3600),
+        page_size=sec.get_int("page_size", d.page_size, low=1, high=1000),
+    )
+    sec.finish()
+    return directory
 
 
 _SQLITE_PREFIX = "sqlite+aiosqlite:///"

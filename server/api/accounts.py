@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.accounts import Action
 from actors.models import Actor, Follow, FollowState, RemoteActor
-from outbox.content import hashtag_key
+from federation.hashtags import hashtag_key
 from outbox.models import Status, StatusTag
 from outbox.timelines import paginate
 from server import actions, keys

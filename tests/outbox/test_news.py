@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors.local import create_actor
 from actors.models import Actor, ActorType, Follow, FollowState, RemoteActor
 from actors.uris import LocalUris
+from federation import hashtags
 from federation.rendering import PUBLIC
 from outbox import content, documents, posts
 from outbox.context import PublishContext
@@ -159,19 +160,19 @@ def test_hashtags_are_linked_lowercased_and_folded() -> None:
 
 
 def test_hashtag_folding_keeps_non_latin_scripts() -> None:
-    assert content.normalize_hashtag("Straße") == "strasse"
-    assert content.normalize_hashtag("ÉCOLE") == "ecole"
-    assert content.normalize_hashtag("がっこう") == "がっこう"
-    assert content.normalize_hashtag("한국어") == "한국어"
+    assert hashtags.normalize_hashtag("Straße") == "strasse"
+    assert hashtags.normalize_hashtag("ÉCOLE") == "ecole"
+    assert hashtags.normalize_hashtag("がっこう") == "がっこう"
+    assert hashtags.normalize_hashtag("한국어") == "한국어"
 
 
 def test_hashtag_key_of_a_peers_name_keeps_only_word_characters() -> None:
-    assert content.hashtag_key("#Straße") == "strasse"
-    assert content.hashtag_key("#<img src=x onerror=alert(1)>") == "imgsrcxonerroralert1"
-    assert content.hashtag_key("#हिंदी") == "हिंदी"  # vowel signs are marks, not punctuation
-    assert content.hashtag_key("#wahl_2024") == "wahl_2024"
+    assert hashtags.hashtag_key("#Straße") == "strasse"
+    assert hashtags.hashtag_key("#<img src=x onerror=alert(1)>") == "imgsrcxonerroralert1"
+    assert hashtags.hashtag_key("#हिंदी") == "हिंदी"  # vowel signs are marks, not punctuation
+    assert hashtags.hashtag_key("#wahl_2024") == "wahl_2024"
     for nothing in ("#", "#<>", "#2024", "#-_-", ""):
-        assert content.hashtag_key(nothing) is None, nothing
+        assert hashtags.hashtag_key(nothing) is None, nothing
 
 
 def test_mentions_use_mastodon_markup_and_unknown_handles_stay_text() -> None:

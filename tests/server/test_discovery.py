@@ -239,7 +239,10 @@ async def test_browser_gets_html_profile_with_hcard(
         assert "&lt;b&gt;para" in html and "<b>para" not in html
 
 
-async def test_front_page_lists_actors(alpha: Instance, client: aiohttp.ClientSession) -> None:
+async def test_front_page_lists_organisations_and_groups_but_not_people_who_did_not_opt_in(
+    alpha: Instance, client: aiohttp.ClientSession
+) -> None:
     async with client.get("http://alpha.test/") as resp:
         html = await resp.text()
-    assert "Alpha News" in html and "Climate WG" in html and "@erika@alpha.test" in html
+    assert "Alpha News" in html and "Climate WG" in html
+    assert "erika" not in html  # a person is discoverable only once they opt in

@@ -8,7 +8,7 @@ entry and poll. Each column is instead added anew, filled, and swapped in by
 `ALTER TABLE … ADD/DROP/RENAME COLUMN`, which leaves the rows and the other tables alone.
 
 `status_tags` indexes the hashtags of every post, back-filled from the stored tag lists
-with the key the code files them under (`outbox.content.hashtag_key`). State, visibility,
+with the key the code files them under (`federation.hashtags.hashtag_key`). State, visibility,
 role and actor-type columns become enums in the models only: they keep their VARCHAR and
 their lower-case values, so the database needs no change for them.
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from outbox.content import hashtag_key
+from federation.hashtags import hashtag_key
 
 revision: str = "0008"
 down_revision: str | None = "0007"
