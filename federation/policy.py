@@ -8,6 +8,7 @@ Pure: no config, no network; the composition root builds it from the config file
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ class BlockedDomainError(FederationError):
         self.host = host
 
 
+@functools.lru_cache(maxsize=8192)  # actor and inbox URLs come again and again
 def url_host(url: str) -> str:
     """The lower-case host name of `url`, without port ("" when it has none)."""
     try:

@@ -121,7 +121,8 @@ def _language(obj: Mapping[str, object]) -> str | None:
 
 
 def _same_host(a: str, b: str) -> bool:
-    return bool(urlsplit(a).hostname) and urlsplit(a).hostname == urlsplit(b).hostname
+    host = urlsplit(a).hostname
+    return bool(host) and host == urlsplit(b).hostname
 
 
 def _html_url(value: object, object_id: str) -> str | None:

@@ -64,10 +64,15 @@ def attachments_json(post: Post) -> list[object]:
 
 
 def insert(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
-    """INSERT for this engine (both spell ON CONFLICT DO NOTHING the same way)."""
+    """INSERT for this engine (both spell ON CONFLICT DO NOTHING the same way).
+
+    On the model's Table, not the mapped class: a list of rows then goes to the driver
+    as one executemany, not through the ORM's bulk-insert bookkeeping per row.
+    """
+    table = model.__table__
     if dialect_name(session) == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+        return postgresql.insert(table)  # type: ignore[arg-type]  # Table is a valid target
+    return sqlite.insert(table)  # type: ignore[arg-type]
 
 
 async def insert_status(session: AsyncSession, values: dict[str, object]) -> int | None:

@@ -6,6 +6,7 @@ at all (transactional outbox). The worker in `outbox.delivery` sends them.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ def new_activity_uri(actor_uri: str, kind: str) -> str:
     return LocalUris.activity_under(actor_uri, kind, uuid.uuid4().hex)
 
 
+@functools.lru_cache(maxsize=8192)  # the same inboxes and actors come again and again
 def inbox_host(inbox_uri: str) -> str:
     parts = urlsplit(inbox_uri)
     host = (parts.hostname or "").lower()
