@@ -10,6 +10,11 @@ through the stored Create{Note} records.
 
 The remote sender's key is seeded into the database first (keys cached). Every
 request is distinct (own activity id), signed beforehand in a process pool.
+
+BENCH_INBOX_PROCESSING=worker runs the deployment that keeps `serve` for accepting:
+`server.process_inbox = false` and one `verbund worker` processing beside it, so the
+figures (and cpu_us_per_request, of `serve` alone) are those of acceptance only. The
+default, serve, processes inside `serve` as a single-process instance does.
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import LoadResult, run_like_serve, run_load, signed_post  # noqa: E402
-from bench.read import free_port, init_instance, serve, wait_for  # noqa: E402
+from bench.read import VERBUND, free_port, init_instance, serve, wait_for  # noqa: E402
 
 SENDER = "http://remote.example/users/sender"
 KEY_ID = SENDER + "#main-key"
 REQUESTS = int(os.environ.get("BENCH_INBOX_REQUESTS", "30000"))
 ROUNDS = int(os.environ.get("BENCH_INBOX_ROUNDS", "3"))
 TURN = float(os.environ.get("BENCH_INBOX_TURN", "1.5"))  # measured, after a 1 s warm-up
+PROCESSING = os.environ.get("BENCH_INBOX_PROCESSING", "serve")
 _PEM = ""
 _TARGET = ""
 
@@ -195,12 +201,27 @@ def main() -> None:
         # One sender at thousands of requests per second: the inbox limits would refuse it.
         init_instance(config, port, f"sqlite+aiosqlite:///{db_path}", inbox_limits=False)
         seed_key(db_path, public_key_pem(pem))
+        if PROCESSING == "worker":
+            text = config.read_text(encoding="utf-8")
+            config.write_text(
+                text.replace("[server]\n", "[server]\nprocess_inbox = false\n", 1),
+                encoding="utf-8",
+            )
         pem_file = Path(tmp) / "pub.pem"
         pem_file.write_text(public_key_pem(pem))
         with multiprocessing.Pool(os.cpu_count() or 2, _init, (pem, domain)) as pool:
             requests = pool.map(_signed, range(REQUESTS), chunksize=256)
         server = serve(config)
         baseline = start_baseline(base_port, pem_file)
+        helpers = [baseline]
+        if PROCESSING == "worker":
+            helpers.append(
+                subprocess.Popen(
+                    [VERBUND, "worker", "--config", str(config)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         try:
             wait_for(port, "/nodeinfo/2.1")
             wait_for(base_port)
@@ -210,7 +231,7 @@ def main() -> None:
             stored = count_rows(db_path)
             processed = count_rows(db_path, processed=True)
         finally:
-            for proc in (server, baseline):
+            for proc in (server, *helpers):
                 proc.terminate()
                 proc.wait()
     print(
@@ -233,6 +254,7 @@ def main() -> None:
                 "connections": 50,
                 "distinct_requests": REQUESTS,
                 "rounds": ROUNDS,
+                "processing": PROCESSING,
             }
         )
     )

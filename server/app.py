@@ -16,8 +16,6 @@ from aiohttp.abc import AbstractResolver
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from federation.ratelimit import MonotonicClock
-from inbox.context import object_fetcher
-from inbox.process import InboxProcessor
 from inbox.receive import GroupCommitter, InboxReceiver
 from inbox.store import InboxWriter, SessionInboxWriter, SqliteInboxWriter
 from server import db, keys
@@ -79,19 +77,7 @@ def create_app(
             app[keys.SERVICES] = svc
             app[keys.URIS] = svc.uris
             app[keys.POLICY] = svc.policy
-            processor = InboxProcessor(
-                svc.sessionmaker,
-                svc.directory,
-                uris=svc.uris,
-                clock=clock,
-                on_outbox=app[keys.OUTBOX_WAKE].set,
-                fetch_object=object_fetcher(
-                    lambda: svc.http,
-                    svc.instance_signer,
-                    allow_private=config.federation.allow_private_addresses,
-                    policy=svc.policy,
-                ),
-            )
+            processor = svc.inbox_processor(on_outbox=app[keys.OUTBOX_WAKE].set)
             app[keys.PROCESSOR] = processor
             committer = GroupCommitter(
                 inbox_writer(config.database, svc.sessionmaker), on_commit=processor.wake.set
@@ -106,7 +92,7 @@ def create_app(
             )
             stop = asyncio.Event()
             task = None
-            if run_processor:
+            if run_processor and config.server.process_inbox:
                 task = asyncio.create_task(processor.run_forever(stop), name="inbox-processor")
             yield
             stop.set()

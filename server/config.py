@@ -63,6 +63,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     run_worker: bool = True
+    # Process stored inbox activities in this process; false leaves them to `verbund
+    # worker` processes, so that this one only accepts (see WorkerConfig.process_inbox).
+    process_inbox: bool = True
     # Seconds a request's line and headers may take to arrive: from the connection's
     # start, or from the first byte of a later request on a kept-alive connection.
     header_timeout_seconds: float = 10.0
@@ -143,6 +146,10 @@ class WorkerConfig:
     idle_seconds: float = DeliveryTuning.idle_seconds
     # Sign in a child process when there is a second core (see outbox.signer).
     signer_process: bool = field(default_factory=_has_second_core)
+    # `verbund worker` also processes stored inbox activities (claimed by lease, so any
+    # number of processes share them), looking for new ones every inbox_poll_seconds.
+    process_inbox: bool = True
+    inbox_poll_seconds: float = 0.25
 
     def __post_init__(self) -> None:
         problem = lock_seconds_problem(self.lock_seconds, self.post_timeout)
@@ -331,6 +338,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         host=host,
         port=srv.get_int("port", d_srv.port, low=0, high=65535),
         run_worker=srv.get_bool("run_worker", d_srv.run_worker),
+        process_inbox=srv.get_bool("process_inbox", d_srv.process_inbox),
         header_timeout_seconds=srv.get_seconds(
             "header_timeout_seconds", d_srv.header_timeout_seconds, low=1, high=3600
         ),
@@ -473,6 +481,10 @@ def _parse_worker(sec: _Section) -> WorkerConfig:
         post_timeout=post_timeout,
         idle_seconds=sec.get_seconds("idle_seconds", d.idle_seconds, low=0.01, high=3600),
         signer_process=sec.get_bool("signer_process", d.signer_process),
+        process_inbox=sec.get_bool("process_inbox", d.process_inbox),
+        inbox_poll_seconds=sec.get_seconds(
+            "inbox_poll_seconds", d.inbox_poll_seconds, low=0.01, high=60
+        ),
     )
     sec.finish()
     return worker

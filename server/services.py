@@ -23,6 +23,8 @@ from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
 from federation.fetch import Signer, make_connector
 from federation.policy import FederationPolicy
+from inbox.context import object_fetcher
+from inbox.process import InboxProcessor
 from outbox.context import PublishContext
 from server import db
 from server.config import Config
@@ -71,6 +73,23 @@ class Services:
             directory=self.directory,
             webfinger_scheme=self.webfinger_scheme,
             wake=wake if wake is not None else (lambda: None),
+        )
+
+    def inbox_processor(self, on_outbox: Callable[[], None] = lambda: None) -> InboxProcessor:
+        """The processor of stored inbox activities, the same in `serve` and `worker`.
+        `on_outbox` tells this process's delivery worker about the replies it queued."""
+        return InboxProcessor(
+            self.sessionmaker,
+            self.directory,
+            uris=self.uris,
+            clock=self.clock,
+            on_outbox=on_outbox,
+            fetch_object=object_fetcher(
+                lambda: self.http,
+                self.instance_signer,
+                allow_private=self.config.federation.allow_private_addresses,
+                policy=self.policy,
+            ),
         )
 
 

@@ -216,8 +216,18 @@ async def run_worker_process(
                 ),
                 name="poll-closer",
             )
-            await worker.run_forever(stop)
+            processing = None
+            outbox_wake = asyncio.Event()  # replies the processor queued: send them now
+            if options.process_inbox:
+                processor = services.inbox_processor(on_outbox=outbox_wake.set)
+                processing = asyncio.create_task(
+                    processor.run_forever(stop, idle_seconds=options.inbox_poll_seconds),
+                    name="inbox-processor",
+                )
+            await worker.run_forever(stop, outbox_wake)
             await closer
+            if processing is not None:
+                await processing
             log.info("delivery worker %s stopped", worker.worker_id)
     finally:
         if signer is not None:

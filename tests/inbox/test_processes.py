@@ -1,4 +1,5 @@
-"""Two `verbund serve` processes on one database process each stored activity once.
+"""Two `verbund serve` processes on one database process each stored activity once;
+so do a `serve` that only accepts (`server.process_inbox = false`) and a `verbund worker`.
 
 Scale-out is several `serve` processes on one PostgreSQL (DESIGN.md): each stores what
 it receives and runs an inbox processor over the shared `inbox_activities` table. A
@@ -48,7 +49,9 @@ def _free_port() -> int:
         return port
 
 
-def _write_config(path: Path, database: DatabaseConfig, *, domain: str, port: int) -> None:
+def _write_config(
+    path: Path, database: DatabaseConfig, *, domain: str, port: int, process_inbox: bool = True
+) -> None:
     path.write_text(
         f"""[instance]
 domain = "{domain}"
@@ -56,6 +59,9 @@ scheme = "http"
 [server]
 port = {port}
 run_worker = false
+process_inbox = {str(process_inbox).lower()}
+[worker]
+inbox_poll_seconds = 0.05
 [database]
 url = "{database.url}"
 [federation]
@@ -150,31 +156,37 @@ async def _wait_until_serving(port: int, host: str) -> None:
             await asyncio.sleep(0.1)
 
 
-@pytest.fixture
+@pytest.fixture(params=["two serves", "serve and worker"])
 async def two_serves(
-    tmp_path: Path, migrated_database: Callable[[str], Awaitable[DatabaseConfig]]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_database: Callable[[str], Awaitable[DatabaseConfig]],
 ) -> AsyncIterator[tuple[DatabaseConfig, str, list[int]]]:
-    """Two `verbund serve` processes of one instance (one domain) on one database."""
+    """Two processes of one instance (one domain) on one database: two `verbund serve`
+    that both accept and process, or a `serve` that only accepts and a `verbund worker`
+    that processes (the ports listed are the ones that accept)."""
     database = await migrated_database("procs")
     ports = [_free_port(), _free_port()]
     domain = f"localhost:{ports[0]}"
     await _seed(database, domain)
-    procs = []
+    with_worker = request.param == "serve and worker"
+    commands = []
     for i, port in enumerate(ports):
         path = tmp_path / f"serve{i}.toml"
-        _write_config(path, database, domain=domain, port=port)
-        procs.append(
-            await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "server.cli", "serve", "--config", str(path)),
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+        _write_config(path, database, domain=domain, port=port, process_inbox=not with_worker)
+        command = "worker" if with_worker and i == 1 else "serve"
+        commands.append((sys.executable, "-m", "server.cli", command, "--config", str(path)))
+    procs = [
+        await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        for command in commands
+    ]
+    serving = ports[:1] if with_worker else ports
     try:
-        for port in ports:
+        for port in serving:
             await _wait_until_serving(port, domain)
-        yield database, domain, ports
+        yield database, domain, serving
     finally:
         for proc in procs:
             proc.terminate()
@@ -215,9 +227,9 @@ async def test_two_serve_processes_handle_each_stored_activity_exactly_once(
     async with aiohttp.ClientSession() as http:
 
         async def post(i: int, body: bytes, headers: dict[str, str]) -> int:
-            # Alternate between the processes, so both store and both process.
+            # Alternate between the serving processes, so both store and both process.
             async with http.post(
-                f"http://127.0.0.1:{ports[i % 2]}/inbox", data=body, headers=headers
+                f"http://127.0.0.1:{ports[i % len(ports)]}/inbox", data=body, headers=headers
             ) as resp:
                 return resp.status
 
