@@ -351,6 +351,8 @@ def _interest(value: object) -> tuple[str, str] | None:
     `#`, spaces, punctuation, markup), as Mastodon's HashtagNormalizer does."""
     if not isinstance(value, str) or len(value) > MAX_INTEREST * 4:
         return None
+    if "<" in value:
+        value = plain_text(value)
     name = "".join(
         ch for ch in value if ch.isalnum() or ch == "_" or unicodedata.category(ch)[0] == "M"
     )
