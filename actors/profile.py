@@ -65,8 +65,9 @@ class InvalidProfileError(ActorError):
 @dataclass(frozen=True, slots=True)
 class ProfileChange:
     """What to change; None leaves a value as it is. `region=""` clears the region (and
-    with it the district and postal prefix); `locality`/`postal_prefix` alone change
-    those of the current region. `interests` replaces the whole list (`()` clears it)."""
+    with it the district and postal prefix), another region code starts without them
+    unless they are given; `locality`/`postal_prefix` alone change those of the current
+    region. `interests` replaces the whole list (`()` clears it)."""
 
     region: str | None = None
     locality: str | None = None
@@ -122,8 +123,14 @@ def actor_region(actor: Actor) -> Region | None:
 def _region_values(actor: Actor, change: ProfileChange) -> tuple[str | None, str, str]:
     """(code, locality, postal prefix) after `change`, checked by `actors.regions`."""
     code = actor.region_code if change.region is None else change.region.strip()
-    locality = actor.locality if change.locality is None else change.locality
-    postal = actor.postal_prefix if change.postal_prefix is None else change.postal_prefix
+    # A district and prefix belong to their region: a new region starts without them.
+    moved = change.region is not None and (code or "").upper() != (actor.region_code or "")
+    locality = ("" if moved else actor.locality) if change.locality is None else change.locality
+    postal = (
+        ("" if moved else actor.postal_prefix)
+        if change.postal_prefix is None
+        else change.postal_prefix
+    )
     if not code:
         if change.region is None and (change.locality or change.postal_prefix):
             raise InvalidProfileError("set a region (--region CODE) before a district or prefix")

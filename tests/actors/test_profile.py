@@ -110,7 +110,9 @@ async def test_no_change_moves_no_timestamp_and_locked_is_no_directory_change(
 ) -> None:
     async with sessions() as session:
         actor = await new_actor(session)
-        assert await apply_profile(session, actor, ProfileChange(discoverable=True), now=T1) == set()
+        assert (
+            await apply_profile(session, actor, ProfileChange(discoverable=True), now=T1) == set()
+        )
         assert actor.updated_at == T0
         changed = await apply_profile(session, actor, ProfileChange(locked=True), now=T1)
         assert changed == {"manually_approves"}
@@ -180,3 +182,21 @@ async def test_people_start_unlisted_organisations_listed(
         org = await create_actor(session, username="ov", type_=ActorType.ORGANIZATION)
         assert (person.discoverable, person.indexable) == (False, False)
         assert (org.discoverable, org.indexable) == (True, True)
+
+
+def test_english_region_names_come_from_the_english_catalogue() -> None:
+    from actors.regions import region_name
+
+    assert (region_name("DE-BY", "en"), region_name("DE-BY", "de")) == ("Bavaria", "Bayern")
+
+
+async def test_a_new_region_starts_without_the_old_district(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        actor = await new_actor(session)
+        await update_profile(session, actor, ProfileChange(region="DE-BE", locality="Pankow"))
+        await update_profile(session, actor, ProfileChange(postal_prefix="13"))
+        assert (actor.region_code, actor.locality, actor.postal_prefix) == ("DE-BE", "Pankow", "13")
+        await update_profile(session, actor, ProfileChange(region="DE-HH"))
+        assert (actor.region_code, actor.locality, actor.postal_prefix) == ("DE-HH", "", "")
