@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.base import utcnow
 from actors.local import MAX_DISPLAY_NAME, MAX_SUMMARY, ActorError
 from actors.models import Actor, ActorInterest
-from actors.regions import InvalidRegionError, Region, parse_region, region_label, region_name
+from actors.regions import InvalidRegionError, Region, parse_region, region_name
 from federation.hashtags import hashtag_key
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "apply_profile",
     "parse_interests",
     "region_names",
-    "region_text",
     "update_profile",
 ]
 
@@ -203,12 +202,6 @@ async def update_profile(
     """
     await apply_profile(session, actor, change, now=now)
     return actor
-
-
-def region_text(actor: Actor, language: str = "en") -> str:
-    """The region as a page or the CLI shows it ("Pankow, Berlin (DE-BE)"), or ""."""
-    region = actor_region(actor)
-    return "" if region is None else region_label(region, language)
 
 
 def region_names(code: str) -> dict[str, str]:
