@@ -11,6 +11,7 @@ __all__ = [
     "documents",
     "local",
     "models",
+    "profile",
     "regions",
     "relations",
     "remote",

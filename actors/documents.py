@@ -17,8 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.local import find_actor, get_instance_actor
 from actors.models import Actor
+from actors.profile import actor_region
+from actors.regions import region_label
 from actors.uris import LocalUris
-from federation.documents import LocalActorView, render_actor, render_actor_bare
+from federation.documents import (
+    Interest,
+    LocalActorView,
+    ProfileView,
+    render_actor,
+    render_actor_bare,
+)
+from federation.hashtags import hashtag_key
 from federation.webfinger import Acct, render_jrd
 
 
@@ -42,6 +51,26 @@ def summary_html(text: str) -> str:
     )
 
 
+def profile_view(actor: Actor, uris: LocalUris) -> ProfileView:
+    """The directory profile as the wire shows it; the Region field names the region in
+    English with its code ("Pankow, Berlin (DE-BE)"), which every reader can parse."""
+    region = actor_region(actor)
+    interests = tuple(
+        Interest(name, uris.tag_page(key))
+        for name in actor.interests
+        if isinstance(name, str) and (key := hashtag_key(name)) is not None
+    )
+    if region is None:
+        return ProfileView(interests=interests)
+    return ProfileView(
+        region_code=region.code,
+        region_label=region_label(region, "en"),
+        locality=region.locality,
+        postal_prefix=region.postal_prefix,
+        interests=interests,
+    )
+
+
 def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView:
     """What the wire and the pages show of a local actor."""
     uris = LocalUris(base_url)
@@ -61,6 +90,9 @@ def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView
         discoverable=actor.discoverable,
         published=actor.created_at,
         icon_url=actor.icon_url,
+        indexable=actor.indexable,
+        # The instance actor is no one to find in a directory: no profile at all.
+        profile=None if actor.is_instance else profile_view(actor, uris),
     )
 
 

@@ -106,8 +106,8 @@ def parse_region(code: str, locality: str = "", postal_prefix: str = "") -> Regi
 
 @functools.lru_cache(maxsize=8)
 def _catalogue(domain: str, language: str) -> gettext.NullTranslations:
-    if language == "en":
-        return gettext.NullTranslations()
+    # English too: ISO names subdivisions in their own language ("Bayern"), and the
+    # iso-codes English catalogue has "Bavaria"; where none exists the name stands.
     return gettext.translation(domain, pycountry.LOCALES_DIR, languages=[language], fallback=True)
 
 

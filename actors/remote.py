@@ -299,6 +299,11 @@ class RemoteDirectory:
             "icon_url": doc.icon_url,
             "manually_approves": doc.manually_approves,
             "discoverable": doc.discoverable,
+            "indexable": doc.indexable,
+            "region_code": doc.region_code,
+            "locality": doc.locality,
+            "postal_prefix": doc.postal_prefix,
+            "interests": list(doc.interests),
             "fetched_at": now,
         }
         async with self._sessionmaker() as session:

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from federation.content import plain_text
 from federation.errors import ParseError
+from federation.hashtags import hashtag_key
 
 __all__ = [
     "ACTOR_TYPES",
@@ -40,6 +43,18 @@ ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Group", "Organizat
 MAX_USERNAME = 2048
 MAX_NAME = 2048
 MAX_SUMMARY = 20 * 1024
+# The directory profile (docs/federation-profile.md): what we keep of a peer's is
+# bounded like what we accept locally (`actors.profile`), whatever the peer sends.
+VERBUND_NS = "https://w3id.org/verbund/ns#"
+MAX_INTERESTS = 20
+MAX_INTEREST = 50
+MAX_LOCALITY = 100
+MAX_PROFILE_ITEMS = 200  # fields and tags looked at; the rest of a huge list is not read
+MAX_FIELD_VALUE = 2048
+_REGION_CODE = re.compile(r"[A-Z]{2}(?:-[A-Z0-9]{1,3})?")
+_REGION_IN_LABEL = re.compile(r"\(([A-Za-z]{2}(?:-[A-Za-z0-9]{1,3})?)\)")
+_POSTAL_PREFIX = re.compile(r"[A-Z0-9][A-Z0-9 -]{0,9}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +85,13 @@ class ActorDocument:
     manually_approves: bool = False
     discoverable: bool = False
     public_keys: tuple[PublicKeyDoc, ...] = ()
+    indexable: bool = False
+    # The directory profile: an ISO-3166-shaped upper-case code (not checked against
+    # ISO here), the district or town, a postal prefix, interests as hashtag names.
+    region_code: str | None = None
+    locality: str = ""
+    postal_prefix: str = ""
+    interests: tuple[str, ...] = ()
 
 
 # Whitespace or control characters anywhere make a URL unusable (and suspicious).
@@ -260,6 +282,132 @@ def _username(value: object, actor_id: str) -> str:
     return segment[:MAX_USERNAME]
 
 
+def _maps_verbund(context: object) -> bool:
+    """Whether `@context` defines our terms: inline (a value naming the namespace, as our
+    documents embed it) or by reference to an instance's `…/ns/verbund.jsonld`."""
+    for item in _items(context):
+        if isinstance(item, str):
+            if item.endswith("/ns/verbund.jsonld") or item == VERBUND_NS:
+                return True
+        elif isinstance(item, dict):
+            for value in item.values():
+                if isinstance(value, dict):
+                    value = value.get("@id")
+                if isinstance(value, str) and value.startswith(VERBUND_NS):
+                    return True
+    return False
+
+
+def _type_is(value: object, wanted: str) -> bool:
+    return any(t == wanted for t in _items(value))
+
+
+def _plain(value: object, limit: int) -> str:
+    """One line of visible text from a peer's (maybe HTML) string, control and bidi
+    characters removed; "" if it is no string."""
+    if not isinstance(value, str):
+        return ""
+    text = plain_text(value[: limit * 4]) if "<" in value or "&" in value else value
+    return " ".join(_CONTROL.sub("", text).split())[:limit]
+
+
+def _region_code(value: object) -> str | None:
+    if not isinstance(value, str) or len(value) > 10:
+        return None
+    code = value.strip().upper()
+    return code if _REGION_CODE.fullmatch(code) else None
+
+
+def _postal_prefix(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 20:
+        return ""
+    prefix = value.strip().upper()
+    return prefix if _POSTAL_PREFIX.fullmatch(prefix) else ""
+
+
+def _region_from_fields(attachment: object) -> str | None:
+    """A region from a profile field named "Region" (any case, also "Region / Region")
+    whose text ends a parenthesised code, as ours reads "Pankow, Berlin (DE-BE)"."""
+    for n, field in enumerate(_items(attachment)):
+        if n >= MAX_PROFILE_ITEMS:
+            break
+        if not isinstance(field, dict) or not _type_is(field.get("type"), "PropertyValue"):
+            continue
+        name = field.get("name")
+        if not isinstance(name, str) or len(name) > 100:
+            continue
+        if not all(part.strip().lower() == "region" for part in name.split("/")):
+            continue
+        text = _plain(field.get("value"), MAX_FIELD_VALUE)
+        for found in reversed(_REGION_IN_LABEL.findall(text)):
+            code = _region_code(found)
+            if code is not None:
+                return code
+    return None
+
+
+def _interest(value: object) -> tuple[str, str] | None:
+    """(name, key) of one interest: the name with what no hashtag holds removed (the
+    `#`, spaces, punctuation, markup), as Mastodon's HashtagNormalizer does."""
+    if not isinstance(value, str) or len(value) > MAX_INTEREST * 4:
+        return None
+    if "<" in value:
+        value = plain_text(value)
+    name = "".join(
+        ch for ch in value if ch.isalnum() or ch == "_" or unicodedata.category(ch)[0] == "M"
+    )
+    key = hashtag_key(name)
+    if key is None or len(name) > MAX_INTEREST:
+        return None
+    return name, key
+
+
+def _interests(values: Iterator[object]) -> tuple[str, ...]:
+    """Up to MAX_INTERESTS names, the first spelling of each key kept."""
+    kept: dict[str, str] = {}
+    for n, value in enumerate(values):
+        if n >= MAX_PROFILE_ITEMS or len(kept) >= MAX_INTERESTS:
+            break
+        found = _interest(value)
+        if found is not None:
+            kept.setdefault(found[1], found[0])
+    return tuple(kept.values())
+
+
+def _hashtag_names(tags: object) -> Iterator[object]:
+    for tag in _items(tags):
+        if isinstance(tag, dict) and _type_is(tag.get("type"), "Hashtag"):
+            yield tag.get("name")
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    region_code: str | None = None
+    locality: str = ""
+    postal_prefix: str = ""
+    interests: tuple[str, ...] = ()
+
+
+def _profile(doc: dict[str, object]) -> _Profile:
+    """Our terms when the context defines them, else the Region field and Hashtag tags.
+    A malformed value is dropped, never fatal. A bare `region` key in a document whose
+    context does not define it means something else (or nothing) and is ignored."""
+    ours = _maps_verbund(doc.get("@context"))
+    code = _region_code(doc.get("region")) if ours else None
+    locality, postal = "", ""
+    if code is not None:
+        locality = _plain(doc.get("locality"), MAX_LOCALITY)
+        postal = _postal_prefix(doc.get("postalCodePrefix"))
+    else:
+        code = _region_from_fields(doc.get("attachment"))
+    listed = doc.get("interests") if ours else None
+    if isinstance(listed, list):
+        interests = _interests(iter(listed))
+    else:
+        interests = _interests(_hashtag_names(doc.get("tag")))
+    return _Profile(code, locality, postal, interests)
+
+
 def parse_actor(obj: object) -> ActorDocument:
     """Narrow a remote actor document. Raises `ParseError` (and nothing else) when it is not
     one Mastodon would accept: no AS `@context`, unknown type, missing or non-http(s) `id`
@@ -277,6 +425,7 @@ def parse_actor(obj: object) -> ActorDocument:
     username = _username(doc.get("preferredUsername"), actor_id)
     endpoints = doc.get("endpoints")
     shared_inbox = _optional_link(endpoints, "sharedInbox") if isinstance(endpoints, dict) else None
+    profile = _profile(doc)
     return ActorDocument(
         id=actor_id,
         type=actor_type,
@@ -293,6 +442,11 @@ def parse_actor(obj: object) -> ActorDocument:
         manually_approves=doc.get("manuallyApprovesFollowers") is True,
         discoverable=doc.get("discoverable") is True,
         public_keys=_actor_keys(actor_id, doc.get("publicKey")),
+        indexable=doc.get("indexable") is True,
+        region_code=profile.region_code,
+        locality=profile.locality,
+        postal_prefix=profile.postal_prefix,
+        interests=profile.interests,
     )
 
 

@@ -5,12 +5,31 @@ Pure protocol code: must not import anything of ours outside `federation`.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
 ACTIVITY_JSON = "application/activity+json"
+LD_JSON = "application/ld+json"
+
+# Our own actor terms (docs/federation-profile.md). The namespace IRI is fixed; each
+# instance also serves the context at `/ns/verbund.jsonld` (`render_verbund_context`),
+# but actor documents carry the definitions inline, so no reader has to fetch it.
+VERBUND_NS = "https://w3id.org/verbund/ns#"
+VERBUND_CONTEXT_PATH = "/ns/verbund.jsonld"
+VERBUND_TERMS: dict[str, object] = {
+    "verbund": VERBUND_NS,
+    "region": "verbund:region",
+    "locality": "verbund:locality",
+    "postalCodePrefix": "verbund:postalCodePrefix",
+    "interests": "verbund:interests",
+}
+# The names of the profile fields (`attachment` PropertyValues) that Mastodon and other
+# software without our terms show; `federation.actors` reads "Region" back.
+REGION_FIELD = "Region"
+INTERESTS_FIELD = "Interessen / Interests"
 
 # Mastodon's actor context (app/lib/activitypub/adapter.rb): the security context
 # is required by Fedify to read `publicKey`; `schema:` keeps Mastodon's knowingly
@@ -31,8 +50,22 @@ ACTOR_CONTEXT: list[object] = [
         "schema": "http://schema.org#",
         "PropertyValue": "schema:PropertyValue",
         "value": "schema:value",
+        **VERBUND_TERMS,
     },
 ]
+
+
+def render_verbund_context() -> dict[str, object]:
+    """The JSON-LD context document served at `/ns/verbund.jsonld`: our terms, plus
+    `discoverable`/`indexable` mapped to `toot:` as Mastodon maps them."""
+    return {
+        "@context": {
+            **VERBUND_TERMS,
+            "toot": "http://joinmastodon.org/ns#",
+            "discoverable": "toot:discoverable",
+            "indexable": "toot:indexable",
+        }
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +85,27 @@ class ActorUris:
 
 
 @dataclass(frozen=True, slots=True)
+class Interest:
+    """One interest as a hashtag: the name as typed (no `#`) and its tag page URL."""
+
+    name: str
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileView:
+    """The directory profile of an actor. `region_code` is an upper-case ISO 3166 code
+    or None; `region_label` the text of the Region field ("Pankow, Berlin (DE-BE)"),
+    made by `actors.regions`, which knows the names."""
+
+    region_code: str | None = None
+    region_label: str = ""
+    locality: str = ""
+    postal_prefix: str = ""
+    interests: tuple[Interest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LocalActorView:
     """What rendering an actor document needs; built by `actors` from its row."""
 
@@ -65,6 +119,8 @@ class LocalActorView:
     discoverable: bool
     published: datetime
     icon_url: str | None = None
+    indexable: bool = False
+    profile: ProfileView | None = None
 
     @property
     def id(self) -> str:
@@ -113,7 +169,7 @@ def render_actor(actor: LocalActorView) -> dict[str, object]:
         "following": actor.urls.following,
         "manuallyApprovesFollowers": actor.manually_approves,
         "discoverable": actor.discoverable,
-        "indexable": actor.discoverable,
+        "indexable": actor.indexable,
         "published": format_datetime(actor.published),
         "publicKey": {
             "id": actor.urls.key_id,
@@ -123,10 +179,54 @@ def render_actor(actor: LocalActorView) -> dict[str, object]:
         "attachment": [],
         "tag": [],
     }
+    if actor.profile is not None:
+        doc.update(render_profile(actor.profile))
     if actor.urls.shared_inbox:
         doc["endpoints"] = {"sharedInbox": actor.urls.shared_inbox}
     if actor.icon_url:
         doc["icon"] = {"type": "Image", "url": actor.icon_url}
+    return doc
+
+
+def hashtag_link(interest: Interest) -> str:
+    """A hashtag as Mastodon writes one into HTML (so it renders the same there)."""
+    return (
+        f'<a href="{html.escape(interest.href)}" class="mention hashtag" rel="tag">'
+        f"#<span>{html.escape(interest.name)}</span></a>"
+    )
+
+
+def render_profile(profile: ProfileView) -> dict[str, object]:
+    """The profile parts of an actor document: our terms (read by Verbund peers), the
+    same as PropertyValue fields and Hashtag tags (what Mastodon and others show)."""
+    doc: dict[str, object] = {}
+    fields: list[object] = []
+    if profile.region_code:
+        doc["region"] = profile.region_code
+        if profile.locality:
+            doc["locality"] = profile.locality
+        if profile.postal_prefix:
+            doc["postalCodePrefix"] = profile.postal_prefix
+        fields.append(
+            {
+                "type": "PropertyValue",
+                "name": REGION_FIELD,
+                "value": html.escape(profile.region_label or profile.region_code),
+            }
+        )
+    doc["interests"] = [i.name for i in profile.interests]
+    if profile.interests:
+        fields.append(
+            {
+                "type": "PropertyValue",
+                "name": INTERESTS_FIELD,
+                "value": " ".join(hashtag_link(i) for i in profile.interests),
+            }
+        )
+    doc["attachment"] = fields
+    doc["tag"] = [
+        {"type": "Hashtag", "name": f"#{i.name}", "href": i.href} for i in profile.interests
+    ]
     return doc
 
 
@@ -187,7 +287,10 @@ def render_actor_bare(actor: LocalActorView) -> dict[str, object]:
     """What unsigned fetches get in authorized-fetch mode: enough to verify our signatures.
 
     Mastodon does the same under AUTHORIZED_FETCH, which avoids the deadlock of
-    two servers each requiring a signed fetch of the other's key first.
+    two servers each requiring a signed fetch of the other's key first. The profile
+    (region, interests, discoverable) is left out with the rest: an instance that
+    requires signed fetches shows it only to those who sign. The context stays the full
+    one, so both documents read the same to a JSON-LD processor.
     """
     full = render_actor(actor)
     keep = (

@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
-from inbox.context import BatchHandler, Handler, Prefetcher
+from federation.activities import Activity, AsObject
+from federation.actors import ACTOR_TYPES
+from inbox.context import BatchHandler, Handler, HandlerContext, Prefetcher
 from inbox.creates import on_create, on_creates
 from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
@@ -40,6 +44,29 @@ class HandlerSpec:
     batch: BatchHandler | None = None
 
 
+async def prefetch_actor_update(
+    ctx: HandlerContext, sessionmaker: async_sessionmaker[AsyncSession], activity: Activity
+) -> dict[str, AsObject]:
+    """An Update of the sender's own actor document (Mastodon sends one when a profile
+    changes): the actor is fetched again from its origin and stored, so names, keys and
+    the directory profile are current. The embedded copy is not trusted on its own; a
+    fetch failure is logged and the cached actor stays as it was. Nothing is left for
+    `on_update`, which ignores what is no post."""
+    obj = activity.object
+    if (
+        obj is None
+        or obj.id != activity.actor
+        or obj.type_in(ACTOR_TYPES) is None
+        or ctx.uris.is_local(activity.actor)
+    ):
+        return {}
+    try:
+        await ctx.directory.fetch_actor(activity.actor)
+    except RemoteActorError as exc:
+        log.info("cannot refresh %s after its Update: %s", activity.actor, exc)
+    return {}
+
+
 HANDLERS: dict[str, HandlerSpec] = {
     "Follow": HandlerSpec(on_follow, needs_actor=True),
     "Accept": HandlerSpec(on_accept),
@@ -48,7 +75,7 @@ HANDLERS: dict[str, HandlerSpec] = {
     "Block": HandlerSpec(on_block),
     "Delete": HandlerSpec(on_delete),
     "Create": HandlerSpec(on_create, needs_actor=True, batch=on_creates),
-    "Update": HandlerSpec(on_update),
+    "Update": HandlerSpec(on_update, prefetcher=prefetch_actor_update),
     "Announce": HandlerSpec(on_announce, needs_actor=True, prefetcher=prefetch_announce),
     "Like": HandlerSpec(on_like),
 }

@@ -15,6 +15,7 @@ __all__ = [
     "models",
     "polls",
     "posts",
+    "profiles",
     "publish",
     "queries",
     "queue",

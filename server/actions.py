@@ -1,20 +1,23 @@
-"""Operator and staff actions on follows, shared by the CLI and (later) the HTTP API.
+"""Operator and staff actions on follows and profiles, shared by the CLI and the HTTP API.
 
 Orchestration only: resolve names and handles, then call `outbox` and `actors`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.local import get_actor, validate_new_actor
+from actors.local import get_actor
 from actors.models import Actor, Follow, FollowState, RemoteActor
+from actors.profile import ProfileChange, apply_profile
 from actors.relations import page_relations, pending_requests
 from actors.remote import RemoteActorError
+from federation.documents import render_actor
 from federation.errors import ParseError
 from federation.text import load_json
 from federation.webfinger import parse_acct
@@ -28,6 +31,7 @@ from outbox.follows import (
     send_follow,
     send_unfollow,
 )
+from outbox.profiles import send_actor_update
 from server.services import Services
 
 
@@ -259,28 +263,38 @@ async def update_actor(
     hide_collections: bool | None = None,
     discoverable: bool | None = None,
 ) -> Actor:
-    """Change an actor's profile or settings; the cached documents are refreshed."""
+    """Change an actor's profile or settings (`update_profile`, which federates them)."""
+    change = ProfileChange(
+        display_name=display_name, summary=summary, locked=locked, discoverable=discoverable
+    )
+    return await update_profile(svc, actor_name, change, hide_collections=hide_collections)
+
+
+async def update_profile(
+    svc: Services,
+    actor_name: str,
+    change: ProfileChange,
+    *,
+    hide_collections: bool | None = None,
+    wake: Callable[[], None] | None = None,
+) -> Actor:
+    """Change an actor's profile (`actors.profile.update_profile`); when its document
+    changed, an Update of it goes to its followers in the same transaction, and the
+    cached documents are refreshed. Raises `actors.profile.InvalidProfileError`."""
+    ctx = svc.publish_context(wake)
     async with svc.sessionmaker() as session:
         actor = await get_actor(session, actor_name)
-        validate_new_actor(
-            actor.username,
-            actor.type,
-            actor.display_name if display_name is None else display_name,
-            actor.summary if summary is None else summary,
-        )
-        if display_name is not None:
-            actor.display_name = display_name
-        if summary is not None:
-            actor.summary = summary
-        if locked is not None:
-            actor.manually_approves = locked
-        if hide_collections is not None:
+        changed = await apply_profile(session, actor, change, now=svc.clock())
+        if hide_collections is not None and hide_collections != actor.hide_collections:
             actor.hide_collections = hide_collections
-        if discoverable is not None:
-            actor.discoverable = discoverable
-        actor.updated_at = svc.clock()
+            actor.updated_at = svc.clock()
+        if changed:
+            document = render_actor(svc.documents.view_of(actor))
+            await send_actor_update(session, ctx, actor, document)
         await session.commit()
     svc.documents.invalidate(actor.username)
+    if changed:
+        ctx.wake()
     return actor
 
 

@@ -9,7 +9,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.accounts import Action
+from actors.local import ActorError
 from actors.models import Actor, Follow, FollowState, RemoteActor
+from actors.profile import ProfileChange
 from federation.hashtags import hashtag_key
 from outbox.models import Status, StatusTag
 from outbox.timelines import paginate
@@ -17,6 +19,7 @@ from server import actions, keys
 from server.api.common import (
     Caller,
     Json,
+    Params,
     Routes,
     json_response,
     link_header,
@@ -65,6 +68,44 @@ async def verify_credentials(request: web.Request) -> web.Response:
         )
         doc = await view.credential_account(actor, caller.ctx.role, pending)
     return json_response(doc)
+
+
+def _optional_bool(params: Params, name: str) -> bool | None:
+    return params.get_bool(name) if params.get(name) is not None else None
+
+
+def _optional_text(params: Params, name: str) -> str | None:
+    value = params.get(name)
+    return None if value is None else value.replace("\r\n", "\n")
+
+
+async def update_credentials(request: web.Request) -> web.Response:
+    """Mastodon's profile edit for the acting actor: `display_name`, `note` (plain text),
+    `locked`, `discoverable`, `indexable`, `hide_collections`; other keys (avatar,
+    `fields_attributes`, `source[...]`) are ignored. Region and interests are set through
+    `/api/verbund/v1/profile`. Editors and owners may; 422 names a bad value."""
+    params = await read_params(request)
+    caller = await require_user(request, "write:accounts")
+    if not caller.ctx.can(Action.PUBLISH):
+        raise not_allowed()
+    change = ProfileChange(
+        display_name=_optional_text(params, "display_name"),
+        summary=_optional_text(params, "note"),
+        locked=_optional_bool(params, "locked"),
+        discoverable=_optional_bool(params, "discoverable"),
+        indexable=_optional_bool(params, "indexable"),
+    )
+    try:
+        await actions.update_profile(
+            request.app[keys.SERVICES],
+            caller.actor.username,
+            change,
+            hide_collections=_optional_bool(params, "hide_collections"),
+            wake=request.app[keys.OUTBOX_WAKE].set,
+        )
+    except ActorError as exc:
+        raise validation_failed(str(exc)) from None
+    return await verify_credentials(request)
 
 
 async def _info(view: View, account_id: str) -> AccountInfo:
@@ -243,6 +284,7 @@ async def unfollow(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     r = Routes(app)
     r.get("/api/v1/accounts/verify_credentials", verify_credentials)
+    r.patch("/api/v1/accounts/update_credentials", update_credentials)
     r.get("/api/v1/accounts/lookup", lookup)
     r.get("/api/v1/accounts/search", search)
     r.get("/api/v1/accounts/relationships", relationships)

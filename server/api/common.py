@@ -415,6 +415,9 @@ class Routes:
     def put(self, path: str, handler: Handler) -> None:
         self._router.add_put(path, api_handler(handler))
 
+    def patch(self, path: str, handler: Handler) -> None:
+        self._router.add_patch(path, api_handler(handler))
+
     def delete(self, path: str, handler: Handler) -> None:
         self._router.add_delete(path, api_handler(handler))
 

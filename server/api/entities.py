@@ -24,8 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.documents import summary_html
 from actors.models import Actor, ActorType, Block, Follow, FollowState, RemoteActor, RoleName
+from actors.regions import Region, region_label
 from actors.uris import LocalUris
 from federation.content import plain_text, sanitize_html
+from federation.documents import INTERESTS_FIELD, REGION_FIELD, Interest, hashtag_link
+from federation.hashtags import hashtag_key
 from federation.media import Attachment, emoji_of
 from federation.webfinger import acct_domain
 from outbox.documents import stored_attachments
@@ -59,6 +62,17 @@ class AccountInfo:
     hide_collections: bool
     created_at: datetime
     local_id: int | None
+    indexable: bool = False
+    region: Region | None = None
+    interests: tuple[str, ...] = ()
+
+
+def _region(code: str | None, locality: str, postal_prefix: str) -> Region | None:
+    return Region(code, locality, postal_prefix) if code else None
+
+
+def _names(values: object) -> tuple[str, ...]:
+    return tuple(v for v in values if isinstance(v, str)) if isinstance(values, list) else ()
 
 
 def local_info(actor: Actor, uris: LocalUris) -> AccountInfo:
@@ -78,6 +92,9 @@ def local_info(actor: Actor, uris: LocalUris) -> AccountInfo:
         hide_collections=actor.hide_collections,
         created_at=actor.created_at,
         local_id=actor.id,
+        indexable=actor.indexable,
+        region=_region(actor.region_code, actor.locality, actor.postal_prefix),
+        interests=_names(actor.interests),
     )
 
 
@@ -100,6 +117,9 @@ def remote_info(remote: RemoteActor) -> AccountInfo:
         hide_collections=False,
         created_at=remote.fetched_at,
         local_id=None,
+        indexable=remote.indexable,
+        region=_region(remote.region_code, remote.locality, remote.postal_prefix),
+        interests=_names(remote.interests),
     )
 
 
@@ -258,9 +278,9 @@ class View:
             "bot": info.type in (ActorType.APPLICATION, "Service"),
             "group": info.type == ActorType.GROUP,
             "discoverable": info.discoverable,
-            "indexable": info.discoverable,
+            "indexable": info.indexable,
             "hide_collections": info.hide_collections,
-            "noindex": not info.discoverable,
+            "noindex": not info.indexable,
             "created_at": api_datetime(info.created_at),
             "last_status_at": (
                 stats.last_status_at.date().isoformat() if stats.last_status_at else None
@@ -268,10 +288,31 @@ class View:
             "followers_count": stats.followers,
             "following_count": stats.following,
             "statuses_count": stats.statuses,
-            "fields": [],
+            "fields": self.profile_fields(info),
             "emojis": [],
             "roles": [],
         }
+
+    def profile_fields(self, info: AccountInfo) -> list[Json]:
+        """Region and interests as Mastodon profile fields (HTML values), the same two
+        fields our actor documents carry; interests link to this instance's tag pages."""
+        fields: list[Json] = []
+        if info.region is not None:
+            fields.append(
+                {
+                    "name": REGION_FIELD,
+                    "value": html.escape(region_label(info.region, "en")),
+                    "verified_at": None,
+                }
+            )
+        links = [
+            hashtag_link(Interest(name, self.uris.tag_page(key)))
+            for name in info.interests
+            if (key := hashtag_key(name)) is not None
+        ]
+        if links:
+            fields.append({"name": INTERESTS_FIELD, "value": " ".join(links), "verified_at": None})
+        return fields
 
     async def accounts(self, infos: Sequence[AccountInfo]) -> list[Json]:
         stats = await self.stats(infos)
@@ -282,14 +323,21 @@ class View:
 
     async def credential_account(self, actor: Actor, role: RoleName, follow_requests: int) -> Json:
         """The acting actor, with `source` (plain text) and the person's Verbund role."""
-        doc = await self.account(local_info(actor, self.uris))
+        info = local_info(actor, self.uris)
+        doc = await self.account(info)
         doc["source"] = {
             "privacy": Visibility.PUBLIC.value,
             "sensitive": False,
             "language": None,
             "note": actor.summary,
-            "fields": [],
+            "fields": [
+                {"name": f["name"], "value": plain_text(str(f["value"])), "verified_at": None}
+                for f in self.profile_fields(info)
+            ],
             "follow_requests_count": follow_requests,
+            "hide_collections": actor.hide_collections,
+            "discoverable": actor.discoverable,
+            "indexable": actor.indexable,
         }
         doc["role"] = {
             "id": ROLE_IDS[role],

@@ -13,10 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors import accounts
 from actors.accounts import Action
-from actors.local import find_actor
+from actors.local import ActorError, find_actor
 from actors.models import Actor, RoleName, User
+from actors.profile import ProfileChange, actor_region
+from actors.regions import region_name
+from federation.text import load_json
 from outbox.models import Status
-from server import keys
+from server import actions, keys
 from server.api.accounts import view_for
 from server.api.common import (
     ApiError,
@@ -241,9 +244,116 @@ async def status_author(request: web.Request) -> web.Response:
     )
 
 
+def profile_json(actor: Actor) -> Json:
+    """The directory profile of an actor, as `GET /api/verbund/v1/profile` returns it."""
+    region = actor_region(actor)
+    return {
+        "region": None
+        if region is None
+        else {
+            "code": region.code,
+            "name_en": region_name(region.code, "en"),
+            "name_de": region_name(region.code, "de"),
+            "locality": region.locality,
+            "postal_prefix": region.postal_prefix,
+        },
+        "interests": [n for n in actor.interests if isinstance(n, str)],
+        "discoverable": actor.discoverable,
+        "indexable": actor.indexable,
+    }
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    caller = await require_user(request, "read:accounts")
+    async with request.app[keys.SESSIONMAKER]() as session:
+        actor = await session.get(Actor, caller.actor.id)
+        if actor is None:
+            raise not_found()
+        return json_response(profile_json(actor))
+
+
+def _read_profile_change(body: object) -> ProfileChange:
+    """A JSON object with any of `region` (an object, a code, or null to clear),
+    `interests` (a list of names), `discoverable`, `indexable`; 422 names a bad key."""
+    if not isinstance(body, dict):
+        raise validation_failed("the body must be a JSON object")
+    region: str | None = None
+    locality: str | None = None
+    postal: str | None = None
+    if "region" in body:
+        value = body["region"]
+        if value is None or value == "":
+            region = ""
+        elif isinstance(value, str):
+            region = value
+        elif isinstance(value, dict):
+            code = value.get("code")
+            if not isinstance(code, str):
+                raise validation_failed("region.code must be a string")
+            region = code
+            locality = _text_or_none(value, "locality")
+            postal = _text_or_none(value, "postal_prefix")
+        else:
+            raise validation_failed("region must be an object, a code or null")
+    interests: list[str] | None = None
+    if "interests" in body:
+        listed = body["interests"]
+        if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+            raise validation_failed("interests must be a list of strings")
+        interests = listed
+    flags: dict[str, bool | None] = {}
+    for name in ("discoverable", "indexable"):
+        flag = body.get(name)
+        if flag is not None and not isinstance(flag, bool):
+            raise validation_failed(f"{name} must be true or false")
+        flags[name] = flag
+    return ProfileChange(
+        region=region,
+        locality=locality if region else None,
+        postal_prefix=postal if region else None,
+        interests=interests,
+        discoverable=flags["discoverable"],
+        indexable=flags["indexable"],
+    )
+
+
+def _text_or_none(obj: dict[str, object], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise validation_failed(f"region.{name} must be a string")
+    return value
+
+
+async def update_profile(request: web.Request) -> web.Response:
+    """Change the acting actor's region, interests and listing (editors and owners);
+    keys left out stay as they are. The new actor document goes to its followers."""
+    caller = await require_user(request, "write:accounts")
+    if not caller.ctx.can(Action.PUBLISH):
+        raise not_allowed()
+    try:
+        body = load_json(await request.read() or b"{}")
+    except ValueError:
+        raise ApiError(400, "Invalid JSON in the request body") from None
+    change = _read_profile_change(body)
+    try:
+        actor = await actions.update_profile(
+            request.app[keys.SERVICES],
+            caller.actor.username,
+            change,
+            wake=request.app[keys.OUTBOX_WAKE].set,
+        )
+    except ActorError as exc:
+        raise validation_failed(str(exc)) from None
+    return json_response(profile_json(actor))
+
+
 def add_routes(app: web.Application) -> None:
     r = Routes(app)
     r.get("/api/verbund/v1/actors", my_actors)
+    r.get("/api/verbund/v1/profile", get_profile)
+    r.patch("/api/verbund/v1/profile", update_profile)
     r.get("/api/verbund/v1/roles", list_staff)
     r.post("/api/verbund/v1/roles", grant)
     r.delete("/api/verbund/v1/roles/{username}", revoke_staff)

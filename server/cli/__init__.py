@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from actors.local import ActorError
 from server import db
 from server.actions import ActionError
-from server.cli import accounts, actors, deliveries, follows, instance, news
+from server.cli import accounts, actors, deliveries, follows, instance, news, profile
 from server.cli.common import CliError, err
 from server.cli.terminal import SafeFormatter
 from server.config import ConfigError
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     news.register(sub, common)
     accounts.register(sub, common)
     deliveries.register(sub, common)
+    profile.register(sub, common)
     return parser
 
 

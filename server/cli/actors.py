@@ -31,7 +31,7 @@ def cmd_actor_create(args: argparse.Namespace) -> None:
             display_name=args.display_name or "",
             summary=args.summary or "",
             manually_approves=args.locked,
-            discoverable=not args.not_discoverable,
+            discoverable=args.discoverable,
         )
         await session.commit()
         _print(f"created {actor.type} @{actor.username}@{config.instance.host}")
@@ -69,6 +69,7 @@ def cmd_actor_show(args: argparse.Namespace) -> None:
         _print(f"profile:     {view.profile_url}")
         _print(f"locked:      {'yes' if actor.manually_approves else 'no'}")
         _print(f"discoverable:{' yes' if actor.discoverable else ' no'}")
+        _print(f"indexable:   {'yes' if actor.indexable else 'no'}")
         _print(f"created:     {actor.created_at.isoformat()}")
         _print(f"key id:      {local_uris(config).key_id(view.id)}")
 
@@ -88,7 +89,21 @@ def register(
     q.add_argument("--display-name")
     q.add_argument("--summary", help="plain text; blank lines separate paragraphs")
     q.add_argument("--locked", action="store_true", help="staff approve each follow request")
-    q.add_argument("--not-discoverable", action="store_true", help="keep out of directories")
+    listed = q.add_mutually_exclusive_group()
+    listed.add_argument(
+        "--discoverable",
+        dest="discoverable",
+        action="store_true",
+        default=None,
+        help="list in directories (default for organisations and groups)",
+    )
+    listed.add_argument(
+        "--not-discoverable",
+        dest="discoverable",
+        action="store_false",
+        default=None,
+        help="keep out of directories (default for people)",
+    )
     q.set_defaults(func=cmd_actor_create)
     q = asub.add_parser("list", parents=[common], help="list actors")
     q.set_defaults(func=cmd_actor_list)

@@ -14,7 +14,12 @@ from aiohttp import web
 
 from actors.documents import CachedActor
 from actors.local import count_actors
-from federation.documents import wants_activity_json
+from federation.documents import (
+    LD_JSON,
+    VERBUND_CONTEXT_PATH,
+    render_verbund_context,
+    wants_activity_json,
+)
 from federation.errors import ParseError
 from federation.nodeinfo import VERSIONS, NodeStats, render_nodeinfo, render_nodeinfo_links
 from federation.webfinger import parse_acct, render_host_meta_json, render_host_meta_xrd
@@ -180,6 +185,20 @@ async def instance_actor(request: web.Request) -> web.Response:
     return await _actor_response(request, entry, public=True)
 
 
+# The context never changes within a release: peers and JSON-LD processors may keep it.
+_CONTEXT_BODY = json.dumps(render_verbund_context(), ensure_ascii=False, indent=2).encode()
+_CONTEXT_HEADERS = {
+    "Content-Type": f"{LD_JSON}; charset=utf-8",
+    "Cache-Control": "public, max-age=86400",
+    **CORS,
+}
+
+
+async def verbund_context(request: web.Request) -> web.Response:
+    """Our JSON-LD context (`region`, `locality`, `postalCodePrefix`, `interests`)."""
+    return web.Response(body=_CONTEXT_BODY, headers=_CONTEXT_HEADERS)
+
+
 def add_discovery_routes(app: web.Application) -> None:
     app.router.add_get("/.well-known/webfinger", with_error_pages(webfinger))
     app.router.add_get("/.well-known/host-meta", with_error_pages(host_meta))
@@ -188,3 +207,4 @@ def add_discovery_routes(app: web.Application) -> None:
     app.router.add_get("/nodeinfo/{version}", with_error_pages(nodeinfo))
     app.router.add_get("/users/{username}", actor)
     app.router.add_get("/actor", with_error_pages(instance_actor))
+    app.router.add_get(VERBUND_CONTEXT_PATH, verbund_context)

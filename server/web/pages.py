@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from actors.local import list_actors
-from federation.documents import LocalActorView
+from actors.regions import LANGUAGES, Region, region_label
+from federation.documents import LocalActorView, ProfileView
 from outbox.queries import public_posts
 from server import keys
 from server.web.errors import not_found, with_error_pages
@@ -23,8 +24,21 @@ TYPE_LABELS = {
 }
 
 
+# The language the pages are written in (base.html's `lang`); region names follow it.
+PAGE_LANGUAGE = "en"
+
+
+def region_text(profile: ProfileView | None, language: str = PAGE_LANGUAGE) -> str:
+    """The region line of a profile page, named in `language`: "Pankow, Berlin (DE-BE)"."""
+    if profile is None or not profile.region_code:
+        return ""
+    region = Region(profile.region_code, profile.locality, profile.postal_prefix)
+    return region_label(region, language if language in LANGUAGES else "en")
+
+
 async def render_profile(request: web.Request, view: LocalActorView) -> web.Response:
-    """The profile with h-card and the newest public posts as an h-feed."""
+    """The profile with h-card (region as `p-region`, interests as tag links) and the
+    newest public posts as an h-feed."""
     async with request.app[keys.SESSIONMAKER]() as session:
         posts = [post_view(p) for p in await public_posts(session, view.id, limit=PROFILE_POSTS)]
     uris = request.app[keys.URIS]
@@ -32,6 +46,8 @@ async def render_profile(request: web.Request, view: LocalActorView) -> web.Resp
         request,
         "profile.html",
         actor=view,
+        region=region_text(view.profile),
+        interests=view.profile.interests if view.profile else (),
         posts=posts,
         type_label=TYPE_LABELS.get(view.type, view.type),
         rss_url=uris.feed(view.username, "rss"),

@@ -500,6 +500,7 @@ async def test_verify_credentials_is_the_acting_actor_with_the_role(org: Org) ->
     assert doc["role"]["name"] == "moderator"
     assert set(doc["source"]) == {
         "privacy", "sensitive", "language", "note", "fields", "follow_requests_count",
+        "hide_collections", "discoverable", "indexable",
     }  # fmt: skip
 
 
