@@ -80,9 +80,10 @@ MAX_OFFSET = 100_000
 MAX_INTERESTS = 20
 _TYPES = frozenset({"Organization", "Group", "Person"})
 
-LastPostAt = Callable[[SQLColumnExpression[int]], ColumnElement[Any]]
-"""Given `actors.id`, the time of that actor's newest post as a scalar SQL expression
-(NULL without posts); `server` builds it over the statuses table."""
+LastPostAt = Callable[[ColumnElement[str]], ColumnElement[Any]]
+"""Given a local actor's URI as a SQL expression, the time of its newest post as a scalar
+SQL expression (NULL without posts); `server` builds it over the statuses table, whose
+(actor_uri, id) index finds the newest post with one seek."""
 
 
 class DirectoryQueryError(ValueError):
@@ -276,7 +277,11 @@ _LISTED = (Actor.is_instance.is_(False), Actor.discoverable.is_(True))
 
 
 def search_statement(
-    query: DirectoryQuery, *, dialect: str, last_post_at: LastPostAt | None = None
+    query: DirectoryQuery,
+    *,
+    dialect: str,
+    uris: LocalUris | None = None,
+    last_post_at: LastPostAt | None = None,
 ) -> Select[int, int, Any]:
     """The one UNION ALL statement behind `search`: rows of (is_local, row_id, sort_at),
     ordered and limited. Public for EXPLAIN in tests and benchmarks."""
@@ -288,8 +293,10 @@ def search_statement(
         raise DirectoryQueryError(f"limit must be from 1 to {MAX_LIMIT}")
     filters = ListingFilter.of(query)
     local_sort: SQLColumnExpression[Any] = Actor.profile_changed_at
-    if query.order == "active" and last_post_at is not None:
-        local_sort = func.coalesce(last_post_at(Actor.id), Actor.profile_changed_at)
+    if query.order == "active" and last_post_at is not None and uris is not None:
+        # `LocalUris.actor` is the users prefix and the name, which needs no quoting.
+        actor_uri = literal(uris.actor("")).concat(Actor.username)
+        local_sort = func.coalesce(last_post_at(actor_uri), Actor.profile_changed_at)
     branches: list[Select[int, int, Any]] = [
         select(
             literal(1).label("is_local"),
@@ -374,7 +381,9 @@ async def search(
 
     Raises DirectoryQueryError.
     """
-    stmt = search_statement(query, dialect=dialect_name(session), last_post_at=last_post_at)
+    stmt = search_statement(
+        query, dialect=dialect_name(session), uris=uris, last_post_at=last_post_at
+    )
     order = [(bool(is_local), int(row_id)) for is_local, row_id, _ in await session.execute(stmt)]
     local_ids = [row_id for is_local, row_id in order if is_local]
     entry_ids = [row_id for is_local, row_id in order if not is_local]

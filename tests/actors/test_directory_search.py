@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from sqlalchemy import (
     ColumnElement,
-    SQLColumnExpression,
     case,
     delete,
     literal,
@@ -301,11 +300,10 @@ async def test_non_discoverable_and_instance_actor_never_appear(session: AsyncSe
 
 
 async def test_active_order_uses_the_given_last_post_time(session: AsyncSession) -> None:
-    munich = await session.scalar(select(Actor.id).where(Actor.username == "munich"))
     posted = literal(T0 + timedelta(days=30), UTCDateTime())
 
-    def last_post_at(actor_id: SQLColumnExpression[int]) -> ColumnElement[Any]:
-        return case((actor_id == munich, posted), else_=null())
+    def last_post_at(actor_uri: ColumnElement[str]) -> ColumnElement[Any]:
+        return case((actor_uri == URIS.actor("munich"), posted), else_=null())
 
     hits = await search(
         session,
