@@ -310,7 +310,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def _url(base: str, pairs: Sequence[tuple[str, str]]) -> str:
-    return f"{base}?{urlencode(pairs)}" if pairs else base
+    return f"{base}?{urlencode(pairs, safe=':')}" if pairs else base
 
 
 def render_directory_collection(

@@ -4,8 +4,9 @@ Exit codes: 0 success, 1 a failure the message explains, 2 bad usage.
 
 One module per command family (`instance`: init, db, serve; `actors`; `follows`; `news`;
 `accounts`; `deliveries`: worker and the delivery queue; `directory`), each with a
-`register` that adds its subcommands; what they share lives in `server.cli.common`. Other packages use only
-`main` (the `verbund` entry point) and `build_parser`; the command modules are private.
+`register` that adds its subcommands; what they share lives in `server.cli.common`. Other
+packages use only `main` (the `verbund` entry point) and `build_parser`; the command
+modules are private.
 """
 
 from __future__ import annotations
