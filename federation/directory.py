@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 
 from federation.documents import AS_CONTEXT, format_datetime
 from federation.errors import ParseError
+from federation.text import clean_text
 
 __all__ = [
     "DIRECTORY_CONTEXT",
@@ -197,8 +198,10 @@ def parse_directory_params(pairs: Sequence[tuple[str, str]]) -> DirectoryParams:
     separated), `match` (`any` | `all`), `type` (repeatable/comma: organization, group,
     person), `q`, `since`, `page` and `before` from query-string pairs.
 
-    Unknown parameters are ignored. Raises DirectoryParamError naming the parameter.
+    Unknown parameters are ignored; NUL and lone surrogates are dropped from values (no
+    database compares them). Raises DirectoryParamError naming the parameter.
     """
+    pairs = [(k, clean_text(v)) for k, v in pairs]
 
     def values(*names: str) -> list[str]:
         return [v for k, v in pairs if k in names]
