@@ -162,7 +162,7 @@ async def test_verbund_directory_structured(alpha: Instance, client: aiohttp.Cli
         client, f"{alpha.base_url}/api/verbund/v1/directory?order=new&region=DE-BE&offset=2"
     )
     assert isinstance(doc, dict) and doc["next_offset"] is None
-    (kiez,) = doc["items"]  # type: ignore[misc]  # JSON
+    (kiez,) = doc["items"]
     assert kiez["peer"] == "peer.test:8443" and kiez["handle"] == "kiez@peer.test:8443"
     assert kiez["url"] == "https://peer.test:8443/@kiez"
 

@@ -393,7 +393,7 @@ async def test_peers_only_needs_a_peer_signature(
     doc = await signed_get(beta, url)
     assert isinstance(doc, dict) and doc["totalItems"] == 3
     page = await signed_get(beta, f"{url}?page=true")
-    assert isinstance(page, dict) and len(page["orderedItems"]) == 3  # type: ignore[arg-type]  # JSON
+    assert isinstance(page, dict) and len(page["orderedItems"]) == 3
     # The page for people stays public.
     status, text = await get_html(client, url)
     assert status == 200 and "Radentscheid" in text
