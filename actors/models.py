@@ -23,6 +23,14 @@ class Actor(Base):
     """A local actor. `username_key` is the lower-cased username: lookups ignore case."""
 
     __tablename__ = "actors"
+    # Postal-prefix searches are left-anchored patterns (actors.directory, migration 0011).
+    __table_args__ = (
+        Index(
+            "ix_actors_postal_prefix",
+            "postal_prefix",
+            postgresql_ops={"postal_prefix": "text_pattern_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
@@ -259,6 +267,11 @@ class DirectoryEntry(Base):
     __table_args__ = (
         Index("ix_directory_entries_region", "region_code", "postal_prefix"),
         Index("ix_directory_entries_peer_seen", "peer_id", "seen_at"),
+        Index(
+            "ix_directory_entries_postal_prefix",
+            "postal_prefix",
+            postgresql_ops={"postal_prefix": "text_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)

@@ -10,6 +10,7 @@ __all__ = [
     "activities",
     "actors",
     "content",
+    "directory",
     "documents",
     "errors",
     "fetch",

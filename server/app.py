@@ -24,6 +24,7 @@ from server.config import Config, DatabaseConfig
 from server.ratelimit import RateLimits
 from server.services import open_services, utc_clock
 from server.web.activitypub import add_activitypub_routes
+from server.web.directory import add_directory_routes
 from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
 from server.web.layout import TEMPLATES
@@ -106,6 +107,7 @@ def create_app(
     add_activitypub_routes(app)
     add_news_routes(app)
     add_page_routes(app)
+    add_directory_routes(app)
     add_api_routes(app)
     add_catch_all_route(app)
     return app

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server.api import (
     accounts,
+    directory,
     follow_requests,
     instance,
     oauth,
@@ -34,7 +35,17 @@ CORS_PATHS = (
 
 def add_api_routes(app: web.Application) -> None:
     """Register the API: each route carries its own CORS and JSON errors (no middleware)."""
-    for module in (oauth, accounts, statuses, polls, timelines, follow_requests, instance, verbund):
+    for module in (
+        oauth,
+        accounts,
+        statuses,
+        polls,
+        timelines,
+        follow_requests,
+        instance,
+        verbund,
+        directory,
+    ):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)
 

@@ -3,9 +3,10 @@
 Exit codes: 0 success, 1 a failure the message explains, 2 bad usage.
 
 One module per command family (`instance`: init, db, serve; `actors`; `follows`; `news`;
-`accounts`; `deliveries`: worker and the delivery queue), each with a `register` that adds
-its subcommands; what they share lives in `server.cli.common`. Other packages use only
-`main` (the `verbund` entry point) and `build_parser`; the command modules are private.
+`accounts`; `deliveries`: worker and the delivery queue; `directory`), each with a
+`register` that adds its subcommands; what they share lives in `server.cli.common`. Other
+packages use only `main` (the `verbund` entry point) and `build_parser`; the command
+modules are private.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from collections.abc import Sequence
 from actors.local import ActorError
 from server import db
 from server.actions import ActionError
-from server.cli import accounts, actors, deliveries, follows, instance, news, profile
+from server.cli import (
+    accounts,
+    actors,
+    deliveries,
+    directory,
+    follows,
+    instance,
+    news,
+    profile,
+)
 from server.cli.common import CliError, err
 from server.cli.terminal import SafeFormatter
 from server.config import ConfigError
@@ -43,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.register(sub, common)
     deliveries.register(sub, common)
     profile.register(sub, common)
+    directory.register(sub, common)
     return parser
 
 
