@@ -111,7 +111,7 @@ async def test_page_lists_local_actors_and_peer_entries(
     assert 'href="http://alpha.test/@klima"' in page
     assert 'href="https://peer.test:8443/@stadtwerk"' in page
     assert "on this instance" in page and "on peer.test:8443" in page
-    assert "Pankow, Berlin (DE-BE)" in page and "Bayern (DE-BY)" in page
+    assert "Pankow, Berlin (DE-BE)" in page and "Bavaria (DE-BY)" in page
     assert "#Klima #Verkehrswende" in page
     for label in ("region", "interest", "type", "q"):
         assert f'<label for="{label}">' in page and f'id="{label}"' in page
