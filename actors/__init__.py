@@ -11,6 +11,7 @@ __all__ = [
     "documents",
     "local",
     "models",
+    "peers",
     "regions",
     "relations",
     "remote",

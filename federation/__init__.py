@@ -10,6 +10,7 @@ __all__ = [
     "activities",
     "actors",
     "content",
+    "directory_pages",
     "documents",
     "errors",
     "fetch",

@@ -21,6 +21,7 @@ from datetime import datetime
 from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actors.peers import DirectorySync, SyncSettings
 from federation.policy import FederationPolicy
 from outbox.delivery import DeliveryWorker
 from outbox.documents import render_poll_update
@@ -29,13 +30,15 @@ from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config, WorkerConfig
 from server.runtime import settle_gc
-from server.services import federation_policy, open_services, utc_clock
+from server.services import Services, federation_policy, open_services, utc_clock
 
 __all__ = [
     "close_polls_forever",
     "make_delivery_worker",
+    "make_directory_sync",
     "run_worker_process",
     "start_worker",
+    "sync_directories_forever",
 ]
 
 log = logging.getLogger("verbund.worker")
@@ -108,6 +111,58 @@ async def close_polls_forever(
             await asyncio.wait_for(stop.wait(), interval)
 
 
+DIRECTORY_TICK_SECONDS = 60.0  # a peer that falls due waits at most this long
+
+
+def make_directory_sync(services: Services) -> DirectorySync:
+    """The directory sync of this instance (`[directory]`): peers read over the instance's
+    own scheme, signed by the instance actor, through the federation client."""
+    config = services.config
+    options = config.directory
+    return DirectorySync(
+        services.sessionmaker,
+        lambda: services.http,
+        peers=options.peers,
+        settings=SyncSettings(
+            scheme=config.instance.scheme,
+            sync_interval=options.sync_interval,
+            full_sync_interval=options.full_sync_interval,
+            drop_after=options.drop_after,
+            max_entries_per_peer=options.max_entries_per_peer,
+            max_page_bytes=options.max_page_bytes,
+            max_pages=options.max_pages,
+            sync_timeout=options.sync_timeout,
+        ),
+        signer=services.instance_signer,
+        policy=services.policy,
+        allow_private=config.federation.allow_private_addresses,
+        clock=services.clock,
+    )
+
+
+async def sync_directories_forever(
+    sync: DirectorySync, stop: asyncio.Event, *, interval: float = DIRECTORY_TICK_SECONDS
+) -> None:
+    """Sync the peers that are due (`DirectorySync.sync_due`) every `interval` seconds until
+    `stop`; a sync under way when `stop` is set is cancelled (its claim is released, or
+    expires). Any number of processes may run this: claims keep them off each other's peers.
+    Rows of peers taken off the list are dropped at the first round even if none is left."""
+    while not stop.is_set():
+        round_ = asyncio.create_task(sync.sync_due(), name="directory-sync-round")
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({round_, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not round_.done():
+            round_.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await round_
+            return
+        if round_.exception() is not None:  # loop top: a failed round is logged, next one runs
+            log.error("directory sync round failed", exc_info=round_.exception())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(interval, sync.settings.sync_interval))
+
+
 async def start_signer(options: WorkerConfig) -> SignerProcess | None:
     """A signing child process if the options ask for one; None means sign in-process."""
     if not options.signer_process:
@@ -159,6 +214,10 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         ),
         name="poll-closer",
     )
+    syncer = asyncio.create_task(
+        sync_directories_forever(make_directory_sync(app[keys.SERVICES]), stop),
+        name="directory-sync",
+    )
     log.info("delivery worker %s started", worker.worker_id)
     try:
         yield
@@ -166,6 +225,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         stop.set()
         await task
         await closer
+        await syncer
         if signer is not None:
             await signer.close()
         log.info("delivery worker %s stopped", worker.worker_id)
@@ -216,8 +276,13 @@ async def run_worker_process(
                 ),
                 name="poll-closer",
             )
+            syncer = asyncio.create_task(
+                sync_directories_forever(make_directory_sync(services), stop),
+                name="directory-sync",
+            )
             await worker.run_forever(stop)
             await closer
+            await syncer
             log.info("delivery worker %s stopped", worker.worker_id)
     finally:
         if signer is not None:

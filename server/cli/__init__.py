@@ -19,6 +19,7 @@ from server import db
 from server.actions import ActionError
 from server.cli import accounts, actors, deliveries, follows, instance, news
 from server.cli.common import CliError, err
+from server.cli.directory_peers import register_peer_commands
 from server.cli.terminal import SafeFormatter
 from server.config import ConfigError
 
@@ -42,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     news.register(sub, common)
     accounts.register(sub, common)
     deliveries.register(sub, common)
+    # TEMPORARY (issue 13, lane H3): a bare `directory` group so that `directory peers` and
+    # `directory sync` can be tested before H2's server/cli/directory.py exists; the
+    # integrator calls register_peer_commands from H2's group instead and drops this.
+    directory = sub.add_parser("directory", parents=[common], help="the directory of actors")
+    register_peer_commands(
+        directory.add_subparsers(dest="directory_command", metavar="SUBCOMMAND", required=True),
+        common,
+    )
     return parser
 
 
