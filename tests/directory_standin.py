@@ -129,13 +129,13 @@ class DirectoryStandIn:
     def directory_requests(self) -> list[str]:
         return [r.path_qs for r in self.requests if r.path == "/directory"]
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_get("/directory", self._directory)
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
 
     async def stop(self) -> None:
         if self._client is not None:
