@@ -116,9 +116,11 @@ class DirectoryStandIn:
     source: Callable[[], Awaitable[list[Listed]]]
     page_size: int = 100
     upstream: int | None = None  # the real instance's port, for every other path
+    static: bool = False  # `source` never changes: sort its listing once per query (bench)
     requests: list[web.Request] = field(default_factory=list)
     runner: web.AppRunner | None = None
     _client: aiohttp.ClientSession | None = None
+    _sorted: dict[str | None, list[Listed]] = field(default_factory=dict)
 
     @property
     def port(self) -> int:
@@ -158,16 +160,20 @@ class DirectoryStandIn:
                 since = parse_timestamp(since_text)
             except ParseError:
                 return web.Response(status=400, text="since is not RFC 3339")
-        listed = sorted(
-            (
-                entry
-                for entry in await self.source()
-                if (entry.item is not None and since is None)
-                or (since is not None and entry.changed_at > since)
-            ),
-            key=lambda e: (e.changed_at, e.uri),
-            reverse=True,
-        )
+        listed = self._sorted.get(since_text) if self.static else None
+        if listed is None:
+            listed = sorted(
+                (
+                    entry
+                    for entry in await self.source()
+                    if (entry.item is not None and since is None)
+                    or (since is not None and entry.changed_at > since)
+                ),
+                key=lambda e: (e.changed_at, e.uri),
+                reverse=True,
+            )
+            if self.static:
+                self._sorted[since_text] = listed
         newest = format_timestamp(listed[0].changed_at) if listed else "-"
         tag = hashlib.sha256(f"{newest}|{len(listed)}|{request.query_string}".encode())
         etag = f'W/"{tag.hexdigest()[:32]}"'
