@@ -152,6 +152,8 @@ async def sync_directories_forever(
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({round_, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopped
         if not round_.done():
             round_.cancel()
             with contextlib.suppress(asyncio.CancelledError):
