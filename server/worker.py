@@ -15,13 +15,15 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actors.local import ensure_instance_actor
 from actors.peers import DirectorySync, SyncSettings
+from federation.fetch import Signer
 from federation.policy import FederationPolicy
 from outbox.delivery import DeliveryWorker
 from outbox.documents import render_poll_update
@@ -30,7 +32,7 @@ from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config, WorkerConfig
 from server.runtime import settle_gc
-from server.services import Services, federation_policy, open_services, utc_clock
+from server.services import federation_policy, local_uris, open_services, utc_clock
 
 __all__ = [
     "close_polls_forever",
@@ -114,14 +116,45 @@ async def close_polls_forever(
 DIRECTORY_TICK_SECONDS = 60.0  # a peer that falls due waits at most this long
 
 
-def make_directory_sync(services: Services) -> DirectorySync:
+def instance_signer(
+    config: Config,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+) -> Callable[[], Awaitable[Signer]]:
+    """Signs as the instance actor, its key read (or the actor made) at first use."""
+    signer: Signer | None = None
+
+    async def get() -> Signer:
+        nonlocal signer
+        if signer is None:
+            async with sessionmaker() as session:
+                actor = await ensure_instance_actor(session)
+                await session.commit()
+            signer = Signer(
+                key_id=local_uris(config).instance_key_id,
+                private_key_pem=actor.private_key_pem,
+                clock=clock,
+            )
+        return signer
+
+    return get
+
+
+def make_directory_sync(
+    config: Config,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    http: ClientSession,
+    *,
+    clock: Callable[[], datetime],
+    signer: Callable[[], Awaitable[Signer]] | None = None,
+) -> DirectorySync:
     """The directory sync of this instance (`[directory]`): peers read over the instance's
-    own scheme, signed by the instance actor, through the federation client."""
-    config = services.config
+    own scheme through the federation client `http`, signed by `signer` (default: the
+    instance actor)."""
     options = config.directory
     return DirectorySync(
-        services.sessionmaker,
-        lambda: services.http,
+        sessionmaker,
+        lambda: http,
         peers=options.peers,
         settings=SyncSettings(
             scheme=config.instance.scheme,
@@ -133,10 +166,10 @@ def make_directory_sync(services: Services) -> DirectorySync:
             max_pages=options.max_pages,
             sync_timeout=options.sync_timeout,
         ),
-        signer=services.instance_signer,
-        policy=services.policy,
+        signer=signer or instance_signer(config, sessionmaker, clock),
+        policy=federation_policy(config),
         allow_private=config.federation.allow_private_addresses,
-        clock=services.clock,
+        clock=clock,
     )
 
 
@@ -217,7 +250,12 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         name="poll-closer",
     )
     syncer = asyncio.create_task(
-        sync_directories_forever(make_directory_sync(app[keys.SERVICES]), stop),
+        sync_directories_forever(
+            make_directory_sync(
+                config, app[keys.SESSIONMAKER], app[keys.HTTP_CLIENT], clock=app[keys.CLOCK]
+            ),
+            stop,
+        ),
         name="directory-sync",
     )
     log.info("delivery worker %s started", worker.worker_id)
@@ -279,7 +317,16 @@ async def run_worker_process(
                 name="poll-closer",
             )
             syncer = asyncio.create_task(
-                sync_directories_forever(make_directory_sync(services), stop),
+                sync_directories_forever(
+                    make_directory_sync(
+                        config,
+                        services.sessionmaker,
+                        services.http,
+                        clock=services.clock,
+                        signer=services.instance_signer,
+                    ),
+                    stop,
+                ),
                 name="directory-sync",
             )
             await worker.run_forever(stop)

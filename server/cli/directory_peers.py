@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from actors.peers import SyncReport, UnknownPeerError
+from actors.peers import DirectorySync, SyncReport, UnknownPeerError
 from server.cli.common import CliError, run_with_services
 from server.cli.common import out as _print
 from server.services import Services
@@ -31,9 +31,19 @@ def _short(text: str) -> str:
     return text if len(text) <= _ERROR_WIDTH else text[: _ERROR_WIDTH - 1] + "…"
 
 
+def _directory_sync(services: Services) -> DirectorySync:
+    return make_directory_sync(
+        services.config,
+        services.sessionmaker,
+        services.http,
+        clock=services.clock,
+        signer=services.instance_signer,
+    )
+
+
 def cmd_peers(args: argparse.Namespace) -> None:
     async def run(services: Services) -> None:
-        sync = make_directory_sync(services)
+        sync = _directory_sync(services)
         statuses = await sync.statuses()
         if not statuses:
             _print("no directory peers (directory.peers is empty)")
@@ -66,7 +76,7 @@ def cmd_sync(args: argparse.Namespace) -> None:
     failed: list[str] = []
 
     async def run(services: Services) -> None:
-        sync = make_directory_sync(services)
+        sync = _directory_sync(services)
         if args.peer is not None:
             try:
                 domains = [sync.peers[sync.peers.index(args.peer.strip().lower())]]
