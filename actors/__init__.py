@@ -12,6 +12,7 @@ __all__ = [
     "documents",
     "local",
     "models",
+    "peers",
     "profile",
     "regions",
     "relations",

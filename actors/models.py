@@ -254,6 +254,9 @@ class DirectoryPeer(Base):
     last_full_sync_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str] = mapped_column(default="")
     entry_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Set while a process syncs this peer (to the end of its time budget), so that no other
+    # process syncs it at the same time (actors.peers).
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class DirectoryEntry(Base):

@@ -11,6 +11,7 @@ __all__ = [
     "actors",
     "content",
     "directory",
+    "directory_pages",
     "documents",
     "errors",
     "fetch",

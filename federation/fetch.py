@@ -44,6 +44,7 @@ __all__ = [
     "AS_CONTEXT",
     "JRD_ACCEPT",
     "MAX_REDIRECTS",
+    "ConditionalFetch",
     "FetchNetworkError",
     "FetchStatusError",
     "FetchTimeoutError",
@@ -63,6 +64,7 @@ __all__ = [
     "WebFingerError",
     "fetch_jrd",
     "fetch_json",
+    "fetch_json_conditional",
     "host_key",
     "is_activitystreams_media_type",
     "is_forbidden_address",
@@ -522,6 +524,86 @@ async def fetch_json(
     if doc_id != url and doc_id != url.partition("#")[0]:
         raise IdMismatchError(f"{url}: document id is {doc_id!r}")
     return doc
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionalFetch:
+    """What a conditional GET brought: `doc` is None when the peer answered 304 Not
+    Modified. `etag` is the response's ETag (None if it sent none); `size` the body bytes
+    read; `requests` the GETs made (redirect hops included)."""
+
+    doc: dict[str, object] | None
+    etag: str | None
+    size: int
+    requests: int
+
+    @property
+    def not_modified(self) -> bool:
+        return self.doc is None
+
+
+async def fetch_json_conditional(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    etag: str | None,
+    signer: Signer | None,
+    allow_private: bool,
+    policy: FederationPolicy = OPEN,
+    max_bytes: int = 1_048_576,
+    timeout: float = 10.0,
+) -> ConditionalFetch:
+    """GET an ActivityStreams JSON object with `If-None-Match: etag` (when given), for
+    documents polled again and again (a peer's directory collection and pages).
+
+    As `fetch_json` (SSRF guard and `policy` on every hop, signed by `signer`, at most
+    MAX_REDIRECTS redirects, `timeout` seconds for the whole exchange, the body streamed
+    and cut off past `max_bytes` whatever Content-Length says), except that a 304 is an
+    answer (`doc` None) and the id is not compared with `url`: collection pages name
+    themselves as their server spells their query. Raises what `fetch_json` raises,
+    `IdMismatchError` excepted.
+    """
+    current = _parse_url(url)
+    requests = 0
+    base = {"Accept": ACTIVITY_ACCEPT}
+    if etag:
+        base["If-None-Match"] = etag
+    try:
+        async with asyncio.timeout(timeout):
+            for _hop in range(MAX_REDIRECTS + 1):
+                policy.check_url(str(current))
+                _check_target(session, current, allow_private)
+                headers = await _headers("GET", current, base, None, signer, SignatureScheme.CAVAGE)
+                requests += 1
+                async with session.get(
+                    current, headers=headers, allow_redirects=False, raise_for_status=False
+                ) as resp:
+                    if resp.status in _REDIRECT_STATUSES:
+                        location = resp.headers.get("Location")
+                        if not location:
+                            raise FetchStatusError(resp.status, str(current))
+                        current = _redirect_target(current, location)
+                        continue
+                    answered_etag = resp.headers.get("ETag")
+                    if resp.status == 304:
+                        return ConditionalFetch(None, answered_etag or etag, 0, requests)
+                    if not 200 <= resp.status < 300:
+                        raise FetchStatusError(resp.status, str(current))
+                    content_type = resp.headers.get("Content-Type", "")
+                    if not is_activitystreams_media_type(content_type):
+                        raise UnacceptableContentTypeError(
+                            f"{current}: unacceptable Content-Type {content_type!r}"
+                        )
+                    raw = await _read_capped(resp, max_bytes, current)
+                    doc = _decode_object(raw, str(current))
+                    return ConditionalFetch(doc, answered_etag, len(raw), requests)
+            raise TooManyRedirectsError(f"{url}: more than {MAX_REDIRECTS} redirects")
+    except TimeoutError as exc:
+        raise FetchTimeoutError(f"{url}: no complete answer within {timeout:g} s") from exc
+    except aiohttp.InvalidURL as exc:
+        raise InvalidURLError(f"{url}: {exc}") from exc
+    except aiohttp.ClientError as exc:
+        raise _network_error(exc, url) from exc
 
 
 async def fetch_jrd(

@@ -15,12 +15,15 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actors.local import ensure_instance_actor
+from actors.peers import DirectorySync, SyncSettings
+from federation.fetch import Signer
 from federation.policy import FederationPolicy
 from outbox.delivery import DeliveryWorker
 from outbox.documents import render_poll_update
@@ -29,13 +32,15 @@ from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config, WorkerConfig
 from server.runtime import settle_gc
-from server.services import federation_policy, open_services, utc_clock
+from server.services import federation_policy, local_uris, open_services, utc_clock
 
 __all__ = [
     "close_polls_forever",
     "make_delivery_worker",
+    "make_directory_sync",
     "run_worker_process",
     "start_worker",
+    "sync_directories_forever",
 ]
 
 log = logging.getLogger("verbund.worker")
@@ -108,6 +113,91 @@ async def close_polls_forever(
             await asyncio.wait_for(stop.wait(), interval)
 
 
+DIRECTORY_TICK_SECONDS = 60.0  # a peer that falls due waits at most this long
+
+
+def instance_signer(
+    config: Config,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+) -> Callable[[], Awaitable[Signer]]:
+    """Signs as the instance actor, its key read (or the actor made) at first use."""
+    signer: Signer | None = None
+
+    async def get() -> Signer:
+        nonlocal signer
+        if signer is None:
+            async with sessionmaker() as session:
+                actor = await ensure_instance_actor(session)
+                await session.commit()
+            signer = Signer(
+                key_id=local_uris(config).instance_key_id,
+                private_key_pem=actor.private_key_pem,
+                clock=clock,
+            )
+        return signer
+
+    return get
+
+
+def make_directory_sync(
+    config: Config,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    http: ClientSession,
+    *,
+    clock: Callable[[], datetime],
+    signer: Callable[[], Awaitable[Signer]] | None = None,
+) -> DirectorySync:
+    """The directory sync of this instance (`[directory]`): peers read over the instance's
+    own scheme through the federation client `http`, signed by `signer` (default: the
+    instance actor)."""
+    options = config.directory
+    return DirectorySync(
+        sessionmaker,
+        lambda: http,
+        peers=options.peers,
+        settings=SyncSettings(
+            scheme=config.instance.scheme,
+            sync_interval=options.sync_interval,
+            full_sync_interval=options.full_sync_interval,
+            drop_after=options.drop_after,
+            max_entries_per_peer=options.max_entries_per_peer,
+            max_page_bytes=options.max_page_bytes,
+            max_pages=options.max_pages,
+            sync_timeout=options.sync_timeout,
+        ),
+        signer=signer or instance_signer(config, sessionmaker, clock),
+        policy=federation_policy(config),
+        allow_private=config.federation.allow_private_addresses,
+        clock=clock,
+    )
+
+
+async def sync_directories_forever(
+    sync: DirectorySync, stop: asyncio.Event, *, interval: float = DIRECTORY_TICK_SECONDS
+) -> None:
+    """Sync the peers that are due (`DirectorySync.sync_due`) every `interval` seconds until
+    `stop`; a sync under way when `stop` is set is cancelled (its claim is released, or
+    expires). Any number of processes may run this: claims keep them off each other's peers.
+    Rows of peers taken off the list are dropped at the first round even if none is left."""
+    while not stop.is_set():
+        round_ = asyncio.create_task(sync.sync_due(), name="directory-sync-round")
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({round_, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopped
+        if not round_.done():
+            round_.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await round_
+            return
+        if round_.exception() is not None:  # loop top: a failed round is logged, next one runs
+            log.error("directory sync round failed", exc_info=round_.exception())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(interval, sync.settings.sync_interval))
+
+
 async def start_signer(options: WorkerConfig) -> SignerProcess | None:
     """A signing child process if the options ask for one; None means sign in-process."""
     if not options.signer_process:
@@ -159,6 +249,15 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         ),
         name="poll-closer",
     )
+    syncer = asyncio.create_task(
+        sync_directories_forever(
+            make_directory_sync(
+                config, app[keys.SESSIONMAKER], app[keys.HTTP_CLIENT], clock=app[keys.CLOCK]
+            ),
+            stop,
+        ),
+        name="directory-sync",
+    )
     log.info("delivery worker %s started", worker.worker_id)
     try:
         yield
@@ -166,6 +265,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         stop.set()
         await task
         await closer
+        await syncer
         if signer is not None:
             await signer.close()
         log.info("delivery worker %s stopped", worker.worker_id)
@@ -224,8 +324,22 @@ async def run_worker_process(
                     processor.run_forever(stop, idle_seconds=options.inbox_poll_seconds),
                     name="inbox-processor",
                 )
+            syncer = asyncio.create_task(
+                sync_directories_forever(
+                    make_directory_sync(
+                        config,
+                        services.sessionmaker,
+                        services.http,
+                        clock=services.clock,
+                        signer=services.instance_signer,
+                    ),
+                    stop,
+                ),
+                name="directory-sync",
+            )
             await worker.run_forever(stop, outbox_wake)
             await closer
+            await syncer
             if processing is not None:
                 await processing
             log.info("delivery worker %s stopped", worker.worker_id)

@@ -29,6 +29,7 @@ from server.cli import (
     profile,
 )
 from server.cli.common import CliError, err
+from server.cli.directory_peers import register_peer_commands
 from server.cli.terminal import SafeFormatter
 from server.config import ConfigError
 
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.register(sub, common)
     deliveries.register(sub, common)
     profile.register(sub, common)
-    directory.register(sub, common)
+    register_peer_commands(directory.register(sub, common), common)
     return parser
 
 
