@@ -6,7 +6,8 @@ Invariants:
   collection shows the others only as Tombstones, and only with `since`.
 - Every filter is SQL on indexed columns, never Python on fetched rows: a region code is
   an IN-list of itself and the ISO subdivisions under it (`DE` → `DE`, `DE-BE`, …, all
-  equality on `region_code`), a postal prefix a left-anchored pattern on `postal_prefix`,
+  equality on `region_code`), a postal prefix a left-anchored pattern on `postal_prefix`
+  (`10` finds `10115`) or an IN-list of its own prefixes (`10115` finds `10`),
   interests a lookup of their `hashtag_key`s in `actor_interests` /
   `directory_entry_interests`. Only `text` (`?q=`) is a substring scan: no index serves
   "contains".
@@ -173,12 +174,16 @@ def _region(value: str) -> _Region:
 def _prefix_match(
     column: SQLColumnExpression[str], prefix: str, dialect: str
 ) -> ColumnElement[bool]:
-    """`column` starts with `prefix` (letters, digits, space and `-` only, so no escaping):
+    """`column` starts with `prefix`, or `prefix` starts with `column` (letters, digits,
+    space and `-` only, so no escaping):
     GLOB on SQLite, whose LIKE is case-insensitive and skips the index; LIKE on
     PostgreSQL (its index uses text_pattern_ops, migration 0011)."""
+    # A searcher's full postcode (10115) also finds who names an area around it (10, 101):
+    # the stored prefix is one of the query's own prefixes — an indexed IN-list.
+    covering = column.in_([prefix[:n] for n in range(1, len(prefix))])
     if dialect == "sqlite":
-        return column.op("GLOB")(prefix + "*")
-    return column.like(prefix + "%")
+        return or_(column.op("GLOB")(prefix + "*"), covering)
+    return or_(column.like(prefix + "%"), covering)
 
 
 def _like_text(text: str) -> str:

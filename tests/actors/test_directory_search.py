@@ -249,7 +249,11 @@ async def test_postal_prefix_matches_longer_prefixes(session: AsyncSession) -> N
         "klimabuendnis@here.test",
         "kiezgruppe@peer.test:8443",
     ]
-    assert await handles(session, region="101") == ["radentscheid@here.test"]
+    # A longer query also finds who names an area around it: 101 lies in klimabuendnis's 10.
+    assert await handles(session, region="101") == [
+        "radentscheid@here.test",
+        "klimabuendnis@here.test",
+    ]
     assert await handles(session, region="2") == ["stadtwerk@peer.test:8443"]
 
 

@@ -146,7 +146,7 @@ async def test_page_region_names_follow_accept_language(
                 "Kiezgruppe",
             ],
         ),
-        ("region=101", ["Radentscheid"]),
+        ("region=101", ["Klimabündnis <Pankow>", "Radentscheid"]),  # 101 lies in its 10
         ("interest=fahrrad", ["Radentscheid"]),
         ("interest=energie&interest=FAHRRAD", ["Stadtwerk Hamburg", "Radentscheid"]),
         ("interest=klima,verkehrswende&match=all", ["Klimabündnis <Pankow>"]),
