@@ -43,7 +43,7 @@ ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Group", "Organizat
 MAX_USERNAME = 2048
 MAX_NAME = 2048
 MAX_SUMMARY = 20 * 1024
-# The directory profile (docs/federation-profile.md): what we keep of a peer's is
+# The directory profile (docs/federation.md): what we keep of a peer's is
 # bounded like what we accept locally (`actors.profile`), whatever the peer sends.
 VERBUND_NS = "https://w3id.org/verbund/ns#"
 MAX_INTERESTS = 20

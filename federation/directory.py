@@ -2,7 +2,7 @@
 Tombstones (typed → wire), and the query parameters every directory surface reads
 (wire → typed).
 
-The collection (docs/federation-directory.md) is an `OrderedCollection` whose pages are
+The collection (docs/federation.md) is an `OrderedCollection` whose pages are
 keyset-paged newest change first: `?page=true&before=<cursor>`, the cursor being the
 base64url of `"<updated as RFC 3339>|<row id>"` of the last item of the previous page.
 With `?since=<RFC 3339>` it lists only what changed after that instant, and actors that

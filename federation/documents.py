@@ -14,7 +14,7 @@ SECURITY_CONTEXT = "https://w3id.org/security/v1"
 ACTIVITY_JSON = "application/activity+json"
 LD_JSON = "application/ld+json"
 
-# Our own actor terms (docs/federation-profile.md). The namespace IRI is fixed; each
+# Our own actor terms (docs/federation.md). The namespace IRI is fixed; each
 # instance also serves the context at `/ns/verbund.jsonld` (`render_verbund_context`),
 # but actor documents carry the definitions inline, so no reader has to fetch it.
 VERBUND_NS = "https://w3id.org/verbund/ns#"

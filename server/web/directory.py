@@ -1,5 +1,5 @@
 """`GET /directory`: the directory as a page for people and as an ActivityStreams
-collection for peer instances (docs/federation-directory.md), negotiated on `Accept`.
+collection for peer instances (docs/federation.md), negotiated on `Accept`.
 
 The page searches our discoverable actors and the entries cached from peers; the
 collection lists only our own actors (peers do not re-share what they read elsewhere).
