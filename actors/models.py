@@ -65,11 +65,13 @@ class ActorInterest(Base):
     so that directory searches by interest are an indexed lookup."""
 
     __tablename__ = "actor_interests"
+    # (tag_key, actor_id): an interest search reads the ids from the index alone.
+    __table_args__ = (Index("ix_actor_interests_tag_key_actor_id", "tag_key", "actor_id"),)
 
     actor_id: Mapped[int] = mapped_column(
         ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
     )
-    tag_key: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    tag_key: Mapped[str] = mapped_column(String(100), primary_key=True)
 
 
 class RemoteActor(Base):
@@ -268,7 +270,9 @@ class DirectoryEntry(Base):
 
     __tablename__ = "directory_entries"
     __table_args__ = (
-        Index("ix_directory_entries_region", "region_code", "postal_prefix"),
+        # Region, then the order of results: a region's entries come from the index alone
+        # (PostgreSQL joins them with the interest index's entry ids without the heap).
+        Index("ix_directory_entries_region_updated", "region_code", "updated_at", "id"),
         Index("ix_directory_entries_peer_seen", "peer_id", "seen_at"),
         Index(
             "ix_directory_entries_postal_prefix",
@@ -300,8 +304,11 @@ class DirectoryEntryInterest(Base):
     """One interest key of a cached directory entry, for indexed interest searches."""
 
     __tablename__ = "directory_entry_interests"
+    __table_args__ = (
+        Index("ix_directory_entry_interests_tag_key_entry_id", "tag_key", "entry_id"),
+    )
 
     entry_id: Mapped[int] = mapped_column(
         ForeignKey("directory_entries.id", ondelete="CASCADE"), primary_key=True
     )
-    tag_key: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    tag_key: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -351,8 +351,16 @@ async def _seed_cache(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         await session.execute(insert(Actor.__table__), locals_)
         await session.execute(insert(ActorInterest.__table__), local_interests)
         await session.commit()
-        await session.execute(text("ANALYZE"))
-        await session.commit()
+    # Statistics and (PostgreSQL) the visibility map, as autovacuum keeps them on a live
+    # instance: without the map no index-only scan is used.
+    engine = sessionmaker.kw["bind"]
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql("VACUUM ANALYZE")
+        else:
+            await conn.exec_driver_sql("ANALYZE")
+            await conn.commit()
 
 
 def _raw_search_sql(n_tags: int) -> str:
