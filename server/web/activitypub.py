@@ -33,24 +33,29 @@ def error(status: int, message: str, *, retry_after: int | None = None) -> web.R
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
+async def verify_get(request: web.Request) -> VerifiedRequest:
+    """The verified signature of this GET (keys resolved, and cached, as for the inbox);
+    raises `SignatureError`. Callers decide what an unsigned GET gets."""
+    return await verify_request(
+        method=request.method,
+        target=request.raw_path,
+        headers=request.headers,
+        body=None,
+        resolver=request.app[keys.DIRECTORY].resolve_key,
+        now=request.app[keys.CLOCK](),
+        url_scheme=request.app[keys.CONFIG].instance.scheme,
+    )
+
+
 async def signed_get(request: web.Request) -> VerifiedRequest | None:
     """In authorized-fetch mode, the verified signer of this GET; raises 401/403 otherwise.
 
     Returns None when the mode is off (nothing to check).
     """
-    config = request.app[keys.CONFIG]
-    if not config.federation.authorized_fetch:
+    if not request.app[keys.CONFIG].federation.authorized_fetch:
         return None
     try:
-        verified = await verify_request(
-            method=request.method,
-            target=request.raw_path,
-            headers=request.headers,
-            body=None,
-            resolver=request.app[keys.DIRECTORY].resolve_key,
-            now=request.app[keys.CLOCK](),
-            url_scheme=config.instance.scheme,
-        )
+        verified = await verify_get(request)
     except SignatureError as exc:
         raise web.HTTPUnauthorized(
             text=f'{{"error":"signature required: {exc.reason.value}"}}',

@@ -41,9 +41,10 @@ from federation.directory import (
     wants_directory_json,
 )
 from federation.documents import format_datetime
-from federation.signatures import SignatureError, verify_request
+from federation.signatures import SignatureError
 from federation.webfinger import acct_domain
 from server import keys
+from server.web.activitypub import verify_get
 from server.web.errors import with_error_pages
 from server.web.layout import html_page
 
@@ -91,15 +92,7 @@ async def _peer_refusal(request: web.Request) -> web.Response | None:
     if config.directory.share_with != "peers":
         return None
     try:
-        verified = await verify_request(
-            method=request.method,
-            target=request.raw_path,
-            headers=request.headers,
-            body=None,
-            resolver=request.app[keys.DIRECTORY].resolve_key,
-            now=request.app[keys.CLOCK](),
-            url_scheme=config.instance.scheme,
-        )
+        verified = await verify_get(request)
     except SignatureError as exc:
         reason = exc.reason.value
         return _error(
