@@ -120,7 +120,12 @@ class Status(Base):
     """
 
     __tablename__ = "statuses"
-    __table_args__ = (Index("ix_statuses_actor_uri_id", "actor_uri", "id"),)
+    __table_args__ = (
+        Index("ix_statuses_actor_uri_id", "actor_uri", "id"),
+        # Account stats (posts, last post) count an author's posts from the index alone:
+        # every Account entity in a timeline asks for them.
+        Index("ix_statuses_actor_uri_deleted_published", "actor_uri", "deleted_at", "published_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     uri: Mapped[str] = mapped_column(unique=True)
