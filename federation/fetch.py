@@ -419,6 +419,15 @@ async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, url: URL) -
     return bytes(buf)
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A GET's outcome: `body` None for 304 Not Modified (only when asked with an ETag)."""
+
+    body: bytes | None
+    etag: str | None
+    requests: int
+
+
 async def _get(
     session: aiohttp.ClientSession,
     url: str,
@@ -430,17 +439,20 @@ async def _get(
     policy: FederationPolicy,
     max_bytes: int,
     timeout: float,
-) -> bytes:
-    """GET following at most MAX_REDIRECTS redirects by hand, checking and signing each hop."""
+    etag: str | None = None,
+) -> _Answer:
+    """GET following at most MAX_REDIRECTS redirects by hand, checking and signing each hop;
+    with `etag`, as `If-None-Match`, so that a 304 is an answer."""
     current = _parse_url(url)
+    base = {"Accept": accept}
+    if etag:
+        base["If-None-Match"] = etag
     try:
         async with asyncio.timeout(timeout):
-            for _hop in range(MAX_REDIRECTS + 1):
+            for hop in range(MAX_REDIRECTS + 1):
                 policy.check_url(str(current))
                 _check_target(session, current, allow_private)
-                headers = await _headers(
-                    "GET", current, {"Accept": accept}, None, signer, SignatureScheme.CAVAGE
-                )
+                headers = await _headers("GET", current, base, None, signer, SignatureScheme.CAVAGE)
                 async with session.get(
                     current, headers=headers, allow_redirects=False, raise_for_status=False
                 ) as resp:
@@ -450,6 +462,9 @@ async def _get(
                             raise FetchStatusError(resp.status, str(current))
                         current = _redirect_target(current, location)
                         continue
+                    answered = resp.headers.get("ETag")
+                    if resp.status == 304 and etag:
+                        return _Answer(None, answered or etag, hop + 1)
                     if not 200 <= resp.status < 300:
                         raise FetchStatusError(resp.status, str(current))
                     content_type = resp.headers.get("Content-Type", "")
@@ -457,14 +472,43 @@ async def _get(
                         raise UnacceptableContentTypeError(
                             f"{current}: unacceptable Content-Type {content_type!r}"
                         )
-                    return await _read_capped(resp, max_bytes, current)
+                    body = await _read_capped(resp, max_bytes, current)
+                    return _Answer(body, answered, hop + 1)
             raise TooManyRedirectsError(f"{url}: more than {MAX_REDIRECTS} redirects")
     except TimeoutError as exc:
-        raise FetchTimeoutError(f"{url}: no complete answer within {timeout} s") from exc
+        raise FetchTimeoutError(f"{url}: no complete answer within {timeout:g} s") from exc
     except aiohttp.InvalidURL as exc:
         raise InvalidURLError(f"{url}: {exc}") from exc
     except aiohttp.ClientError as exc:
         raise _network_error(exc, url) from exc
+
+
+async def _get_body(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    accept: str,
+    accepts_type: Callable[[str], bool],
+    signer: Signer | None,
+    allow_private: bool,
+    policy: FederationPolicy,
+    max_bytes: int,
+    timeout: float,
+) -> bytes:
+    """`_get` without an ETag, whose answer always has a body."""
+    answer = await _get(
+        session,
+        url,
+        accept=accept,
+        accepts_type=accepts_type,
+        signer=signer,
+        allow_private=allow_private,
+        policy=policy,
+        max_bytes=max_bytes,
+        timeout=timeout,
+    )
+    assert answer.body is not None  # no ETag was sent, so no 304 was taken as an answer
+    return answer.body
 
 
 def _network_error(exc: aiohttp.ClientError, url: str | URL) -> FetchError:
@@ -508,7 +552,7 @@ async def fetch_json(
     not a `FetchError`) when `url` or a redirect target is on a domain `policy` blocks;
     nothing is sent to that domain then.
     """
-    raw = await _get(
+    raw = await _get_body(
         session,
         url,
         accept=ACTIVITY_ACCEPT,
@@ -563,47 +607,22 @@ async def fetch_json_conditional(
     themselves as their server spells their query. Raises what `fetch_json` raises,
     `IdMismatchError` excepted.
     """
-    current = _parse_url(url)
-    requests = 0
-    base = {"Accept": ACTIVITY_ACCEPT}
-    if etag:
-        base["If-None-Match"] = etag
-    try:
-        async with asyncio.timeout(timeout):
-            for _hop in range(MAX_REDIRECTS + 1):
-                policy.check_url(str(current))
-                _check_target(session, current, allow_private)
-                headers = await _headers("GET", current, base, None, signer, SignatureScheme.CAVAGE)
-                requests += 1
-                async with session.get(
-                    current, headers=headers, allow_redirects=False, raise_for_status=False
-                ) as resp:
-                    if resp.status in _REDIRECT_STATUSES:
-                        location = resp.headers.get("Location")
-                        if not location:
-                            raise FetchStatusError(resp.status, str(current))
-                        current = _redirect_target(current, location)
-                        continue
-                    answered_etag = resp.headers.get("ETag")
-                    if resp.status == 304:
-                        return ConditionalFetch(None, answered_etag or etag, 0, requests)
-                    if not 200 <= resp.status < 300:
-                        raise FetchStatusError(resp.status, str(current))
-                    content_type = resp.headers.get("Content-Type", "")
-                    if not is_activitystreams_media_type(content_type):
-                        raise UnacceptableContentTypeError(
-                            f"{current}: unacceptable Content-Type {content_type!r}"
-                        )
-                    raw = await _read_capped(resp, max_bytes, current)
-                    doc = _decode_object(raw, str(current))
-                    return ConditionalFetch(doc, answered_etag, len(raw), requests)
-            raise TooManyRedirectsError(f"{url}: more than {MAX_REDIRECTS} redirects")
-    except TimeoutError as exc:
-        raise FetchTimeoutError(f"{url}: no complete answer within {timeout:g} s") from exc
-    except aiohttp.InvalidURL as exc:
-        raise InvalidURLError(f"{url}: {exc}") from exc
-    except aiohttp.ClientError as exc:
-        raise _network_error(exc, url) from exc
+    answer = await _get(
+        session,
+        url,
+        accept=ACTIVITY_ACCEPT,
+        accepts_type=is_activitystreams_media_type,
+        signer=signer,
+        allow_private=allow_private,
+        policy=policy,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        etag=etag,
+    )
+    if answer.body is None:
+        return ConditionalFetch(None, answer.etag, 0, answer.requests)
+    doc = _decode_object(answer.body, url)
+    return ConditionalFetch(doc, answer.etag, len(answer.body), answer.requests)
 
 
 async def fetch_jrd(
@@ -619,7 +638,7 @@ async def fetch_jrd(
     """GET a WebFinger JRD and return it as a JSON object. Any JSON Content-Type is
     accepted (many servers send plain application/json) and there is no id check; errors
     as for `fetch_json`."""
-    raw = await _get(
+    raw = await _get_body(
         session,
         url,
         accept=JRD_ACCEPT,
