@@ -22,7 +22,6 @@ Knows nothing of HTTP or SMTP; the callers send the mails and commit. Must not i
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
 import re
 import secrets
@@ -428,4 +427,3 @@ async def purge(session: AsyncSession, *, now: datetime, policy: VisitorPolicy) 
     await session.execute(delete(VisitorContactCount).where(VisitorContactCount.day < oldest_day))
     removed: int = getattr(result, "rowcount", 0) or 0
     return removed
-

@@ -571,7 +571,9 @@ def _parse_mail(sec: _Section, *, base: Path | None) -> MailConfig | None:
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            raise ConfigError(f"mail.host must be a host name or IP address, got {host!r}") from None
+            raise ConfigError(
+                f"mail.host must be a host name or IP address, got {host!r}"
+            ) from None
     sender = sec.get_str("from", _REQUIRED).strip()
     if not _ADDRESS_RE.match(sender):
         raise ConfigError(f"mail.from must be a plain e-mail address, got {sender!r}")
@@ -618,9 +620,7 @@ def _parse_visitors(sec: _Section) -> VisitorPolicy:
             "per_address_per_day", d.per_address_per_day, low=0, high=_MAX_LIMIT
         ),
         per_ip_per_day=sec.get_int("per_ip_per_day", d.per_ip_per_day, low=0, high=_MAX_LIMIT),
-        min_form_seconds=sec.get_seconds(
-            "min_form_seconds", d.min_form_seconds, low=0, high=3600
-        ),
+        min_form_seconds=sec.get_seconds("min_form_seconds", d.min_form_seconds, low=0, high=3600),
         keep_seconds=sec.get_seconds("keep_seconds", d.keep_seconds, low=3600, high=3650 * _DAY),
         verify_hours=sec.get_seconds("verify_hours", d.verify_hours, low=1, high=24 * 30),
     )

@@ -96,8 +96,9 @@ async def submit_contact(
     form_token: str,
     honeypot: str,
     client_ip: str,
-) -> None:
-    """Check, store and count a submission and mail its verification link.
+) -> Actor:
+    """Check, store and count a submission and mail its verification link; return the
+    actor written to.
 
     A filled honeypot returns as if all went well, storing and sending nothing. Raises
     VisitorError: NOT_AVAILABLE, NO_FORM, the form token's and the input's reasons, the
@@ -109,7 +110,7 @@ async def submit_contact(
         actor = await _form_actor(session, username)
         if honeypot.strip():
             log.info("contact form of %s: honeypot filled, nothing stored", actor.username)
-            return
+            return actor
         secret = await _secret(session)
         visitors.check_form_token(secret, actor.username, form_token, now, svc.config.visitors)
         submission = visitors.parse_submission(raw)
@@ -158,6 +159,7 @@ async def submit_contact(
             VisitorReason.MAIL_FAILED, "the confirmation mail could not be sent; try again later"
         ) from exc
     log.info("visitor request %d for %s awaits verification", row.id, actor.username)
+    return actor
 
 
 def _quoted(text: str) -> str:
