@@ -352,6 +352,7 @@ async def withdraw(
     day = _day(now)
     await _count(session, secret, "address", email, day, -1)
     await _count(session, secret, "ip", client_ip, day, -1)
+    await session.execute(delete(VisitorContactCount).where(VisitorContactCount.count <= 0))
 
 
 async def verify(session: AsyncSession, token: str, *, now: datetime) -> VisitorContact:
