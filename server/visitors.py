@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +27,8 @@ from server.mail import MailError, OutgoingMail, send_mail
 from server.services import Services
 
 __all__ = [
+    "HONEYPOT",
+    "REASON_STATUS",
     "ContactForm",
     "answer_contact",
     "close_contact",
@@ -38,6 +41,26 @@ __all__ = [
 ]
 
 log = logging.getLogger("verbund.visitors")
+
+# The honeypot's field name: people leave a field they cannot see empty, form bots fill
+# anything named like this.
+HONEYPOT: Final = "website"
+
+# The HTTP status of each refusal, the same for the HTML form and the JSON API.
+REASON_STATUS: Final[dict[VisitorReason, int]] = {
+    VisitorReason.NO_FORM: 404,
+    VisitorReason.INVALID: 422,
+    VisitorReason.BAD_FORM_TOKEN: 400,
+    VisitorReason.TOO_FAST: 400,
+    VisitorReason.FORM_EXPIRED: 400,
+    VisitorReason.ADDRESS_LIMIT: 429,
+    VisitorReason.IP_LIMIT: 429,
+    VisitorReason.UNKNOWN_LINK: 404,
+    VisitorReason.LINK_EXPIRED: 410,
+    VisitorReason.NOT_FOUND: 404,
+    VisitorReason.NOT_AVAILABLE: 503,
+    VisitorReason.MAIL_FAILED: 503,
+}
 
 NOT_AVAILABLE = "contact by e-mail is not available on this instance (no mail server configured)"
 

@@ -5,7 +5,7 @@ group, and the staff's list, answer and close.
 not available), `POST` the same path submits; the staff routes act for the token's
 actor: every role sees, owners and moderators answer and close (`DECIDE_REQUESTS`, as
 for follow requests). Refusals are `{"error": reason text, "reason": code}` with the
-status `server.web.contact.REASON_STATUS` gives.
+status `server.visitors.REASON_STATUS` gives.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from server.api.common import (
     read_params,
     require_user,
 )
-from server.web.contact import HONEYPOT, REASON_STATUS
+from server.visitors import HONEYPOT, REASON_STATUS
 
 
 def _refusal(exc: VisitorError) -> web.Response:

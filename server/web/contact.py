@@ -3,7 +3,7 @@
 (`GET /contact/verify/TOKEN`). The rules are `actors.visitors`', run by `server.visitors`.
 
 Refusals re-show the form with the reason and what was typed, with the status the API
-gives for the same reason (`REASON_STATUS`). Register before the post pages: their
+gives for the same reason (`server.visitors.REASON_STATUS`). Register before the post pages: their
 `/@NAME/{id}` would otherwise take `/@NAME/contact`.
 """
 
@@ -17,30 +17,13 @@ from aiohttp import web
 from actors.visitors import MAX_MESSAGE, VisitorError, VisitorInput, VisitorReason
 from server import keys
 from server import visitors as desk
+from server.visitors import HONEYPOT, REASON_STATUS
 from server.web.errors import not_found, with_error_pages
 from server.web.layout import html_page
 
-__all__ = ["HONEYPOT", "REASON_STATUS", "add_contact_routes"]
+__all__ = ["add_contact_routes"]
 
-# The honeypot's field name: people leave a field they cannot see empty, form bots fill
-# anything named like this.
-HONEYPOT: Final = "website"
 MAX_FORM_BYTES: Final = 16 * 1024  # the form's fields at their limits fit many times over
-
-REASON_STATUS: Final[dict[VisitorReason, int]] = {
-    VisitorReason.NO_FORM: 404,
-    VisitorReason.INVALID: 422,
-    VisitorReason.BAD_FORM_TOKEN: 400,
-    VisitorReason.TOO_FAST: 400,
-    VisitorReason.FORM_EXPIRED: 400,
-    VisitorReason.ADDRESS_LIMIT: 429,
-    VisitorReason.IP_LIMIT: 429,
-    VisitorReason.UNKNOWN_LINK: 404,
-    VisitorReason.LINK_EXPIRED: 410,
-    VisitorReason.NOT_FOUND: 404,
-    VisitorReason.NOT_AVAILABLE: 503,
-    VisitorReason.MAIL_FAILED: 503,
-}
 
 
 def _page(
