@@ -19,4 +19,5 @@ __all__ = [
     "remote",
     "snowflake",
     "uris",
+    "visitors",
 ]

@@ -312,3 +312,52 @@ class DirectoryEntryInterest(Base):
         ForeignKey("directory_entries.id", ondelete="CASCADE"), primary_key=True
     )
     tag_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class VisitorContactState(enum.StrEnum):
+    """`unverified` until the visitor opens the link mailed to them; only `open` ones
+    reach staff; `closed` ones keep no address."""
+
+    UNVERIFIED = "unverified"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class VisitorContact(Base):
+    """A contact request from a visitor without an account, by e-mail (`actors.visitors`).
+
+    `email` is None once the request is closed; the row itself goes after
+    `visitors.keep_seconds` (unverified ones after `visitors.verify_hours`). Only the
+    verification token's sha256 is kept, and only until it is used.
+    """
+
+    __tablename__ = "visitor_contacts"
+    __table_args__ = (Index("ix_visitor_contacts_actor_state", "actor_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
+    state: Mapped[VisitorContactState] = mapped_column(str_enum(VisitorContactState, 12))
+    email: Mapped[str | None] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(default="")
+    message: Mapped[str]
+    region_code: Mapped[str | None] = mapped_column(String(6), default=None)
+    interests: Mapped[list[Any]] = mapped_column(default=list)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    verify_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class VisitorContactCount(Base):
+    """Contact-form submissions per address or client IP and UTC day, counted in the
+    database so that every process agrees. `key_hash` is an HMAC (the instance's form
+    secret) of the address or IP, never the value itself."""
+
+    __tablename__ = "visitor_contact_counts"
+
+    scope: Mapped[str] = mapped_column(String(10), primary_key=True)  # "address" or "ip"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD (UTC)
+    count: Mapped[int] = mapped_column(Integer, default=0)

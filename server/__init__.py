@@ -14,10 +14,12 @@ __all__ = [
     "config",
     "db",
     "keys",
+    "mail",
     "models",
     "ratelimit",
     "runtime",
     "services",
+    "visitors",
     "web",
     "worker",
 ]

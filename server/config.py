@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.visitors import VisitorPolicy
 from outbox.delivery import DeliveryTuning
 
 ENV_VAR = "VERBUND_CONFIG"
@@ -175,6 +176,22 @@ class DirectoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MailConfig:
+    """The operator's SMTP server, through which the instance sends e-mail (visitors'
+    contact requests). Present only when `[mail]` names a `host`."""
+
+    host: str
+    sender: str  # the `from` key: the From address of every mail
+    port: int = 587
+    username: str = ""
+    password: str = ""
+    starttls: bool = True  # upgrade the connection with STARTTLS (port 587)
+    tls: bool = False  # TLS from the first byte (port 465)
+    reply_to: str = ""  # Reply-To of answers to visitors; empty: replies go to `from`
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -189,6 +206,8 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     directory: DirectoryConfig = field(default_factory=DirectoryConfig)
+    mail: MailConfig | None = None
+    visitors: VisitorPolicy = field(default_factory=VisitorPolicy)
     path: Path | None = None
 
 
@@ -288,6 +307,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "worker",
             "logging",
             "directory",
+            "mail",
+            "visitors",
         }
     )
     if unknown:
@@ -416,6 +437,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         worker=worker,
         logging=LoggingConfig(level=level),
         directory=_parse_directory(_Section(data, "directory"), own_domain=instance.domain),
+        mail=_parse_mail(_Section(data, "mail"), base=path.parent if path else None),
+        visitors=_parse_visitors(_Section(data, "visitors")),
         path=path,
     )
 
@@ -523,6 +546,86 @@ def _parse_directory(sec: _Section, *, own_domain: str) -> DirectoryConfig:
     )
     sec.finish()
     return directory
+
+
+# An address for a header: no spaces, commas, angle brackets or line breaks.
+_ADDRESS_RE = re.compile(r"^[^\s@<>,;\"]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
+
+
+_MAIL_KEYS = frozenset(
+    {"port", "username", "password", "password_file", "starttls", "tls", "from", "reply_to"}
+    | {"timeout"}
+)
+
+
+def _parse_mail(sec: _Section, *, base: Path | None) -> MailConfig | None:
+    """None without `host`: then the instance sends no mail and says so where it would."""
+    host = sec.get_str("host", "").strip()
+    if not host:
+        given = sorted(set(sec.raw) & _MAIL_KEYS)
+        if given:
+            raise ConfigError(f"mail.{given[0]} is set but mail.host is not")
+        sec.finish()
+        return None
+    if not _DOMAIN_RE.match(host.lower()):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(
+                f"mail.host must be a host name or IP address, got {host!r}"
+            ) from None
+    sender = sec.get_str("from", _REQUIRED).strip()
+    if not _ADDRESS_RE.match(sender):
+        raise ConfigError(f"mail.from must be a plain e-mail address, got {sender!r}")
+    reply_to = sec.get_str("reply_to", "").strip()
+    if reply_to and not _ADDRESS_RE.match(reply_to):
+        raise ConfigError(f"mail.reply_to must be a plain e-mail address, got {reply_to!r}")
+    password = sec.get_str("password", "")
+    password_file = sec.get_str("password_file", "")
+    if password and password_file:
+        raise ConfigError("mail.password and mail.password_file: set one of them")
+    if password_file:
+        file = Path(password_file)
+        if base is not None and not file.is_absolute():
+            file = base / file
+        try:
+            password = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"mail.password_file: cannot read {file}: {exc.strerror}") from None
+    d = MailConfig(host=host, sender=sender)
+    starttls = sec.get_bool("starttls", d.starttls)
+    tls = sec.get_bool("tls", d.tls)
+    if starttls and tls:
+        raise ConfigError("mail.starttls and mail.tls: set at most one of them to true")
+    mail = MailConfig(
+        host=host,
+        sender=sender,
+        port=sec.get_int("port", d.port, low=1, high=65535),
+        username=sec.get_str("username", d.username),
+        password=password,
+        starttls=starttls,
+        tls=tls,
+        reply_to=reply_to,
+        timeout=sec.get_seconds("timeout", d.timeout, low=1, high=600),
+    )
+    sec.finish()
+    return mail
+
+
+def _parse_visitors(sec: _Section) -> VisitorPolicy:
+    """Counts 0 (no submissions at all) … 1 000 000, durations in seconds or hours."""
+    d = VisitorPolicy()
+    policy = VisitorPolicy(
+        per_address_per_day=sec.get_int(
+            "per_address_per_day", d.per_address_per_day, low=0, high=_MAX_LIMIT
+        ),
+        per_ip_per_day=sec.get_int("per_ip_per_day", d.per_ip_per_day, low=0, high=_MAX_LIMIT),
+        min_form_seconds=sec.get_seconds("min_form_seconds", d.min_form_seconds, low=0, high=3600),
+        keep_seconds=sec.get_seconds("keep_seconds", d.keep_seconds, low=3600, high=3650 * _DAY),
+        verify_hours=sec.get_seconds("verify_hours", d.verify_hours, low=1, high=24 * 30),
+    )
+    sec.finish()
+    return policy
 
 
 _SQLITE_PREFIX = "sqlite+aiosqlite:///"

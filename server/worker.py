@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.local import ensure_instance_actor
 from actors.peers import DirectorySync, SyncSettings
+from actors.visitors import VisitorPolicy, purge
 from federation.fetch import Signer
 from federation.policy import FederationPolicy
 from outbox.delivery import DeliveryWorker
@@ -38,6 +39,7 @@ __all__ = [
     "close_polls_forever",
     "make_delivery_worker",
     "make_directory_sync",
+    "purge_visitor_contacts_forever",
     "run_worker_process",
     "start_worker",
     "sync_directories_forever",
@@ -109,6 +111,33 @@ async def close_polls_forever(
                 wake.set()
         except Exception:  # loop top: a failed round is logged, the next one tries again
             log.exception("closing ended polls failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+VISITOR_PURGE_SECONDS = 300.0  # an expired address outlives its time by at most this
+
+
+async def purge_visitor_contacts_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+    *,
+    policy: VisitorPolicy,
+    interval: float = VISITOR_PURGE_SECONDS,
+) -> None:
+    """Delete visitors' contact requests past `visitors.keep_seconds` (unverified ones
+    past `visitors.verify_hours`) and old counts, every `interval` seconds until `stop`.
+    Several workers may run it at once: deleting twice deletes nothing more."""
+    while not stop.is_set():
+        try:
+            async with sessionmaker() as session:
+                removed = await purge(session, now=clock(), policy=policy)
+                await session.commit()
+            if removed:
+                log.info("deleted %d expired visitor contact requests", removed)
+        except Exception:  # loop top: a failed round is logged, the next one tries again
+            log.exception("purging visitor contact requests failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
 
@@ -249,6 +278,12 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         ),
         name="poll-closer",
     )
+    purger = asyncio.create_task(
+        purge_visitor_contacts_forever(
+            app[keys.SESSIONMAKER], app[keys.CLOCK], stop, policy=config.visitors
+        ),
+        name="visitor-purge",
+    )
     syncer = asyncio.create_task(
         sync_directories_forever(
             make_directory_sync(
@@ -265,6 +300,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         stop.set()
         await task
         await closer
+        await purger
         await syncer
         if signer is not None:
             await signer.close()
@@ -316,6 +352,12 @@ async def run_worker_process(
                 ),
                 name="poll-closer",
             )
+            purger = asyncio.create_task(
+                purge_visitor_contacts_forever(
+                    services.sessionmaker, services.clock, stop, policy=config.visitors
+                ),
+                name="visitor-purge",
+            )
             processing = None
             outbox_wake = asyncio.Event()  # replies the processor queued: send them now
             if options.process_inbox:
@@ -339,6 +381,7 @@ async def run_worker_process(
             )
             await worker.run_forever(stop, outbox_wake)
             await closer
+            await purger
             await syncer
             if processing is not None:
                 await processing

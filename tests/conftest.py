@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors import local as local_actors
 from actors.local import create_actor, ensure_instance_actor
 from actors.models import ActorType
+from actors.visitors import VisitorPolicy
 from server import db, keys
 from server.app import create_app
 from server.config import (
@@ -45,10 +47,11 @@ from server.config import (
     FederationConfig,
     InstanceConfig,
     LimitsConfig,
+    MailConfig,
     ServerConfig,
 )
 from server.runtime import start_server
-from server.services import Services
+from server.services import Services, utc_clock
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 KEY_POOL = Path(__file__).parent / "vectors" / "rsa_key_pool.pem"
@@ -352,13 +355,18 @@ async def start_instance(
         directory: Mapping[str, Any] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         processor: bool = False,
+        mail: MailConfig | None = None,
+        visitors: Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = utc_clock,
         **federation: Any,
     ) -> Instance:
         """`server` overrides ServerConfig fields (timeouts, a fixed port), `limits`
         LimitsConfig's, with `monotonic` as the limiters' clock, `directory`
         DirectoryConfig's (`peers` a tuple); the rest are FederationConfig's. Like the
         delivery worker, the inbox processor runs only when a test steps it (`settle`,
-        `run_once`); `processor=True` runs it in the background."""
+        `run_once`); `processor=True` runs it in the background. `mail` is the `[mail]`
+        section (none by default), `visitors` overrides VisitorPolicy's fields, `clock`
+        the instance's wall clock."""
         database = await migrated_database(name)
         config = Config(
             instance=InstanceConfig(
@@ -371,13 +379,17 @@ async def start_instance(
             federation=FederationConfig(**{"allow_private_addresses": True, **federation}),
             limits=LimitsConfig(**(limits or {})),
             directory=DirectoryConfig(**(directory or {})),
+            mail=mail,
+            visitors=VisitorPolicy(**(visitors or {})),
         )
         engine = db.create_engine(database)
         async with db.create_sessionmaker(engine)() as session:
             await ensure_instance_actor(session)
             await session.commit()
         await engine.dispose()
-        app = create_app(config, resolver=resolver, monotonic=monotonic, run_processor=processor)
+        app = create_app(
+            config, resolver=resolver, monotonic=monotonic, run_processor=processor, clock=clock
+        )
         runner = await start_server(app, config.server)
         runners.append(runner)
         port = runner.addresses[-1][1]

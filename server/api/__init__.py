@@ -21,6 +21,7 @@ from server.api import (
     statuses,
     timelines,
     verbund,
+    visitor_contacts,
 )
 from server.api.common import add_cors_fallbacks
 
@@ -45,6 +46,7 @@ def add_api_routes(app: web.Application) -> None:
         instance,
         verbund,
         directory,
+        visitor_contacts,
     ):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)

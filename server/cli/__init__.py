@@ -27,6 +27,7 @@ from server.cli import (
     instance,
     news,
     profile,
+    visitors,
 )
 from server.cli.common import CliError, err
 from server.cli.directory_peers import register_peer_commands
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.register(sub, common)
     profile.register(sub, common)
     register_peer_commands(directory.register(sub, common), common)
+    visitors.register(sub, common)
     return parser
 
 

@@ -4,4 +4,13 @@ Must not import `server.api` or `server.cli`. `server.app` registers the routes 
 modules listed in `__all__`; `views` is the pages' private helper.
 """
 
-__all__ = ["activitypub", "directory", "discovery", "errors", "layout", "news_pages", "pages"]
+__all__ = [
+    "activitypub",
+    "contact",
+    "directory",
+    "discovery",
+    "errors",
+    "layout",
+    "news_pages",
+    "pages",
+]
