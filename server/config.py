@@ -175,6 +175,16 @@ class DirectoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactsConfig:
+    """Named contact requests (issue 14): how long a message may be, how long a request
+    waits for a decision (seconds), how many requests one person may send per day."""
+
+    message_limit: int = 500
+    expire_after: float = 30 * _DAY
+    per_person_per_day: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -189,6 +199,7 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     directory: DirectoryConfig = field(default_factory=DirectoryConfig)
+    contacts: ContactsConfig = field(default_factory=ContactsConfig)
     path: Path | None = None
 
 
@@ -288,6 +299,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "worker",
             "logging",
             "directory",
+            "contacts",
         }
     )
     if unknown:
@@ -416,6 +428,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         worker=worker,
         logging=LoggingConfig(level=level),
         directory=_parse_directory(_Section(data, "directory"), own_domain=instance.domain),
+        contacts=_parse_contacts(_Section(data, "contacts")),
         path=path,
     )
 
@@ -523,6 +536,19 @@ def _parse_directory(sec: _Section, *, own_domain: str) -> DirectoryConfig:
     )
     sec.finish()
     return directory
+
+
+def _parse_contacts(sec: _Section) -> ContactsConfig:
+    d = ContactsConfig()
+    contacts = ContactsConfig(
+        message_limit=sec.get_int("message_limit", d.message_limit, low=1, high=5000),
+        expire_after=sec.get_seconds("expire_after", d.expire_after, low=60, high=365 * _DAY),
+        per_person_per_day=sec.get_int(
+            "per_person_per_day", d.per_person_per_day, low=1, high=100_000
+        ),
+    )
+    sec.finish()
+    return contacts
 
 
 _SQLITE_PREFIX = "sqlite+aiosqlite:///"
