@@ -333,15 +333,16 @@ class ContactRequest(Base):
     """A contact request (issue 14): a Follow with a message, decided by the recipient.
 
     `follow_uri` is the Follow's id as sent, by which Accept, Reject and the accompanying
-    direct message are matched; `note_uri` that message's id (sent side). `sender_user_id`
-    is the person who sent it for one of our actors (the per-person daily limit); the
-    state moves from pending to accepted, declined or expired, never back.
+    direct message are matched; `note_uri` that message's id (sent side). A request
+    expires `contacts.expire_after` after `created_at` (each side by its own config).
+    `sender_user_id` is the person who sent it for one of our actors (the per-person
+    daily limit); the state moves from pending to accepted, declined or expired, never back.
     """
 
     __tablename__ = "contact_requests"
     __table_args__ = (
         UniqueConstraint("box", "follow_uri"),
-        Index("ix_contact_requests_box_state_expires_at", "box", "state", "expires_at"),
+        Index("ix_contact_requests_box_state_created_at", "box", "state", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
@@ -358,7 +359,6 @@ class ContactRequest(Base):
     follow_back: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
 
 
 class ContactBlock(Base):

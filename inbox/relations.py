@@ -14,6 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
 from federation.activities import fits_uri
+from inbox.contacts import (
+    answer_received,
+    contact_message,
+    receive_contact_request,
+    refuses_follow,
+)
 from inbox.context import HandlerContext, Incoming
 from inbox.posts import forget_actor_posts, on_delete_object
 from inbox.reactions import on_undo_announce, on_undo_like
@@ -47,6 +53,8 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         return
     # Usernames ignore case (`…/users/ORG` finds `org`); relations use the canonical id.
     target_uri = ctx.uris.actor(local.username)
+    if await refuses_follow(session, act, target_uri):
+        return
     if await session.scalar(
         select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
     ):
@@ -54,7 +62,7 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         await session.execute(
             delete(Block).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
         )
-    message = act.activity.content[:2000]
+    message = contact_message(act)
     row = await find_follow(session, act.actor_uri, target_uri)
     if row is None:
         row = Follow(
@@ -74,6 +82,12 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         row.updated_at = ctx.now
         if message:
             row.message = message
+    if message and row.state != FollowState.ACCEPTED:
+        # A Follow with a message is a contact request: the recipient decides, locked or not.
+        await receive_contact_request(
+            session, act, target_uri=target_uri, message=message, now=ctx.now
+        )
+        return
     if row.state == FollowState.ACCEPTED or not local.manually_approves:
         await accept_follow(
             session,
@@ -113,12 +127,16 @@ async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
     if row is not None:
         row.state = FollowState.ACCEPTED
         row.updated_at = ctx.now
+        await answer_received(session, act, follow_uri=row.activity_uri, accepted=True, now=ctx.now)
 
 
 async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Reject of a pending request drops it; after acceptance it ends the follow."""
     row = await _our_follow(session, act)
     if row is not None:
+        await answer_received(
+            session, act, follow_uri=row.activity_uri, accepted=False, now=ctx.now
+        )
         await session.delete(row)
 
 

@@ -37,7 +37,6 @@ def upgrade() -> None:
         sa.Column("follow_back", sa.Boolean(), nullable=False),
         sa.Column("created_at", actors.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", actors.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", actors.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["sender_user_id"],
             ["users.id"],
@@ -48,9 +47,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("box", "follow_uri", name=op.f("uq_contact_requests_box")),
     )
     op.create_index(
-        "ix_contact_requests_box_state_expires_at",
+        "ix_contact_requests_box_state_created_at",
         "contact_requests",
-        ["box", "state", "expires_at"],
+        ["box", "state", "created_at"],
     )
     op.create_index("ix_contact_requests_recipient_uri", "contact_requests", ["recipient_uri"])
     op.create_index("ix_contact_requests_sender_uri", "contact_requests", ["sender_uri"])
@@ -73,5 +72,5 @@ def downgrade() -> None:
     op.drop_index("ix_contact_requests_sender_user_id", table_name="contact_requests")
     op.drop_index("ix_contact_requests_sender_uri", table_name="contact_requests")
     op.drop_index("ix_contact_requests_recipient_uri", table_name="contact_requests")
-    op.drop_index("ix_contact_requests_box_state_expires_at", table_name="contact_requests")
+    op.drop_index("ix_contact_requests_box_state_created_at", table_name="contact_requests")
     op.drop_table("contact_requests")
