@@ -8,6 +8,7 @@ actor itself to `inbox.posts`.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,21 +123,30 @@ async def _our_follow(session: AsyncSession, act: Incoming) -> Follow | None:
     return None
 
 
+async def _answer_contact(
+    session: AsyncSession, act: Incoming, row: Follow | None, *, accepted: bool, now: datetime
+) -> None:
+    """A contact request of ours answered. Between two of our actors the recipient's
+    decision already changed (or removed) the one Follow row both share, so the Follow
+    is also found by the id the Accept/Reject names."""
+    follow_id = row.activity_uri if row is not None else _object_id(act)
+    if follow_id:
+        await answer_received(session, act, follow_uri=follow_id, accepted=accepted, now=now)
+
+
 async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     row = await _our_follow(session, act)
     if row is not None:
         row.state = FollowState.ACCEPTED
         row.updated_at = ctx.now
-        await answer_received(session, act, follow_uri=row.activity_uri, accepted=True, now=ctx.now)
+    await _answer_contact(session, act, row, accepted=True, now=ctx.now)
 
 
 async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Reject of a pending request drops it; after acceptance it ends the follow."""
     row = await _our_follow(session, act)
+    await _answer_contact(session, act, row, accepted=False, now=ctx.now)
     if row is not None:
-        await answer_received(
-            session, act, follow_uri=row.activity_uri, accepted=False, now=ctx.now
-        )
         await session.delete(row)
 
 

@@ -40,6 +40,7 @@ from server import db, keys
 from server.app import create_app
 from server.config import (
     Config,
+    ContactsConfig,
     DatabaseConfig,
     DirectoryConfig,
     FederationConfig,
@@ -350,15 +351,16 @@ async def start_instance(
         server: Mapping[str, Any] | None = None,
         limits: Mapping[str, Any] | None = None,
         directory: Mapping[str, Any] | None = None,
+        contacts: Mapping[str, Any] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         processor: bool = False,
         **federation: Any,
     ) -> Instance:
         """`server` overrides ServerConfig fields (timeouts, a fixed port), `limits`
         LimitsConfig's, with `monotonic` as the limiters' clock, `directory`
-        DirectoryConfig's (`peers` a tuple); the rest are FederationConfig's. Like the
-        delivery worker, the inbox processor runs only when a test steps it (`settle`,
-        `run_once`); `processor=True` runs it in the background."""
+        DirectoryConfig's (`peers` a tuple), `contacts` ContactsConfig's; the rest are
+        FederationConfig's. Like the delivery worker, the inbox processor runs only when a
+        test steps it (`settle`, `run_once`); `processor=True` runs it in the background."""
         database = await migrated_database(name)
         config = Config(
             instance=InstanceConfig(
@@ -371,6 +373,7 @@ async def start_instance(
             federation=FederationConfig(**{"allow_private_addresses": True, **federation}),
             limits=LimitsConfig(**(limits or {})),
             directory=DirectoryConfig(**(directory or {})),
+            contacts=ContactsConfig(**(contacts or {})),
         )
         engine = db.create_engine(database)
         async with db.create_sessionmaker(engine)() as session:
