@@ -79,6 +79,23 @@ async def pending_between(
     )
 
 
+async def settle_received(
+    session: AsyncSession,
+    *,
+    sender_uri: str,
+    recipient_uri: str,
+    state: ContactState,
+    now: datetime,
+) -> None:
+    """The Follow behind a pending received request was decided (whichever way staff
+    decided it: as a contact request or as a follow request): the request follows."""
+    row = await pending_between(
+        session, box=ContactBox.RECEIVED, sender_uri=sender_uri, recipient_uri=recipient_uri
+    )
+    if row is not None:
+        row.state, row.updated_at = state, now
+
+
 async def sent_since(
     session: AsyncSession, *, user_id: int | None, actor_uri: str, now: datetime
 ) -> int:

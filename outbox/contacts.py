@@ -291,8 +291,13 @@ async def expire_contact_requests(
             _settle(row, ContactState.EXPIRED, now)  # nobody left to tell
             continue
         follow = await find_follow(session, row.sender_uri, row.recipient_uri)
-        if follow is not None and follow.state != FollowState.PENDING:
-            follow = None  # accepted some other way: the relation stays
+        if follow is None:
+            _settle(row, ContactState.EXPIRED, now)  # withdrawn, or declined as a follow
+            continue
+        if follow.state == FollowState.ACCEPTED:
+            # Approved as a plain follow request (`verbund requests approve`): in contact.
+            _settle(row, ContactState.ACCEPTED, now)
+            continue
         await decline_contact(
             session,
             actor=actor,

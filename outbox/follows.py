@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.models import Actor, Follow, FollowState, RemoteActor
+from actors.contacts import settle_received
+from actors.models import Actor, ContactState, Follow, FollowState, RemoteActor
 from federation.documents import drop_nulls
 from federation.policy import FederationPolicy
 from outbox.publish import enqueue, new_activity_uri
@@ -185,9 +186,17 @@ async def accept_follow(
     policy: FederationPolicy,
 ) -> None:
     """Accept a follow (again, if already accepted) and send the Accept (not queued for a
-    follower on a domain `policy` blocks)."""
+    follower on a domain `policy` blocks); a pending contact request it carries is
+    accepted with it."""
     row.state = FollowState.ACCEPTED
     row.updated_at = now
+    await settle_received(
+        session,
+        sender_uri=row.follower_uri,
+        recipient_uri=row.followed_uri,
+        state=ContactState.ACCEPTED,
+        now=now,
+    )
     await _reply(
         session,
         kind="Accept",
@@ -212,7 +221,15 @@ async def reject_follow(
 ) -> None:
     """Decline a request or remove an existing follower: send Reject (not queued for a
     follower on a domain `policy` blocks), drop the relation. `extra` adds keys to the
-    Reject (an expired contact request says so)."""
+    Reject (an expired contact request says so). A pending contact request it carries
+    is declined with it (`outbox.contacts` marks an expired one itself)."""
+    await settle_received(
+        session,
+        sender_uri=row.follower_uri,
+        recipient_uri=row.followed_uri,
+        state=ContactState.DECLINED,
+        now=now,
+    )
     await _reply(
         session,
         kind="Reject",

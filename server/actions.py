@@ -472,9 +472,8 @@ async def decide_contact(
     now = svc.clock()
     async with svc.sessionmaker() as session:
         actor, row = await _received_request(session, svc, actor_name, request)
+        # Accepting a Follow approved already as a follow request only repeats the Accept.
         follow = await find_follow(session, row.sender_uri, row.recipient_uri)
-        if follow is not None and follow.state != FollowState.PENDING:
-            follow = None  # accepted by other means: nothing to answer
         if block:
             await add_contact_block(
                 session, blocker_uri=row.recipient_uri, blocked_uri=row.sender_uri, now=now

@@ -396,3 +396,18 @@ async def test_mastodon_follow_with_content_becomes_a_request(
     assert reply["type"] == "Accept" and reply["actor"] == net.kv
     assert reply["object"] == {k: v for k, v in follow.items() if k != "@context"}
     assert await follow_state(alpha, bob, net.kv) == FollowState.ACCEPTED
+
+
+async def test_deciding_the_follow_request_decides_the_contact_request(net: Net) -> None:
+    alpha, gamma = net.alpha, net.gamma
+    await actions.send_contact(gamma.services, "max", "kv@alpha.test", "Hallo")
+    await actions.send_contact(gamma.services, "max", "ov@alpha.test", "Hallo")
+    await settle(alpha, gamma)
+    # The Follow also waits among the follow requests; deciding it there decides both.
+    [pending] = await actions.list_requests(alpha.services, "kv")
+    assert pending.message == "Hallo"
+    await actions.decide_request(alpha.services, "kv", "max@gamma.test:8443", approve=True)
+    await actions.decide_request(alpha.services, "ov", "max@gamma.test:8443", approve=False)
+    await settle(alpha, gamma)
+    assert [r[1] for r in await rows(alpha)] == ["accepted", "declined"]
+    assert [r[1] for r in await rows(gamma)] == ["accepted", "declined"]
