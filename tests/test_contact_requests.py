@@ -23,6 +23,7 @@ from outbox.contacts import expire_contact_requests
 from outbox.models import Delivery, Status
 from server import actions
 from server.api.contacts import contact_json
+from server.worker import expire_contacts_forever
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.helpers import run_cli, settle
@@ -411,3 +412,34 @@ async def test_deciding_the_follow_request_decides_the_contact_request(net: Net)
     await settle(alpha, gamma)
     assert [r[1] for r in await rows(alpha)] == ["accepted", "declined"]
     assert [r[1] for r in await rows(gamma)] == ["accepted", "declined"]
+
+
+async def test_the_worker_expires_requests_beside_the_poll_closer(net: Net, tmp_path: Path) -> None:
+    alpha, beta = net.alpha, net.beta
+    await actions.send_contact(beta.services, "erika", "kv@alpha.test", "Kontakt?")
+    await actions.send_contact(beta.services, "erika", "ov@alpha.test", "Kontakt?")
+    await settle(alpha, beta)
+    month = timedelta(seconds=alpha.config.contacts.expire_after)
+    async with alpha.sessionmaker() as session:
+        for row in await session.scalars(select(ContactRequest)):
+            row.created_at -= month + DAY
+        await session.commit()
+    # ov's request is blocked (and so declined) from the CLI first; kv's expires.
+    config = str(write_config(tmp_path / "alpha.toml", alpha))
+    [ov] = await actions.list_contacts(alpha.services, "ov")
+    blocked = await asyncio.to_thread(
+        run_cli, "contact", "block", "ov", str(ov.request.id), "--config", config
+    )
+    assert blocked.returncode == 0 and blocked.stdout.startswith("blocked contact request")
+    stop, wake = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        expire_contacts_forever(
+            alpha.sessionmaker, alpha.services.clock, stop, wake, config=alpha.config, interval=60
+        )
+    )
+    await asyncio.wait_for(wake.wait(), 10)
+    stop.set()
+    await task
+    await settle(alpha, beta)
+    assert [r[1] for r in await rows(alpha)] == ["expired", "declined"]
+    assert [r[1] for r in await rows(beta)] == ["expired", "declined"]
