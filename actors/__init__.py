@@ -8,6 +8,7 @@ HTTP routes. Every module is public.
 __all__ = [
     "accounts",
     "base",
+    "contacts",
     "directory",
     "documents",
     "local",

@@ -361,3 +361,62 @@ class VisitorContactCount(Base):
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD (UTC)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ContactState(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+
+class ContactBox(enum.StrEnum):
+    """Which side of a contact request a row is: one of ours sent it, or received it.
+    A request between two local actors has a row of each."""
+
+    SENT = "sent"
+    RECEIVED = "received"
+
+
+class ContactRequest(Base):
+    """A contact request (issue 14): a Follow with a message, decided by the recipient.
+
+    `follow_uri` is the Follow's id as sent, by which Accept, Reject and the accompanying
+    direct message are matched; `note_uri` that message's id (sent side). A request
+    expires `contacts.expire_after` after `created_at` (each side by its own config).
+    `sender_user_id` is the person who sent it for one of our actors (the per-person
+    daily limit); the state moves from pending to accepted, declined or expired, never back.
+    """
+
+    __tablename__ = "contact_requests"
+    __table_args__ = (
+        UniqueConstraint("box", "follow_uri"),
+        Index("ix_contact_requests_box_state_created_at", "box", "state", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    box: Mapped[ContactBox] = mapped_column(str_enum(ContactBox, 10))
+    sender_uri: Mapped[str] = mapped_column(index=True)
+    recipient_uri: Mapped[str] = mapped_column(index=True)
+    follow_uri: Mapped[str]
+    note_uri: Mapped[str | None] = mapped_column(default=None)
+    message: Mapped[str] = mapped_column(default="")
+    state: Mapped[ContactState] = mapped_column(str_enum(ContactState, 10))
+    sender_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    follow_back: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ContactBlock(Base):
+    """One of our actors refuses further contact requests (and follows) from an actor."""
+
+    __tablename__ = "contact_blocks"
+    __table_args__ = (UniqueConstraint("blocker_uri", "blocked_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    blocker_uri: Mapped[str]
+    blocked_uri: Mapped[str]
+    created_at: Mapped[datetime]

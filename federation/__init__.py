@@ -9,6 +9,7 @@ the other packages build on.
 __all__ = [
     "activities",
     "actors",
+    "contacts",
     "content",
     "directory",
     "directory_pages",

@@ -25,6 +25,11 @@ VERBUND_TERMS: dict[str, object] = {
     "locality": "verbund:locality",
     "postalCodePrefix": "verbund:postalCodePrefix",
     "interests": "verbund:interests",
+    # Contact requests (issue 14, federation.contacts): the message a Follow carries, and
+    # on the direct message that accompanies it, the id of that Follow.
+    "contactMessage": "verbund:contactMessage",
+    "contactRequest": {"@id": "verbund:contactRequest", "@type": "@id"},
+    "contactExpired": "verbund:contactExpired",
 }
 # The names of the profile fields (`attachment` PropertyValues) that Mastodon and other
 # software without our terms show; `federation.actors` reads "Region" back.

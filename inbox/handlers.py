@@ -8,6 +8,7 @@ to its `HandlerSpec`; unknown types are stored and ignored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,8 +17,9 @@ from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
 from federation.activities import Activity, AsObject
 from federation.actors import ACTOR_TYPES
-from inbox.context import BatchHandler, Handler, HandlerContext, Prefetcher
-from inbox.creates import on_create, on_creates
+from inbox.contacts import is_contact_note
+from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
+from inbox.creates import on_creates
 from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
@@ -67,6 +69,22 @@ async def prefetch_actor_update(
     return {}
 
 
+async def on_create_unless_contact(
+    ctx: HandlerContext, session: AsyncSession, act: Incoming
+) -> None:
+    """`on_create`, except for the direct message of a contact request (`inbox.contacts`):
+    the request shows its message already."""
+    await on_creates_unless_contact(ctx, session, [act])
+
+
+async def on_creates_unless_contact(
+    ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
+) -> None:
+    kept = [act for act in acts if not await is_contact_note(session, act)]
+    if kept:
+        await on_creates(ctx, session, kept)
+
+
 HANDLERS: dict[str, HandlerSpec] = {
     "Follow": HandlerSpec(on_follow, needs_actor=True),
     "Accept": HandlerSpec(on_accept),
@@ -74,7 +92,9 @@ HANDLERS: dict[str, HandlerSpec] = {
     "Undo": HandlerSpec(on_undo),
     "Block": HandlerSpec(on_block),
     "Delete": HandlerSpec(on_delete),
-    "Create": HandlerSpec(on_create, needs_actor=True, batch=on_creates),
+    "Create": HandlerSpec(
+        on_create_unless_contact, needs_actor=True, batch=on_creates_unless_contact
+    ),
     "Update": HandlerSpec(on_update, prefetcher=prefetch_actor_update),
     "Announce": HandlerSpec(on_announce, needs_actor=True, prefetcher=prefetch_announce),
     "Like": HandlerSpec(on_like),

@@ -8,12 +8,19 @@ actor itself to `inbox.posts`.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
 from federation.activities import fits_uri
+from inbox.contacts import (
+    answer_received,
+    contact_message,
+    receive_contact_request,
+    refuses_follow,
+)
 from inbox.context import HandlerContext, Incoming
 from inbox.posts import forget_actor_posts, on_delete_object
 from inbox.reactions import on_undo_announce, on_undo_like
@@ -47,6 +54,8 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         return
     # Usernames ignore case (`…/users/ORG` finds `org`); relations use the canonical id.
     target_uri = ctx.uris.actor(local.username)
+    if await refuses_follow(session, act, target_uri):
+        return
     if await session.scalar(
         select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
     ):
@@ -54,7 +63,7 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         await session.execute(
             delete(Block).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
         )
-    message = act.activity.content[:2000]
+    message = contact_message(act)
     row = await find_follow(session, act.actor_uri, target_uri)
     if row is None:
         row = Follow(
@@ -74,6 +83,12 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         row.updated_at = ctx.now
         if message:
             row.message = message
+    if message and row.state != FollowState.ACCEPTED:
+        # A Follow with a message is a contact request: the recipient decides, locked or not.
+        await receive_contact_request(
+            session, act, target_uri=target_uri, message=message, now=ctx.now
+        )
+        return
     if row.state == FollowState.ACCEPTED or not local.manually_approves:
         await accept_follow(
             session,
@@ -108,16 +123,29 @@ async def _our_follow(session: AsyncSession, act: Incoming) -> Follow | None:
     return None
 
 
+async def _answer_contact(
+    session: AsyncSession, act: Incoming, row: Follow | None, *, accepted: bool, now: datetime
+) -> None:
+    """A contact request of ours answered. Between two of our actors the recipient's
+    decision already changed (or removed) the one Follow row both share, so the Follow
+    is also found by the id the Accept/Reject names."""
+    follow_id = row.activity_uri if row is not None else _object_id(act)
+    if follow_id:
+        await answer_received(session, act, follow_uri=follow_id, accepted=accepted, now=now)
+
+
 async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     row = await _our_follow(session, act)
     if row is not None:
         row.state = FollowState.ACCEPTED
         row.updated_at = ctx.now
+    await _answer_contact(session, act, row, accepted=True, now=ctx.now)
 
 
 async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Reject of a pending request drops it; after acceptance it ends the follow."""
     row = await _our_follow(session, act)
+    await _answer_contact(session, act, row, accepted=False, now=ctx.now)
     if row is not None:
         await session.delete(row)
 

@@ -10,12 +10,14 @@ for an inbox on a blocked domain, and following an actor there fails at once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.models import Actor, Follow, FollowState, RemoteActor
+from actors.contacts import settle_received
+from actors.models import Actor, ContactState, Follow, FollowState, RemoteActor
 from federation.documents import drop_nulls
 from federation.policy import FederationPolicy
 from outbox.publish import enqueue, new_activity_uri
@@ -48,12 +50,14 @@ async def send_follow(
     now: datetime,
     message: str = "",
     policy: FederationPolicy,
+    extra: Mapping[str, object] | None = None,
 ) -> Follow:
     """Follow `target` (a new Follow id each time) and record the relation as pending.
 
     Following again while pending or accepted re-sends the Follow with a fresh id,
     which is how Mastodon repairs a relation the other side lost. FollowError, with
     nothing recorded or queued, when `policy` blocks the target's domain or its inbox's.
+    `extra` adds keys to the Follow (a contact request's terms and their `@context`).
     """
     for url in (target.uri, target.inbox_uri):
         if not policy.allows_url(url):
@@ -64,6 +68,7 @@ async def send_follow(
     )
     if message:
         activity["content"] = message
+    activity.update(extra or {})
     row = await find_follow(session, actor_uri, target.uri)
     if row is None:
         row = Follow(
@@ -148,6 +153,7 @@ async def _reply(
     now: datetime,
     follow_body: dict[str, object] | None,
     policy: FederationPolicy,
+    extra: Mapping[str, object] | None = None,
 ) -> None:
     reply = _context(
         {
@@ -156,6 +162,7 @@ async def _reply(
             "actor": row.followed_uri,
             "to": [row.follower_uri],
             "object": follow_body or _received_follow(row),
+            **(extra or {}),
         }
     )
     await enqueue(
@@ -179,9 +186,17 @@ async def accept_follow(
     policy: FederationPolicy,
 ) -> None:
     """Accept a follow (again, if already accepted) and send the Accept (not queued for a
-    follower on a domain `policy` blocks)."""
+    follower on a domain `policy` blocks); a pending contact request it carries is
+    accepted with it."""
     row.state = FollowState.ACCEPTED
     row.updated_at = now
+    await settle_received(
+        session,
+        sender_uri=row.follower_uri,
+        recipient_uri=row.followed_uri,
+        state=ContactState.ACCEPTED,
+        now=now,
+    )
     await _reply(
         session,
         kind="Accept",
@@ -202,9 +217,19 @@ async def reject_follow(
     follower: RemoteActor,
     now: datetime,
     policy: FederationPolicy,
+    extra: Mapping[str, object] | None = None,
 ) -> None:
     """Decline a request or remove an existing follower: send Reject (not queued for a
-    follower on a domain `policy` blocks), drop the relation."""
+    follower on a domain `policy` blocks), drop the relation. `extra` adds keys to the
+    Reject (an expired contact request says so). A pending contact request it carries
+    is declined with it (`outbox.contacts` marks an expired one itself)."""
+    await settle_received(
+        session,
+        sender_uri=row.follower_uri,
+        recipient_uri=row.followed_uri,
+        state=ContactState.DECLINED,
+        now=now,
+    )
     await _reply(
         session,
         kind="Reject",
@@ -214,6 +239,7 @@ async def reject_follow(
         now=now,
         follow_body=None,
         policy=policy,
+        extra=extra,
     )
     await session.delete(row)
 

@@ -5,6 +5,7 @@ Orchestration only: resolve names and handles, then call `outbox` and `actors`.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +13,20 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.contacts import ContactView, is_blocked, pending_between, request_of, sent_since
+from actors.contacts import add_block as add_contact_block
+from actors.contacts import contact_views as actor_contact_views
+from actors.contacts import list_requests as list_contact_requests
 from actors.local import get_actor
-from actors.models import Actor, Follow, FollowState, RemoteActor
+from actors.models import (
+    Actor,
+    ContactBox,
+    ContactRequest,
+    ContactState,
+    Follow,
+    FollowState,
+    RemoteActor,
+)
 from actors.profile import ProfileChange, apply_profile
 from actors.relations import page_relations, pending_requests
 from actors.remote import RemoteActorError
@@ -22,6 +35,7 @@ from federation.errors import ParseError
 from federation.text import load_json
 from federation.webfinger import parse_acct
 from inbox.models import InboxActivity
+from outbox.contacts import accept_contact, decline_contact, send_contact_request
 from outbox.follows import (
     FollowError,
     accept_follow,
@@ -300,3 +314,197 @@ async def update_profile(
 
 async def set_hide_collections(svc: Services, actor_name: str, *, hidden: bool) -> None:
     await update_actor(svc, actor_name, hide_collections=hidden)
+
+
+# --- contact requests (issue 14) -------------------------------------------------------------
+
+
+class ContactRefusal(enum.StrEnum):
+    """Why a contact request was not sent (the API answers 429 for `rate_limited`, else
+    422; the CLI prints the message)."""
+
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    SELF = "self"
+    DUPLICATE = "duplicate"
+    RATE_LIMITED = "rate_limited"
+    BLOCKED = "blocked"
+    UNREACHABLE = "unreachable"
+
+
+class ContactRefusedError(ActionError):
+    """A contact request refused before anything was recorded or queued."""
+
+    def __init__(self, reason: ContactRefusal, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+async def contact_views(svc: Services, rows: list[ContactRequest]) -> list[ContactView]:
+    async with svc.sessionmaker() as session:
+        return await actor_contact_views(session, svc.uris, svc.config.instance.host, rows)
+
+
+async def send_contact(
+    svc: Services,
+    actor_name: str,
+    handle: str,
+    message: str,
+    *,
+    user_id: int | None = None,
+    wake: Callable[[], None] | None = None,
+) -> ContactView:
+    """Send a contact request from our `actor_name` to `handle` (local or remote): the
+    Follow with the message and the direct message, in one transaction.
+
+    `ContactRefusedError` (nothing recorded) for an empty or too long message, a request
+    to itself, a second pending request to the same recipient, more than
+    `contacts.per_person_per_day` in 24 hours (by `user_id`, else by the actor), or a
+    local recipient that blocked the sender; `ActionError` for an unknown handle."""
+    limits = svc.config.contacts
+    message = message.strip()
+    if not message:
+        raise ContactRefusedError(ContactRefusal.EMPTY, "a contact request needs a message")
+    if len(message) > limits.message_limit:
+        raise ContactRefusedError(
+            ContactRefusal.TOO_LONG,
+            f"the message has {len(message)} characters; at most {limits.message_limit} fit",
+        )
+    target = await resolve_remote(svc, handle)
+    now = svc.clock()
+    async with svc.sessionmaker() as session:
+        actor, uri = await _local(session, svc, actor_name)
+        if target.uri == uri:
+            raise ContactRefusedError(ContactRefusal.SELF, "an actor cannot contact itself")
+        if await pending_between(
+            session, box=ContactBox.SENT, sender_uri=uri, recipient_uri=target.uri
+        ):
+            raise ContactRefusedError(
+                ContactRefusal.DUPLICATE,
+                f"{actor_name} has a pending contact request to {handle} already",
+            )
+        sent = await sent_since(session, user_id=user_id, actor_uri=uri, now=now)
+        if sent >= limits.per_person_per_day:
+            raise ContactRefusedError(
+                ContactRefusal.RATE_LIMITED,
+                f"at most {limits.per_person_per_day} contact requests per day; try again later",
+            )
+        if svc.uris.is_local(target.uri) and await is_blocked(
+            session, blocker_uri=target.uri, blocked_uri=uri
+        ):
+            raise ContactRefusedError(
+                ContactRefusal.BLOCKED,
+                f"{handle} does not accept contact requests from {actor_name}",
+            )
+        try:
+            row = await send_contact_request(
+                session,
+                actor=actor,
+                actor_uri=uri,
+                target=target,
+                message=message,
+                now=now,
+                user_id=user_id,
+                policy=svc.policy,
+            )
+        except FollowError as exc:
+            raise ContactRefusedError(ContactRefusal.UNREACHABLE, str(exc)) from None
+        await session.commit()
+    if wake is not None:
+        wake()
+    [view] = await contact_views(svc, [row])
+    return view
+
+
+async def list_contacts(
+    svc: Services,
+    actor_name: str,
+    *,
+    box: ContactBox | None = None,
+    state: ContactState | None = None,
+) -> list[ContactView]:
+    """The requests our actor sent or received (or one box), newest first."""
+    async with svc.sessionmaker() as session:
+        _, uri = await _local(session, svc, actor_name)
+        rows = await list_contact_requests(session, uri, box=box, state=state)
+        return await actor_contact_views(session, svc.uris, svc.config.instance.host, rows)
+
+
+async def _received_request(
+    session: AsyncSession, svc: Services, actor_name: str, request: str
+) -> tuple[Actor, ContactRequest]:
+    actor, uri = await _local(session, svc, actor_name)
+    row = await request_of(session, uri, int(request)) if request.isdigit() else None
+    if row is None or row.box != ContactBox.RECEIVED:
+        raise ActionError(f"no contact request {request!r} received by {actor_name}")
+    return actor, row
+
+
+async def _follow_body(session: AsyncSession, activity_uri: str) -> dict[str, object] | None:
+    """The Follow as received, for the Accept to embed."""
+    received = await session.scalar(
+        select(InboxActivity.body).where(InboxActivity.uri == activity_uri)
+    )
+    body = load_json(received) if received else None
+    return embeddable_follow(body) if isinstance(body, dict) else None
+
+
+async def decide_contact(
+    svc: Services,
+    actor_name: str,
+    request: str,
+    *,
+    accept: bool,
+    follow_back: bool = True,
+    block: bool = False,
+    wake: Callable[[], None] | None = None,
+) -> ContactView:
+    """Accept (with a follow back unless `follow_back` is false) or decline a pending
+    request our actor received; `block` declines it if pending and refuses further
+    requests and follows from its sender. `ActionError` for an unknown request, or one
+    decided already (blocking works on any)."""
+    async with svc.sessionmaker() as session:
+        _, row = await _received_request(session, svc, actor_name, request)
+        if row.state != ContactState.PENDING and not block:
+            raise ActionError(f"contact request {request} is {row.state} already")
+        sender_uri = row.sender_uri
+    sender = await _follower(svc, sender_uri)
+    now = svc.clock()
+    async with svc.sessionmaker() as session:
+        actor, row = await _received_request(session, svc, actor_name, request)
+        # Accepting a Follow approved already as a follow request only repeats the Accept.
+        follow = await find_follow(session, row.sender_uri, row.recipient_uri)
+        if block:
+            await add_contact_block(
+                session, blocker_uri=row.recipient_uri, blocked_uri=row.sender_uri, now=now
+            )
+        pending = row.state == ContactState.PENDING
+        if pending and accept:
+            if follow is None:
+                raise ActionError(f"the sender of contact request {request} withdrew it")
+            await accept_contact(
+                session,
+                actor=actor,
+                request=row,
+                follow=follow,
+                sender=sender,
+                now=now,
+                follow_body=await _follow_body(session, follow.activity_uri),
+                follow_back=follow_back,
+                policy=svc.policy,
+            )
+        elif pending:
+            await decline_contact(
+                session,
+                actor=actor,
+                request=row,
+                follow=follow,
+                sender=sender,
+                now=now,
+                policy=svc.policy,
+            )
+        await session.commit()
+        [view] = await actor_contact_views(session, svc.uris, svc.config.instance.host, [row])
+    if wake is not None:
+        wake()
+    return view

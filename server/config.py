@@ -192,6 +192,16 @@ class MailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactsConfig:
+    """Named contact requests (issue 14): how long a message may be, how long a request
+    waits for a decision (seconds), how many requests one person may send per day."""
+
+    message_limit: int = 500
+    expire_after: float = 30 * _DAY
+    per_person_per_day: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -208,6 +218,8 @@ class Config:
     directory: DirectoryConfig = field(default_factory=DirectoryConfig)
     mail: MailConfig | None = None
     visitors: VisitorPolicy = field(default_factory=VisitorPolicy)
+
+    contacts: ContactsConfig = field(default_factory=ContactsConfig)
     path: Path | None = None
 
 
@@ -309,6 +321,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "directory",
             "mail",
             "visitors",
+            "contacts",
         }
     )
     if unknown:
@@ -439,6 +452,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         directory=_parse_directory(_Section(data, "directory"), own_domain=instance.domain),
         mail=_parse_mail(_Section(data, "mail"), base=path.parent if path else None),
         visitors=_parse_visitors(_Section(data, "visitors")),
+        contacts=_parse_contacts(_Section(data, "contacts")),
         path=path,
     )
 
@@ -626,6 +640,19 @@ def _parse_visitors(sec: _Section) -> VisitorPolicy:
     )
     sec.finish()
     return policy
+
+
+def _parse_contacts(sec: _Section) -> ContactsConfig:
+    d = ContactsConfig()
+    contacts = ContactsConfig(
+        message_limit=sec.get_int("message_limit", d.message_limit, low=1, high=5000),
+        expire_after=sec.get_seconds("expire_after", d.expire_after, low=60, high=365 * _DAY),
+        per_person_per_day=sec.get_int(
+            "per_person_per_day", d.per_person_per_day, low=1, high=100_000
+        ),
+    )
+    sec.finish()
+    return contacts
 
 
 _SQLITE_PREFIX = "sqlite+aiosqlite:///"

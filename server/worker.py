@@ -16,7 +16,7 @@ import secrets
 import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +26,7 @@ from actors.peers import DirectorySync, SyncSettings
 from actors.visitors import VisitorPolicy, purge
 from federation.fetch import Signer
 from federation.policy import FederationPolicy
+from outbox.contacts import expire_contact_requests
 from outbox.delivery import DeliveryWorker
 from outbox.documents import render_poll_update
 from outbox.polls import close_due_polls
@@ -37,6 +38,7 @@ from server.services import federation_policy, local_uris, open_services, utc_cl
 
 __all__ = [
     "close_polls_forever",
+    "expire_contacts_forever",
     "make_delivery_worker",
     "make_directory_sync",
     "purge_visitor_contacts_forever",
@@ -138,6 +140,42 @@ async def purge_visitor_contacts_forever(
                 log.info("deleted %d expired visitor contact requests", removed)
         except Exception:  # loop top: a failed round is logged, the next one tries again
             log.exception("purging visitor contact requests failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+CONTACT_EXPIRY_SECONDS = 300.0  # a request is told it expired at most this long after
+
+
+async def expire_contacts_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    *,
+    config: Config,
+    interval: float = CONTACT_EXPIRY_SECONDS,
+) -> None:
+    """Expire contact requests older than `contacts.expire_after` (`outbox.contacts`),
+    every `interval` seconds until `stop`; `wake` tells the delivery worker about the
+    Rejects queued. Several workers may run this at once: each request's row changes
+    state once, and a round that loses a race only sends a Reject twice."""
+    expire_after = timedelta(seconds=config.contacts.expire_after)
+    uris, policy = local_uris(config), federation_policy(config)
+    while not stop.is_set():
+        try:
+            while True:
+                async with sessionmaker() as session:
+                    expired = await expire_contact_requests(
+                        session, now=clock(), expire_after=expire_after, uris=uris, policy=policy
+                    )
+                    await session.commit()
+                if expired and wake is not None:
+                    wake.set()
+                if not expired or stop.is_set():
+                    break
+        except Exception:  # loop top: a failed round is logged, the next one tries again
+            log.exception("expiring contact requests failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
 
@@ -293,6 +331,12 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         ),
         name="directory-sync",
     )
+    expirer = asyncio.create_task(
+        expire_contacts_forever(
+            app[keys.SESSIONMAKER], app[keys.CLOCK], stop, app[keys.OUTBOX_WAKE], config=config
+        ),
+        name="contact-expiry",
+    )
     log.info("delivery worker %s started", worker.worker_id)
     try:
         yield
@@ -302,6 +346,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         await closer
         await purger
         await syncer
+        await expirer
         if signer is not None:
             await signer.close()
         log.info("delivery worker %s stopped", worker.worker_id)
@@ -379,10 +424,17 @@ async def run_worker_process(
                 ),
                 name="directory-sync",
             )
+            expirer = asyncio.create_task(
+                expire_contacts_forever(
+                    services.sessionmaker, services.clock, stop, outbox_wake, config=config
+                ),
+                name="contact-expiry",
+            )
             await worker.run_forever(stop, outbox_wake)
             await closer
             await purger
             await syncer
+            await expirer
             if processing is not None:
                 await processing
             log.info("delivery worker %s stopped", worker.worker_id)

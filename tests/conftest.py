@@ -42,6 +42,7 @@ from server import db, keys
 from server.app import create_app
 from server.config import (
     Config,
+    ContactsConfig,
     DatabaseConfig,
     DirectoryConfig,
     FederationConfig,
@@ -353,6 +354,7 @@ async def start_instance(
         server: Mapping[str, Any] | None = None,
         limits: Mapping[str, Any] | None = None,
         directory: Mapping[str, Any] | None = None,
+        contacts: Mapping[str, Any] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         processor: bool = False,
         mail: MailConfig | None = None,
@@ -362,11 +364,11 @@ async def start_instance(
     ) -> Instance:
         """`server` overrides ServerConfig fields (timeouts, a fixed port), `limits`
         LimitsConfig's, with `monotonic` as the limiters' clock, `directory`
-        DirectoryConfig's (`peers` a tuple); the rest are FederationConfig's. Like the
-        delivery worker, the inbox processor runs only when a test steps it (`settle`,
-        `run_once`); `processor=True` runs it in the background. `mail` is the `[mail]`
-        section (none by default), `visitors` overrides VisitorPolicy's fields, `clock`
-        the instance's wall clock."""
+        DirectoryConfig's (`peers` a tuple), `contacts` ContactsConfig's; the rest are
+        FederationConfig's. Like the delivery worker, the inbox processor runs only when a
+        test steps it (`settle`, `run_once`); `processor=True` runs it in the background.
+        `mail` is the `[mail]` section (none by default), `visitors` overrides
+        VisitorPolicy's fields, `clock` the instance's wall clock."""
         database = await migrated_database(name)
         config = Config(
             instance=InstanceConfig(
@@ -381,6 +383,7 @@ async def start_instance(
             directory=DirectoryConfig(**(directory or {})),
             mail=mail,
             visitors=VisitorPolicy(**(visitors or {})),
+            contacts=ContactsConfig(**(contacts or {})),
         )
         engine = db.create_engine(database)
         async with db.create_sessionmaker(engine)() as session:

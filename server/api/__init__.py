@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server.api import (
     accounts,
+    contacts,
     directory,
     follow_requests,
     instance,
@@ -47,6 +48,7 @@ def add_api_routes(app: web.Application) -> None:
         verbund,
         directory,
         visitor_contacts,
+        contacts,
     ):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)

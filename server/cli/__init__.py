@@ -21,6 +21,7 @@ from server.actions import ActionError
 from server.cli import (
     accounts,
     actors,
+    contacts,
     deliveries,
     directory,
     follows,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.register(sub, common)
     deliveries.register(sub, common)
     profile.register(sub, common)
+    contacts.register(sub, common)
     register_peer_commands(directory.register(sub, common), common)
     visitors.register(sub, common)
     return parser

@@ -327,3 +327,22 @@ def test_verbund_worker_refuses_a_timeout_that_the_configured_claims_do_not_cove
         cli.main(["worker", "--config", str(path), "--timeout", "20"])
     assert usage.value.code == 2
     assert "--lock-seconds (30) must be at least" in capsys.readouterr().err
+
+
+def test_contacts_defaults_and_bounds_name_the_key() -> None:
+    cfg = parse_config({"instance": {"domain": "social.example.org"}})
+    assert cfg.contacts.message_limit == 500
+    assert cfg.contacts.expire_after == 30 * 86400
+    assert cfg.contacts.per_person_per_day == 20
+    cfg = parse_config(
+        {
+            "instance": {"domain": "social.example.org"},
+            "contacts": {"message_limit": 1000, "expire_after": 3600, "per_person_per_day": 5},
+        }
+    )
+    assert (cfg.contacts.message_limit, cfg.contacts.expire_after) == (1000, 3600)
+    for key, value in (("message_limit", 0), ("expire_after", 10), ("per_person_per_day", 0)):
+        with pytest.raises(ConfigError, match=rf"contacts\.{key} must be"):
+            parse_config({"instance": {"domain": "a.example"}, "contacts": {key: value}})
+    with pytest.raises(ConfigError, match=r"unknown key contacts\.limit"):
+        parse_config({"instance": {"domain": "a.example"}, "contacts": {"limit": 1}})

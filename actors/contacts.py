@@ -1,0 +1,207 @@
+"""Contact requests as stored (issue 14): queries over `contact_requests` and
+`contact_blocks`, and the view of a request with the other side's profile.
+
+A request has a row on each side that is ours: `box` sent (one of our actors asked) or
+received (one of ours was asked). Both are matched across instances by the Follow's id,
+`follow_uri`. Must not know about inbox/outbox pipelines or HTTP routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.models import (
+    Actor,
+    ContactBlock,
+    ContactBox,
+    ContactRequest,
+    ContactState,
+    RemoteActor,
+)
+from actors.uris import LocalUris
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    """A request as its side sees it: `other_*` is the sender for a received request
+    and the recipient for a sent one, with the region and interests its profile names
+    (a local actor's columns, else the cached remote actor's)."""
+
+    request: ContactRequest
+    other_uri: str
+    other_handle: str
+    other_name: str
+    region_code: str | None
+    interests: tuple[str, ...]
+
+
+async def find_request(
+    session: AsyncSession, *, box: ContactBox, follow_uri: str
+) -> ContactRequest | None:
+    return await session.scalar(
+        select(ContactRequest).where(
+            ContactRequest.box == box, ContactRequest.follow_uri == follow_uri
+        )
+    )
+
+
+async def request_of(
+    session: AsyncSession, actor_uri: str, request_id: int
+) -> ContactRequest | None:
+    """A request by number that `actor_uri` sent or received (None if neither)."""
+    row = await session.get(ContactRequest, request_id)
+    if row is None:
+        return None
+    mine = row.recipient_uri if row.box == ContactBox.RECEIVED else row.sender_uri
+    return row if mine == actor_uri else None
+
+
+async def pending_between(
+    session: AsyncSession, *, box: ContactBox, sender_uri: str, recipient_uri: str
+) -> ContactRequest | None:
+    return await session.scalar(
+        select(ContactRequest)
+        .where(
+            ContactRequest.box == box,
+            ContactRequest.sender_uri == sender_uri,
+            ContactRequest.recipient_uri == recipient_uri,
+            ContactRequest.state == ContactState.PENDING,
+        )
+        .order_by(ContactRequest.id.desc())
+        .limit(1)
+    )
+
+
+async def settle_received(
+    session: AsyncSession,
+    *,
+    sender_uri: str,
+    recipient_uri: str,
+    state: ContactState,
+    now: datetime,
+) -> None:
+    """The Follow behind a pending received request was decided (whichever way staff
+    decided it: as a contact request or as a follow request): the request follows."""
+    row = await pending_between(
+        session, box=ContactBox.RECEIVED, sender_uri=sender_uri, recipient_uri=recipient_uri
+    )
+    if row is not None:
+        row.state, row.updated_at = state, now
+
+
+async def sent_since(
+    session: AsyncSession, *, user_id: int | None, actor_uri: str, now: datetime
+) -> int:
+    """Requests sent in the 24 hours before `now`: by the person if known, else (the CLI,
+    an operator acting) by the actor."""
+    query = select(func.count()).where(
+        ContactRequest.box == ContactBox.SENT, ContactRequest.created_at > now - DAY
+    )
+    if user_id is not None:
+        query = query.where(ContactRequest.sender_user_id == user_id)
+    else:
+        query = query.where(ContactRequest.sender_uri == actor_uri)
+    return int(await session.scalar(query) or 0)
+
+
+async def is_blocked(session: AsyncSession, *, blocker_uri: str, blocked_uri: str) -> bool:
+    found = await session.scalar(
+        select(ContactBlock.id).where(
+            ContactBlock.blocker_uri == blocker_uri, ContactBlock.blocked_uri == blocked_uri
+        )
+    )
+    return found is not None
+
+
+async def add_block(
+    session: AsyncSession, *, blocker_uri: str, blocked_uri: str, now: datetime
+) -> None:
+    if not await is_blocked(session, blocker_uri=blocker_uri, blocked_uri=blocked_uri):
+        session.add(ContactBlock(blocker_uri=blocker_uri, blocked_uri=blocked_uri, created_at=now))
+
+
+async def list_requests(
+    session: AsyncSession,
+    actor_uri: str,
+    *,
+    box: ContactBox | None = None,
+    state: ContactState | None = None,
+) -> list[ContactRequest]:
+    """The requests `actor_uri` sent or received (either box unless `box`), newest first."""
+    received = (ContactRequest.box == ContactBox.RECEIVED) & (
+        ContactRequest.recipient_uri == actor_uri
+    )
+    sent = (ContactRequest.box == ContactBox.SENT) & (ContactRequest.sender_uri == actor_uri)
+    where = received if box == ContactBox.RECEIVED else sent if box == ContactBox.SENT else None
+    query = select(ContactRequest).where(where if where is not None else received | sent)
+    if state is not None:
+        query = query.where(ContactRequest.state == state)
+    return list(await session.scalars(query.order_by(ContactRequest.id.desc())))
+
+
+async def due_requests(
+    session: AsyncSession, *, box: ContactBox, created_before: datetime, limit: int = 100
+) -> list[ContactRequest]:
+    """Pending requests made at or before `created_before` (their time ran out), oldest
+    first."""
+    rows = await session.scalars(
+        select(ContactRequest)
+        .where(
+            ContactRequest.box == box,
+            ContactRequest.state == ContactState.PENDING,
+            ContactRequest.created_at <= created_before,
+        )
+        .order_by(ContactRequest.created_at, ContactRequest.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def contact_views(
+    session: AsyncSession, uris: LocalUris, host: str, rows: Sequence[ContactRequest]
+) -> list[ContactView]:
+    """Each request with the other side's handle, name, region and interests; `host` is
+    our handles' host part."""
+    others = [r.sender_uri if r.box == ContactBox.RECEIVED else r.recipient_uri for r in rows]
+    remotes = {
+        a.uri: a
+        for a in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(others)))
+    }
+    names = {n.lower() for n in (uris.username_of(u) for u in others) if n}
+    locals_ = {
+        a.username_key: a
+        for a in await session.scalars(
+            select(Actor).where(Actor.username_key.in_(names), Actor.is_instance.is_(False))
+        )
+    }
+    views = []
+    for row, other in zip(rows, others, strict=True):
+        name = uris.username_of(other)
+        local = locals_.get(name.lower()) if name else None
+        remote = remotes.get(other)
+        if local is not None:
+            handle, display = f"{local.username}@{host}", local.display_name
+            region, interests = local.region_code, local.interests
+        elif remote is not None:
+            handle, display = f"{remote.username}@{remote.domain}", remote.display_name
+            region, interests = remote.region_code, remote.interests
+        else:
+            handle, display, region, interests = other, "", None, []
+        views.append(
+            ContactView(
+                request=row,
+                other_uri=other,
+                other_handle=handle,
+                other_name=display,
+                region_code=region,
+                interests=tuple(i for i in interests if isinstance(i, str)),
+            )
+        )
+    return views

@@ -1,0 +1,314 @@
+"""Contact requests as we send and decide them (issue 14), with the rows they change.
+
+Sending is a Follow that carries the message (in `content` and our `contactMessage`)
+plus a direct `Create{Note}` with the same text addressed to the recipient alone,
+which names the Follow in `contactRequest`: a Mastodon recipient sees a follow request
+and a direct message, a Verbund recipient one request (it drops the Note). Accepting
+sends Accept (and, unless the recipient declines to, a plain Follow back); declining
+sends Reject; expiry sends a Reject that says `contactExpired` and a direct message,
+so that a sender on software without our terms learns it too.
+
+States move pending → accepted | declined | expired and never back: a late Accept or
+Reject of a request that is no longer pending changes nothing here.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.contacts import due_requests
+from actors.models import (
+    Actor,
+    ContactBox,
+    ContactRequest,
+    ContactState,
+    Follow,
+    FollowState,
+    RemoteActor,
+)
+from actors.uris import LocalUris
+from federation.contacts import CONTACT_CONTEXT, contact_follow_terms
+from federation.documents import format_datetime
+from federation.policy import FederationPolicy
+from outbox.follows import accept_follow, find_follow, reject_follow, send_follow
+from outbox.publish import enqueue, new_activity_uri
+
+
+def _mention(target: RemoteActor) -> str:
+    return f"@{target.username}@{target.domain}"
+
+
+def render_contact_note(
+    *,
+    note_uri: str,
+    actor_uri: str,
+    target: RemoteActor,
+    text: str,
+    follow_uri: str,
+    now: datetime,
+) -> dict[str, object]:
+    """A direct message to `target` alone (Mastodon shows a Note addressed to one actor
+    and mentioning it as a direct message), naming the contact request's Follow."""
+    mention = _mention(target)
+    paragraphs = "".join(
+        f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>"
+        for part in text.split("\n\n")
+        if part.strip()
+    )
+    link = (
+        f'<span class="h-card"><a href="{html.escape(target.url or target.uri)}" '
+        f'class="u-url mention">@<span>{html.escape(target.username)}</span></a></span>'
+    )
+    published = format_datetime(now)
+    note: dict[str, object] = {
+        "id": note_uri,
+        "type": "Note",
+        "attributedTo": actor_uri,
+        "to": [target.uri],
+        "cc": [],
+        "published": published,
+        "content": f"<p>{link}</p>{paragraphs}",
+        "tag": [{"type": "Mention", "href": target.uri, "name": mention}],
+        "contactRequest": follow_uri,
+    }
+    return {
+        "@context": CONTACT_CONTEXT,
+        "id": note_uri + "/activity",
+        "type": "Create",
+        "actor": actor_uri,
+        "to": [target.uri],
+        "cc": [],
+        "published": published,
+        "object": note,
+    }
+
+
+async def _send_note(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    actor_uri: str,
+    target: RemoteActor,
+    text: str,
+    follow_uri: str,
+    now: datetime,
+    policy: FederationPolicy,
+) -> str:
+    note_uri = new_activity_uri(actor_uri, "contacts")
+    activity = render_contact_note(
+        note_uri=note_uri,
+        actor_uri=actor_uri,
+        target=target,
+        text=text,
+        follow_uri=follow_uri,
+        now=now,
+    )
+    await enqueue(
+        session, actor=actor, activity=activity, inboxes=[target.inbox_uri], now=now, policy=policy
+    )
+    return note_uri
+
+
+async def send_contact_request(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    actor_uri: str,
+    target: RemoteActor,
+    message: str,
+    now: datetime,
+    user_id: int | None,
+    policy: FederationPolicy,
+) -> ContactRequest:
+    """Queue the Follow and the direct message, and record the sent request as pending.
+    Raises `outbox.follows.FollowError` (nothing recorded or queued) when `policy`
+    blocks the target. The caller checks limits and duplicates first."""
+    follow = await send_follow(
+        session,
+        actor=actor,
+        actor_uri=actor_uri,
+        target=target,
+        now=now,
+        message=message,
+        policy=policy,
+        extra=contact_follow_terms(message),
+    )
+    note_uri = await _send_note(
+        session,
+        actor=actor,
+        actor_uri=actor_uri,
+        target=target,
+        text=message,
+        follow_uri=follow.activity_uri,
+        now=now,
+        policy=policy,
+    )
+    row = ContactRequest(
+        box=ContactBox.SENT,
+        sender_uri=actor_uri,
+        recipient_uri=target.uri,
+        follow_uri=follow.activity_uri,
+        note_uri=note_uri,
+        message=message,
+        state=ContactState.PENDING,
+        sender_user_id=user_id,
+        follow_back=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def _settle(row: ContactRequest, state: ContactState, now: datetime) -> None:
+    row.state = state
+    row.updated_at = now
+
+
+async def accept_contact(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    request: ContactRequest,
+    follow: Follow,
+    sender: RemoteActor,
+    now: datetime,
+    follow_body: dict[str, object] | None,
+    follow_back: bool,
+    policy: FederationPolicy,
+) -> None:
+    """Accept a received request: Accept of its Follow, and a plain Follow back unless
+    `follow_back` is false or the recipient already follows the sender."""
+    await accept_follow(
+        session,
+        actor=actor,
+        row=follow,
+        follower=sender,
+        now=now,
+        follow_body=follow_body,
+        policy=policy,
+    )
+    _settle(request, ContactState.ACCEPTED, now)
+    request.follow_back = follow_back
+    if follow_back and await find_follow(session, request.recipient_uri, sender.uri) is None:
+        await send_follow(
+            session,
+            actor=actor,
+            actor_uri=request.recipient_uri,
+            target=sender,
+            now=now,
+            policy=policy,
+        )
+
+
+async def decline_contact(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    request: ContactRequest,
+    follow: Follow | None,
+    sender: RemoteActor,
+    now: datetime,
+    policy: FederationPolicy,
+    expired: bool = False,
+) -> None:
+    """Decline (or, `expired`, time out) a received request: Reject of its Follow (which
+    ends the pending relation), marked `contactExpired` and followed by a direct message
+    to the sender when it timed out. A Follow the sender took back already is not
+    rejected again."""
+    if follow is not None:
+        await reject_follow(
+            session,
+            actor=actor,
+            row=follow,
+            follower=sender,
+            now=now,
+            policy=policy,
+            extra={"@context": CONTACT_CONTEXT, "contactExpired": True} if expired else None,
+        )
+    if expired:
+        await _send_note(
+            session,
+            actor=actor,
+            actor_uri=request.recipient_uri,
+            target=sender,
+            text="Your contact request expired without an answer. "
+            "/ Ihre Kontaktanfrage ist ohne Antwort abgelaufen.",
+            follow_uri=request.follow_uri,
+            now=now,
+            policy=policy,
+        )
+    _settle(request, ContactState.EXPIRED if expired else ContactState.DECLINED, now)
+
+
+async def record_outcome(
+    session: AsyncSession,
+    *,
+    follow_uri: str,
+    recipient_uri: str,
+    state: ContactState,
+    now: datetime,
+) -> None:
+    """The recipient answered our request (their Accept or Reject of its Follow)."""
+    row = await session.scalar(
+        select(ContactRequest).where(
+            ContactRequest.box == ContactBox.SENT,
+            ContactRequest.follow_uri == follow_uri,
+            ContactRequest.recipient_uri == recipient_uri,
+        )
+    )
+    if row is not None and row.state == ContactState.PENDING:
+        _settle(row, state, now)
+
+
+async def expire_contact_requests(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    expire_after: timedelta,
+    uris: LocalUris,
+    policy: FederationPolicy,
+) -> int:
+    """Time out the pending requests made `expire_after` or longer before `now`: received
+    ones are rejected (the sender is told), sent ones only marked. Returns how many
+    expired in this round (at most a batch per box); call again while it returns any."""
+    before = now - expire_after
+    received = await due_requests(session, box=ContactBox.RECEIVED, created_before=before)
+    for row in received:
+        name = uris.username_of(row.recipient_uri)
+        actor = (
+            await session.scalar(select(Actor).where(Actor.username_key == name.lower()))
+            if name
+            else None
+        )
+        sender = await session.scalar(select(RemoteActor).where(RemoteActor.uri == row.sender_uri))
+        if actor is None or sender is None:
+            _settle(row, ContactState.EXPIRED, now)  # nobody left to tell
+            continue
+        follow = await find_follow(session, row.sender_uri, row.recipient_uri)
+        if follow is None:
+            _settle(row, ContactState.EXPIRED, now)  # withdrawn, or declined as a follow
+            continue
+        if follow.state == FollowState.ACCEPTED:
+            # Approved as a plain follow request (`verbund requests approve`): in contact.
+            _settle(row, ContactState.ACCEPTED, now)
+            continue
+        await decline_contact(
+            session,
+            actor=actor,
+            request=row,
+            follow=follow,
+            sender=sender,
+            now=now,
+            policy=policy,
+            expired=True,
+        )
+    sent = await due_requests(session, box=ContactBox.SENT, created_before=before)
+    for row in sent:
+        _settle(row, ContactState.EXPIRED, now)
+    return len(received) + len(sent)

@@ -1,0 +1,108 @@
+"""CLI commands for named contact requests (issue 14): send, list, accept, decline, block.
+
+The operator acts for the actor, as in `verbund follow`; the daily limit then counts the
+actor's requests. Refusals end as `error: <reason>` with exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from actors.contacts import ContactView
+from actors.models import ContactBox
+from server import actions
+from server.cli.common import out as _print
+from server.cli.common import run_with_services
+from server.services import Services
+
+
+def _line(view: ContactView) -> str:
+    row = view.request
+    arrow = "from" if row.box == ContactBox.RECEIVED else "to"
+    about = [view.region_code or "", ", ".join(f"#{i}" for i in view.interests)]
+    profile = " ".join(p for p in about if p)
+    return (
+        f"{row.id:>6}  {row.box.value:<8} {row.state.value:<8} {arrow} {view.other_handle}"
+        f"{f' ({profile})' if profile else ''}  {row.created_at:%Y-%m-%d %H:%M}"
+        f"  “{row.message}”"
+    )
+
+
+def cmd_send(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        view = await actions.send_contact(svc, args.actor, args.to, args.message)
+        _print(
+            f"{args.actor} sent contact request {view.request.id} to {view.other_handle}; "
+            "the worker delivers it"
+        )
+
+    run_with_services(args, run)
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        box = ContactBox.SENT if args.sent else ContactBox.RECEIVED if args.received else None
+        views = await actions.list_contacts(svc, args.actor, box=box)
+        if not views:
+            _print(f"no contact requests for {args.actor}")
+        for view in views:
+            _print(_line(view))
+
+    run_with_services(args, run)
+
+
+def _decide(*, accept: bool, block: bool = False) -> Callable[[argparse.Namespace], None]:
+    def cmd(args: argparse.Namespace) -> None:
+        async def run(svc: Services) -> None:
+            view = await actions.decide_contact(
+                svc,
+                args.actor,
+                args.request,
+                accept=accept,
+                follow_back=not getattr(args, "no_follow_back", False),
+                block=block,
+            )
+            done = "blocked" if block else "accepted" if accept else "declined"
+            _print(f"{done} contact request {view.request.id} from {view.other_handle}")
+
+        run_with_services(args, run)
+
+    return cmd
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser("contact", help="named contact requests: a follow with a message")
+    csub = p.add_subparsers(dest="contact_command", required=True, metavar="SUBCOMMAND")
+
+    q = csub.add_parser("send", parents=[common], help="send a contact request")
+    q.add_argument("actor", help="local actor name (who asks)")
+    q.add_argument("to", help="user@host or an actor URL (local or remote)")
+    q.add_argument("--message", required=True, help="what the recipient reads")
+    q.set_defaults(func=cmd_send)
+
+    q = csub.add_parser("list", parents=[common], help="requests an actor sent or received")
+    q.add_argument("actor")
+    which = q.add_mutually_exclusive_group()
+    which.add_argument("--sent", action="store_true", help="only requests it sent")
+    which.add_argument("--received", action="store_true", help="only requests it received")
+    q.set_defaults(func=cmd_list)
+
+    for name, accept in (("accept", True), ("decline", False)):
+        q = csub.add_parser(name, parents=[common], help=f"{name} a received request")
+        q.add_argument("actor")
+        q.add_argument("request", help="request number (from `contact list`)")
+        if accept:
+            q.add_argument(
+                "--no-follow-back", action="store_true", help="accept without following back"
+            )
+        q.set_defaults(func=_decide(accept=accept))
+
+    q = csub.add_parser(
+        "block", parents=[common], help="decline a request and refuse more from its sender"
+    )
+    q.add_argument("actor")
+    q.add_argument("request")
+    q.set_defaults(func=_decide(accept=False, block=True))
