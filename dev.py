@@ -109,6 +109,21 @@ def serve(args: list[str]) -> None:
             "--summary",
             "The demo organisation of this Verbund instance. Follow it for its news.",
         )
+        # A region and interests, so that the directory (/directory) shows what it filters by.
+        sh(
+            verbund,
+            "profile",
+            "set",
+            "demo",
+            "--config",
+            CONFIG,
+            "--region",
+            "DE-BE",
+            "--district",
+            "Mitte",
+            "--interests",
+            "Nachbarschaft,Klima",
+        )
     print(
         "In a second terminal, `./verbund COMMAND` runs verbund commands against this "
         "instance (e.g. `./verbund actor list`).",
