@@ -43,9 +43,14 @@ from server.api.common import (
     read_params,
     validation_failed,
 )
-from server.api.entities import REMOTE_ID_OFFSET, AccountInfo, View, local_info, remote_info
+from server.api.entities import (
+    DIRECTORY_ID_OFFSET,
+    AccountInfo,
+    View,
+    local_info,
+    remote_info,
+)
 
-DIRECTORY_ID_OFFSET = 2 * REMOTE_ID_OFFSET
 DEFAULT_LIMIT = 40
 MAX_LIMIT = 80
 

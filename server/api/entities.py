@@ -23,7 +23,16 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.documents import summary_html
-from actors.models import Actor, ActorType, Block, Follow, FollowState, RemoteActor, RoleName
+from actors.models import (
+    Actor,
+    ActorType,
+    Block,
+    DirectoryEntry,
+    Follow,
+    FollowState,
+    RemoteActor,
+    RoleName,
+)
 from actors.regions import Region, region_label
 from actors.uris import LocalUris
 from federation.content import plain_text, sanitize_html
@@ -37,6 +46,9 @@ from outbox.polls import is_expired, options_of, own_choices, polls_of
 from server.api.common import Json, api_datetime, api_datetime_or_none, not_found
 
 REMOTE_ID_OFFSET = 10**15
+# A peer's directory entry whose actor is not in remote_actors: its directory_entries id
+# plus this (docs/api.md), stable while the entry is cached.
+DIRECTORY_ID_OFFSET = 2 * REMOTE_ID_OFFSET
 MISSING_AVATAR = "/avatars/original/missing.png"
 MISSING_HEADER = "/headers/original/missing.png"
 # Mastodon's own role ids would mean nothing here; these name Verbund's staff roles.
@@ -120,6 +132,29 @@ def remote_info(remote: RemoteActor) -> AccountInfo:
         indexable=remote.indexable,
         region=_region(remote.region_code, remote.locality, remote.postal_prefix),
         interests=_names(remote.interests),
+    )
+
+
+def entry_info(entry: DirectoryEntry) -> AccountInfo:
+    """A cached directory entry of a peer as an account (its summary is plain text)."""
+    return AccountInfo(
+        id=str(entry.id + DIRECTORY_ID_OFFSET),
+        uri=entry.actor_uri,
+        username=entry.username,
+        acct=f"{entry.username}@{entry.domain}",
+        url=entry.url or entry.actor_uri,
+        display_name=entry.display_name,
+        note_html=summary_html(entry.summary),
+        note_text=entry.summary,
+        avatar=entry.icon_url,
+        type=entry.type,
+        locked=False,
+        discoverable=True,
+        hide_collections=False,
+        created_at=entry.updated_at,
+        local_id=None,
+        region=_region(entry.region_code, entry.locality, entry.postal_prefix),
+        interests=_names(entry.interests),
     )
 
 
@@ -209,6 +244,9 @@ class View:
         if not account_id.isdigit() or len(account_id) > 18:
             return None
         number = int(account_id)
+        if number >= DIRECTORY_ID_OFFSET:
+            entry = await self.session.get(DirectoryEntry, number - DIRECTORY_ID_OFFSET)
+            return entry_info(entry) if entry is not None else None
         if number >= REMOTE_ID_OFFSET:
             remote = await self.session.get(RemoteActor, number - REMOTE_ID_OFFSET)
             return remote_info(remote) if remote is not None else None

@@ -64,6 +64,19 @@ async def test_mastodon_directory_lists_accounts(
     assert isinstance(peer["id"], str) and int(peer["id"]) > DIRECTORY_ID_OFFSET
     again = await accounts(client, f"{alpha.base_url}/api/v1/directory?order=new")
     assert again[0]["id"] == peer["id"]  # stable
+    # The id is an account id like any other: an app can open the account.
+    status, account, _ = await get(client, f"{alpha.base_url}/api/v1/accounts/{peer['id']}")
+    assert status == 200, account
+    assert isinstance(account, dict)
+    assert (account["id"], account["acct"], account["uri"]) == (
+        peer["id"],
+        "stadtwerk@peer.test:8443",
+        "https://peer.test:8443/users/stadtwerk",
+    )
+    status, _, _ = await get(
+        client, f"{alpha.base_url}/api/v1/accounts/{DIRECTORY_ID_OFFSET + 9999}"
+    )
+    assert status == 404
 
     local = await accounts(client, f"{alpha.base_url}/api/v1/directory?local=true&order=new")
     assert [d["acct"] for d in local] == ["klima", "rad", "bayern"]
