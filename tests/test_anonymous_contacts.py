@@ -9,7 +9,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -31,6 +31,7 @@ from actors.models import (
 from actors.profile import ProfileChange
 from federation.signatures import sign_request
 from inbox.models import InboxActivity
+from outbox.contacts import expire_contact_requests
 from outbox.models import Status
 from server import actions
 from tests.conftest import Instance, StartInstance
@@ -287,3 +288,29 @@ async def test_alias_inbox_takes_activities_from_its_recipient_only(
             )
         )
     assert likes == [net.kv]  # the refused one was not stored
+
+
+async def test_expired_anonymous_request_deletes_the_alias(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    await send_anonymously(net, client, [])
+    alias_uri = net.beta.actor_uri((await alias_of_erika(net)).username)
+    svc = net.beta.services
+    now = svc.clock()
+    after = timedelta(seconds=svc.config.contacts.expire_after)
+    async with net.beta.sessionmaker() as session:
+        for row in await session.scalars(select(ContactRequest)):
+            row.created_at = now - after - timedelta(days=1)
+        expired = await expire_contact_requests(
+            session, now=now, expire_after=after, uris=svc.uris, policy=svc.policy
+        )
+        await session.commit()
+    assert expired == 1
+    await settle(net.alpha, net.beta)
+    assert (await alias_of_erika(net)).alias_of_id is None
+    async with net.alpha.sessionmaker() as session:
+        query = select(InboxActivity.actor_uri).where(InboxActivity.type == "Delete")
+        assert list(await session.scalars(query)) == [alias_uri]
+    views = await actions.list_contacts(svc, "erika", box=ContactBox.SENT)
+    assert [v.request.state for v in views] == [ContactState.EXPIRED]
+    assert leaks(await text_values(net.alpha), net) == []
