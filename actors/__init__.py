@@ -7,6 +7,7 @@ HTTP routes. Every module is public.
 
 __all__ = [
     "accounts",
+    "aliases",
     "base",
     "contacts",
     "directory",

@@ -79,6 +79,22 @@ async def pending_between(
     )
 
 
+async def pending_sent(
+    session: AsyncSession, *, actor_uri: str, recipient_uri: str
+) -> ContactRequest | None:
+    """A pending request our actor sent to `recipient_uri`, itself or through an alias."""
+    return await session.scalar(
+        select(ContactRequest)
+        .where(
+            ContactRequest.box == ContactBox.SENT,
+            (ContactRequest.sender_uri == actor_uri) | (ContactRequest.requester_uri == actor_uri),
+            ContactRequest.recipient_uri == recipient_uri,
+            ContactRequest.state == ContactState.PENDING,
+        )
+        .limit(1)
+    )
+
+
 async def settle_received(
     session: AsyncSession,
     *,
@@ -107,7 +123,9 @@ async def sent_since(
     if user_id is not None:
         query = query.where(ContactRequest.sender_user_id == user_id)
     else:
-        query = query.where(ContactRequest.sender_uri == actor_uri)
+        query = query.where(
+            (ContactRequest.sender_uri == actor_uri) | (ContactRequest.requester_uri == actor_uri)
+        )
     return int(await session.scalar(query) or 0)
 
 
@@ -134,11 +152,14 @@ async def list_requests(
     box: ContactBox | None = None,
     state: ContactState | None = None,
 ) -> list[ContactRequest]:
-    """The requests `actor_uri` sent or received (either box unless `box`), newest first."""
+    """The requests `actor_uri` sent (itself or through an alias) or received (either box
+    unless `box`), newest first."""
     received = (ContactRequest.box == ContactBox.RECEIVED) & (
         ContactRequest.recipient_uri == actor_uri
     )
-    sent = (ContactRequest.box == ContactBox.SENT) & (ContactRequest.sender_uri == actor_uri)
+    sent = (ContactRequest.box == ContactBox.SENT) & (
+        (ContactRequest.sender_uri == actor_uri) | (ContactRequest.requester_uri == actor_uri)
+    )
     where = received if box == ContactBox.RECEIVED else sent if box == ContactBox.SENT else None
     query = select(ContactRequest).where(where if where is not None else received | sent)
     if state is not None:

@@ -275,7 +275,11 @@ class ListingFilter:
         return conds
 
 
-_LISTED = (Actor.is_instance.is_(False), Actor.discoverable.is_(True))
+_LISTED = (
+    Actor.is_instance.is_(False),
+    Actor.is_alias.is_(False),
+    Actor.discoverable.is_(True),
+)
 
 
 # --- search ---------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ async def get_actor(session: AsyncSession, username: str) -> Actor:
 async def list_actors(session: AsyncSession, *, discoverable_only: bool = False) -> list[Actor]:
     """Local actors by name, the instance actor left out; `discoverable_only` for listings
     that strangers see (the front page), which leave out actors that opted out."""
-    query = select(Actor).where(Actor.is_instance.is_(False))
+    query = select(Actor).where(Actor.is_instance.is_(False), Actor.is_alias.is_(False))
     if discoverable_only:
         query = query.where(Actor.discoverable.is_(True))
     return list(await session.scalars(query.order_by(Actor.username_key)))
@@ -129,7 +129,9 @@ async def list_actors(session: AsyncSession, *, discoverable_only: bool = False)
 
 async def count_actors(session: AsyncSession) -> int:
     n = await session.scalar(
-        select(func.count()).select_from(Actor).where(Actor.is_instance.is_(False))
+        select(func.count())
+        .select_from(Actor)
+        .where(Actor.is_instance.is_(False), Actor.is_alias.is_(False))
     )
     return int(n or 0)
 

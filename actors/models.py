@@ -58,6 +58,15 @@ class Actor(Base):
     # When what the directory shows of this actor last changed (its `?since=` cursor),
     # including turning discoverable off: peers learn of that as a Tombstone.
     profile_changed_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    # A one-off alias that sends an anonymous contact request (issue 14, `actors.aliases`):
+    # never listed anywhere. `alias_of_id` (the real actor) and `alias_for_uri` (the one
+    # recipient it may talk to) exist only on the requester's instance; `alias_of_id` is
+    # cleared when the alias is retired, so the mapping goes with it.
+    is_alias: Mapped[bool] = mapped_column(Boolean, default=False)
+    alias_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), default=None, index=True
+    )
+    alias_for_uri: Mapped[str | None] = mapped_column(default=None)
 
 
 class ActorInterest(Base):
@@ -406,6 +415,8 @@ class ContactRequest(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
     )
     follow_back: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An anonymous request (sent side only): our real actor behind the alias `sender_uri`.
+    requester_uri: Mapped[str | None] = mapped_column(default=None, index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

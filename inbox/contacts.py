@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.contacts import is_blocked, pending_between
 from actors.models import ContactBox, ContactRequest, ContactState
+from actors.uris import LocalUris
 from federation.contacts import parse_contact_terms
+from federation.policy import FederationPolicy
 from inbox.context import Incoming
-from outbox.contacts import record_outcome
+from outbox.contacts import conclude_anonymous, record_outcome
 
 log = logging.getLogger("verbund.inbox")
 
@@ -92,7 +94,14 @@ async def is_contact_note(session: AsyncSession, act: Incoming) -> bool:
 
 
 async def answer_received(
-    session: AsyncSession, act: Incoming, *, follow_uri: str, accepted: bool, now: datetime
+    session: AsyncSession,
+    act: Incoming,
+    *,
+    follow_uri: str,
+    accepted: bool,
+    now: datetime,
+    uris: LocalUris,
+    policy: FederationPolicy,
 ) -> None:
     """Our request's Follow was accepted or rejected (a Reject marked `contactExpired`
     means it timed out on the recipient's side)."""
@@ -102,6 +111,8 @@ async def answer_received(
         state = ContactState.EXPIRED
     else:
         state = ContactState.DECLINED
-    await record_outcome(
+    row = await record_outcome(
         session, follow_uri=follow_uri, recipient_uri=act.actor_uri, state=state, now=now
     )
+    if row is not None:
+        await conclude_anonymous(session, row, uris=uris, now=now, policy=policy)

@@ -205,8 +205,11 @@ class InboxReceiver:
         headers: Mapping[str, str],
         body: bytes,
         recipient_uri: str | None,
+        only_from: str | None = None,
     ) -> None:
-        """Verify and store one POSTed activity. Raises InboxError."""
+        """Verify and store one POSTed activity. Raises InboxError. `only_from`: the one
+        actor this inbox takes activities from (an anonymous contact alias's recipient);
+        anyone else's, signed or not, is refused with 403 and nothing stored."""
         activity = read_activity(body)
         act_type, actor = activity.type, activity.actor
         host = inbox_host(actor)
@@ -229,6 +232,8 @@ class InboxReceiver:
             raise InboxError(
                 401, f"signature: {exc.reason.value}: {exc}", reason=exc.reason
             ) from None
+        if only_from is not None and actor != only_from:
+            raise InboxError(403, "this inbox takes activities from one actor only")
         self._limits.charge(host, actor, act_type)
         check_origins(activity)
         await self._committer.store(

@@ -8,7 +8,6 @@ actor itself to `inbox.posts`.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,14 +123,22 @@ async def _our_follow(session: AsyncSession, act: Incoming) -> Follow | None:
 
 
 async def _answer_contact(
-    session: AsyncSession, act: Incoming, row: Follow | None, *, accepted: bool, now: datetime
+    ctx: HandlerContext, session: AsyncSession, act: Incoming, row: Follow | None, *, accepted: bool
 ) -> None:
     """A contact request of ours answered. Between two of our actors the recipient's
     decision already changed (or removed) the one Follow row both share, so the Follow
     is also found by the id the Accept/Reject names."""
     follow_id = row.activity_uri if row is not None else _object_id(act)
     if follow_id:
-        await answer_received(session, act, follow_uri=follow_id, accepted=accepted, now=now)
+        await answer_received(
+            session,
+            act,
+            follow_uri=follow_id,
+            accepted=accepted,
+            now=ctx.now,
+            uris=ctx.uris,
+            policy=ctx.policy,
+        )
 
 
 async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
@@ -139,13 +146,13 @@ async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
     if row is not None:
         row.state = FollowState.ACCEPTED
         row.updated_at = ctx.now
-    await _answer_contact(session, act, row, accepted=True, now=ctx.now)
+    await _answer_contact(ctx, session, act, row, accepted=True)
 
 
 async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Reject of a pending request drops it; after acceptance it ends the follow."""
     row = await _our_follow(session, act)
-    await _answer_contact(session, act, row, accepted=False, now=ctx.now)
+    await _answer_contact(ctx, session, act, row, accepted=False)
     if row is not None:
         await session.delete(row)
 

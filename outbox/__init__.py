@@ -7,6 +7,7 @@ publishing and of the delivery worker.
 """
 
 __all__ = [
+    "aliases",
     "contacts",
     "content",
     "context",

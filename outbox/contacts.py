@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.aliases import Disclosure, alias_by_name, create_alias
 from actors.contacts import due_requests
 from actors.models import (
     Actor,
@@ -34,6 +35,7 @@ from actors.uris import LocalUris
 from federation.contacts import CONTACT_CONTEXT, contact_follow_terms
 from federation.documents import format_datetime
 from federation.policy import FederationPolicy
+from outbox.aliases import delete_alias, reveal_alias
 from outbox.follows import accept_follow, find_follow, reject_follow, send_follow
 from outbox.publish import enqueue, new_activity_uri
 
@@ -123,10 +125,12 @@ async def send_contact_request(
     now: datetime,
     user_id: int | None,
     policy: FederationPolicy,
+    requester_uri: str | None = None,
 ) -> ContactRequest:
     """Queue the Follow and the direct message, and record the sent request as pending.
     Raises `outbox.follows.FollowError` (nothing recorded or queued) when `policy`
-    blocks the target. The caller checks limits and duplicates first."""
+    blocks the target. The caller checks limits and duplicates first. `requester_uri`
+    is the real actor behind `actor` when that is an alias (`send_anonymous_request`)."""
     follow = await send_follow(
         session,
         actor=actor,
@@ -157,12 +161,74 @@ async def send_contact_request(
         state=ContactState.PENDING,
         sender_user_id=user_id,
         follow_back=False,
+        requester_uri=requester_uri,
         created_at=now,
         updated_at=now,
     )
     session.add(row)
     await session.flush()
     return row
+
+
+async def send_anonymous_request(
+    session: AsyncSession,
+    *,
+    real: Actor,
+    target: RemoteActor,
+    message: str,
+    disclose: frozenset[Disclosure],
+    now: datetime,
+    user_id: int | None,
+    uris: LocalUris,
+    policy: FederationPolicy,
+) -> ContactRequest:
+    """A new alias of `real` (`actors.aliases`) sends the request; the row is `real`'s
+    sent request (`requester_uri`). Call it in a transaction that queues nothing else, so
+    that none of the alias's deliveries travels with one of the real actor's. Raises
+    `FollowError` (nothing recorded, no alias left after the rollback) as
+    `send_contact_request` does."""
+    alias = await create_alias(
+        session, real=real, recipient_uri=target.uri, disclose=disclose, now=now
+    )
+    return await send_contact_request(
+        session,
+        actor=alias,
+        actor_uri=uris.actor(alias.username),
+        target=target,
+        message=message,
+        now=now,
+        user_id=user_id,
+        policy=policy,
+        requester_uri=uris.actor(real.username),
+    )
+
+
+async def conclude_anonymous(
+    session: AsyncSession,
+    row: ContactRequest,
+    *,
+    uris: LocalUris,
+    now: datetime,
+    policy: FederationPolicy,
+) -> None:
+    """An anonymous request of ours was decided: accepted, the alias reveals the real
+    actor, who follows the recipient; declined or expired, the alias is deleted and the
+    row names the real actor alone from then on (the alias is forgotten)."""
+    if row.requester_uri is None or row.box != ContactBox.SENT:
+        return
+    name = uris.username_of(row.sender_uri)
+    alias = await alias_by_name(session, name) if name else None
+    if alias is None:
+        return
+    target = await session.scalar(select(RemoteActor).where(RemoteActor.uri == row.recipient_uri))
+    if row.state == ContactState.ACCEPTED:
+        if target is not None:
+            await reveal_alias(
+                session, alias=alias, target=target, uris=uris, now=now, policy=policy
+            )
+        return
+    await delete_alias(session, alias=alias, target=target, uris=uris, now=now, policy=policy)
+    row.sender_uri = row.requester_uri
 
 
 def _settle(row: ContactRequest, state: ContactState, now: datetime) -> None:
@@ -253,8 +319,9 @@ async def record_outcome(
     recipient_uri: str,
     state: ContactState,
     now: datetime,
-) -> None:
-    """The recipient answered our request (their Accept or Reject of its Follow)."""
+) -> ContactRequest | None:
+    """The recipient answered our request (their Accept or Reject of its Follow): the
+    request if this changed its state, else None."""
     row = await session.scalar(
         select(ContactRequest).where(
             ContactRequest.box == ContactBox.SENT,
@@ -264,6 +331,8 @@ async def record_outcome(
     )
     if row is not None and row.state == ContactState.PENDING:
         _settle(row, state, now)
+        return row
+    return None
 
 
 async def expire_contact_requests(
@@ -311,4 +380,5 @@ async def expire_contact_requests(
     sent = await due_requests(session, box=ContactBox.SENT, created_before=before)
     for row in sent:
         _settle(row, ContactState.EXPIRED, now)
+        await conclude_anonymous(session, row, uris=uris, now=now, policy=policy)
     return len(received) + len(sent)

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.aliases import AliasError, refuse_alias
 from actors.contacts import settle_received
 from actors.models import Actor, ContactState, Follow, FollowState, RemoteActor
 from federation.documents import drop_nulls
@@ -62,6 +63,10 @@ async def send_follow(
     for url in (target.uri, target.inbox_uri):
         if not policy.allows_url(url):
             raise FollowError(f"cannot follow {target.uri}: its domain is blocked")
+    try:
+        refuse_alias(actor, "follow anyone but its one recipient", target_uri=target.uri)
+    except AliasError as exc:
+        raise FollowError(str(exc)) from None
     follow_uri = new_activity_uri(actor_uri, "follows")
     activity: dict[str, object] = _context(
         {"id": follow_uri, "type": "Follow", "actor": actor_uri, "object": target.uri}

@@ -25,6 +25,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.aliases import AliasError, refuse_alias
 from actors.models import Actor, RemoteActor
 from actors.snowflake import snowflake
 from actors.uris import LocalUris
@@ -178,6 +179,14 @@ async def _reply_parent(session: AsyncSession, uri: str | None) -> Status | None
 # --- publishing -----------------------------------------------------------------------------
 
 
+def _not_alias(actor: Actor, doing: str) -> None:
+    """An anonymous contact alias only ever sends its request (`outbox.aliases`)."""
+    try:
+        refuse_alias(actor, doing)
+    except AliasError as exc:
+        raise NewsError(str(exc)) from None
+
+
 async def publish(
     session: AsyncSession,
     ctx: PublishContext,
@@ -193,6 +202,7 @@ async def publish(
     to every mentioned actor; a direct post needs at least one resolved mention.
     Raises NewsError for invalid drafts. The caller commits, then calls `ctx.wake()`.
     """
+    _not_alias(actor, "post")
     actor_uri = ctx.actor_uri(actor)
     now = ctx.clock()
     _check(draft)
@@ -401,6 +411,7 @@ async def boost(
     Only public and unlisted posts can be boosted (Mastodon ignores boosts of others).
     Boosting twice returns the first boost. The caller commits.
     """
+    _not_alias(actor, "boost")
     actor_uri = ctx.actor_uri(actor)
     now = ctx.clock()
     if target.reblog_of_id is not None:

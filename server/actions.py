@@ -6,14 +6,15 @@ Orchestration only: resolve names and handles, then call `outbox` and `actors`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.contacts import ContactView, is_blocked, pending_between, request_of, sent_since
+from actors.aliases import parse_disclosure
+from actors.contacts import ContactView, is_blocked, pending_sent, request_of, sent_since
 from actors.contacts import add_block as add_contact_block
 from actors.contacts import contact_views as actor_contact_views
 from actors.contacts import list_requests as list_contact_requests
@@ -35,7 +36,12 @@ from federation.errors import ParseError
 from federation.text import load_json
 from federation.webfinger import parse_acct
 from inbox.models import InboxActivity
-from outbox.contacts import accept_contact, decline_contact, send_contact_request
+from outbox.contacts import (
+    accept_contact,
+    decline_contact,
+    send_anonymous_request,
+    send_contact_request,
+)
 from outbox.follows import (
     FollowError,
     accept_follow,
@@ -107,15 +113,18 @@ async def follow(svc: Services, actor_name: str, handle: str, message: str = "")
         actor, uri = await _local(session, svc, actor_name)
         if target.uri == uri:
             raise ActionError("an actor cannot follow itself")
-        row = await send_follow(
-            session,
-            actor=actor,
-            actor_uri=uri,
-            target=target,
-            now=svc.clock(),
-            message=message,
-            policy=svc.policy,
-        )
+        try:
+            row = await send_follow(
+                session,
+                actor=actor,
+                actor_uri=uri,
+                target=target,
+                now=svc.clock(),
+                message=message,
+                policy=svc.policy,
+            )
+        except FollowError as exc:
+            raise ActionError(str(exc)) from None
         await session.commit()
         return row
 
@@ -330,6 +339,8 @@ class ContactRefusal(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     BLOCKED = "blocked"
     UNREACHABLE = "unreachable"
+    ALIAS = "alias"  # an anonymous contact alias cannot itself send requests
+    DISCLOSURE = "disclosure"  # `disclose` names something other than region, interests
 
 
 class ContactRefusedError(ActionError):
@@ -353,6 +364,8 @@ async def send_contact(
     *,
     user_id: int | None = None,
     wake: Callable[[], None] | None = None,
+    anonymous: bool = False,
+    disclose: Iterable[str] = (),
 ) -> ContactView:
     """Send a contact request from our `actor_name` to `handle` (local or remote): the
     Follow with the message and the direct message, in one transaction.
@@ -360,8 +373,21 @@ async def send_contact(
     `ContactRefusedError` (nothing recorded) for an empty or too long message, a request
     to itself, a second pending request to the same recipient, more than
     `contacts.per_person_per_day` in 24 hours (by `user_id`, else by the actor), or a
-    local recipient that blocked the sender; `ActionError` for an unknown handle."""
+    local recipient that blocked the sender; `ActionError` for an unknown handle.
+
+    `anonymous`: a one-off alias sends it (`outbox.contacts.send_anonymous_request`),
+    showing only the profile parts named in `disclose` (`region`, `interests`); the
+    request is still the real actor's, in its limits and its list. A second pending
+    anonymous request to the same recipient is refused like a named one."""
     limits = svc.config.contacts
+    try:
+        disclosed = parse_disclosure(disclose)
+    except ValueError as exc:
+        raise ContactRefusedError(ContactRefusal.DISCLOSURE, str(exc)) from None
+    if disclosed and not anonymous:
+        raise ContactRefusedError(
+            ContactRefusal.DISCLOSURE, "disclose only applies to anonymous requests"
+        )
     message = message.strip()
     if not message:
         raise ContactRefusedError(ContactRefusal.EMPTY, "a contact request needs a message")
@@ -374,11 +400,13 @@ async def send_contact(
     now = svc.clock()
     async with svc.sessionmaker() as session:
         actor, uri = await _local(session, svc, actor_name)
+        if actor.is_alias:
+            raise ContactRefusedError(
+                ContactRefusal.ALIAS, f"{actor_name} is an anonymous contact alias"
+            )
         if target.uri == uri:
             raise ContactRefusedError(ContactRefusal.SELF, "an actor cannot contact itself")
-        if await pending_between(
-            session, box=ContactBox.SENT, sender_uri=uri, recipient_uri=target.uri
-        ):
+        if await pending_sent(session, actor_uri=uri, recipient_uri=target.uri):
             raise ContactRefusedError(
                 ContactRefusal.DUPLICATE,
                 f"{actor_name} has a pending contact request to {handle} already",
@@ -397,16 +425,29 @@ async def send_contact(
                 f"{handle} does not accept contact requests from {actor_name}",
             )
         try:
-            row = await send_contact_request(
-                session,
-                actor=actor,
-                actor_uri=uri,
-                target=target,
-                message=message,
-                now=now,
-                user_id=user_id,
-                policy=svc.policy,
-            )
+            if anonymous:
+                row = await send_anonymous_request(
+                    session,
+                    real=actor,
+                    target=target,
+                    message=message,
+                    disclose=disclosed,
+                    now=now,
+                    user_id=user_id,
+                    uris=svc.uris,
+                    policy=svc.policy,
+                )
+            else:
+                row = await send_contact_request(
+                    session,
+                    actor=actor,
+                    actor_uri=uri,
+                    target=target,
+                    message=message,
+                    now=now,
+                    user_id=user_id,
+                    policy=svc.policy,
+                )
         except FollowError as exc:
             raise ContactRefusedError(ContactRefusal.UNREACHABLE, str(exc)) from None
         await session.commit()

@@ -98,7 +98,8 @@ async def list_contacts(request: web.Request) -> web.Response:
 
 
 async def create_contact(request: web.Request) -> web.Response:
-    """`{to: "user@host", message}`: send a request as the acting actor."""
+    """`{to: "user@host", message, anonymous?: bool, disclose?: ["region", "interests"]}`:
+    send a request as the acting actor (through a one-off alias when `anonymous`)."""
     caller = await require_user(request, "write:follows")
     if not caller.ctx.can(Action.FOLLOW):
         raise not_allowed()
@@ -108,6 +109,11 @@ async def create_contact(request: web.Request) -> web.Response:
         raise validation_failed("to must be a handle like user@example.org")
     if not isinstance(message, str):
         raise validation_failed("message must be a string")
+    anonymous, disclose = body.get("anonymous", False), body.get("disclose", [])
+    if not isinstance(anonymous, bool):
+        raise validation_failed("anonymous must be true or false")
+    if not isinstance(disclose, list) or not all(isinstance(d, str) for d in disclose):
+        raise validation_failed("disclose must be a list of region, interests")
     try:
         view = await actions.send_contact(
             request.app[keys.SERVICES],
@@ -116,6 +122,8 @@ async def create_contact(request: web.Request) -> web.Response:
             message,
             user_id=caller.user.id,
             wake=request.app[keys.OUTBOX_WAKE].set,
+            anonymous=anonymous,
+            disclose=[d for d in disclose if isinstance(d, str)],
         )
     except actions.ContactRefusedError as exc:
         raise _refused(exc) from None

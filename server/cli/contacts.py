@@ -31,9 +31,17 @@ def _line(view: ContactView) -> str:
 
 def cmd_send(args: argparse.Namespace) -> None:
     async def run(svc: Services) -> None:
-        view = await actions.send_contact(svc, args.actor, args.to, args.message)
+        view = await actions.send_contact(
+            svc,
+            args.actor,
+            args.to,
+            args.message,
+            anonymous=args.anonymous,
+            disclose=args.disclose.split(",") if args.disclose else (),
+        )
+        how = "anonymous contact request" if args.anonymous else "contact request"
         _print(
-            f"{args.actor} sent contact request {view.request.id} to {view.other_handle}; "
+            f"{args.actor} sent {how} {view.request.id} to {view.other_handle}; "
             "the worker delivers it"
         )
 
@@ -81,6 +89,17 @@ def register(
     q.add_argument("actor", help="local actor name (who asks)")
     q.add_argument("to", help="user@host or an actor URL (local or remote)")
     q.add_argument("--message", required=True, help="what the recipient reads")
+    q.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="send through a one-off alias; who asks is revealed only if accepted",
+    )
+    q.add_argument(
+        "--disclose",
+        default="",
+        metavar="region,interests",
+        help="with --anonymous: which of the actor's region and interests the alias shows",
+    )
     q.set_defaults(func=cmd_send)
 
     q = csub.add_parser("list", parents=[common], help="requests an actor sent or received")

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from actors.aliases import ALIAS_PREFIX, alias_by_name
 from actors.relations import count_relations, page_relations
 from federation.documents import render_collection, render_collection_page
 from federation.fetch import is_activitystreams_media_type
@@ -89,6 +90,21 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+async def _alias_recipient(request: web.Request, username: str | None) -> str | None:
+    """The one actor an anonymous contact alias's inbox takes activities from (issue 14);
+    None for everyone else's inbox. An alias already retired takes none: its own URI
+    is what it then accepts from, which no remote activity can claim."""
+    if username is None or not username.lower().startswith(ALIAS_PREFIX):
+        return None
+    async with request.app[keys.SESSIONMAKER]() as session:
+        alias = await alias_by_name(session, username)
+    if alias is None:
+        return None
+    if alias.alias_of_id is None or alias.alias_for_uri is None:
+        return request.app[keys.SERVICES].uris.actor(alias.username)
+    return alias.alias_for_uri
+
+
 async def inbox_post(request: web.Request) -> web.Response:
     """Size (declared) → media type → recipient → body (bounded) → `InboxReceiver`.
 
@@ -111,6 +127,7 @@ async def inbox_post(request: web.Request) -> web.Response:
         if entry is None:
             return error(404, "no such actor")
         recipient = entry.view.id
+    only_from = await _alias_recipient(request, username)
     try:
         body = await _read_body(request, limit)
     except web.HTTPRequestTimeout as exc:
@@ -126,6 +143,7 @@ async def inbox_post(request: web.Request) -> web.Response:
             headers=request.headers,
             body=body,
             recipient_uri=recipient,
+            only_from=only_from,
         )
     except InboxError as exc:
         if exc.status >= 500:

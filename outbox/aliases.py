@@ -1,0 +1,140 @@
+"""What an anonymous contact request's alias sends after the recipient decided (issue 14).
+
+Accepted: the alias sends the recipient a direct message that reveals the real actor
+(handle and URL), and the real actor follows the recipient with a plain Follow.
+Declined or expired: the alias sends a `Delete` of itself to the recipient and forgets
+who it stood for (`actors.aliases.retire_alias`); nothing is revealed.
+
+Everything the alias sends is its own activity, signed with its own key and queued in a
+transaction that holds no activity of the real actor, so no delivery of the alias is
+batched with one of the real actor's. The one exception is the reveal, whose point is
+to link the two.
+
+Must not import `inbox`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.aliases import real_actor_of, retire_alias
+from actors.models import Actor, RemoteActor
+from actors.uris import LocalUris
+from federation.contacts import CONTACT_CONTEXT
+from federation.documents import AS_CONTEXT, format_datetime
+from federation.policy import FederationPolicy
+from outbox.follows import FollowError, find_follow, send_follow
+from outbox.publish import enqueue, new_activity_uri
+
+
+def reveal_text(handle: str, url: str) -> str:
+    return (
+        f"Danke! Diese Kontaktanfrage kam von {handle} ({url}). / "
+        f"Thank you! This contact request came from {handle} ({url})."
+    )
+
+
+def render_reveal_note(
+    *, note_uri: str, alias_uri: str, target: RemoteActor, text: str, now: datetime
+) -> dict[str, object]:
+    """A direct message from the alias to `target` alone. It carries no `contactRequest`:
+    a Verbund recipient must show it rather than fold it into the request."""
+    mention = f"@{target.username}@{target.domain}"
+    link = (
+        f'<span class="h-card"><a href="{html.escape(target.url or target.uri)}" '
+        f'class="u-url mention">@<span>{html.escape(target.username)}</span></a></span>'
+    )
+    published = format_datetime(now)
+    note: dict[str, object] = {
+        "id": note_uri,
+        "type": "Note",
+        "attributedTo": alias_uri,
+        "to": [target.uri],
+        "cc": [],
+        "published": published,
+        "content": f"<p>{link}</p><p>{html.escape(text)}</p>",
+        "tag": [{"type": "Mention", "href": target.uri, "name": mention}],
+    }
+    return {
+        "@context": CONTACT_CONTEXT,
+        "id": note_uri + "/activity",
+        "type": "Create",
+        "actor": alias_uri,
+        "to": [target.uri],
+        "cc": [],
+        "published": published,
+        "object": note,
+    }
+
+
+async def reveal_alias(
+    session: AsyncSession,
+    *,
+    alias: Actor,
+    target: RemoteActor,
+    uris: LocalUris,
+    now: datetime,
+    policy: FederationPolicy,
+) -> None:
+    """The recipient accepted: the reveal message, then the real actor's Follow (unless it
+    follows the recipient already). A retired alias (nobody behind it) reveals nothing."""
+    real = await real_actor_of(session, alias)
+    if real is None:
+        return
+    alias_uri, real_uri = uris.actor(alias.username), uris.actor(real.username)
+    note_uri = new_activity_uri(alias_uri, "contacts")
+    host = urlsplit(uris.base_url).netloc
+    text = reveal_text(f"@{real.username}@{host}", real_uri)
+    activity = render_reveal_note(
+        note_uri=note_uri, alias_uri=alias_uri, target=target, text=text, now=now
+    )
+    await enqueue(
+        session, actor=alias, activity=activity, inboxes=[target.inbox_uri], now=now, policy=policy
+    )
+    if await find_follow(session, real_uri, target.uri) is None:
+        # A domain blocked meanwhile: the reveal stands, no Follow goes out.
+        with contextlib.suppress(FollowError):
+            await send_follow(
+                session, actor=real, actor_uri=real_uri, target=target, now=now, policy=policy
+            )
+
+
+def render_alias_delete(*, alias_uri: str, target_uri: str, now: datetime) -> dict[str, object]:
+    return {
+        "@context": AS_CONTEXT,
+        "id": alias_uri + "#delete",
+        "type": "Delete",
+        "actor": alias_uri,
+        "object": alias_uri,
+        "to": [target_uri],
+        "published": format_datetime(now),
+    }
+
+
+async def delete_alias(
+    session: AsyncSession,
+    *,
+    alias: Actor,
+    target: RemoteActor | None,
+    uris: LocalUris,
+    now: datetime,
+    policy: FederationPolicy,
+) -> None:
+    """The request was declined or expired: send `Delete` of the alias to the recipient
+    (when known) and forget who the alias stood for."""
+    if target is not None and alias.alias_of_id is not None:
+        alias_uri = uris.actor(alias.username)
+        await enqueue(
+            session,
+            actor=alias,
+            activity=render_alias_delete(alias_uri=alias_uri, target_uri=target.uri, now=now),
+            inboxes=[target.inbox_uri],
+            now=now,
+            policy=policy,
+        )
+    retire_alias(alias, now)

@@ -1,0 +1,316 @@
+"""Anonymous contact requests (issue 14) between alpha, beta and gamma.test:8443 over real
+HTTP: a one-off alias of erika@beta asks kv@alpha; alpha must learn who asked only if kv
+accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import String, Text, select
+
+from actors.aliases import ALIAS_DISPLAY_NAME, ALIAS_PREFIX
+from actors.base import Base
+from actors.local import list_actors
+from actors.models import (
+    Actor,
+    ActorType,
+    ContactBox,
+    ContactRequest,
+    ContactState,
+    FollowState,
+    RoleName,
+)
+from actors.profile import ProfileChange
+from federation.signatures import sign_request
+from inbox.models import InboxActivity
+from outbox.contacts import expire_contact_requests
+from outbox.models import Status
+from server import actions
+from tests.conftest import Instance, StartInstance
+from tests.helpers import run_cli, settle
+from tests.server.test_api import Api
+from tests.test_contact_requests import BASE, staff_token, write_config
+from tests.test_follows import follow_state
+
+
+@dataclass
+class Net:
+    alpha: Instance
+    beta: Instance
+    gamma: Instance
+    moderator: str  # decides for alpha's kv
+    erika: str  # erika's own token on beta
+
+    @property
+    def kv(self) -> str:
+        return self.alpha.actor_uri("kv")
+
+    @property
+    def erika_uri(self) -> str:
+        return self.beta.actor_uri("erika")
+
+
+@pytest.fixture
+async def net(start_instance: StartInstance) -> Net:
+    alpha = await start_instance("alpha")
+    beta = await start_instance("beta")
+    gamma = await start_instance("gamma", domain="gamma.test:8443")
+    await alpha.add_actor("kv", display_name="Kreisverband")
+    await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
+    await gamma.add_actor("max", ActorType.PERSON)
+    await actions.update_profile(
+        beta.services, "erika", ProfileChange(region="DE-BE", interests=["Klima", "Radverkehr"])
+    )
+    return Net(
+        alpha,
+        beta,
+        gamma,
+        moderator=await staff_token(alpha, "moritz", "kv", RoleName.MODERATOR),
+        erika=await staff_token(beta, "erika_m", "erika", RoleName.OWNER),
+    )
+
+
+# What must never reach alpha unless kv accepts: erika's URL, username and display name.
+def secrets_of(net: Net) -> tuple[str, ...]:
+    return (net.erika_uri, "erika", "Mustermann")
+
+
+async def text_values(inst: Instance) -> list[str]:
+    """Every text value in every table of `inst`'s database."""
+    found: list[str] = []
+    async with inst.sessionmaker() as session:
+        for table in Base.metadata.sorted_tables:
+            columns = [c for c in table.columns if isinstance(c.type, String | Text)]
+            if not columns:
+                continue
+            for row in await session.execute(select(*columns)):
+                found.extend(v for v in row if isinstance(v, str))
+    return found
+
+
+def leaks(values: list[str], net: Net) -> list[str]:
+    return [v for v in values for s in secrets_of(net) if s.lower() in v.lower()]
+
+
+async def alias_of_erika(net: Net) -> Actor:
+    async with net.beta.sessionmaker() as session:
+        return (await session.scalars(select(Actor).where(Actor.is_alias.is_(True)))).one()
+
+
+async def send_anonymously(net: Net, client: aiohttp.ClientSession, disclose: list[str]) -> str:
+    sent = await Api(client, net.beta).call(
+        "POST",
+        BASE,
+        net.erika,
+        json={
+            "to": "kv@alpha.test",
+            "message": "Ich würde gern mitarbeiten.",
+            "anonymous": True,
+            "disclose": disclose,
+        },
+    )
+    assert sent.status == 200, sent.body
+    assert isinstance(sent.body, dict) and sent.body["state"] == "pending"
+    assert sent.body["box"] == "sent" and sent.body["recipient"] == net.kv
+    await settle(net.alpha, net.beta)
+    listed = await Api(client, net.alpha).call("GET", BASE + "?box=received", net.moderator)
+    assert isinstance(listed.body, list)
+    [request] = listed.body
+    assert request["message"] == "Ich würde gern mitarbeiten."
+    assert request["sender"].startswith(net.beta.actor_uri(ALIAS_PREFIX))
+    assert request["actor"]["display_name"] == ALIAS_DISPLAY_NAME
+    return str(request["id"])
+
+
+async def test_alias_is_unlisted_and_discloses_only_what_was_chosen(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    request_id = await send_anonymously(net, client, ["region"])
+    assert request_id
+    alias = await alias_of_erika(net)
+    assert alias.username.startswith(ALIAS_PREFIX) and len(alias.username) == 15
+    assert alias.region_code == "DE-BE" and alias.interests == []
+    async with net.beta.sessionmaker() as session:
+        assert [a.username for a in await list_actors(session)] == ["erika"]
+    # Its actor document is a plain Person that names nothing of erika.
+    async with client.get(
+        net.beta.actor_uri(alias.username), headers={"Accept": "application/activity+json"}
+    ) as resp:
+        assert resp.status == 200
+        doc = await resp.text()
+    assert '"Person"' in doc and "DE-BE" in doc
+    assert [s for s in secrets_of(net) if s.lower() in doc.lower()] == []
+    # The requester sees the request among its own.
+    views = await actions.list_contacts(net.beta.services, "erika", box=ContactBox.SENT)
+    assert [(v.other_handle, v.request.state) for v in views] == [("kv@alpha.test", "pending")]
+
+
+async def test_accepted_anonymous_request_reveals_the_real_actor(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    alpha, beta = net.alpha, net.beta
+    request_id = await send_anonymously(net, client, ["region", "interests"])
+    alias = await alias_of_erika(net)
+    assert alias.interests == ["Klima", "Radverkehr"]
+    accepted = await Api(client, alpha).call(
+        "POST", f"{BASE}/{request_id}/accept", net.moderator, json={"follow_back": False}
+    )
+    assert accepted.status == 200, accepted.body
+    await settle(alpha, beta)
+    # The reveal: a direct message from the alias that names erika's handle and URL.
+    async with alpha.sessionmaker() as session:
+        statuses = list(await session.scalars(select(Status)))
+    [reveal] = [s for s in statuses if "erika@beta.test" in (s.content or "")]
+    assert net.erika_uri in (reveal.content or "")
+    assert reveal.actor_uri == beta.actor_uri(alias.username)
+    # Erika follows kv with a plain Follow (kv is not locked: accepted).
+    assert await follow_state(beta, net.erika_uri, net.kv) == FollowState.ACCEPTED
+    assert await follow_state(alpha, net.erika_uri, net.kv) == FollowState.ACCEPTED
+    views = await actions.list_contacts(beta.services, "erika", box=ContactBox.SENT)
+    assert [v.request.state for v in views] == [ContactState.ACCEPTED]
+    # On alpha the request itself still names only the alias.
+    async with alpha.sessionmaker() as session:
+        [row] = await session.scalars(select(ContactRequest))
+    assert leaks([row.sender_uri, row.message], net) == []
+
+
+async def test_declined_anonymous_request_deletes_the_alias_and_reveals_nothing(
+    net: Net, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    alpha, beta = net.alpha, net.beta
+    request_id = await send_anonymously(net, client, [])
+    alias = await alias_of_erika(net)
+    alias_uri = beta.actor_uri(alias.username)
+    declined = await Api(client, alpha).call("POST", f"{BASE}/{request_id}/decline", net.moderator)
+    assert declined.status == 200, declined.body
+    await settle(alpha, beta)
+
+    # The alias's Delete reached alpha, which forgot the alias.
+    async with alpha.sessionmaker() as session:
+        deletes = list(
+            await session.scalars(select(InboxActivity).where(InboxActivity.type == "Delete"))
+        )
+    assert [d.actor_uri for d in deletes] == [alias_uri]
+    # Beta forgot who the alias stood for; erika sees her request declined.
+    alias = await alias_of_erika(net)
+    assert alias.alias_of_id is None
+    views = await actions.list_contacts(beta.services, "erika", box=ContactBox.SENT)
+    assert [v.request.state for v in views] == [ContactState.DECLINED]
+    assert views[0].request.sender_uri == net.erika_uri
+
+    # Nothing on alpha names erika: no table, no received body; nor any log line about
+    # what alpha received (all instances log into one process here, so the lines that
+    # name an inbox activity are the ones to check).
+    values = await text_values(alpha)
+    assert any(alias_uri in v for v in values)  # the scan does see what alpha stored
+    assert leaks(values, net) == []
+    received = [r.getMessage() for r in caplog.records if r.name.startswith("verbund.inbox")]
+    assert leaks(received, net) == []
+
+
+async def test_aliases_cannot_post_follow_or_ask_anyone_else(
+    net: Net, client: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    await send_anonymously(net, client, [])
+    alias = (await alias_of_erika(net)).username
+    with pytest.raises(actions.ActionError, match="anonymous contact alias"):
+        await actions.follow(net.beta.services, alias, "max@gamma.test:8443")
+    with pytest.raises(actions.ContactRefusedError, match="anonymous contact alias"):
+        await actions.send_contact(net.beta.services, alias, "max@gamma.test:8443", "Hallo")
+    post = tmp_path / "post.md"
+    post.write_text("Öffentlich!", encoding="utf-8")
+    config = str(write_config(tmp_path / "beta.toml", net.beta))
+    done = await asyncio.to_thread(run_cli, "post", alias, "--file", str(post), "--config", config)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and "cannot post" in done.stderr
+    # A disclosure other than region and interests is refused, nothing created.
+    with pytest.raises(actions.ContactRefusedError, match="cannot disclose"):
+        await actions.send_contact(
+            net.beta.services,
+            "erika",
+            "max@gamma.test:8443",
+            "Hi",
+            anonymous=True,
+            disclose=["name"],
+        )
+
+
+async def signed_post(
+    client: aiohttp.ClientSession, sender: Instance, name: str, inbox: str, object_uri: str
+) -> int:
+    """POST a signed Like of `object_uri` from `sender`'s actor `name` to `inbox`."""
+    async with sender.sessionmaker() as session:
+        key = (await session.scalars(select(Actor).where(Actor.username == name))).one()
+    actor = sender.actor_uri(name)
+    body = json.dumps(
+        {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{actor}#likes/{uuid.uuid4().hex}",
+            "type": "Like",
+            "actor": actor,
+            "object": object_uri,
+        }
+    ).encode()
+    headers = sign_request(
+        method="POST",
+        url=inbox,
+        headers={"Content-Type": "application/activity+json"},
+        body=body,
+        key_id=f"{actor}#main-key",
+        private_key_pem=key.private_key_pem,
+        now=datetime.now(UTC),
+    )
+    async with client.post(inbox, data=body, headers=headers) as resp:
+        return resp.status
+
+
+async def test_alias_inbox_takes_activities_from_its_recipient_only(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    await send_anonymously(net, client, [])
+    alias_uri = net.beta.actor_uri((await alias_of_erika(net)).username)
+    inbox = alias_uri + "/inbox"
+    assert await signed_post(client, net.gamma, "max", inbox, alias_uri) == 403
+    assert await signed_post(client, net.alpha, "kv", inbox, alias_uri) == 202
+    async with net.beta.sessionmaker() as session:
+        likes = list(
+            await session.scalars(
+                select(InboxActivity.actor_uri).where(InboxActivity.type == "Like")
+            )
+        )
+    assert likes == [net.kv]  # the refused one was not stored
+
+
+async def test_expired_anonymous_request_deletes_the_alias(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    await send_anonymously(net, client, [])
+    alias_uri = net.beta.actor_uri((await alias_of_erika(net)).username)
+    svc = net.beta.services
+    now = svc.clock()
+    after = timedelta(seconds=svc.config.contacts.expire_after)
+    async with net.beta.sessionmaker() as session:
+        for row in await session.scalars(select(ContactRequest)):
+            row.created_at = now - after - timedelta(days=1)
+        expired = await expire_contact_requests(
+            session, now=now, expire_after=after, uris=svc.uris, policy=svc.policy
+        )
+        await session.commit()
+    assert expired == 1
+    await settle(net.alpha, net.beta)
+    assert (await alias_of_erika(net)).alias_of_id is None
+    async with net.alpha.sessionmaker() as session:
+        query = select(InboxActivity.actor_uri).where(InboxActivity.type == "Delete")
+        assert list(await session.scalars(query)) == [alias_uri]
+    views = await actions.list_contacts(svc, "erika", box=ContactBox.SENT)
+    assert [v.request.state for v in views] == [ContactState.EXPIRED]
+    assert leaks(await text_values(net.alpha), net) == []
