@@ -8,12 +8,14 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy import String, Text, select
 
 from actors.aliases import ALIAS_DISPLAY_NAME, ALIAS_PREFIX
@@ -34,7 +36,7 @@ from inbox.models import InboxActivity
 from outbox.contacts import expire_contact_requests
 from outbox.models import Status
 from server import actions
-from tests.conftest import Instance, StartInstance
+from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import run_cli, settle
 from tests.server.test_api import Api
 from tests.test_contact_requests import BASE, staff_token, write_config
@@ -76,6 +78,67 @@ async def net(start_instance: StartInstance) -> Net:
         moderator=await staff_token(alpha, "moritz", "kv", RoleName.MODERATOR),
         erika=await staff_token(beta, "erika_m", "erika", RoleName.OWNER),
     )
+
+
+class Wiretap:
+    """A proxy in front of an instance (the resolver sends its host name here) that keeps
+    every request the instance receives from anyone — method, path, headers, body — as
+    text, so a test can scan all that reached it."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.seen: list[str] = []
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+
+    async def start(self) -> int:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port: int = self._runner.addresses[-1][1]
+        return port
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = "\n".join(f"{k}: {v}" for k, v in request.headers.items())
+        self.seen.append(
+            f"{request.method} {request.path_qs}\n{headers}\n\n" + body.decode("utf-8", "replace")
+        )
+        if self._client is None:
+            self._client = aiohttp.ClientSession(auto_decompress=False)
+        async with self._client.request(
+            request.method,
+            f"http://127.0.0.1:{self.upstream}{request.path_qs}",
+            headers=request.headers,
+            data=body,
+            allow_redirects=False,
+        ) as resp:
+            answer = await resp.read()
+            kept = {
+                k: v
+                for k, v in resp.headers.items()
+                if k.lower() not in ("transfer-encoding", "content-length", "connection")
+            }
+            return web.Response(status=resp.status, body=answer, headers=kept)
+
+
+@pytest.fixture
+async def wiretap(net: Net, resolver: LoopbackResolver) -> AsyncIterator[Wiretap]:
+    """Everything alpha (the recipient's instance) receives over HTTP, from now on."""
+    tap = Wiretap(net.alpha.port)
+    resolver.hosts["alpha.test"] = await tap.start()
+    yield tap
+    resolver.hosts["alpha.test"] = net.alpha.port
+    await tap.stop()
 
 
 # What must never reach alpha unless kv accepts: erika's URL, username and display name.
@@ -154,7 +217,7 @@ async def test_alias_is_unlisted_and_discloses_only_what_was_chosen(
 
 
 async def test_accepted_anonymous_request_reveals_the_real_actor(
-    net: Net, client: aiohttp.ClientSession
+    net: Net, client: aiohttp.ClientSession, wiretap: Wiretap
 ) -> None:
     alpha, beta = net.alpha, net.beta
     request_id = await send_anonymously(net, client, ["region", "interests"])
@@ -180,10 +243,19 @@ async def test_accepted_anonymous_request_reveals_the_real_actor(
     async with alpha.sessionmaker() as session:
         [row] = await session.scalars(select(ContactRequest))
     assert leaks([row.sender_uri, row.message], net) == []
+    # Over the wire, erika reached alpha in the reveal (from the alias) and in her own
+    # Follow after it, and in nothing sent before the decision.
+    named = [t for t in wiretap.seen if leaks([t], net)]
+    kinds = sorted(json.loads(t.split("\n\n", 1)[1])["type"] for t in named)
+    assert kinds == ["Create", "Follow"], named
+    first = wiretap.seen.index(named[0])
+    assert all(not leaks([t], net) for t in wiretap.seen[:first])
+    reveal_body = json.loads(named[0].split("\n\n", 1)[1])
+    assert reveal_body["actor"] == beta.actor_uri(alias.username)
 
 
 async def test_declined_anonymous_request_deletes_the_alias_and_reveals_nothing(
-    net: Net, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    net: Net, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, wiretap: Wiretap
 ) -> None:
     caplog.set_level(logging.DEBUG)
     alpha, beta = net.alpha, net.beta
@@ -215,6 +287,11 @@ async def test_declined_anonymous_request_deletes_the_alias_and_reveals_nothing(
     assert leaks(values, net) == []
     received = [r.getMessage() for r in caplog.records if r.name.startswith("verbund.inbox")]
     assert leaks(received, net) == []
+    # Nor any HTTP request that reached alpha, from beta's deliveries to its fetches:
+    # the inbox POSTs of the alias's Follow, direct message and Delete, with every header.
+    assert any(t.startswith("POST /users/kv/inbox") for t in wiretap.seen), wiretap.seen
+    assert any(alias_uri in t for t in wiretap.seen)
+    assert leaks(wiretap.seen, net) == []
 
 
 async def test_aliases_cannot_post_follow_or_ask_anyone_else(
