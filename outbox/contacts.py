@@ -99,6 +99,7 @@ async def _send_note(
     follow_uri: str,
     now: datetime,
     policy: FederationPolicy,
+    not_before: datetime | None = None,
 ) -> str:
     note_uri = new_activity_uri(actor_uri, "contacts")
     activity = render_contact_note(
@@ -110,7 +111,13 @@ async def _send_note(
         now=now,
     )
     await enqueue(
-        session, actor=actor, activity=activity, inboxes=[target.inbox_uri], now=now, policy=policy
+        session,
+        actor=actor,
+        activity=activity,
+        inboxes=[target.inbox_uri],
+        now=now,
+        policy=policy,
+        not_before=not_before,
     )
     return note_uri
 
@@ -126,11 +133,13 @@ async def send_contact_request(
     user_id: int | None,
     policy: FederationPolicy,
     requester_uri: str | None = None,
+    not_before: datetime | None = None,
 ) -> ContactRequest:
     """Queue the Follow and the direct message, and record the sent request as pending.
     Raises `outbox.follows.FollowError` (nothing recorded or queued) when `policy`
     blocks the target. The caller checks limits and duplicates first. `requester_uri`
-    is the real actor behind `actor` when that is an alias (`send_anonymous_request`)."""
+    is the real actor behind `actor` when that is an alias (`send_anonymous_request`);
+    neither activity is sent before `not_before`."""
     follow = await send_follow(
         session,
         actor=actor,
@@ -140,6 +149,7 @@ async def send_contact_request(
         message=message,
         policy=policy,
         extra=contact_follow_terms(message),
+        not_before=not_before,
     )
     note_uri = await _send_note(
         session,
@@ -150,6 +160,7 @@ async def send_contact_request(
         follow_uri=follow.activity_uri,
         now=now,
         policy=policy,
+        not_before=not_before,
     )
     row = ContactRequest(
         box=ContactBox.SENT,
@@ -181,10 +192,13 @@ async def send_anonymous_request(
     user_id: int | None,
     uris: LocalUris,
     policy: FederationPolicy,
+    delay: timedelta = timedelta(0),
 ) -> ContactRequest:
     """A new alias of `real` (`actors.aliases`) sends the request; the row is `real`'s
     sent request (`requester_uri`). Call it in a transaction that queues nothing else, so
-    that none of the alias's deliveries travels with one of the real actor's. Raises
+    that none of the alias's deliveries travels with one of the real actor's; `delay`
+    (random, `contacts.alias_delay_seconds`) holds them back, so that their time does not
+    follow the moment the real actor acted either. Raises
     `FollowError` (nothing recorded, no alias left after the rollback) as
     `send_contact_request` does."""
     alias = await create_alias(
@@ -200,6 +214,7 @@ async def send_anonymous_request(
         user_id=user_id,
         policy=policy,
         requester_uri=uris.actor(real.username),
+        not_before=now + delay if delay else None,
     )
 
 

@@ -52,6 +52,7 @@ async def send_follow(
     message: str = "",
     policy: FederationPolicy,
     extra: Mapping[str, object] | None = None,
+    not_before: datetime | None = None,
 ) -> Follow:
     """Follow `target` (a new Follow id each time) and record the relation as pending.
 
@@ -96,6 +97,7 @@ async def send_follow(
         inboxes=[target.inbox_uri],
         now=now,
         policy=policy,
+        not_before=not_before,
     )
     return row
 

@@ -42,11 +42,13 @@ async def enqueue(
     inboxes: Iterable[str],
     now: datetime,
     policy: FederationPolicy,
+    not_before: datetime | None = None,
 ) -> Activity:
     """Store `activity` (which must carry its `id`) and one pending delivery per inbox.
 
     Inboxes are de-duplicated; inboxes `policy` refuses are dropped. Nothing is
-    sent here. The caller commits.
+    sent here, nor before `not_before` (default: as soon as a worker can). The caller
+    commits.
     """
     uri = activity["id"]
     assert isinstance(uri, str)
@@ -73,7 +75,7 @@ async def enqueue(
                 host=host,
                 state=DeliveryState.PENDING,
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=not_before or now,
                 locked_until=None,
                 locked_by=None,
                 last_status=None,

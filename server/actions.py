@@ -6,9 +6,10 @@ Orchestration only: resolve names and handles, then call `outbox` and `actors`.
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -356,6 +357,11 @@ async def contact_views(svc: Services, rows: list[ContactRequest]) -> list[Conta
         return await actor_contact_views(session, svc.uris, svc.config.instance.host, rows)
 
 
+def _alias_delay(most: float) -> timedelta:
+    """A random hold-back of up to `most` seconds for an alias's first deliveries."""
+    return timedelta(seconds=secrets.SystemRandom().uniform(0, most)) if most > 0 else timedelta(0)
+
+
 async def send_contact(
     svc: Services,
     actor_name: str,
@@ -436,6 +442,7 @@ async def send_contact(
                     user_id=user_id,
                     uris=svc.uris,
                     policy=svc.policy,
+                    delay=_alias_delay(limits.alias_delay_seconds),
                 )
             else:
                 row = await send_contact_request(

@@ -199,6 +199,9 @@ class ContactsConfig:
     message_limit: int = 500
     expire_after: float = 30 * _DAY
     per_person_per_day: int = 20
+    # An anonymous request's Follow and message wait a random 0 … this many seconds, so
+    # their arrival does not follow the moment the real actor acted (0: at once).
+    alias_delay_seconds: float = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,6 +652,9 @@ def _parse_contacts(sec: _Section) -> ContactsConfig:
         expire_after=sec.get_seconds("expire_after", d.expire_after, low=60, high=365 * _DAY),
         per_person_per_day=sec.get_int(
             "per_person_per_day", d.per_person_per_day, low=1, high=100_000
+        ),
+        alias_delay_seconds=sec.get_seconds(
+            "alias_delay_seconds", d.alias_delay_seconds, low=0, high=_DAY
         ),
     )
     sec.finish()

@@ -34,7 +34,7 @@ from actors.profile import ProfileChange
 from federation.signatures import sign_request
 from inbox.models import InboxActivity
 from outbox.contacts import expire_contact_requests
-from outbox.models import Status
+from outbox.models import Activity, Delivery, Status
 from server import actions
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import run_cli, settle
@@ -63,7 +63,8 @@ class Net:
 @pytest.fixture
 async def net(start_instance: StartInstance) -> Net:
     alpha = await start_instance("alpha")
-    beta = await start_instance("beta")
+    # Sent at once here; the hold-back is tested on its own below.
+    beta = await start_instance("beta", contacts={"alias_delay_seconds": 0})
     gamma = await start_instance("gamma", domain="gamma.test:8443")
     await alpha.add_actor("kv", display_name="Kreisverband")
     await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
@@ -391,3 +392,40 @@ async def test_expired_anonymous_request_deletes_the_alias(
     views = await actions.list_contacts(svc, "erika", box=ContactBox.SENT)
     assert [v.request.state for v in views] == [ContactState.EXPIRED]
     assert leaks(await text_values(net.alpha), net) == []
+
+
+async def test_an_alias_first_deliveries_wait_a_random_time(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    """Its Follow and message are held back (up to `contacts.alias_delay_seconds`), so
+    their arrival does not line up with what the real actor does at the same moment."""
+    alpha = await start_instance("alpha")
+    beta = await start_instance("beta", contacts={"alias_delay_seconds": 600})
+    await alpha.add_actor("kv", display_name="Kreisverband")
+    await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
+    erika = await staff_token(beta, "erika_m", "erika", RoleName.OWNER)
+    before = datetime.now(UTC)
+    sent = await Api(client, beta).call(
+        "POST",
+        BASE,
+        erika,
+        json={"to": "kv@alpha.test", "message": "Hallo", "anonymous": True},
+    )
+    assert sent.status == 200, sent.body
+    async with beta.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(Activity.type, Delivery.next_attempt_at).join(
+                    Delivery, Delivery.activity_id == Activity.id
+                )
+            )
+        ).all()
+    assert sorted(t for t, _ in rows) == ["Create", "Follow"]
+    due = {when for _, when in rows}
+    assert len(due) == 1  # the two go together, at one random time
+    [when] = due
+    assert before <= when <= before + timedelta(seconds=601)
+    if when > datetime.now(UTC) + timedelta(seconds=5):  # all but a 1-in-120 draw
+        await settle(alpha, beta)  # not due yet: nothing reached alpha
+        async with alpha.sessionmaker() as session:
+            assert list(await session.scalars(select(InboxActivity))) == []
