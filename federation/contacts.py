@@ -13,16 +13,76 @@ Pure protocol code: must not import anything of ours outside `federation`.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from federation.activities import Activity, fits_uri
-from federation.documents import AS_CONTEXT, VERBUND_NS, VERBUND_TERMS
+from federation.documents import AS_CONTEXT, VERBUND_NS, VERBUND_TERMS, format_datetime
 
 # Every document that carries a contact term names the terms inline, so no reader has
 # to fetch /ns/verbund.jsonld.
 CONTACT_CONTEXT: list[object] = [AS_CONTEXT, dict(VERBUND_TERMS)]
 MAX_MESSAGE = 5000  # what we keep of a received message, whatever our own limit is
+
+
+@dataclass(frozen=True, slots=True)
+class Addressee:
+    """The one actor a direct message goes to: its id, handle parts and profile URL."""
+
+    uri: str
+    username: str
+    domain: str
+    url: str | None = None
+
+
+def render_direct_note(
+    *,
+    note_uri: str,
+    actor_uri: str,
+    to: Addressee,
+    text: str,
+    now: datetime,
+    follow_uri: str | None = None,
+) -> dict[str, object]:
+    """`Create{Note}` of a direct message to `to` alone (Mastodon shows a Note addressed
+    to one actor and mentioning it as a direct message): plain `text`, paragraphs kept.
+    `follow_uri` names the contact request's Follow (`contactRequest`) for the message
+    that accompanies it, so a Verbund recipient folds it into the request; without it
+    (an alias's reveal) the message is shown as such."""
+    paragraphs = "".join(
+        f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>"
+        for part in text.split("\n\n")
+        if part.strip()
+    )
+    link = (
+        f'<span class="h-card"><a href="{html.escape(to.url or to.uri)}" '
+        f'class="u-url mention">@<span>{html.escape(to.username)}</span></a></span>'
+    )
+    published = format_datetime(now)
+    note: dict[str, object] = {
+        "id": note_uri,
+        "type": "Note",
+        "attributedTo": actor_uri,
+        "to": [to.uri],
+        "cc": [],
+        "published": published,
+        "content": f"<p>{link}</p>{paragraphs}",
+        "tag": [{"type": "Mention", "href": to.uri, "name": f"@{to.username}@{to.domain}"}],
+    }
+    if follow_uri is not None:
+        note["contactRequest"] = follow_uri
+    return {
+        "@context": CONTACT_CONTEXT,
+        "id": note_uri + "/activity",
+        "type": "Create",
+        "actor": actor_uri,
+        "to": [to.uri],
+        "cc": [],
+        "published": published,
+        "object": note,
+    }
 
 
 @dataclass(frozen=True, slots=True)

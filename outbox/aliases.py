@@ -16,7 +16,6 @@ Must not import `inbox`.
 from __future__ import annotations
 
 import contextlib
-import html
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -25,11 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.aliases import real_actor_of, retire_alias
 from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
-from federation.contacts import CONTACT_CONTEXT
+from federation.contacts import Addressee, render_direct_note
 from federation.documents import AS_CONTEXT, format_datetime
 from federation.policy import FederationPolicy
 from outbox.follows import FollowError, find_follow, send_follow
 from outbox.publish import enqueue, new_activity_uri
+
+
+def addressee(target: RemoteActor) -> Addressee:
+    """The remote actor a direct message goes to, as the wire renderer takes it."""
+    return Addressee(target.uri, target.username, target.domain, target.url)
 
 
 def reveal_text(handle: str, url: str) -> str:
@@ -37,39 +41,6 @@ def reveal_text(handle: str, url: str) -> str:
         f"Danke! Diese Kontaktanfrage kam von {handle} ({url}). / "
         f"Thank you! This contact request came from {handle} ({url})."
     )
-
-
-def render_reveal_note(
-    *, note_uri: str, alias_uri: str, target: RemoteActor, text: str, now: datetime
-) -> dict[str, object]:
-    """A direct message from the alias to `target` alone. It carries no `contactRequest`:
-    a Verbund recipient must show it rather than fold it into the request."""
-    mention = f"@{target.username}@{target.domain}"
-    link = (
-        f'<span class="h-card"><a href="{html.escape(target.url or target.uri)}" '
-        f'class="u-url mention">@<span>{html.escape(target.username)}</span></a></span>'
-    )
-    published = format_datetime(now)
-    note: dict[str, object] = {
-        "id": note_uri,
-        "type": "Note",
-        "attributedTo": alias_uri,
-        "to": [target.uri],
-        "cc": [],
-        "published": published,
-        "content": f"<p>{link}</p><p>{html.escape(text)}</p>",
-        "tag": [{"type": "Mention", "href": target.uri, "name": mention}],
-    }
-    return {
-        "@context": CONTACT_CONTEXT,
-        "id": note_uri + "/activity",
-        "type": "Create",
-        "actor": alias_uri,
-        "to": [target.uri],
-        "cc": [],
-        "published": published,
-        "object": note,
-    }
 
 
 async def reveal_alias(
@@ -90,8 +61,12 @@ async def reveal_alias(
     note_uri = new_activity_uri(alias_uri, "contacts")
     host = urlsplit(uris.base_url).netloc
     text = reveal_text(f"@{real.username}@{host}", real_uri)
-    activity = render_reveal_note(
-        note_uri=note_uri, alias_uri=alias_uri, target=target, text=text, now=now
+    activity = render_direct_note(
+        note_uri=note_uri,
+        actor_uri=alias_uri,
+        to=addressee(target),
+        text=text,
+        now=now,
     )
     await enqueue(
         session, actor=alias, activity=activity, inboxes=[target.inbox_uri], now=now, policy=policy

@@ -14,7 +14,6 @@ Reject of a request that is no longer pending changes nothing here.
 
 from __future__ import annotations
 
-import html
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -32,61 +31,11 @@ from actors.models import (
     RemoteActor,
 )
 from actors.uris import LocalUris
-from federation.contacts import CONTACT_CONTEXT, contact_follow_terms
-from federation.documents import format_datetime
+from federation.contacts import CONTACT_CONTEXT, contact_follow_terms, render_direct_note
 from federation.policy import FederationPolicy
-from outbox.aliases import delete_alias, reveal_alias
+from outbox.aliases import addressee, delete_alias, reveal_alias
 from outbox.follows import accept_follow, find_follow, reject_follow, send_follow
 from outbox.publish import enqueue, new_activity_uri
-
-
-def _mention(target: RemoteActor) -> str:
-    return f"@{target.username}@{target.domain}"
-
-
-def render_contact_note(
-    *,
-    note_uri: str,
-    actor_uri: str,
-    target: RemoteActor,
-    text: str,
-    follow_uri: str,
-    now: datetime,
-) -> dict[str, object]:
-    """A direct message to `target` alone (Mastodon shows a Note addressed to one actor
-    and mentioning it as a direct message), naming the contact request's Follow."""
-    mention = _mention(target)
-    paragraphs = "".join(
-        f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>"
-        for part in text.split("\n\n")
-        if part.strip()
-    )
-    link = (
-        f'<span class="h-card"><a href="{html.escape(target.url or target.uri)}" '
-        f'class="u-url mention">@<span>{html.escape(target.username)}</span></a></span>'
-    )
-    published = format_datetime(now)
-    note: dict[str, object] = {
-        "id": note_uri,
-        "type": "Note",
-        "attributedTo": actor_uri,
-        "to": [target.uri],
-        "cc": [],
-        "published": published,
-        "content": f"<p>{link}</p>{paragraphs}",
-        "tag": [{"type": "Mention", "href": target.uri, "name": mention}],
-        "contactRequest": follow_uri,
-    }
-    return {
-        "@context": CONTACT_CONTEXT,
-        "id": note_uri + "/activity",
-        "type": "Create",
-        "actor": actor_uri,
-        "to": [target.uri],
-        "cc": [],
-        "published": published,
-        "object": note,
-    }
 
 
 async def _send_note(
@@ -102,10 +51,10 @@ async def _send_note(
     not_before: datetime | None = None,
 ) -> str:
     note_uri = new_activity_uri(actor_uri, "contacts")
-    activity = render_contact_note(
+    activity = render_direct_note(
         note_uri=note_uri,
         actor_uri=actor_uri,
-        target=target,
+        to=addressee(target),
         text=text,
         follow_uri=follow_uri,
         now=now,
