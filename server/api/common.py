@@ -199,6 +199,14 @@ def _flatten(prefix: str, value: object, out: list[tuple[str, str]]) -> None:
             _flatten(f"{prefix}[{key}]", item, out)
 
 
+async def read_json(request: web.Request) -> object:
+    """The request body as JSON (an empty body is `{}`); 400 when it is not JSON."""
+    try:
+        return load_json(await request.read() or b"{}")
+    except ValueError:
+        raise ApiError(400, "Invalid JSON in the request body") from None
+
+
 async def read_params(request: web.Request) -> Params:
     """Body (JSON, multipart, or urlencoded, which is also assumed without Content-Type),
     then the query string (Mammoth sends POST parameters there)."""
@@ -206,10 +214,7 @@ async def read_params(request: web.Request) -> Params:
     if request.can_read_body:
         ctype = request.content_type
         if ctype == "application/json" or ctype.endswith("+json"):
-            try:
-                doc = load_json(await request.read() or b"{}")
-            except ValueError:
-                raise ApiError(400, "Invalid JSON in the request body") from None
+            doc = await read_json(request)
             if isinstance(doc, dict):
                 for key, value in doc.items():
                     _flatten(str(key), value, pairs)

@@ -15,7 +15,6 @@ from actors.accounts import Action
 from actors.contacts import ContactView
 from actors.models import ContactBox, ContactState
 from actors.regions import region_name
-from federation.text import load_json
 from server import actions, keys
 from server.api.common import (
     ApiError,
@@ -26,6 +25,7 @@ from server.api.common import (
     json_response,
     not_allowed,
     not_found,
+    read_json,
     read_params,
     require_user,
     validation_failed,
@@ -67,13 +67,7 @@ def _refused(exc: actions.ContactRefusedError) -> ApiError:
 
 
 async def _body(request: web.Request) -> dict[str, object]:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        body = load_json(raw)
-    except ValueError:
-        raise ApiError(400, "Invalid JSON in the request body") from None
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise validation_failed("the body must be a JSON object")
     return body

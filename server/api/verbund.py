@@ -17,7 +17,6 @@ from actors.local import ActorError, find_actor
 from actors.models import Actor, RoleName, User
 from actors.profile import ProfileChange, actor_region
 from actors.regions import region_name
-from federation.text import load_json
 from outbox.models import Status
 from server import actions, keys
 from server.api.accounts import view_for
@@ -32,6 +31,7 @@ from server.api.common import (
     not_allowed,
     not_found,
     parse_id,
+    read_json,
     read_params,
     require_user,
     validation_failed,
@@ -332,11 +332,7 @@ async def update_profile(request: web.Request) -> web.Response:
     caller = await require_user(request, "write:accounts")
     if not caller.ctx.can(Action.PUBLISH):
         raise not_allowed()
-    try:
-        body = load_json(await request.read() or b"{}")
-    except ValueError:
-        raise ApiError(400, "Invalid JSON in the request body") from None
-    change = _read_profile_change(body)
+    change = _read_profile_change(await read_json(request))
     try:
         actor = await actions.update_profile(
             request.app[keys.SERVICES],
