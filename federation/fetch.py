@@ -421,11 +421,12 @@ async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, url: URL) -
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    """A GET's outcome: `body` None for 304 Not Modified (only when asked with an ETag)."""
+    """A GET's outcome; `not_modified` for a 304 (only when asked with an ETag, body empty)."""
 
-    body: bytes | None
+    body: bytes
     etag: str | None
     requests: int
+    not_modified: bool = False
 
 
 async def _get(
@@ -464,7 +465,7 @@ async def _get(
                         continue
                     answered = resp.headers.get("ETag")
                     if resp.status == 304 and etag:
-                        return _Answer(None, answered or etag, hop + 1)
+                        return _Answer(b"", answered or etag, hop + 1, not_modified=True)
                     if not 200 <= resp.status < 300:
                         raise FetchStatusError(resp.status, str(current))
                     content_type = resp.headers.get("Content-Type", "")
@@ -481,34 +482,6 @@ async def _get(
         raise InvalidURLError(f"{url}: {exc}") from exc
     except aiohttp.ClientError as exc:
         raise _network_error(exc, url) from exc
-
-
-async def _get_body(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    accept: str,
-    accepts_type: Callable[[str], bool],
-    signer: Signer | None,
-    allow_private: bool,
-    policy: FederationPolicy,
-    max_bytes: int,
-    timeout: float,
-) -> bytes:
-    """`_get` without an ETag, whose answer always has a body."""
-    answer = await _get(
-        session,
-        url,
-        accept=accept,
-        accepts_type=accepts_type,
-        signer=signer,
-        allow_private=allow_private,
-        policy=policy,
-        max_bytes=max_bytes,
-        timeout=timeout,
-    )
-    assert answer.body is not None  # no ETag was sent, so no 304 was taken as an answer
-    return answer.body
 
 
 def _network_error(exc: aiohttp.ClientError, url: str | URL) -> FetchError:
@@ -552,7 +525,7 @@ async def fetch_json(
     not a `FetchError`) when `url` or a redirect target is on a domain `policy` blocks;
     nothing is sent to that domain then.
     """
-    raw = await _get_body(
+    answer = await _get(
         session,
         url,
         accept=ACTIVITY_ACCEPT,
@@ -563,7 +536,7 @@ async def fetch_json(
         max_bytes=max_bytes,
         timeout=timeout,
     )
-    doc = _decode_object(raw, url)
+    doc = _decode_object(answer.body, url)
     doc_id = doc.get("id")
     if doc_id != url and doc_id != url.partition("#")[0]:
         raise IdMismatchError(f"{url}: document id is {doc_id!r}")
@@ -619,7 +592,7 @@ async def fetch_json_conditional(
         timeout=timeout,
         etag=etag,
     )
-    if answer.body is None:
+    if answer.not_modified:
         return ConditionalFetch(None, answer.etag, 0, answer.requests)
     doc = _decode_object(answer.body, url)
     return ConditionalFetch(doc, answer.etag, len(answer.body), answer.requests)
@@ -638,7 +611,7 @@ async def fetch_jrd(
     """GET a WebFinger JRD and return it as a JSON object. Any JSON Content-Type is
     accepted (many servers send plain application/json) and there is no id check; errors
     as for `fetch_json`."""
-    raw = await _get_body(
+    answer = await _get(
         session,
         url,
         accept=JRD_ACCEPT,
@@ -649,7 +622,7 @@ async def fetch_jrd(
         max_bytes=max_bytes,
         timeout=timeout,
     )
-    return _decode_object(raw, url)
+    return _decode_object(answer.body, url)
 
 
 async def webfinger(
