@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from federation.documents import AS_CONTEXT, format_datetime
+from federation.documents import AS_CONTEXT, accept_quality, format_datetime
 from federation.errors import ParseError
 from federation.text import clean_text
 
@@ -270,23 +270,9 @@ def wants_directory_json(accept: str) -> bool:
     """True when Accept asks for ActivityStreams (`application/activity+json` or
     `application/ld+json`) at least as much as for HTML; `*/*`, `application/json` and
     no Accept get the page, as the directory is a page first."""
-    best_as = best_html = 0.0
-    for part in accept.lower().split(","):
-        media, _, params = part.partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        media = media.strip()
-        if media in _AS_TYPES:
-            best_as = max(best_as, q)
-        elif media in _HTML_TYPES:
-            best_html = max(best_html, q)
-    return best_as > 0 and best_as >= best_html
+    lowered = accept.lower()
+    best_as = accept_quality(lowered, _AS_TYPES)
+    return best_as > 0 and best_as >= accept_quality(lowered, _HTML_TYPES)
 
 
 # --- ETags ----------------------------------------------------------------------------------

@@ -255,6 +255,26 @@ _JSON_TYPES = frozenset({"application/activity+json", "application/ld+json", "ap
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/*"})
 
 
+def accept_quality(accept: str, media_types: frozenset[str]) -> float:
+    """The highest q an Accept header (lower-cased) gives any of `media_types`; 0 if none
+    is named. A q that is no number counts as 0."""
+    best = 0.0
+    for part in accept.split(","):
+        media, _, params = part.partition(";")
+        if media.strip() not in media_types:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best = max(best, q)
+    return best
+
+
 def wants_activity_json(accept: str) -> bool:
     """True unless an Accept header asks for HTML (more than for JSON): the ActivityPub
     document is the answer to everyone who does not want a web page.
@@ -268,23 +288,8 @@ def wants_activity_json(accept: str) -> bool:
     lowered = accept.lower()
     if "html" not in lowered and "text/*" not in lowered:
         return True  # Mastodon, Fedify and the non-negotiating: no parsing needed.
-    best_html = 0.0
-    best_json = 0.0
-    for part in lowered.split(","):
-        media, _, params = part.partition(";")
-        media = media.strip()
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if media in _JSON_TYPES:
-            best_json = max(best_json, q)
-        elif media in _HTML_TYPES:
-            best_html = max(best_html, q)
+    best_json = accept_quality(lowered, _JSON_TYPES)
+    best_html = accept_quality(lowered, _HTML_TYPES)
     return best_html <= 0 or best_json >= best_html
 
 
