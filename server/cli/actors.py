@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.documents import actor_view
 from actors.local import create_actor, get_actor, list_actors
 from actors.models import ActorType
-from server.cli.common import in_session, load
+from server.cli.common import add_switch, in_session, load
 from server.cli.common import out as _print
 from server.services import local_uris
 
@@ -89,20 +89,11 @@ def register(
     q.add_argument("--display-name")
     q.add_argument("--summary", help="plain text; blank lines separate paragraphs")
     q.add_argument("--locked", action="store_true", help="staff approve each follow request")
-    listed = q.add_mutually_exclusive_group()
-    listed.add_argument(
-        "--discoverable",
-        dest="discoverable",
-        action="store_true",
-        default=None,
-        help="list in directories (default for organisations and groups)",
-    )
-    listed.add_argument(
-        "--not-discoverable",
-        dest="discoverable",
-        action="store_false",
-        default=None,
-        help="keep out of directories (default for people)",
+    add_switch(
+        q,
+        "discoverable",
+        on="list in directories (default for organisations and groups)",
+        off="keep out of directories (default for people)",
     )
     q.set_defaults(func=cmd_actor_create)
     q = asub.add_parser("list", parents=[common], help="list actors")

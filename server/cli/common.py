@@ -35,6 +35,15 @@ class CliError(Exception):
     """A failure to report on stderr as `error: ...` with exit code 1."""
 
 
+def add_switch(parser: argparse.ArgumentParser, name: str, *, on: str, off: str) -> None:
+    """`--NAME` / `--not-NAME`, one excluding the other; None when neither is given, so
+    the command keeps the current value or applies the default."""
+    dest = name.replace("-", "_")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(f"--{name}", dest=dest, action="store_true", default=None, help=on)
+    group.add_argument(f"--not-{name}", dest=dest, action="store_false", default=None, help=off)
+
+
 def load(args: argparse.Namespace) -> Config:
     """The config that `--config` (or `$VERBUND_CONFIG`, or ./verbund.toml) names."""
     return load_config(resolve_path(args.config))

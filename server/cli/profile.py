@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from actors.local import get_actor
 from actors.profile import ProfileChange, actor_region, region_names
 from server import actions
-from server.cli.common import in_session, load, run_with_services
+from server.cli.common import add_switch, in_session, load, run_with_services
 from server.cli.common import out as _print
 from server.services import Services
 
@@ -84,35 +84,17 @@ def register(
     q.add_argument(
         "--interests", metavar="a,b,...", help='hashtags without #, comma-separated; "" clears'
     )
-    listed = q.add_mutually_exclusive_group()
-    listed.add_argument(
-        "--discoverable",
-        dest="discoverable",
-        action="store_true",
-        default=None,
-        help="list the actor in directories",
+    add_switch(
+        q,
+        "discoverable",
+        on="list the actor in directories",
+        off="keep the actor out of directories",
     )
-    listed.add_argument(
-        "--not-discoverable",
-        dest="discoverable",
-        action="store_false",
-        default=None,
-        help="keep the actor out of directories",
-    )
-    indexed = q.add_mutually_exclusive_group()
-    indexed.add_argument(
-        "--indexable",
-        dest="indexable",
-        action="store_true",
-        default=None,
-        help="allow search engines of the fediverse to index its posts",
-    )
-    indexed.add_argument(
-        "--not-indexable",
-        dest="indexable",
-        action="store_false",
-        default=None,
-        help="ask that its posts not be indexed",
+    add_switch(
+        q,
+        "indexable",
+        on="allow search engines of the fediverse to index its posts",
+        off="ask that its posts not be indexed",
     )
     q.set_defaults(func=cmd_profile_set)
     q = psub.add_parser("show", parents=[common], help="show an actor's directory profile")
