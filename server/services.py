@@ -93,6 +93,28 @@ class Services:
         )
 
 
+def instance_signer_of(
+    uris: LocalUris,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+) -> Callable[[], Awaitable[Signer]]:
+    """Signs as the instance actor, its key read (or the actor made) at first use."""
+    signer: Signer | None = None
+
+    async def get() -> Signer:
+        nonlocal signer
+        if signer is None:
+            async with sessionmaker() as session:
+                actor = await ensure_instance_actor(session)
+                await session.commit()
+            signer = Signer(
+                key_id=uris.instance_key_id, private_key_pem=actor.private_key_pem, clock=clock
+            )
+        return signer
+
+    return get
+
+
 @asynccontextmanager
 async def open_services(
     config: Config,
@@ -115,20 +137,7 @@ async def open_services(
             timeout=ClientTimeout(total=30, connect=5, sock_read=10),
             headers={"User-Agent": USER_AGENT},
         ) as http:
-            signer: Signer | None = None
-
-            async def instance_signer() -> Signer:
-                nonlocal signer
-                if signer is None:
-                    async with sessionmaker() as session:
-                        actor = await ensure_instance_actor(session)
-                        await session.commit()
-                    signer = Signer(
-                        key_id=uris.instance_key_id,
-                        private_key_pem=actor.private_key_pem,
-                        clock=clock,
-                    )
-                return signer
+            instance_signer = instance_signer_of(uris, sessionmaker, clock)
 
             directory = RemoteDirectory(
                 sessionmaker,

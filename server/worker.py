@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actors.local import ensure_instance_actor
 from actors.peers import DirectorySync, SyncSettings
 from actors.visitors import VisitorPolicy, purge
 from federation.fetch import Signer
@@ -34,7 +33,13 @@ from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config, WorkerConfig
 from server.runtime import settle_gc
-from server.services import federation_policy, local_uris, open_services, utc_clock
+from server.services import (
+    federation_policy,
+    instance_signer_of,
+    local_uris,
+    open_services,
+    utc_clock,
+)
 
 __all__ = [
     "close_polls_forever",
@@ -183,30 +188,6 @@ async def expire_contacts_forever(
 DIRECTORY_TICK_SECONDS = 60.0  # a peer that falls due waits at most this long
 
 
-def instance_signer(
-    config: Config,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    clock: Callable[[], datetime],
-) -> Callable[[], Awaitable[Signer]]:
-    """Signs as the instance actor, its key read (or the actor made) at first use."""
-    signer: Signer | None = None
-
-    async def get() -> Signer:
-        nonlocal signer
-        if signer is None:
-            async with sessionmaker() as session:
-                actor = await ensure_instance_actor(session)
-                await session.commit()
-            signer = Signer(
-                key_id=local_uris(config).instance_key_id,
-                private_key_pem=actor.private_key_pem,
-                clock=clock,
-            )
-        return signer
-
-    return get
-
-
 def make_directory_sync(
     config: Config,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -233,7 +214,7 @@ def make_directory_sync(
             max_pages=options.max_pages,
             sync_timeout=options.sync_timeout,
         ),
-        signer=signer or instance_signer(config, sessionmaker, clock),
+        signer=signer or instance_signer_of(local_uris(config), sessionmaker, clock),
         policy=federation_policy(config),
         allow_private=config.federation.allow_private_addresses,
         clock=clock,
