@@ -356,9 +356,9 @@ async def withdraw(
     await session.execute(delete(VisitorContactCount).where(VisitorContactCount.count <= 0))
 
 
-async def verify(session: AsyncSession, token: str, *, now: datetime) -> VisitorContact:
-    """Open the request whose link carries `token`; raise VisitorError UNKNOWN_LINK, or
-    LINK_EXPIRED (the request is then deleted, the caller commits)."""
+async def find_link(session: AsyncSession, token: str, *, now: datetime) -> VisitorContact:
+    """The unverified request whose link carries `token`, unchanged; raise VisitorError
+    UNKNOWN_LINK, or LINK_EXPIRED (the request is then deleted, the caller commits)."""
     row = await session.scalar(
         select(VisitorContact).where(
             VisitorContact.token_hash == hash_secret(token),
@@ -372,6 +372,12 @@ async def verify(session: AsyncSession, token: str, *, now: datetime) -> Visitor
         raise VisitorError(
             VisitorReason.LINK_EXPIRED, "this link has expired; please send the form again"
         )
+    return row
+
+
+async def verify(session: AsyncSession, token: str, *, now: datetime) -> VisitorContact:
+    """Open the request whose link carries `token` (errors as `find_link`'s)."""
+    row = await find_link(session, token, now=now)
     row.state = VisitorContactState.OPEN
     row.verified_at = now
     row.token_hash = None

@@ -31,6 +31,7 @@ __all__ = [
     "REASON_STATUS",
     "ContactForm",
     "answer_contact",
+    "check_link",
     "close_contact",
     "contact_form",
     "contact_form_url",
@@ -152,7 +153,7 @@ async def submit_contact(
     body = (
         f"Someone (we hope you) wrote to {name} through its contact form at "
         f"{svc.config.instance.domain}:\n\n{_quoted(submission.message)}\n\n"
-        f"To send the message, open this link within {hours} hours:\n\n"
+        f"To send the message, open this link within {hours} hours and confirm:\n\n"
         f"{verify_url(svc.uris, token)}\n\n"
         "If this was not you, ignore this mail: the message and your address are then "
         "deleted unread.\n"
@@ -189,12 +190,24 @@ def _quoted(text: str) -> str:
     return "\n".join("> " + line for line in text.splitlines())
 
 
+async def check_link(svc: Services, token: str) -> Actor:
+    """The actor a verification link's request is for, without opening it: the link's
+    page asks the visitor to confirm, because mail scanners open links too. VisitorError
+    as `verify_contact`'s."""
+    return await _open_link(svc, token, confirm=False)
+
+
 async def verify_contact(svc: Services, token: str) -> Actor:
     """Open the request of a verification link; return its actor. VisitorError
     UNKNOWN_LINK or LINK_EXPIRED (an expired request is deleted)."""
+    return await _open_link(svc, token, confirm=True)
+
+
+async def _open_link(svc: Services, token: str, *, confirm: bool) -> Actor:
     async with svc.sessionmaker() as session:
+        find = visitors.verify if confirm else visitors.find_link
         try:
-            row = await visitors.verify(session, token, now=svc.clock())
+            row = await find(session, token, now=svc.clock())
         except VisitorError as exc:
             if exc.reason is VisitorReason.LINK_EXPIRED:
                 await session.commit()
@@ -202,7 +215,8 @@ async def verify_contact(svc: Services, token: str) -> Actor:
         actor = await session.get(Actor, row.actor_id)
         await session.commit()
     assert actor is not None  # the row's foreign key cascades
-    log.info("visitor request %d for %s verified", row.id, actor.username)
+    if confirm:
+        log.info("visitor request %d for %s verified", row.id, actor.username)
     return actor
 
 

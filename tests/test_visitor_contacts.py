@@ -254,9 +254,16 @@ async def test_visitor_request_travels_by_smtp_to_staff_and_the_answer_back(
     assert row.state is VisitorContactState.UNVERIFIED
     assert row.token_hash is not None and link.rsplit("/", 1)[1] not in row.token_hash
 
-    status, thanks = await html(client, link)
+    # Opening the link (as a mail scanner would) only asks to confirm.
+    status, confirm = await html(client, link)
+    assert status == 200 and "Confirm your message" in confirm
+    assert f'action="{link}"' in confirm and 'method="post"' in confirm
+    [row] = await rows(site)
+    assert row.state is VisitorContactState.UNVERIFIED
+    status, thanks = await html(client, link, data={})
     assert status == 200 and "passed on to Kreisverband" in thanks
-    assert (await html(client, link))[0] == 404  # used once
+    assert (await html(client, link, data={}))[0] == 404  # used once
+    assert (await html(client, link))[0] == 404
 
     # Every role sees it (ben is an editor).
     listed = await site.api.call("GET", "/api/verbund/v1/visitor_contacts", site.tokens["ben"])
@@ -313,7 +320,7 @@ async def test_operator_lists_answers_and_closes_with_the_cli(site: Site, tmp_pa
     link = site.smtp.mails()[0].link
     async with aiohttp.ClientSession() as plain:
         url = link.replace("http://alpha.test", f"http://127.0.0.1:{site.alpha.port}")
-        async with plain.get(url, headers={"Host": "alpha.test"}) as resp:
+        async with plain.post(url, headers={"Host": "alpha.test"}) as resp:
             assert resp.status == 200
     [row] = await rows(site)
     config = tmp_path / "verbund.toml"
@@ -443,7 +450,7 @@ async def test_expired_links_and_old_requests_are_deleted(
     assert (await submit(site))[0] == 202
     link = site.smtp.mails()[0].link
     site.clock.advance(hours=48, seconds=1)
-    status, page = await html(client, link)
+    status, page = await html(client, link, data={})
     assert status == 410 and "expired" in page
     assert await rows(site) == []
     assert (await html(client, f"{site.alpha.base_url}/contact/verify/nonsense"))[0] == 404
@@ -452,7 +459,7 @@ async def test_expired_links_and_old_requests_are_deleted(
     assert (await submit(site, email="late@example.org"))[0] == 202
     assert (await submit(site, email="kept@example.org"))[0] == 202
     kept_link = site.smtp.mails()[-1].link
-    assert (await html(client, kept_link))[0] == 200
+    assert (await html(client, kept_link, data={}))[0] == 200
     site.clock.advance(hours=49)
     await purge_once(site)
     assert [r.email for r in await rows(site)] == ["kept@example.org"]

@@ -1,6 +1,8 @@
 """The contact form of organisations and groups for visitors without an account
 (`GET/POST /@NAME/contact`) and the link that verifies the visitor's address
-(`GET /contact/verify/TOKEN`). The rules are `actors.visitors`', run by `server.visitors`.
+(`GET /contact/verify/TOKEN` asks to confirm, its `POST` verifies: mail scanners and link
+previews open links, so opening one must not send the message). The rules are
+`actors.visitors`', run by `server.visitors`.
 
 Refusals re-show the form with the reason and what was typed, with the status the API
 gives for the same reason (`server.visitors.REASON_STATUS`). Register before the post pages: their
@@ -102,17 +104,35 @@ async def contact_post(request: web.Request) -> web.Response:
     )
 
 
+def _link_broken(request: web.Request, exc: VisitorError) -> web.Response:
+    return html_page(
+        request,
+        "contact_sent.html",
+        status=REASON_STATUS[exc.reason],
+        title="This link does not work",
+        text=str(exc).capitalize() + ".",
+    )
+
+
+async def confirm_page(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    try:
+        actor = await desk.check_link(request.app[keys.SERVICES], token)
+    except VisitorError as exc:
+        return _link_broken(request, exc)
+    return html_page(
+        request,
+        "contact_confirm.html",
+        name=actor.display_name or actor.username,
+        action=desk.verify_url(request.app[keys.URIS], token),
+    )
+
+
 async def verify(request: web.Request) -> web.Response:
     try:
         actor = await desk.verify_contact(request.app[keys.SERVICES], request.match_info["token"])
     except VisitorError as exc:
-        return html_page(
-            request,
-            "contact_sent.html",
-            status=REASON_STATUS[exc.reason],
-            title="This link does not work",
-            text=str(exc).capitalize() + ".",
-        )
+        return _link_broken(request, exc)
     name = actor.display_name or actor.username
     return html_page(
         request,
@@ -125,4 +145,5 @@ async def verify(request: web.Request) -> web.Response:
 def add_contact_routes(app: web.Application) -> None:
     app.router.add_get("/@{username}/contact", with_error_pages(contact_page))
     app.router.add_post("/@{username}/contact", with_error_pages(contact_post))
-    app.router.add_get("/contact/verify/{token}", with_error_pages(verify))
+    app.router.add_get("/contact/verify/{token}", with_error_pages(confirm_page))
+    app.router.add_post("/contact/verify/{token}", with_error_pages(verify))
