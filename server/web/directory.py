@@ -25,6 +25,7 @@ from actors.directory import (
     listing_page,
     search,
 )
+from actors.links import linked_domains
 from actors.regions import region_name
 from federation.directory import (
     Cursor,
@@ -85,6 +86,17 @@ def _query(
 # --- the collection -------------------------------------------------------------------------
 
 
+async def _is_peer(request: web.Request, host: str) -> bool:
+    """On `directory.peers`, or (`link_peers`) the instance of a confirmed link."""
+    config = request.app[keys.CONFIG]
+    if host in config.directory.peers:
+        return True
+    if not config.directory.link_peers:
+        return False
+    async with request.app[keys.SESSIONMAKER]() as session:
+        return host in await linked_domains(session, own_host=config.instance.host)
+
+
 async def _peer_refusal(request: web.Request) -> web.Response | None:
     """With `share_with = "peers"`: None for a GET signed by an actor of a peer instance,
     else the 401 (no or bad signature) or 403 (not a peer) to answer."""
@@ -107,9 +119,7 @@ async def _peer_refusal(request: web.Request) -> web.Response | None:
         )
     request[keys.SIGNER] = verified.key_id
     host = acct_domain(verified.owner)
-    if host not in config.directory.peers or not request.app[keys.POLICY].allows_url(
-        verified.owner
-    ):
+    if not await _is_peer(request, host) or not request.app[keys.POLICY].allows_url(verified.owner):
         return _error(403, f"{host or 'the signer'} is not a directory peer of this instance")
     return None
 
