@@ -22,7 +22,7 @@ from actors.models import Actor, ActorType, LinkKind, LinkState, LinkTreeNode, O
 from actors.uris import LocalUris
 from federation.actors import parse_actor
 from federation.errors import FederationError, ParseError
-from federation.links import parse_collection_items, parse_link_collections
+from federation.links import mirror_kind, parse_collection_items, parse_link_collections
 from federation.webfinger import acct_domain
 
 log = logging.getLogger("verbund.links")
@@ -121,15 +121,15 @@ async def link_of(session: AsyncSession, actor_uri: str, link_id: int) -> OrgLin
 
 
 async def linked_domains(session: AsyncSession, *, own_host: str) -> list[str]:
-    """The instances (`host[:port]`) our actors have confirmed links with, other than us:
-    the directory reads them as peers."""
+    """The instances (`host[:port]`) our actors have confirmed links with, and those of
+    the network trees below our actors (a federal association reaches its districts
+    through its states), other than us: the directory reads them as peers."""
     rows = await session.scalars(
-        select(OrgLink.other_domain)
-        .where(OrgLink.state == LinkState.CONFIRMED)
-        .order_by(OrgLink.other_domain)
-        .distinct()
+        select(OrgLink.other_domain).where(OrgLink.state == LinkState.CONFIRMED).distinct()
     )
-    return [d for d in rows if d and d != own_host.lower()]
+    nodes = await session.scalars(select(LinkTreeNode.node_uri).distinct())
+    domains = {*rows, *(acct_domain(uri) for uri in nodes)}
+    return sorted(d for d in domains if d and d != own_host.lower())
 
 
 def settle(row: OrgLink, state: LinkState, now: datetime) -> None:
@@ -173,6 +173,48 @@ async def link_views(
             handle, display, url = row.other_uri, "", row.other_uri
         views.append(LinkView(link=row, other_handle=handle, other_name=display, other_url=url))
     return views
+
+
+@dataclass(frozen=True, slots=True)
+class ListedLink:
+    """A confirmed link of a directory entry: what `uri` (handle `handle`) is to it."""
+
+    kind: LinkKind
+    uri: str
+    handle: str
+
+
+async def links_for_listing(
+    session: AsyncSession, uris: LocalUris, host: str, actor_uris: Sequence[str]
+) -> dict[str, list[ListedLink]]:
+    """The confirmed links we know of each listed actor: our actors' own, and those our
+    actors hold with a peer's actor (mirrored: our branch's entry shows us as its parent)."""
+    if not actor_uris:
+        return {}
+    rows = list(
+        await session.scalars(
+            select(OrgLink)
+            .where(
+                OrgLink.state == LinkState.CONFIRMED,
+                OrgLink.actor_uri.in_(actor_uris) | OrgLink.other_uri.in_(actor_uris),
+            )
+            .order_by(OrgLink.id)
+        )
+    )
+    views = {v.link.id: v for v in await link_views(session, uris, host, rows)}
+    found: dict[str, list[ListedLink]] = {}
+    wanted = set(actor_uris)
+    for row in rows:
+        if row.actor_uri in wanted:
+            listed = ListedLink(row.kind, row.other_uri, views[row.id].other_handle)
+            found.setdefault(row.actor_uri, []).append(listed)
+        if row.other_uri in wanted and not uris.is_local(row.other_uri):
+            name = uris.username_of(row.actor_uri) or ""
+            mirrored = LinkKind(mirror_kind(row.kind.value))
+            found.setdefault(row.other_uri, []).append(
+                ListedLink(mirrored, row.actor_uri, f"{name}@{host}")
+            )
+    return found
 
 
 # --- the network tree -------------------------------------------------------------------
@@ -307,6 +349,7 @@ __all__ = [
     "COLLECTION_PATHS",
     "LINKABLE_TYPES",
     "LinkView",
+    "ListedLink",
     "TreeNode",
     "collection_kind",
     "collection_url",
@@ -315,6 +358,7 @@ __all__ = [
     "link_of",
     "link_views",
     "linked_domains",
+    "links_for_listing",
     "links_of",
     "live_between",
     "read_tree",

@@ -10,6 +10,7 @@ stays public.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -25,7 +26,8 @@ from actors.directory import (
     listing_page,
     search,
 )
-from actors.links import linked_domains
+from actors.links import ListedLink, linked_domains, links_for_listing
+from actors.models import LinkKind
 from actors.regions import region_name
 from federation.directory import (
     Cursor,
@@ -216,6 +218,8 @@ class HitView:
     interests: tuple[str, ...]
     lives: str  # "this instance" or the peer's domain
     is_local: bool
+    # Confirmed organisation links (issue 15), as "Part of @x", "Branch @y", "Partner @z".
+    links: tuple[str, ...] = ()
 
 
 def _region_text(hit: DirectoryHit, language: str) -> str:
@@ -225,7 +229,10 @@ def _region_text(hit: DirectoryHit, language: str) -> str:
     return f"{hit.locality}, {named}" if hit.locality else named
 
 
-def _hit_view(hit: DirectoryHit, language: str) -> HitView:
+LINK_LABELS = {LinkKind.PARENT: "part of", LinkKind.BRANCH: "branch", LinkKind.PARTNER: "partner"}
+
+
+def _hit_view(hit: DirectoryHit, language: str, links: Sequence[ListedLink] = ()) -> HitView:
     return HitView(
         name=hit.display_name or hit.username,
         handle=f"@{hit.handle}",
@@ -235,6 +242,7 @@ def _hit_view(hit: DirectoryHit, language: str) -> HitView:
         interests=hit.interests,
         lives="this instance" if hit.peer is None else hit.peer,
         is_local=hit.peer is None,
+        links=tuple(f"{LINK_LABELS[k.kind]} @{k.handle}" for k in links),
     )
 
 
@@ -275,6 +283,12 @@ async def page(request: web.Request) -> web.Response:
                 local_domain=request.app[keys.CONFIG].instance.host,
                 uris=request.app[keys.URIS],
             )
+            listed = await links_for_listing(
+                session,
+                request.app[keys.URIS],
+                request.app[keys.CONFIG].instance.host,
+                [h.actor_uri for h in hits[:HTML_PAGE_SIZE]],
+            )
     except (DirectoryParamError, DirectoryQueryError) as exc:
         return render(400, error=str(exc), hits=[])
     kept = filter_pairs(params) + ([("local", "1")] if form["local"] else [])
@@ -285,7 +299,7 @@ async def page(request: web.Request) -> web.Response:
     return render(
         200,
         error=None,
-        hits=[_hit_view(h, language) for h in hits[:HTML_PAGE_SIZE]],
+        hits=[_hit_view(h, language, listed.get(h.actor_uri, ())) for h in hits[:HTML_PAGE_SIZE]],
         searched=bool(kept),
         next_url=link(offset + HTML_PAGE_SIZE) if len(hits) > HTML_PAGE_SIZE else None,
         prev_url=link(max(0, offset - HTML_PAGE_SIZE)) if offset > 0 else None,
