@@ -14,11 +14,15 @@ import json
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
-from actors.models import ActorType, DirectoryEntry, LinkState, OrgLink
+from actors import accounts
+from actors.local import get_actor
+from actors.models import ActorType, DirectoryEntry, LinkState, OrgLink, RoleName
 from actors.profile import ProfileChange
+from inbox.models import InboxActivity
 from server import keys, links
-from server.actions import ActionError, update_profile
+from server.actions import ActionError, follow, update_profile
 from server.worker import make_directory_sync
 from tests.conftest import Instance, StartInstance
 from tests.fakes import FakeRemote, shared_key
@@ -391,3 +395,92 @@ async def test_hostile_link_activities_are_ignored_or_refused(
         assert await members(client, bund, "branches") == [land]
     finally:
         await remote.stop()
+
+
+async def staff(inst: Instance, user: str, actor: str, role: RoleName) -> dict[str, str]:
+    """The Authorization header of a person with `role` on `actor`."""
+    now = inst.services.clock()
+    async with inst.sessionmaker() as session:
+        target = await get_actor(session, actor)
+        person = await accounts.create_user(
+            session, username=user, password="a long pass phrase", now=now
+        )
+        await accounts.grant_role(session, user=person, actor=target, role=role, now=now)
+        issued = await accounts.create_token(
+            session, user=person, actor=target, scopes=["read", "write"], now=now
+        )
+        await session.commit()
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
+async def test_the_api_offers_decides_and_ends_by_role_and_a_local_pair_links_too(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    fed, state, _ = await three(start_instance)
+    await fed.add_actor("jugend", display_name="Bundesjugend")
+    land_owner = await staff(state, "olga", "land", RoleName.OWNER)
+    bund_editor = await staff(fed, "emil", "bund", RoleName.EDITOR)
+    bund_moderator = await staff(fed, "mona", "bund", RoleName.MODERATOR)
+    # land follows bund, so that it hears of bund's changed links by an Update.
+    await follow(state.services, "land", "bund@fed.test")
+    await settle(fed, state)
+
+    url = f"{state.base_url}/api/verbund/v1/links"
+    body = {"kind": "parent", "to": "bund@fed.test"}
+    async with client.post(url, json=body, headers=land_owner) as resp:
+        assert resp.status == 200, await resp.text()
+        offered = await resp.json()
+    assert (offered["kind"], offered["state"], offered["direction"]) == (
+        "parent",
+        "pending",
+        "sent",
+    )
+    async with client.post(
+        url, json={"kind": "boss", "to": "bund@fed.test"}, headers=land_owner
+    ) as resp:
+        assert resp.status == 422
+    async with client.post(url, json=body, headers=land_owner) as resp:
+        assert resp.status == 422  # pending already
+    await settle(fed, state)
+
+    mine = f"{fed.base_url}/api/verbund/v1/links"
+    async with client.get(f"{mine}?pending=true", headers=bund_moderator) as resp:
+        [pending] = await resp.json()
+    assert (pending["kind"], pending["direction"]) == ("branch", "received")
+    accept = f"{mine}/{pending['id']}/accept"
+    async with client.post(accept, headers=bund_editor) as resp:
+        assert resp.status == 403  # editors speak for the actor but do not decide
+    async with client.post(accept, headers=bund_moderator) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["state"] == "confirmed"
+    async with client.post(accept, headers=bund_moderator) as resp:
+        assert resp.status == 404  # decided already
+    await settle(fed, state)
+    async with state.sessionmaker() as session:
+        updates = await session.scalars(
+            select(InboxActivity.actor_uri).where(InboxActivity.type == "Update")
+        )
+        assert fed.actor_uri("bund") in set(updates)
+
+    # Two actors of one instance link the same way (the Offer goes to our own inbox).
+    await links.offer(fed.services, "jugend", "parent", "bund@fed.test")
+    await settle(fed)
+    async with client.get(f"{mine}?pending=true", headers=bund_moderator) as resp:
+        [pending] = await resp.json()
+    async with client.post(f"{mine}/{pending['id']}/accept", headers=bund_moderator) as resp:
+        assert resp.status == 200
+    await settle(fed, state)
+    assert await public_api(client, fed.base_url, "jugend") == ["parent:bund@fed.test"]
+    assert sorted(await public_api(client, fed.base_url, "bund")) == [
+        "branch:jugend@fed.test",
+        "branch:land@state.test",
+    ]
+    assert await links.refresh_tree_of(fed.services, "bund") == 2
+
+    async with client.post(f"{url}/{offered['id']}/end", headers=land_owner) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["state"] == "ended"
+    await settle(fed, state)
+    assert await public_api(client, fed.base_url, "bund") == ["branch:jugend@fed.test"]
+    async with client.get(f"{fed.base_url}/api/verbund/v1/actors/nobody/links") as resp:
+        assert resp.status == 404
