@@ -452,6 +452,12 @@ class LinkState(enum.StrEnum):
     ENDED = "ended"
 
 
+class RelayMode(enum.StrEnum):
+    ALL = "all"
+    TAGS = "tags"
+    NONE = "none"
+
+
 class OrgLink(Base):
     """One of our actors' view of an organisation link (`actors.links`): a local pair has a
     row for each side. `offer_uri` is the Offer's id, by which Accept, Reject and Undo are
@@ -474,6 +480,11 @@ class OrgLink(Base):
     state: Mapped[LinkState] = mapped_column(str_enum(LinkState, 10), index=True)
     offer_uri: Mapped[str] = mapped_column(index=True)
     accept_uri: Mapped[str | None] = mapped_column(default=None)
+    # Relayed news (our side of a confirmed branch link): which of the branch's new public
+    # posts our actor Announces to its followers: all, those with one of `relay_tags`
+    # (hashtag keys), or none.
+    relay: Mapped[RelayMode] = mapped_column(str_enum(RelayMode, 10), default=RelayMode.NONE)
+    relay_tags: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -20,7 +20,7 @@ from federation.actors import ACTOR_TYPES
 from inbox.contacts import is_contact_note
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
-from inbox.links import on_link_answer, on_offer, on_undo_link
+from inbox.links import on_link_answer, on_offer, on_undo_link, relay_news
 from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
@@ -84,6 +84,7 @@ async def on_creates_unless_contact(
     kept = [act for act in acts if not await is_contact_note(session, act)]
     if kept:
         await on_creates(ctx, session, kept)
+        await relay_news(ctx, session, kept)  # a linked branch's news, stored just now
 
 
 async def on_accept_any(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
@@ -95,6 +96,12 @@ async def on_accept_any(ctx: HandlerContext, session: AsyncSession, act: Incomin
 async def on_reject_any(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     if not await on_link_answer(ctx, session, act, accepted=False):
         await on_reject(ctx, session, act)
+
+
+async def on_announce_and_relay(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """`on_announce`, then a linked branch's boost is relayed on (`inbox.links`)."""
+    await on_announce(ctx, session, act)
+    await relay_news(ctx, session, [act])
 
 
 async def on_undo_any(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
@@ -114,7 +121,7 @@ HANDLERS: dict[str, HandlerSpec] = {
         on_create_unless_contact, needs_actor=True, batch=on_creates_unless_contact
     ),
     "Update": HandlerSpec(on_update, prefetcher=prefetch_actor_update),
-    "Announce": HandlerSpec(on_announce, needs_actor=True, prefetcher=prefetch_announce),
+    "Announce": HandlerSpec(on_announce_and_relay, needs_actor=True, prefetcher=prefetch_announce),
     "Like": HandlerSpec(on_like),
 }
 

@@ -1,6 +1,7 @@
 """Receiving organisation links (issue 15): an Offer of a link becomes a pending offer
 that our actor's staff decide; an Accept or Reject of our Offer confirms or declines our
-side; an Undo of the other side's Offer or Accept ends the link.
+side; an Undo of the other side's Offer or Accept ends the link. A confirmed branch's
+news is relayed (Announced) by the parents that chose to (`relay_news`).
 
 Everything is matched by the Offer's id and the sender: an Accept from anyone but the
 offered actor, or an Undo by a third party, changes nothing (202, logged). An Offer
@@ -11,20 +12,25 @@ ignored the same way and leaves no row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.links import LINKABLE_TYPES, find_offer, live_between, rows_of_offer, settle
 from actors.local import find_actor
-from actors.models import Actor, LinkKind, LinkState, OrgLink
+from actors.models import Actor, LinkKind, LinkState, OrgLink, RelayMode
 from federation.activities import AsObject
 from federation.errors import ParseError
 from federation.links import mirror_kind, parse_offer
 from federation.webfinger import acct_domain
 from inbox.context import HandlerContext, Incoming, ignore
+from outbox.context import PublishContext
 from outbox.links import links_changed
+from outbox.models import Status, StatusTag, Visibility
+from outbox.posts import NewsError, boost
 
-__all__ = ["on_link_answer", "on_offer", "on_undo_link"]
+__all__ = ["on_link_answer", "on_offer", "on_undo_link", "relay_news"]
 
 
 async def _local(ctx: HandlerContext, session: AsyncSession, uri: str) -> Actor | None:
@@ -144,3 +150,62 @@ async def on_undo_link(ctx: HandlerContext, session: AsyncSession, act: Incoming
             if was_confirmed:
                 await _changed(ctx, session, row)
     return True
+
+
+# --- relayed news -------------------------------------------------------------------------
+
+
+async def _relayed_tags(session: AsyncSession, status_id: int) -> set[str]:
+    rows = await session.scalars(select(StatusTag.tag).where(StatusTag.status_id == status_id))
+    return set(rows)
+
+
+def _news_ids(act: Incoming) -> list[str]:
+    """The posts a Create brings, or the post an Announce boosts."""
+    if act.type == "Announce":
+        obj = act.activity.object
+        return [obj.id] if obj is not None and obj.id else []
+    return [o.id for o in act.activity.objects if o.id and o.news_type]
+
+
+async def relay_news(ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]) -> None:
+    """A confirmed branch's new public post (its Create, or its Announce of a post further
+    down the chain), stored already: each of our parents that relays this branch
+    Announces it to its followers, per its `relay` choice. A post is Announced by each of
+    our actors at most once (`outbox.posts.boost` keeps the first boost), and never our
+    own actor's post, so a chain or a loop of links never makes a post circulate."""
+    senders = {act.actor_uri for act in acts}
+    rows = list(
+        await session.scalars(
+            select(OrgLink).where(
+                OrgLink.other_uri.in_(senders),
+                OrgLink.state == LinkState.CONFIRMED,
+                OrgLink.kind == LinkKind.BRANCH,
+                OrgLink.relay != RelayMode.NONE,
+            )
+        )
+    )
+    if not rows:
+        return
+    publish = PublishContext(uris=ctx.uris, clock=lambda: ctx.now, policy=ctx.policy)
+    for act in acts:
+        for uri in _news_ids(act):
+            target = await session.scalar(
+                select(Status).where(Status.uri == uri, Status.reblog_of_id.is_(None))
+            )
+            if target is None or target.visibility != Visibility.PUBLIC:
+                continue
+            for row in (r for r in rows if r.other_uri == act.actor_uri):
+                if target.actor_uri == row.actor_uri:
+                    continue  # our own post, come back around a loop
+                if row.relay == RelayMode.TAGS and not (
+                    await _relayed_tags(session, target.id) & set(row.relay_tags)
+                ):
+                    continue
+                actor = await _local(ctx, session, row.actor_uri)
+                if actor is None:
+                    continue
+                try:
+                    await boost(session, publish, actor=actor, target=target)
+                except NewsError as exc:
+                    ignore(act, f"cannot relay {uri}: {exc}")

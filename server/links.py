@@ -25,9 +25,11 @@ from actors.links import (
     tree_roots,
 )
 from actors.local import get_actor
-from actors.models import Actor, LinkKind, LinkState, LinkTreeNode, OrgLink, RemoteActor
+from actors.models import Actor, LinkKind, LinkState, LinkTreeNode, OrgLink, RelayMode, RemoteActor
 from actors.remote import RemoteActorError
 from federation.fetch import fetch_json
+from federation.hashtags import hashtag_key
+from outbox.follows import FollowError, find_follow, send_follow
 from outbox.links import LinkError, accept_link, decline_link, end_link, links_changed, offer_link
 from server.actions import ActionError, resolve_remote
 from server.services import Services
@@ -40,6 +42,7 @@ __all__ = [
     "refresh_all_trees",
     "refresh_tree",
     "refresh_tree_of",
+    "set_relay",
     "tree",
 ]
 
@@ -47,6 +50,9 @@ __all__ = [
 async def _local(session: AsyncSession, svc: Services, name: str) -> tuple[Actor, str]:
     actor = await get_actor(session, name)
     return actor, svc.uris.actor(actor.username)
+
+
+MAX_RELAY_TAGS = 20
 
 
 def parse_kind(kind: str) -> LinkKind:
@@ -206,6 +212,61 @@ async def end_link_with(
             await links_changed(session, actor=actor, uris=svc.uris, now=now, policy=svc.policy)
         await session.commit()
     svc.documents.invalidate(actor_name)
+    if wake is not None:
+        wake()
+    [view] = await _views(svc, [row])
+    return view
+
+
+# --- relayed news ---------------------------------------------------------------------
+
+
+def parse_relay(text: str) -> tuple[RelayMode, list[str]]:
+    """`all`, `none` or `tags:a,b` (hashtag names, `#` optional) → mode and tag keys."""
+    text = text.strip()
+    if text.lower() in ("all", "none"):
+        return RelayMode(text.lower()), []
+    if text.lower().startswith("tags:"):
+        keys = [k for k in (hashtag_key(t.strip()) for t in text[5:].split(",")) if k]
+        if keys:
+            return RelayMode.TAGS, list(dict.fromkeys(keys))[:MAX_RELAY_TAGS]
+    raise ActionError("relay is all, none or tags:NAME,NAME")
+
+
+async def set_relay(
+    svc: Services,
+    actor_name: str,
+    other: str,
+    relay: str,
+    *,
+    wake: Callable[[], None] | None = None,
+) -> LinkView:
+    """Choose which new public posts of our actor's confirmed branch `other` (a handle, an
+    actor URL or the link's number) it Announces to its followers. Relaying needs the
+    branch's posts, so our actor follows the branch (unless it does already)."""
+    mode, tags = parse_relay(relay)
+    target = None if other.isdigit() else await resolve_remote(svc, other)
+    now = svc.clock()
+    async with svc.sessionmaker() as session:
+        actor, uri = await _local(session, svc, actor_name)
+        if target is None:
+            row = await link_of(session, uri, int(other))
+        else:
+            row = await live_between(session, uri, target.uri)
+        if row is None or row.state != LinkState.CONFIRMED or row.kind != LinkKind.BRANCH:
+            raise ActionError(f"{other} is no confirmed branch of {actor_name}")
+        row.relay, row.relay_tags, row.updated_at = mode, tags, now
+        if mode != RelayMode.NONE and await find_follow(session, uri, row.other_uri) is None:
+            branch = target or await _other(svc, row.other_uri)
+            if branch is None:
+                raise ActionError(f"cannot reach {row.other_uri} to follow it")
+            try:
+                await send_follow(
+                    session, actor=actor, actor_uri=uri, target=branch, now=now, policy=svc.policy
+                )
+            except FollowError as exc:
+                raise ActionError(str(exc)) from None
+        await session.commit()
     if wake is not None:
         wake()
     [view] = await _views(svc, [row])

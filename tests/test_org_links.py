@@ -21,10 +21,13 @@ from actors.local import get_actor
 from actors.models import ActorType, DirectoryEntry, LinkState, OrgLink, RoleName
 from actors.profile import ProfileChange
 from inbox.models import InboxActivity
+from outbox import posts
+from outbox.models import Status
+from outbox.posts import Draft
 from server import keys, links
 from server.actions import ActionError, follow, update_profile
 from server.worker import make_directory_sync
-from tests.conftest import Instance, StartInstance
+from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.helpers import run_cli, settle
 
@@ -484,3 +487,91 @@ async def test_the_api_offers_decides_and_ends_by_role_and_a_local_pair_links_to
     assert await public_api(client, fed.base_url, "bund") == ["branch:jugend@fed.test"]
     async with client.get(f"{fed.base_url}/api/verbund/v1/actors/nobody/links") as resp:
         assert resp.status == 404
+
+
+async def confirm(
+    offering: Instance, name: str, kind: str, handle: str, offered: Instance, other: str
+) -> None:
+    """`name` offers `handle` to be its `kind`; `other`'s staff accept."""
+    await links.offer(offering.services, name, kind, handle)
+    await settle(offering, offered)
+    [pending] = await links.list_links(offered.services, other, pending=True)
+    await links.decide_link(offered.services, other, str(pending.link.id), accept=True)
+    await settle(offering, offered)
+
+
+async def publish_as(inst: Instance, name: str, text: str) -> str:
+    async with inst.sessionmaker() as session:
+        actor = await get_actor(session, name)
+        status = await posts.publish(
+            session,
+            inst.services.publish_context(),
+            actor=actor,
+            draft=Draft(text=text),
+            mentions={},
+        )
+        await session.commit()
+    return status.uri
+
+
+def announces(remote: FakeRemote) -> list[tuple[object, object]]:
+    return [(b["actor"], b["object"]) for _, _, b in remote.received if b.get("type") == "Announce"]
+
+
+async def test_relayed_news_reaches_each_follower_once_along_a_chain_and_a_loop(
+    start_instance: StartInstance, client: aiohttp.ClientSession, resolver: LoopbackResolver
+) -> None:
+    fed, state, district = await three(start_instance)
+    bund, land, kreis = fed.actor_uri("bund"), state.actor_uri("land"), district.actor_uri("kreis")
+    everyone = (fed, state, district)
+    await confirm(state, "land", "parent", "bund@fed.test", fed, "bund")
+    await confirm(district, "kreis", "parent", "land@state.test", state, "land")
+    with pytest.raises(ActionError, match="no confirmed branch"):
+        await links.set_relay(district.services, "kreis", "land@state.test", "all")  # its parent
+    with pytest.raises(ActionError, match="relay is"):
+        await links.set_relay(fed.services, "bund", "land@state.test", "sometimes")
+    await links.set_relay(fed.services, "bund", "land@state.test", "all")
+    view = await links.set_relay(state.services, "land", "kreis@district.test", "tags:#Fest, Feier")
+    assert (view.link.relay, view.link.relay_tags) == ("tags", ["fest", "feier"])
+    fan = FakeRemote("fan.test", private_key_pem=shared_key())
+    await fan.start(resolver)
+    try:
+        fan_uri = fan.add_person("fan")
+        for target in (bund, land):
+            follow_activity: dict[str, object] = {
+                "id": f"{fan_uri}/follows/{target[-4:]}",
+                "type": "Follow",
+                "actor": fan_uri,
+                "object": target,
+            }
+            assert await fan.post(client, f"{target}/inbox", follow_activity) == 202
+        await settle(*everyone)
+
+        # Not tagged as land relays: nobody relays it.
+        quiet = await publish_as(district, "kreis", "Vorstandssitzung am Dienstag")
+        fest = await publish_as(district, "kreis", "Sommerfest am Samstag #Fest")
+        await settle(*everyone)
+        assert sorted(announces(fan), key=str) == [(bund, fest), (land, fest)]
+        del quiet
+
+        # A loop: the federal association becomes the district's branch, relayed in full.
+        await confirm(district, "kreis", "branch", "bund@fed.test", fed, "bund")
+        await links.set_relay(district.services, "kreis", "bund@fed.test", "all")
+        await settle(*everyone)
+        before = len(announces(fan))
+        feier = await publish_as(district, "kreis", "Feier #Feier")
+        own = await publish_as(fed, "bund", "Bundesversammlung #Feier")
+        await settle(*everyone)
+        new = announces(fan)[before:]
+        # land and bund relay the district's post once each; bund's own post comes back
+        # around the loop relayed by kreis and land, and is never Announced by bund itself.
+        assert sorted(new, key=str) == sorted([(land, feier), (bund, feier), (land, own)], key=str)
+        async with district.sessionmaker() as session:
+            boosts = await session.scalars(
+                select(Status.reblog_of_id).where(
+                    Status.actor_uri == kreis, Status.type == "Announce"
+                )
+            )
+            assert len(list(boosts)) == 1  # kreis relayed bund's post, never its own
+    finally:
+        await fan.stop()

@@ -51,6 +51,8 @@ def link_json(view: LinkView, *, staff: bool = False) -> Json:
             state=row.state.value,
             direction="sent" if row.outgoing else "received",
             created_at=api_datetime(row.created_at),
+            relay=row.relay.value,
+            relay_tags=list(row.relay_tags),
         )
     return doc
 
@@ -175,6 +177,28 @@ async def end(request: web.Request) -> web.Response:
     return json_response(link_json(view, staff=True))
 
 
+async def relay(request: web.Request) -> web.Response:
+    """`{relay: "all" | "none" | "tags:a,b"}` for a confirmed branch: which of its new
+    public posts the acting actor Announces (owners, editors: it publishes)."""
+    caller = await require_user(request, "write:statuses", "write:follows")
+    _may(caller, Action.PUBLISH)
+    body = await _body(request)
+    choice = body.get("relay")
+    if not isinstance(choice, str):
+        raise validation_failed("relay must be all, none or tags:NAME,NAME")
+    try:
+        view = await links.set_relay(
+            request.app[keys.SERVICES],
+            caller.actor.username,
+            request.match_info["id"],
+            choice,
+            wake=request.app[keys.OUTBOX_WAKE].set,
+        )
+    except ActionError as exc:
+        raise validation_failed(str(exc)) from None
+    return json_response(link_json(view, staff=True))
+
+
 def add_routes(app: web.Application) -> None:
     r = Routes(app)
     r.get("/api/verbund/v1/actors/{username}/links", public_links)
@@ -184,3 +208,4 @@ def add_routes(app: web.Application) -> None:
     r.post(r"/api/verbund/v1/links/{id:\d{1,18}}/accept", accept)
     r.post(r"/api/verbund/v1/links/{id:\d{1,18}}/decline", decline)
     r.post(r"/api/verbund/v1/links/{id:\d{1,18}}/end", end)
+    r.post(r"/api/verbund/v1/links/{id:\d{1,18}}/relay", relay)

@@ -59,6 +59,17 @@ def cmd_end(args: argparse.Namespace) -> None:
     run_with_services(args, run)
 
 
+def cmd_relay(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        view = await links.set_relay(svc, args.actor, args.other, args.relay)
+        tags = (
+            f" ({', '.join('#' + t for t in view.link.relay_tags)})" if view.link.relay_tags else ""
+        )
+        _print(f"{args.actor} relays {view.link.relay.value}{tags} of {view.other_handle}'s news")
+
+    run_with_services(args, run)
+
+
 def cmd_links(args: argparse.Namespace) -> None:
     words: list[str] = args.words
     if words[0] == "tree" and len(words) == 2:
@@ -114,6 +125,14 @@ def register(
     q.add_argument("actor")
     q.add_argument("other", help="user@host, an actor URL, or the link's number")
     q.set_defaults(func=cmd_end)
+
+    q = lsub.add_parser(
+        "relay", parents=[common], help="which news of a confirmed branch the actor Announces"
+    )
+    q.add_argument("actor", help="the parent organisation")
+    q.add_argument("other", help="the branch: user@host, an actor URL, or the link's number")
+    q.add_argument("relay", help="all, none, or tags:NAME,NAME")
+    q.set_defaults(func=cmd_relay)
 
     q = sub.add_parser(
         "links",

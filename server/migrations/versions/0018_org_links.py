@@ -1,8 +1,8 @@
 """organisation links: org_links, link_tree_nodes
 
 Confirmed links between organisation and group actors (issue 15): one row per local side
-of a link (`org_links`), and the cached network tree of confirmed branches that the
-worker reads across instances (`link_tree_nodes`).
+of a link (`org_links`, with the relayed-news choice of a parent), and the cached network
+tree of confirmed branches that the worker reads across instances (`link_tree_nodes`).
 
 Revision ID: 0018
 Revises: 0017
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import actors.base
 from actors.base import UTCDateTime
 
 revision: str = "0018"
@@ -34,6 +35,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("offer_uri", sa.Text(), nullable=False),
         sa.Column("accept_uri", sa.Text(), nullable=True),
+        sa.Column("relay", sa.String(length=10), nullable=False),
+        sa.Column("relay_tags", actors.base.JsonType, nullable=False),
         sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_org_links")),
