@@ -334,8 +334,13 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         ),
         name="contact-expiry",
     )
+    # The network trees read through the app's services (an app built without them, as
+    # some tests build one, has no trees to refresh).
+    services = app.get(keys.SERVICES)
     trees = asyncio.create_task(
-        refresh_trees_forever(app[keys.SERVICES], stop, interval=config.directory.tree_interval),
+        refresh_trees_forever(services, stop, interval=config.directory.tree_interval)
+        if services is not None
+        else stop.wait(),
         name="link-trees",
     )
     log.info("delivery worker %s started", worker.worker_id)
