@@ -62,6 +62,14 @@ def parse_kind(kind: str) -> LinkKind:
         raise ActionError("the kind of a link is parent, branch or partner") from None
 
 
+async def _done(svc: Services, row: OrgLink, wake: Callable[[], None] | None) -> LinkView:
+    """After a committed change: wake the delivery worker, and the row's view."""
+    if wake is not None:
+        wake()
+    [view] = await _views(svc, [row])
+    return view
+
+
 async def _views(svc: Services, rows: Sequence[OrgLink]) -> list[LinkView]:
     async with svc.sessionmaker() as session:
         return await link_views(session, svc.uris, svc.config.instance.host, rows)
@@ -104,10 +112,7 @@ async def offer(
         except LinkError as exc:
             raise ActionError(str(exc)) from None
         await session.commit()
-    if wake is not None:
-        wake()
-    [view] = await _views(svc, [row])
-    return view
+    return await _done(svc, row, wake)
 
 
 async def list_links(
@@ -173,10 +178,7 @@ async def decide_link(
             raise ActionError(str(exc)) from None
         await session.commit()
     svc.documents.invalidate(actor_name)
-    if wake is not None:
-        wake()
-    [view] = await _views(svc, [row])
-    return view
+    return await _done(svc, row, wake)
 
 
 async def end_link_with(
@@ -212,10 +214,7 @@ async def end_link_with(
             await links_changed(session, actor=actor, uris=svc.uris, now=now, policy=svc.policy)
         await session.commit()
     svc.documents.invalidate(actor_name)
-    if wake is not None:
-        wake()
-    [view] = await _views(svc, [row])
-    return view
+    return await _done(svc, row, wake)
 
 
 # --- relayed news ---------------------------------------------------------------------
@@ -267,10 +266,7 @@ async def set_relay(
             except FollowError as exc:
                 raise ActionError(str(exc)) from None
         await session.commit()
-    if wake is not None:
-        wake()
-    [view] = await _views(svc, [row])
-    return view
+    return await _done(svc, row, wake)
 
 
 # --- the network tree -----------------------------------------------------------------

@@ -26,7 +26,7 @@ from server.api.common import (
     json_response,
     not_allowed,
     not_found,
-    read_json,
+    read_object,
     read_params,
     require_user,
     validation_failed,
@@ -99,13 +99,6 @@ async def own_links(request: web.Request) -> web.Response:
     return json_response([link_json(v, staff=True) for v in views])
 
 
-async def _body(request: web.Request) -> dict[str, object]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise validation_failed("the body must be a JSON object")
-    return body
-
-
 def _may(caller: Caller, *actions: Action) -> None:
     if not any(caller.ctx.can(a) for a in actions):
         raise not_allowed()
@@ -115,7 +108,7 @@ async def offer(request: web.Request) -> web.Response:
     """`{kind: parent|branch|partner, to: "name@host" or an actor URL}`."""
     caller = await require_user(request, "write:follows")
     _may(caller, Action.FOLLOW)
-    body = await _body(request)
+    body = await read_object(request)
     kind, to = body.get("kind"), body.get("to")
     if not isinstance(kind, str) or not isinstance(to, str) or not to:
         raise validation_failed("kind (parent, branch or partner) and to are needed")
@@ -182,7 +175,7 @@ async def relay(request: web.Request) -> web.Response:
     public posts the acting actor Announces (owners, editors: it publishes)."""
     caller = await require_user(request, "write:statuses", "write:follows")
     _may(caller, Action.PUBLISH)
-    body = await _body(request)
+    body = await read_object(request)
     choice = body.get("relay")
     if not isinstance(choice, str):
         raise validation_failed("relay must be all, none or tags:NAME,NAME")
