@@ -34,9 +34,11 @@ from tests.helpers import run_cli, settle
 AS_JSON = {"Accept": "application/activity+json"}
 
 
-async def three(start_instance: StartInstance) -> tuple[Instance, Instance, Instance]:
+async def three(
+    start_instance: StartInstance, **state_config: object
+) -> tuple[Instance, Instance, Instance]:
     fed = await start_instance("fed")
-    state = await start_instance("state")
+    state = await start_instance("state", **state_config)
     district = await start_instance("district")
     await fed.add_actor("bund", display_name="Bundesverband")
     await state.add_actor("land", display_name="Landesverband Bayern")
@@ -184,8 +186,9 @@ async def test_tree_across_three_instances_and_linked_instances_as_directory_pee
     start_instance: StartInstance, client: aiohttp.ClientSession
 ) -> None:
     """The whole chain by API and CLI-shaped actions, the tree three levels across
-    instances, the linked instances as directory peers with no `directory.peers`."""
-    fed, state, district = await three(start_instance)
+    instances, the linked instances as directory peers with no `directory.peers` (the
+    state shares its directory with peers only, and the federal association is one)."""
+    fed, state, district = await three(start_instance, directory={"share_with": "peers"})
     await district.add_actor("ina", ActorType.PERSON, display_name="Ina Weber")
     await update_profile(
         district.services,
