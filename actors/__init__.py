@@ -12,6 +12,7 @@ __all__ = [
     "contacts",
     "directory",
     "documents",
+    "links",
     "local",
     "models",
     "peers",

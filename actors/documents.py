@@ -11,12 +11,13 @@ import html
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actors.links import LINKABLE_TYPES, collection_url
 from actors.local import find_actor, get_instance_actor
-from actors.models import Actor
+from actors.models import Actor, LinkKind
 from actors.profile import actor_region
 from actors.regions import region_label
 from actors.uris import LocalUris
@@ -79,6 +80,13 @@ def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView
         urls, username = uris.instance_actor_uris(), acct_host
     else:
         urls, username = uris.actor_uris(actor.username), actor.username
+        if actor.type in LINKABLE_TYPES and not actor.is_alias:
+            urls = replace(
+                urls,
+                parents=collection_url(urls.id, LinkKind.PARENT),
+                branches=collection_url(urls.id, LinkKind.BRANCH),
+                partners=collection_url(urls.id, LinkKind.PARTNER),
+            )
     return LocalActorView(
         urls=urls,
         type=actor.type,

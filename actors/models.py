@@ -431,3 +431,78 @@ class ContactBlock(Base):
     blocker_uri: Mapped[str]
     blocked_uri: Mapped[str]
     created_at: Mapped[datetime]
+
+
+class LinkKind(enum.StrEnum):
+    """What the other actor of an organisation link is to ours (issue 15). Mirrored on
+    the other side: our `branch` is its `parent`; `partner` is symmetric."""
+
+    PARENT = "parent"
+    BRANCH = "branch"
+    PARTNER = "partner"
+
+
+class LinkState(enum.StrEnum):
+    """`pending` until the offered side's staff decide; only `confirmed` links are shown
+    anywhere. `declined` and `ended` are final."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    ENDED = "ended"
+
+
+class RelayMode(enum.StrEnum):
+    ALL = "all"
+    TAGS = "tags"
+    NONE = "none"
+
+
+class OrgLink(Base):
+    """One of our actors' view of an organisation link (`actors.links`): a local pair has a
+    row for each side. `offer_uri` is the Offer's id, by which Accept, Reject and Undo are
+    matched on both sides; `accept_uri` the Accept's id once confirmed. `outgoing`: our
+    actor offered it. `other_domain` is the other side's handle host (`host[:port]`), for
+    the directory's linked peers."""
+
+    __tablename__ = "org_links"
+    __table_args__ = (
+        UniqueConstraint("actor_uri", "offer_uri"),
+        Index("ix_org_links_actor_uri_state", "actor_uri", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    actor_uri: Mapped[str]
+    other_uri: Mapped[str] = mapped_column(index=True)
+    other_domain: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[LinkKind] = mapped_column(str_enum(LinkKind, 10))
+    outgoing: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[LinkState] = mapped_column(str_enum(LinkState, 10), index=True)
+    offer_uri: Mapped[str] = mapped_column(index=True)
+    accept_uri: Mapped[str | None] = mapped_column(default=None)
+    # Relayed news (our side of a confirmed branch link): which of the branch's new public
+    # posts our actor Announces to its followers: all, those with one of `relay_tags`
+    # (hashtag keys), or none.
+    relay: Mapped[RelayMode] = mapped_column(str_enum(RelayMode, 10), default=RelayMode.NONE)
+    relay_tags: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LinkTreeNode(Base):
+    """One node of a local actor's network tree of confirmed branches, as the worker last
+    read it (`actors.links.refresh_tree`); pages read these rows, never the network.
+    `position` orders the rows depth-first, so a tree is one ordered query."""
+
+    __tablename__ = "link_tree_nodes"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    root_uri: Mapped[str] = mapped_column(index=True)
+    node_uri: Mapped[str]
+    parent_uri: Mapped[str]
+    depth: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    display_name: Mapped[str] = mapped_column(default="")
+    handle: Mapped[str] = mapped_column(default="")
+    url: Mapped[str | None] = mapped_column(default=None)
+    refreshed_at: Mapped[datetime]

@@ -50,6 +50,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors.base import dialect_name
+from actors.links import linked_domains
 from actors.models import DirectoryEntry, DirectoryEntryInterest, DirectoryPeer
 from actors.regions import InvalidRegionError, parse_postal_prefix, parse_region_code
 from federation.actors import same_origin
@@ -212,10 +213,15 @@ class DirectorySync:
         allow_private: bool,
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
+        linked_from: str | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._http = http
         self.peers = tuple(dict.fromkeys(p.strip().lower() for p in peers))
+        self._configured = self.peers
+        # Our own host (`host[:port]`): the instances of our actors' confirmed organisation
+        # links are peers too (`actors.links.linked_domains`), until the link ends.
+        self._linked_from = linked_from
         self.settings = settings
         self._signer = signer
         self._policy = policy
@@ -227,8 +233,12 @@ class DirectorySync:
 
     async def ensure_peers(self) -> None:
         """Make `directory_peers` follow the configured list: add missing rows, delete rows
-        (and so their entries) of peers no longer listed."""
+        (and so their entries) of peers no longer listed. The list is `directory.peers`
+        plus the instances of confirmed organisation links."""
         async with self._sessionmaker() as session:
+            if self._linked_from is not None:
+                linked = await linked_domains(session, own_host=self._linked_from)
+                self.peers = tuple(dict.fromkeys((*self._configured, *linked)))
             rows = (await session.execute(select(DirectoryPeer.id, DirectoryPeer.domain))).all()
             known = {domain: peer_id for peer_id, domain in rows}
             gone = [peer_id for domain, peer_id in known.items() if domain not in self.peers]
@@ -342,9 +352,9 @@ class DirectorySync:
         syncing right now is left alone: the report's error says so.
         """
         domain = domain.strip().lower()
-        if domain not in self.peers:
-            raise UnknownPeerError(f"{domain} is not on directory.peers")
         await self.ensure_peers()
+        if domain not in self.peers:
+            raise UnknownPeerError(f"{domain} is not on directory.peers nor a linked instance")
         claimed = await self._claim(domain, due_before=None)
         if claimed is None:
             return SyncReport(peer=domain, full=bool(full), error="another process is syncing it")

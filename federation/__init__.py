@@ -18,6 +18,7 @@ __all__ = [
     "fetch",
     "hashtags",
     "keys",
+    "links",
     "media",
     "nodeinfo",
     "policy",

@@ -30,6 +30,13 @@ VERBUND_TERMS: dict[str, object] = {
     "contactMessage": "verbund:contactMessage",
     "contactRequest": {"@id": "verbund:contactRequest", "@type": "@id"},
     "contactExpired": "verbund:contactExpired",
+    # Organisation links (issue 15, federation.links): the offered link and the
+    # collections of confirmed links in actor documents.
+    "OrganizationLink": "verbund:OrganizationLink",
+    "linkKind": "verbund:linkKind",
+    "parentOrganizations": {"@id": "verbund:parentOrganizations", "@type": "@id"},
+    "branches": {"@id": "verbund:branches", "@type": "@id"},
+    "partners": {"@id": "verbund:partners", "@type": "@id"},
 }
 # The names of the profile fields (`attachment` PropertyValues) that Mastodon and other
 # software without our terms show; `federation.actors` reads "Region" back.
@@ -87,6 +94,11 @@ class ActorUris:
     following: str
     profile_page: str
     shared_inbox: str | None = None
+    # The collections of confirmed organisation links (issue 15); organisations and
+    # groups only.
+    parents: str | None = None
+    branches: str | None = None
+    partners: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +198,13 @@ def render_actor(actor: LocalActorView) -> dict[str, object]:
     }
     if actor.profile is not None:
         doc.update(render_profile(actor.profile))
+    for term, url in (
+        ("parentOrganizations", actor.urls.parents),
+        ("branches", actor.urls.branches),
+        ("partners", actor.urls.partners),
+    ):
+        if url:
+            doc[term] = url
     if actor.urls.shared_inbox:
         doc["endpoints"] = {"sharedInbox": actor.urls.shared_inbox}
     if actor.icon_url:

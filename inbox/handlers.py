@@ -20,6 +20,7 @@ from federation.actors import ACTOR_TYPES
 from inbox.contacts import is_contact_note
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
+from inbox.links import on_link_answer, on_offer, on_undo_link, relay_news
 from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
@@ -83,20 +84,44 @@ async def on_creates_unless_contact(
     kept = [act for act in acts if not await is_contact_note(session, act)]
     if kept:
         await on_creates(ctx, session, kept)
+        await relay_news(ctx, session, kept)  # a linked branch's news, stored just now
+
+
+async def on_accept_any(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """Accept of an organisation link's Offer (`inbox.links`), else of a Follow."""
+    if not await on_link_answer(ctx, session, act, accepted=True):
+        await on_accept(ctx, session, act)
+
+
+async def on_reject_any(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    if not await on_link_answer(ctx, session, act, accepted=False):
+        await on_reject(ctx, session, act)
+
+
+async def on_announce_and_relay(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    """`on_announce`, then a linked branch's boost is relayed on (`inbox.links`)."""
+    await on_announce(ctx, session, act)
+    await relay_news(ctx, session, [act])
+
+
+async def on_undo_any(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    if not await on_undo_link(ctx, session, act):
+        await on_undo(ctx, session, act)
 
 
 HANDLERS: dict[str, HandlerSpec] = {
     "Follow": HandlerSpec(on_follow, needs_actor=True),
-    "Accept": HandlerSpec(on_accept),
-    "Reject": HandlerSpec(on_reject),
-    "Undo": HandlerSpec(on_undo),
+    "Accept": HandlerSpec(on_accept_any),
+    "Reject": HandlerSpec(on_reject_any),
+    "Undo": HandlerSpec(on_undo_any),
+    "Offer": HandlerSpec(on_offer, needs_actor=True),
     "Block": HandlerSpec(on_block),
     "Delete": HandlerSpec(on_delete),
     "Create": HandlerSpec(
         on_create_unless_contact, needs_actor=True, batch=on_creates_unless_contact
     ),
     "Update": HandlerSpec(on_update, prefetcher=prefetch_actor_update),
-    "Announce": HandlerSpec(on_announce, needs_actor=True, prefetcher=prefetch_announce),
+    "Announce": HandlerSpec(on_announce_and_relay, needs_actor=True, prefetcher=prefetch_announce),
     "Like": HandlerSpec(on_like),
 }
 

@@ -14,6 +14,7 @@ __all__ = [
     "config",
     "db",
     "keys",
+    "links",
     "mail",
     "models",
     "ratelimit",

@@ -29,6 +29,7 @@ from server.web.directory import add_directory_routes
 from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
 from server.web.layout import TEMPLATES
+from server.web.links import add_link_routes
 from server.web.news_pages import add_news_routes
 from server.web.pages import add_page_routes
 from server.worker import start_worker
@@ -106,6 +107,7 @@ def create_app(
     app.cleanup_ctx.append(start_worker)
     add_discovery_routes(app)
     add_activitypub_routes(app)
+    add_link_routes(app)
     add_contact_routes(app)  # before the post pages' /@NAME/{id}
     add_news_routes(app)
     add_page_routes(app)

@@ -173,6 +173,11 @@ class DirectoryConfig:
     max_pages: int = 500
     sync_timeout: float = 120
     page_size: int = 100
+    # The instances of our actors' confirmed organisation links are peers too (issue 15),
+    # both ways: we read theirs, and they may read ours under `share_with = "peers"`.
+    link_peers: bool = True
+    # Seconds between refreshes of the network trees of confirmed branches.
+    tree_interval: float = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +565,8 @@ def _parse_directory(sec: _Section, *, own_domain: str) -> DirectoryConfig:
         max_pages=sec.get_int("max_pages", d.max_pages, low=1, high=100_000),
         sync_timeout=sec.get_seconds("sync_timeout", d.sync_timeout, low=1, high=3600),
         page_size=sec.get_int("page_size", d.page_size, low=1, high=1000),
+        link_peers=sec.get_bool("link_peers", d.link_peers),
+        tree_interval=sec.get_seconds("tree_interval", d.tree_interval, low=10, high=7 * _DAY),
     )
     sec.finish()
     return directory

@@ -32,8 +32,10 @@ from outbox.polls import close_due_polls
 from outbox.signer import SignerProcess
 from server import keys
 from server.config import Config, WorkerConfig
+from server.links import refresh_all_trees
 from server.runtime import settle_gc
 from server.services import (
+    Services,
     federation_policy,
     instance_signer_of,
     local_uris,
@@ -47,6 +49,7 @@ __all__ = [
     "make_delivery_worker",
     "make_directory_sync",
     "purge_visitor_contacts_forever",
+    "refresh_trees_forever",
     "run_worker_process",
     "start_worker",
     "sync_directories_forever",
@@ -218,6 +221,7 @@ def make_directory_sync(
         policy=federation_policy(config),
         allow_private=config.federation.allow_private_addresses,
         clock=clock,
+        linked_from=config.instance.host if options.link_peers else None,
     )
 
 
@@ -244,6 +248,18 @@ async def sync_directories_forever(
             log.error("directory sync round failed", exc_info=round_.exception())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), min(interval, sync.settings.sync_interval))
+
+
+async def refresh_trees_forever(svc: Services, stop: asyncio.Event, *, interval: float) -> None:
+    """Refresh the network trees of confirmed branches (`server.links.refresh_all_trees`)
+    every `interval` seconds until `stop`; pages only ever read what this stored."""
+    while not stop.is_set():
+        try:
+            await refresh_all_trees(svc)
+        except Exception:  # loop top: a failed round is logged, the next one runs
+            log.exception("network tree refresh failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 async def start_signer(options: WorkerConfig) -> SignerProcess | None:
@@ -318,6 +334,15 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         ),
         name="contact-expiry",
     )
+    # The network trees read through the app's services (an app built without them, as
+    # some tests build one, has no trees to refresh).
+    services = app.get(keys.SERVICES)
+    trees = asyncio.create_task(
+        refresh_trees_forever(services, stop, interval=config.directory.tree_interval)
+        if services is not None
+        else stop.wait(),
+        name="link-trees",
+    )
     log.info("delivery worker %s started", worker.worker_id)
     try:
         yield
@@ -328,6 +353,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         await purger
         await syncer
         await expirer
+        await trees
         if signer is not None:
             await signer.close()
         log.info("delivery worker %s stopped", worker.worker_id)
@@ -411,11 +437,16 @@ async def run_worker_process(
                 ),
                 name="contact-expiry",
             )
+            trees = asyncio.create_task(
+                refresh_trees_forever(services, stop, interval=config.directory.tree_interval),
+                name="link-trees",
+            )
             await worker.run_forever(stop, outbox_wake)
             await closer
             await purger
             await syncer
             await expirer
+            await trees
             if processing is not None:
                 await processing
             log.info("delivery worker %s stopped", worker.worker_id)

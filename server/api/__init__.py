@@ -17,6 +17,7 @@ from server.api import (
     directory,
     follow_requests,
     instance,
+    links,
     oauth,
     polls,
     statuses,
@@ -49,6 +50,7 @@ def add_api_routes(app: web.Application) -> None:
         directory,
         visitor_contacts,
         contacts,
+        links,
     ):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)

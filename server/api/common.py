@@ -207,6 +207,14 @@ async def read_json(request: web.Request) -> object:
         raise ApiError(400, "Invalid JSON in the request body") from None
 
 
+async def read_object(request: web.Request) -> dict[str, object]:
+    """`read_json` for endpoints that take a JSON object; 422 for any other JSON value."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise validation_failed("the body must be a JSON object")
+    return body
+
+
 async def read_params(request: web.Request) -> Params:
     """Body (JSON, multipart, or urlencoded, which is also assumed without Content-Type),
     then the query string (Mammoth sends POST parameters there)."""

@@ -25,7 +25,7 @@ from server.api.common import (
     json_response,
     not_allowed,
     not_found,
-    read_json,
+    read_object,
     read_params,
     require_user,
     validation_failed,
@@ -66,13 +66,6 @@ def _refused(exc: actions.ContactRefusedError) -> ApiError:
     return ApiError(422, f"Validation failed: {exc}", exc.reason.value)
 
 
-async def _body(request: web.Request) -> dict[str, object]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise validation_failed("the body must be a JSON object")
-    return body
-
-
 async def list_contacts(request: web.Request) -> web.Response:
     """`?box=received|sent` (default both), `?state=pending|accepted|declined|expired`."""
     params = await read_params(request)
@@ -97,7 +90,7 @@ async def create_contact(request: web.Request) -> web.Response:
     caller = await require_user(request, "write:follows")
     if not caller.ctx.can(Action.FOLLOW):
         raise not_allowed()
-    body = await _body(request)
+    body = await read_object(request)
     to, message = body.get("to"), body.get("message")
     if not isinstance(to, str) or not to:
         raise validation_failed("to must be a handle like user@example.org")
@@ -134,7 +127,7 @@ def _decider(caller: Caller) -> None:
 async def _decide(request: web.Request, *, accept: bool, block: bool = False) -> web.Response:
     caller = await require_user(request, "write:follows")
     _decider(caller)
-    body = await _body(request)
+    body = await read_object(request)
     follow_back = body.get("follow_back", True)
     if not isinstance(follow_back, bool):
         raise validation_failed("follow_back must be true or false")

@@ -13,6 +13,7 @@ the handle up (`/api/v1/accounts/lookup?acct=`) to follow it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from actors.directory import (
     LastPostAt,
     search,
 )
+from actors.links import ListedLink, links_for_listing
 from actors.models import Actor, RemoteActor
 from actors.regions import region_name
 from federation.content import plain_text
@@ -196,7 +198,7 @@ def _region_json(hit: DirectoryHit) -> Json | None:
     }
 
 
-def hit_json(hit: DirectoryHit) -> Json:
+def hit_json(hit: DirectoryHit, links: Sequence[ListedLink] = ()) -> Json:
     return {
         "handle": hit.handle,
         "actor_uri": hit.actor_uri,
@@ -209,6 +211,8 @@ def hit_json(hit: DirectoryHit) -> Json:
         "interests": list(hit.interests),
         "peer": hit.peer,
         "updated_at": api_datetime(hit.updated_at),
+        # Confirmed organisation links only (issue 15): what each `uri` is to this actor.
+        "links": [{"kind": k.kind.value, "uri": k.uri, "acct": k.handle} for k in links],
     }
 
 
@@ -216,9 +220,15 @@ async def verbund_directory(request: web.Request) -> web.Response:
     """`{"items": [...], "offset", "limit", "next_offset"}`; a limit above 80 is refused."""
     query, hits = await _search(request, clamp_limit=False, look_ahead=1)
     more = len(hits) > query.limit
+    hits = hits[: query.limit]
+    svc = request.app[keys.SERVICES]
+    async with request.app[keys.SESSIONMAKER]() as session:
+        listed = await links_for_listing(
+            session, svc.uris, svc.config.instance.host, [h.actor_uri for h in hits]
+        )
     return json_response(
         {
-            "items": [hit_json(h) for h in hits[: query.limit]],
+            "items": [hit_json(h, listed.get(h.actor_uri, ())) for h in hits],
             "offset": query.offset,
             "limit": query.limit,
             "next_offset": query.offset + query.limit if more else None,

@@ -26,6 +26,7 @@ from server.cli import (
     directory,
     follows,
     instance,
+    links,
     news,
     profile,
     visitors,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.register(sub, common)
     profile.register(sub, common)
     contacts.register(sub, common)
+    links.register(sub, common)
     register_peer_commands(directory.register(sub, common), common)
     visitors.register(sub, common)
     return parser

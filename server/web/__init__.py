@@ -11,6 +11,7 @@ __all__ = [
     "discovery",
     "errors",
     "layout",
+    "links",
     "news_pages",
     "pages",
 ]

@@ -10,6 +10,7 @@ stays public.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -25,6 +26,8 @@ from actors.directory import (
     listing_page,
     search,
 )
+from actors.links import ListedLink, linked_domains, links_for_listing
+from actors.models import LinkKind
 from actors.regions import region_name
 from federation.directory import (
     Cursor,
@@ -85,6 +88,17 @@ def _query(
 # --- the collection -------------------------------------------------------------------------
 
 
+async def _is_peer(request: web.Request, host: str) -> bool:
+    """On `directory.peers`, or (`link_peers`) the instance of a confirmed link."""
+    config = request.app[keys.CONFIG]
+    if host in config.directory.peers:
+        return True
+    if not config.directory.link_peers:
+        return False
+    async with request.app[keys.SESSIONMAKER]() as session:
+        return host in await linked_domains(session, own_host=config.instance.host)
+
+
 async def _peer_refusal(request: web.Request) -> web.Response | None:
     """With `share_with = "peers"`: None for a GET signed by an actor of a peer instance,
     else the 401 (no or bad signature) or 403 (not a peer) to answer."""
@@ -107,9 +121,7 @@ async def _peer_refusal(request: web.Request) -> web.Response | None:
         )
     request[keys.SIGNER] = verified.key_id
     host = acct_domain(verified.owner)
-    if host not in config.directory.peers or not request.app[keys.POLICY].allows_url(
-        verified.owner
-    ):
+    if not await _is_peer(request, host) or not request.app[keys.POLICY].allows_url(verified.owner):
         return _error(403, f"{host or 'the signer'} is not a directory peer of this instance")
     return None
 
@@ -206,6 +218,8 @@ class HitView:
     interests: tuple[str, ...]
     lives: str  # "this instance" or the peer's domain
     is_local: bool
+    # Confirmed organisation links (issue 15), as "Part of @x", "Branch @y", "Partner @z".
+    links: tuple[str, ...] = ()
 
 
 def _region_text(hit: DirectoryHit, language: str) -> str:
@@ -215,7 +229,10 @@ def _region_text(hit: DirectoryHit, language: str) -> str:
     return f"{hit.locality}, {named}" if hit.locality else named
 
 
-def _hit_view(hit: DirectoryHit, language: str) -> HitView:
+LINK_LABELS = {LinkKind.PARENT: "part of", LinkKind.BRANCH: "branch", LinkKind.PARTNER: "partner"}
+
+
+def _hit_view(hit: DirectoryHit, language: str, links: Sequence[ListedLink] = ()) -> HitView:
     return HitView(
         name=hit.display_name or hit.username,
         handle=f"@{hit.handle}",
@@ -225,6 +242,7 @@ def _hit_view(hit: DirectoryHit, language: str) -> HitView:
         interests=hit.interests,
         lives="this instance" if hit.peer is None else hit.peer,
         is_local=hit.peer is None,
+        links=tuple(f"{LINK_LABELS[k.kind]} @{k.handle}" for k in links),
     )
 
 
@@ -265,6 +283,12 @@ async def page(request: web.Request) -> web.Response:
                 local_domain=request.app[keys.CONFIG].instance.host,
                 uris=request.app[keys.URIS],
             )
+            listed = await links_for_listing(
+                session,
+                request.app[keys.URIS],
+                request.app[keys.CONFIG].instance.host,
+                [h.actor_uri for h in hits[:HTML_PAGE_SIZE]],
+            )
     except (DirectoryParamError, DirectoryQueryError) as exc:
         return render(400, error=str(exc), hits=[])
     kept = filter_pairs(params) + ([("local", "1")] if form["local"] else [])
@@ -275,7 +299,7 @@ async def page(request: web.Request) -> web.Response:
     return render(
         200,
         error=None,
-        hits=[_hit_view(h, language) for h in hits[:HTML_PAGE_SIZE]],
+        hits=[_hit_view(h, language, listed.get(h.actor_uri, ())) for h in hits[:HTML_PAGE_SIZE]],
         searched=bool(kept),
         next_url=link(offset + HTML_PAGE_SIZE) if len(hits) > HTML_PAGE_SIZE else None,
         prev_url=link(max(0, offset - HTML_PAGE_SIZE)) if offset > 0 else None,

@@ -11,6 +11,7 @@ from outbox.queries import public_posts
 from server import keys
 from server.web.errors import not_found, with_error_pages
 from server.web.layout import TEMPLATES, html_page
+from server.web.links import profile_links
 from server.web.views import post_view
 
 __all__ = ["TEMPLATES", "add_page_routes", "render_profile"]
@@ -49,6 +50,7 @@ async def render_profile(request: web.Request, view: LocalActorView) -> web.Resp
         region=region_text(view.profile),
         interests=view.profile.interests if view.profile else (),
         posts=posts,
+        links=await profile_links(request, view.id),
         type_label=TYPE_LABELS.get(view.type, view.type),
         rss_url=uris.feed(view.username, "rss"),
         atom_url=uris.feed(view.username, "atom"),

@@ -169,6 +169,7 @@ async def test_verbund_directory_structured(alpha: Instance, client: aiohttp.Cli
         "interests": ["Klima", "Verkehrswende"],
         "peer": None,
         "updated_at": "2026-05-01T15:00:00.000Z",
+        "links": [],
     }
     assert rad["handle"] == "rad@alpha.test"
     status, doc, _ = await get(
