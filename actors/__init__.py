@@ -18,6 +18,7 @@ __all__ = [
     "profile",
     "regions",
     "relations",
+    "relays",
     "remote",
     "snowflake",
     "uris",

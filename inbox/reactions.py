@@ -20,8 +20,9 @@ from actors.snowflake import snowflake
 from federation.activities import Activity, AsObject, fits_uri
 from federation.actors import is_http_url, same_origin
 from federation.errors import FetchError, ParseError
-from federation.posts import Post, parse_post
+from federation.posts import PUBLIC_COLLECTION, Post, parse_post
 from inbox.context import HandlerContext, Incoming, ignore
+from inbox.relays import is_relay
 from inbox.rows import (
     Audience,
     followers_uri,
@@ -152,7 +153,10 @@ async def prefetch_announce(
         if (
             await is_stored(session, target)
             or await tombstoned(session, target)
-            or not await local_followers(session, ctx.uris.base_url, activity.actor)
+            or not (
+                await local_followers(session, ctx.uris.base_url, activity.actor)
+                or await is_relay(session, activity.actor)
+            )
         ):
             return {}
     fetched = await _fetch_post(ctx, target)
@@ -235,6 +239,9 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
         return
     followers = set(await local_followers(session, ctx.uris.base_url, act.actor_uri))
     known = await status_by_uri(session, target)
+    if not followers and await is_relay(session, act.actor_uri):
+        await _keep_relayed(ctx, session, act, target, known, sent)
+        return
     if not followers and (known is None or known.local_actor_id is None):
         ignore(act, "nobody here follows the booster and the post is not ours")
         return
@@ -282,6 +289,25 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
     # for a notification, not for a timeline entry.
     audience = Audience(followers=followers, addressed=set(), mentioned=set())
     await add_to_timelines(session, wrapper_id, audience.home_timelines(visibility))
+
+
+async def _keep_relayed(
+    ctx: HandlerContext,
+    session: AsyncSession,
+    act: Incoming,
+    target: str,
+    known: Status | None,
+    sent: AsObject | None,
+) -> None:
+    """A relay's Announce: keep the announced post if it is public (it then shows on the
+    federated timeline); the relay is no booster, so no wrapper and no boost count."""
+    if known is not None:
+        return
+    post = _post_of(sent)
+    if post is None or not PUBLIC_COLLECTION.intersection((*post.to, *post.cc)):
+        ignore(act, "a relay announced a post that is unknown, unavailable or not public")
+        return
+    await _boosted_post(ctx, session, act, target, sent)
 
 
 def _undone(

@@ -21,6 +21,7 @@ __all__ = [
     "publish",
     "queries",
     "queue",
+    "relays",
     "retry",
     "signer",
     "statuses",

@@ -17,6 +17,7 @@ __all__ = [
     "mail",
     "models",
     "ratelimit",
+    "relays",
     "runtime",
     "services",
     "visitors",

@@ -28,6 +28,7 @@ from server.cli import (
     instance,
     news,
     profile,
+    relays,
     visitors,
 )
 from server.cli.common import CliError, err
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     contacts.register(sub, common)
     register_peer_commands(directory.register(sub, common), common)
     visitors.register(sub, common)
+    relays.register(sub, common)
     return parser
 
 

@@ -1,0 +1,214 @@
+"""Relays (FEP-ae0c, issue 15): two instances subscribe to an ActivityRelay-shaped relay on
+loopback (one by its inbox, Mastodon-style, one by its actor, LitePub-style), exchange a
+public post both ways through it, and one unsubscribes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from actors.models import ActorType, Follow, FollowState
+from actors.relays import AS_PUBLIC, Relay, RelayState
+from federation.activities import Envelope
+from inbox.receive import InboxError, check_origins, read_activity
+from outbox.models import Status, Visibility
+from outbox.posts import Draft
+from server import relays
+from tests.conftest import Instance, LoopbackResolver, StartInstance
+from tests.fakes import FakeRemote, shared_key
+from tests.helpers import run_cli, settle
+from tests.relay_standin import RelayStandin
+from tests.test_contact_requests import write_config
+from tests.test_news_federation import post
+
+
+async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run_cli, *args)
+
+
+@pytest.fixture
+async def relay(
+    resolver: LoopbackResolver, client: aiohttp.ClientSession
+) -> AsyncIterator[RelayStandin]:
+    standin = RelayStandin("relay.test", client)
+    await standin.start(resolver)
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+async def remote(resolver: LoopbackResolver) -> AsyncIterator[FakeRemote]:
+    fake = FakeRemote("remote.example", private_key_pem=shared_key())
+    await fake.start(resolver)
+    yield fake
+    await fake.stop()
+
+
+async def relay_rows(inst: Instance) -> list[Relay]:
+    async with inst.sessionmaker() as session:
+        return list(await session.scalars(select(Relay)))
+
+
+async def public_timeline(client: aiohttp.ClientSession, inst: Instance) -> list[str]:
+    async with client.get(f"{inst.base_url}/api/v1/timelines/public") as resp:
+        assert resp.status == 200
+        return [s["uri"] for s in await resp.json()]
+
+
+async def test_subscribe_exchange_and_unsubscribe(
+    start_instance: StartInstance, relay: RelayStandin, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_instance("alpha")
+    beta = await start_instance("beta", domain="beta.test:8443")
+    await alpha.add_actor("news", ActorType.ORGANIZATION)
+    await beta.add_actor("kv", ActorType.ORGANIZATION)
+
+    # Mastodon-style by inbox, LitePub-style by actor.
+    first = await relays.add_relay(alpha.services, relay.inbox)
+    assert first.state is RelayState.PENDING and first.object_uri == AS_PUBLIC
+    second = await relays.add_relay(beta.services, relay.actor)
+    assert second.object_uri == relay.actor and second.inbox_uri == relay.inbox
+    await settle(alpha, beta)
+
+    assert relay.refused == []
+    assert relay.subscribers == {
+        "alpha.test": (alpha.services.uris.instance_actor, f"{alpha.base_url}/inbox"),
+        "beta.test:8443": (beta.services.uris.instance_actor, f"{beta.base_url}/inbox"),
+    }
+    for inst in (alpha, beta):
+        [row] = await relay_rows(inst)
+        assert row.state is RelayState.ACCEPTED and row.actor_uri == relay.actor
+        async with inst.sessionmaker() as session:
+            back = await session.scalar(select(Follow).where(Follow.follower_uri == relay.actor))
+        assert back is not None and back.state is FollowState.ACCEPTED
+    # Our Accepts of the relay's follow-backs reached it.
+    accepted = [s for _, s, status in relay.sent if s["type"] == "Follow" and status == 202]
+    assert len(accepted) == 2
+
+    # A public post of alpha's reaches beta through the relay, though nobody there
+    # follows its author; a followers-only one never goes to the relay.
+    news = await post(alpha, "news", Draft(text="Relayed news from alpha"))
+    hidden = await post(
+        alpha, "news", Draft(text="Only for followers", visibility=Visibility.PRIVATE)
+    )
+    await settle(alpha, beta)
+    announces = [s for _, s, _ in relay.sent if s["type"] == "Announce"]
+    assert [a["object"] for a in announces] == [news.uri]
+    assert news.uri in await public_timeline(client, beta)
+    async with beta.sessionmaker() as session:
+        kept = await session.scalar(select(Status).where(Status.uri == news.uri))
+        assert kept is not None and kept.reblog_of_id is None
+        assert await session.scalar(select(Status).where(Status.uri == hidden.uri)) is None
+        # The relay is no booster: no wrapper post of its Announce.
+        assert await session.scalar(select(Status).where(Status.actor_uri == relay.actor)) is None
+
+    # And the other way.
+    answer = await post(beta, "kv", Draft(text="Greetings from beta"))
+    await settle(alpha, beta)
+    assert answer.uri in await public_timeline(client, alpha)
+
+    # Unsubscribe: Undo goes out, the relay answers with Undo{our Undo}, which we accept.
+    await relays.remove_relay(alpha.services, relay.inbox)
+    await settle(alpha, beta)
+    assert list(relay.subscribers) == ["beta.test:8443"]
+    [(_inbox, undo, status)] = [
+        (i, s, st)
+        for i, s, st in relay.sent
+        if s["type"] == "Undo" and i.startswith("http://alpha")
+    ]
+    assert status == 202, undo
+    assert await relay_rows(alpha) == []
+    async with alpha.sessionmaker() as session:
+        assert (
+            await session.scalar(select(Follow).where(Follow.follower_uri == relay.actor)) is None
+        )
+    later = await post(beta, "kv", Draft(text="After alpha left"))
+    await settle(alpha, beta)
+    assert later.uri not in await public_timeline(client, alpha)
+    [row] = await relay_rows(beta)
+    assert row.state is RelayState.ACCEPTED
+
+
+async def test_cli_adds_lists_and_removes(
+    start_instance: StartInstance, relay: RelayStandin, tmp_path: Path
+) -> None:
+    alpha = await start_instance("alpha")
+    config = write_config(tmp_path / "verbund.toml", alpha)
+    added = await cli("relay", "add", relay.inbox, "--config", str(config))
+    assert added.returncode == 0, added.stderr
+    assert "Follow of as:Public" in added.stdout
+    listed = await cli("relay", "list", "--config", str(config))
+    assert relay.inbox in listed.stdout and "pending" in listed.stdout
+    gone = await cli("relay", "remove", "http://relay.test/other/inbox", "--config", str(config))
+    assert gone.returncode == 1 and "error: no relay subscription" in gone.stderr
+    bad = await cli("relay", "add", "ftp://relay.test/inbox", "--config", str(config))
+    assert bad.returncode == 1 and "error: not an http(s) URL" in bad.stderr
+    removed = await cli("relay", "remove", relay.inbox, "--config", str(config))
+    assert removed.returncode == 0, removed.stderr
+    assert "no relays" in (await cli("relay", "list", "--config", str(config))).stdout
+
+
+def envelope(body: Mapping[str, object]) -> Envelope:
+    return read_activity(json.dumps(body).encode())
+
+
+def test_an_undo_may_name_our_own_activity_but_no_third_party_s() -> None:
+    relay_actor = "http://relay.test/actor"
+    ours = {
+        "id": "http://alpha.test/actor#undo",
+        "type": "Undo",
+        "actor": "http://alpha.test/actor",
+    }
+    undo: dict[str, object] = {
+        "id": "http://relay.test/a/1",
+        "type": "Undo",
+        "actor": relay_actor,
+        "object": ours,
+    }
+    check_origins(envelope(undo), local_base="http://alpha.test")
+    with pytest.raises(InboxError, match="origin"):
+        check_origins(envelope(undo))  # without knowing our origin, as before
+    third = dict(ours, id="http://elsewhere.test/undo/1", actor="http://elsewhere.test/u")
+    with pytest.raises(InboxError, match="origin"):
+        check_origins(envelope(undo | {"object": third}), local_base="http://alpha.test")
+    # Other types keep the rule, whoever's origin the object is on.
+    create = undo | {"type": "Create", "object": {"id": "http://alpha.test/notes/1"}}
+    with pytest.raises(InboxError, match="origin"):
+        check_origins(envelope(create), local_base="http://alpha.test")
+
+
+async def test_the_instance_actor_ignores_follows_from_non_relays(
+    start_instance: StartInstance, remote: FakeRemote, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_instance("alpha")
+    bob = remote.add_person("bob")
+    follow: dict[str, object] = {
+        "id": f"{bob}/follows/1",
+        "type": "Follow",
+        "actor": bob,
+        "object": alpha.services.uris.instance_actor,
+    }
+    assert await remote.post(client, f"{alpha.base_url}/inbox", follow) == 202
+    await settle(alpha)
+    async with alpha.sessionmaker() as session:
+        assert await session.scalar(select(Follow).where(Follow.follower_uri == bob)) is None
+    assert remote.posts_to("/inbox") == [] and remote.posts_to("/users/bob/inbox") == []
+    # An Announce by an actor that is no relay of ours stores nothing.
+    announce: dict[str, object] = {
+        "id": f"{bob}/announces/1",
+        "type": "Announce",
+        "actor": bob,
+        "to": [AS_PUBLIC],
+        "object": f"{remote.base}/notes/1",
+    }
+    assert await remote.post(client, f"{alpha.base_url}/inbox", announce) == 202
+    await settle(alpha)
+    async with alpha.sessionmaker() as session:
+        assert await session.scalar(select(Status.id)) is None
