@@ -14,7 +14,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from actors.models import ActorType, Follow, FollowState
+from actors import accounts
+from actors.local import get_actor
+from actors.models import ActorType, Follow, FollowState, RoleName
 from actors.relays import AS_PUBLIC, Relay, RelayState
 from federation.activities import Envelope
 from inbox.receive import InboxError, check_origins, read_activity
@@ -25,6 +27,7 @@ from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.helpers import run_cli, settle
 from tests.relay_standin import RelayStandin
+from tests.server.test_api import PASSWORD, Api
 from tests.test_contact_requests import write_config
 from tests.test_news_federation import post
 
@@ -212,3 +215,48 @@ async def test_the_instance_actor_ignores_follows_from_non_relays(
     await settle(alpha)
     async with alpha.sessionmaker() as session:
         assert await session.scalar(select(Status.id)) is None
+
+
+async def admin_token(inst: Instance, user: str, *, admin: bool, scopes: list[str]) -> str:
+    now = inst.services.clock()
+    async with inst.sessionmaker() as session:
+        actor = await get_actor(session, "news")
+        person = await accounts.create_user(
+            session, username=user, password=PASSWORD, now=now, is_admin=admin
+        )
+        await accounts.grant_role(session, user=person, actor=actor, role=RoleName.OWNER, now=now)
+        issued = await accounts.create_token(
+            session, user=person, actor=actor, scopes=scopes, now=now
+        )
+        await session.commit()
+    return issued.token
+
+
+async def test_the_api_lets_administrators_only_manage_relays(
+    start_instance: StartInstance, relay: RelayStandin, client: aiohttp.ClientSession
+) -> None:
+    alpha = await start_instance("alpha")
+    await alpha.add_actor("news", ActorType.ORGANIZATION)
+    api = Api(client, alpha)
+    admin = await admin_token(alpha, "ada", admin=True, scopes=["admin:read", "admin:write"])
+    owner = await admin_token(alpha, "otto", admin=False, scopes=["admin:read", "admin:write"])
+    reader = await admin_token(alpha, "rita", admin=True, scopes=["read", "write"])
+    path = "/api/verbund/v1/admin/relays"
+    assert (await api.call("GET", path)).status == 401
+    assert (await api.call("GET", path, owner)).status == 403  # no administrator
+    assert (await api.call("GET", path, reader)).status == 403  # no admin scope
+    added = await api.call("POST", path, admin, json={"url": relay.inbox})
+    assert added.status == 202, added.body
+    assert added.json["inbox"] == relay.inbox and added.json["state"] == "pending"
+    refused = await api.call("POST", path, admin, json={"url": "not a url"})
+    assert refused.status == 422 and "http(s)" in refused.json["error"]
+    assert (await api.call("POST", path, owner, json={"url": relay.inbox})).status == 403
+    await settle(alpha)
+    [shown] = (await api.call("GET", path, admin)).items
+    assert shown["state"] == "accepted" and shown["actor"] == relay.actor
+    assert shown["follows"] == AS_PUBLIC
+    missing = await api.call("DELETE", path, admin, json={"url": "http://relay.test/x/inbox"})
+    assert missing.status == 404
+    removed = await api.call("DELETE", path, admin, json={"url": relay.actor})
+    assert removed.status == 200 and removed.json["inbox"] == relay.inbox
+    assert (await api.call("GET", path, admin)).items == []
