@@ -20,6 +20,7 @@ from federation.actors import ACTOR_TYPES
 from inbox.contacts import is_contact_note
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
+from inbox.groups import distribute_group_posts
 from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
@@ -83,6 +84,7 @@ async def on_creates_unless_contact(
     kept = [act for act in acts if not await is_contact_note(session, act)]
     if kept:
         await on_creates(ctx, session, kept)
+        await distribute_group_posts(ctx, session, kept)
 
 
 HANDLERS: dict[str, HandlerSpec] = {

@@ -14,6 +14,7 @@ __all__ = [
     "delivery",
     "documents",
     "follows",
+    "groups",
     "models",
     "polls",
     "posts",

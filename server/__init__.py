@@ -13,6 +13,7 @@ __all__ = [
     "cli",
     "config",
     "db",
+    "groups",
     "keys",
     "mail",
     "models",

@@ -25,6 +25,7 @@ from server.cli import (
     deliveries,
     directory,
     follows,
+    groups,
     instance,
     news,
     profile,
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_peer_commands(directory.register(sub, common), common)
     visitors.register(sub, common)
     relays.register(sub, common)
+    groups.register(sub, common)
     return parser
 
 
