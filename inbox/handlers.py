@@ -24,6 +24,7 @@ from inbox.groups import distribute_group_posts
 from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
+from inbox.relays import relay_for_subscribers
 
 log = logging.getLogger("verbund.inbox")
 
@@ -85,6 +86,7 @@ async def on_creates_unless_contact(
     if kept:
         await on_creates(ctx, session, kept)
         await distribute_group_posts(ctx, session, kept)
+        await relay_for_subscribers(ctx, session, kept)
 
 
 HANDLERS: dict[str, HandlerSpec] = {

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
+from actors.relays import AS_PUBLIC
 from federation.activities import fits_uri
 from inbox.contacts import (
     answer_received,
@@ -23,7 +24,7 @@ from inbox.contacts import (
 from inbox.context import HandlerContext, Incoming
 from inbox.posts import forget_actor_posts, on_delete_object
 from inbox.reactions import on_undo_announce, on_undo_like
-from inbox.relays import answer_from_relay, follow_from_relay, undo_from_relay
+from inbox.relays import answer_from_relay, follow_of_instance_actor, undo_from_relay
 from outbox.follows import accept_follow, embeddable_follow, find_follow, remove_follows_between
 
 log = logging.getLogger("verbund.inbox")
@@ -49,8 +50,8 @@ def _object_id(act: Incoming) -> str | None:
 
 
 async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
-    if _object_id(act) == ctx.uris.instance_actor:
-        await follow_from_relay(ctx, session, act)
+    if _object_id(act) in (ctx.uris.instance_actor, AS_PUBLIC):
+        await follow_of_instance_actor(ctx, session, act)
         return
     local = await local_actor_by_uri(ctx, session, _object_id(act))
     if local is None or act.actor is None:

@@ -12,16 +12,18 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from actors import accounts
 from actors.local import get_actor
 from actors.models import ActorType, Follow, FollowState, RoleName
-from actors.relays import AS_PUBLIC, Relay, RelayState
+from actors.relays import AS_PUBLIC, Relay, RelayState, relay_inboxes
 from federation.activities import Envelope
 from inbox.receive import InboxError, check_origins, read_activity
+from outbox.models import Activity as OutboxActivity
 from outbox.models import Status, Visibility
 from outbox.posts import Draft
+from outbox.publish import enqueue
 from server import relays
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
@@ -260,3 +262,71 @@ async def test_the_api_lets_administrators_only_manage_relays(
     removed = await api.call("DELETE", path, admin, json={"url": relay.actor})
     assert removed.status == 200 and removed.json["inbox"] == relay.inbox
     assert (await api.call("GET", path, admin)).items == []
+
+
+async def test_an_instance_serves_as_relay_for_its_subscribers(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    """alpha relays for beta and gamma (Mastodon-style subscriptions to its inbox, our own
+    `relay add`); delta is not on the list and is refused."""
+    alpha = await start_instance(
+        "alpha", relay={"serve": True, "subscribers": ("beta.test:8443", "gamma.test")}
+    )
+    beta = await start_instance("beta", domain="beta.test:8443")
+    gamma = await start_instance("gamma")
+    delta = await start_instance("delta")
+    for inst, name in ((beta, "kv"), (gamma, "ov"), (delta, "dv")):
+        await inst.add_actor(name, ActorType.ORGANIZATION)
+    for inst in (beta, gamma, delta):
+        await relays.add_relay(inst.services, f"{alpha.base_url}/inbox")
+    await settle(alpha, beta, gamma, delta)
+    instance = alpha.services.uris.instance_actor
+    for inst in (beta, gamma):
+        [row] = await relay_rows(inst)
+        assert row.state is RelayState.ACCEPTED and row.actor_uri == instance
+    [refused] = await relay_rows(delta)
+    assert refused.state is RelayState.REJECTED
+
+    news = await post(beta, "kv", Draft(text="Über alpha weitergereicht"))
+    await settle(alpha, beta, gamma, delta)
+    assert news.uri in await public_timeline(client, gamma)
+    assert news.uri not in await public_timeline(client, delta)
+    async with alpha.sessionmaker() as session:
+        relayed = list(
+            await session.scalars(select(OutboxActivity).where(OutboxActivity.type == "Announce"))
+        )
+    assert [a.object_uri for a in relayed] == [news.uri]
+    # A redelivery of the same Create is not relayed twice.
+    await post_again(beta, news)
+    await settle(alpha, beta, gamma, delta)
+    async with alpha.sessionmaker() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(OutboxActivity)
+            .where(OutboxActivity.type == "Announce")
+        )
+    assert count == 1
+    # gamma leaves; beta's next post reaches nobody else.
+    await relays.remove_relay(gamma.services, f"{alpha.base_url}/inbox")
+    await settle(alpha, beta, gamma, delta)
+    later = await post(beta, "kv", Draft(text="Nach gammas Abschied"))
+    await settle(alpha, beta, gamma, delta)
+    assert later.uri not in await public_timeline(client, gamma)
+
+
+async def post_again(inst: Instance, status: Status) -> None:
+    """Queue the post's Create once more to the relay inboxes (a peer's redelivery)."""
+    async with inst.sessionmaker() as session:
+        actor = await get_actor(session, "kv")
+        [create] = await session.scalars(
+            select(OutboxActivity).where(OutboxActivity.object_uri == status.uri)
+        )
+        await enqueue(
+            session,
+            actor=actor,
+            activity={**json.loads(create.body), "id": create.uri + "#again"},
+            inboxes=await relay_inboxes(session),
+            now=inst.services.clock(),
+            policy=inst.services.policy,
+        )
+        await session.commit()
