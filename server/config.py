@@ -336,6 +336,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "mail",
             "visitors",
             "contacts",
+            "relay",
         }
     )
     if unknown:
