@@ -5,6 +5,7 @@ member, and a members-only group's announces are for members alone."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -20,11 +21,13 @@ from outbox.posts import Draft
 from outbox.timelines import Page, home_timeline
 from server import actions, groups
 from server.actions import ActionError
-from tests.conftest import Instance, StartInstance
+from tests.conftest import Instance, LoopbackResolver, StartInstance
+from tests.fakes import FakeRemote, Reply, shared_key
 from tests.helpers import settle
 from tests.test_news_federation import post
 
 AP = "application/activity+json"
+AS = "https://www.w3.org/ns/activitystreams"
 
 
 @dataclass
@@ -201,3 +204,86 @@ async def test_a_members_only_group_announces_to_members_alone(
             select(Follow).where(Follow.follower_uri == net.gamma.actor_uri("otto"))
         )
         assert row is not None and row.state is FollowState.PENDING
+
+
+@pytest.fixture
+async def guppe(resolver: LoopbackResolver) -> AsyncIterator[FakeRemote]:
+    fake = FakeRemote("guppe.example:8443", private_key_pem=shared_key())
+    await fake.start(resolver)
+    yield fake
+    await fake.stop()
+
+
+async def test_our_people_join_a_remote_group_and_post_to_it(
+    net: Net, guppe: FakeRemote, client: aiohttp.ClientSession
+) -> None:
+    """A Guppe-shaped remote group: joining is a Follow it Accepts; a post mentioning it
+    reaches its inbox; its Announce of another member's post (Lemmy's
+    `Announce{Create}` with the post on the group's origin) shows at home."""
+    group = guppe.add_person("wandern")
+    doc = guppe.docs["/users/wandern"]
+    assert isinstance(doc, dict)
+    doc["type"] = "Group"
+    acct = f"acct:wandern@{guppe.host}"
+    guppe.reply(
+        f"/.well-known/webfinger?resource={acct}",
+        Reply(
+            json={
+                "subject": acct,
+                "links": [{"rel": "self", "type": AP, "href": group}],
+            },
+            content_type="application/jrd+json",
+        ),
+    )
+    await actions.follow(net.beta.services, "erika", group)
+    await settle(*net.all)
+    [follow] = [b for _, _, b in guppe.received if b["type"] == "Follow"]
+    accept: dict[str, object] = {
+        "@context": AS,
+        "id": f"{group}/accepts/1",
+        "type": "Accept",
+        "actor": group,
+        "object": follow,
+    }
+    assert await guppe.post(client, f"{net.beta.base_url}/inbox", accept) == 202
+    await settle(*net.all)
+    async with net.beta.sessionmaker() as session:
+        row = await session.scalar(select(Follow).where(Follow.followed_uri == group))
+        assert row is not None and row.state is FollowState.ACCEPTED
+
+    mine = await post(net.beta, "erika", Draft(text=f"@wandern@{guppe.host} Wer kommt mit?"))
+    await settle(*net.all)
+    [create] = [b for _, _, b in guppe.received if b["type"] == "Create"]
+    note = create["object"]
+    assert isinstance(note, dict) and note["id"] == mine.uri
+    assert group in [t.get("href") for t in note["tag"] if isinstance(t, dict)]
+
+    other = f"{guppe.base}/users/hans"
+    guppe.add_person("hans")
+    page: dict[str, object] = {
+        "id": f"{other}/posts/7",
+        "type": "Page",
+        "name": "Tour am Sonntag",
+        "content": "<p>Treffpunkt 9 Uhr</p>",
+        "attributedTo": other,
+        "to": [group, AS + "#Public"],
+        "audience": group,
+    }
+    announce: dict[str, object] = {
+        "@context": AS,
+        "id": f"{group}/announces/7",
+        "type": "Announce",
+        "actor": group,
+        "to": [AS + "#Public"],
+        "cc": [f"{group}/followers"],
+        "object": {
+            "id": f"{other}/creates/7",
+            "type": "Create",
+            "actor": other,
+            "to": [group, AS + "#Public"],
+            "object": page,
+        },
+    }
+    assert await guppe.post(client, f"{net.beta.base_url}/inbox", announce) == 202
+    await settle(*net.all)
+    assert page["id"] in await home(net.beta, "erika")
