@@ -16,11 +16,13 @@ from sqlalchemy import delete, select
 from actors.contacts import add_block
 from actors.local import get_actor
 from actors.models import ActorType, Follow, FollowState
+from outbox import posts
+from outbox.models import Status
 from server import actions
 from server.actions import ActionError
 from server.services import Services
 
-__all__ = ["Members", "list_members", "remove_member", "set_members_only"]
+__all__ = ["Members", "list_members", "remove_member", "remove_post", "set_members_only"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +82,23 @@ async def set_members_only(svc: Services, name: str, *, members_only: bool) -> N
         actor.members_only = members_only
         await session.commit()
     await actions.update_actor(svc, name, locked=True if members_only else None)
+
+
+async def remove_post(svc: Services, name: str, status_id: int) -> str:
+    """Take a post out of the group (Undo of the group's Announce); `status_id` is the
+    post's or the group's boost of it. Returns the post's URI; ActionError when the group
+    did not distribute it."""
+    group_uri = await _group(svc, name)
+    async with svc.sessionmaker() as session:
+        status = await session.get(Status, status_id)
+        if status is not None and status.actor_uri == group_uri and status.reblog_of_id:
+            status = await session.get(Status, status.reblog_of_id)
+        if status is None:
+            raise ActionError(f"no post {status_id} on this instance")
+        group = await get_actor(session, name)
+        try:
+            await posts.unboost(session, svc.publish_context(), actor=group, target=status)
+        except posts.NewsError:
+            raise ActionError(f"{name} did not distribute post {status_id}") from None
+        await session.commit()
+        return status.uri

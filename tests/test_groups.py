@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from actors.local import get_actor
-from actors.models import ActorType, Follow, FollowState
+from actors.models import ActorType, Follow, FollowState, RoleName
 from inbox.models import InboxActivity
 from outbox import posts
 from outbox.models import Status, Visibility
@@ -24,6 +24,8 @@ from server.actions import ActionError
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, Reply, shared_key
 from tests.helpers import settle
+from tests.server.test_api import Api
+from tests.test_contact_requests import staff_token
 from tests.test_news_federation import post
 
 AP = "application/activity+json"
@@ -287,3 +289,41 @@ async def test_our_people_join_a_remote_group_and_post_to_it(
     assert await guppe.post(client, f"{net.beta.base_url}/inbox", announce) == 202
     await settle(*net.all)
     assert page["id"] in await home(net.beta, "erika")
+
+
+async def test_the_api_shows_members_and_lets_moderators_remove_posts_and_members(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    owner = await staff_token(net.alpha, "olga", "klima", RoleName.OWNER)
+    moderator = await staff_token(net.alpha, "moritz", "klima", RoleName.MODERATOR)
+    editor = await staff_token(net.alpha, "edith", "klima", RoleName.EDITOR)
+    api = Api(client, net.alpha)
+    listed = await api.call("GET", "/api/verbund/v1/group/members", editor)
+    assert listed.status == 200
+    assert net.gamma.actor_uri("max") in listed.json["members"]
+
+    news = await post(net.beta, "erika", Draft(text="@klima@alpha.test Hallo zusammen"))
+    await settle(*net.all)
+    async with net.alpha.sessionmaker() as session:
+        kept = await session.scalar(select(Status).where(Status.uri == news.uri))
+        assert kept is not None
+    path = f"/api/verbund/v1/group/posts/{kept.id}/remove"
+    removed = await api.call("POST", path, moderator)
+    assert removed.status == 200 and removed.json == {"removed": news.uri}
+    again = await api.call("POST", path, moderator)
+    assert again.status == 422 and "did not distribute" in again.json["error"]
+    await settle(*net.all)
+    assert news.uri not in await home(net.gamma, "max")
+
+    gone = "/api/verbund/v1/group/members/remove"
+    who = {"member": net.gamma.actor_uri("max")}
+    assert (await api.call("POST", gone, editor, json=who)).status == 403
+    assert (await api.call("POST", gone, moderator, json=who)).status == 200
+    missing = await api.call("POST", gone, moderator, json=who)
+    assert missing.status == 422 and "no member" in missing.json["error"]
+
+    settings = "/api/verbund/v1/group"
+    assert (await api.call("PATCH", settings, moderator, json={"members_only": True})).status == 403
+    switched = await api.call("PATCH", settings, owner, json={"members_only": True})
+    assert switched.status == 200 and switched.json == {"members_only": True}
+    assert (await api.call("PATCH", settings, owner, json={})).status == 422

@@ -16,6 +16,7 @@ from server.api import (
     contacts,
     directory,
     follow_requests,
+    groups,
     instance,
     oauth,
     polls,
@@ -51,6 +52,7 @@ def add_api_routes(app: web.Application) -> None:
         visitor_contacts,
         contacts,
         relays,
+        groups,
     ):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)

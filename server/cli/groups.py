@@ -1,7 +1,6 @@
 """`verbund group members|remove-member|members-only`: working groups (FEP-1b12).
 
-A group's announce of a member's post is a boost, so `verbund unboost GROUP POST`
-removes a post from the group; these commands are about its members.
+A group's announce of a member's post is a boost: `group remove-post` is the Undo of it.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import argparse
 from server import groups
 from server.cli.common import out as _print
 from server.cli.common import run_with_services
+from server.cli.news import find_status
 from server.services import Services
 
 
@@ -34,6 +34,16 @@ def cmd_remove_member(args: argparse.Namespace) -> None:
     run_with_services(args, run)
 
 
+def cmd_remove_post(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        async with svc.sessionmaker() as session:
+            status = await find_status(session, args.post)
+        uri = await groups.remove_post(svc, args.group, status.id)
+        _print(f"removed {uri} from {args.group} (Undo of its Announce)")
+
+    run_with_services(args, run)
+
+
 def cmd_members_only(args: argparse.Namespace) -> None:
     async def run(svc: Services) -> None:
         await groups.set_members_only(svc, args.group, members_only=args.setting == "on")
@@ -50,8 +60,7 @@ def register(
         "group",
         parents=[common],
         help="working groups: members and members-only",
-        description="A local Group actor announces its members' posts to its followers "
-        "(FEP-1b12). Remove a post from the group with `verbund unboost GROUP POST`.",
+        description="A local Group actor announces its members' posts to its followers (FEP-1b12).",
     )
     group_sub = group.add_subparsers(dest="group_command", required=True, metavar="ACTION")
     p = group_sub.add_parser("members", parents=[common], help="members and waiting requests")
@@ -63,6 +72,12 @@ def register(
     p.add_argument("group")
     p.add_argument("member", help="user@host or actor URL")
     p.set_defaults(func=cmd_remove_member)
+    p = group_sub.add_parser(
+        "remove-post", parents=[common], help="take a post out of the group (Undo Announce)"
+    )
+    p.add_argument("group")
+    p.add_argument("post", help="post number or URL, or the group's boost of it")
+    p.set_defaults(func=cmd_remove_post)
     p = group_sub.add_parser(
         "members-only", parents=[common], help="only members see the group's posts (on|off)"
     )
