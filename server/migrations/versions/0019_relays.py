@@ -4,8 +4,8 @@ One row per relay inbox: what our instance actor's Follow named (as:Public or th
 actor), that Follow's id (the relay's Accept or Reject is matched by it), the relay actor
 once known, and the state (pending, accepted, rejected).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-04 02:00:00
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import actors.base
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
