@@ -19,6 +19,7 @@ __all__ = [
     "profile",
     "regions",
     "relations",
+    "relays",
     "remote",
     "snowflake",
     "uris",

@@ -43,6 +43,8 @@ class Actor(Base):
     discoverable: Mapped[bool] = mapped_column(Boolean, default=True)
     is_instance: Mapped[bool] = mapped_column(Boolean, default=False)
     hide_collections: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A Group whose posts only its members (accepted followers) see (outbox.groups).
+    members_only: Mapped[bool] = mapped_column(Boolean, default=False)
     private_key_pem: Mapped[str]
     public_key_pem: Mapped[str]
     created_at: Mapped[datetime]

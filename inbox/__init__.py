@@ -4,7 +4,7 @@ from the stored record.
 Must not import `server`, nor send HTTP itself: replies go through `outbox`'s public
 modules. Other packages use the modules listed in `__all__` (wiring the receiver, the
 writers and the processor); the handlers (`handlers`, `polls`, `posts`, `reactions`,
-`relations`, `rows`) are reached only through `inbox.process`.
+`groups`, `relations`, `relays`, `rows`) are reached only through `inbox.process`.
 """
 
 __all__ = ["context", "models", "process", "receive", "store"]

@@ -61,6 +61,9 @@ class HandlerContext:
     now: datetime
     # Signed GET of a remote object; only prefetchers use it (never inside a transaction).
     fetch_object: ObjectFetcher | None = None
+    # Serving as a relay (config `relay`): the instance domains that may subscribe; None
+    # when not serving.
+    relay_subscribers: frozenset[str] | None = None
 
     @property
     def policy(self) -> FederationPolicy:

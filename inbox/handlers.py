@@ -20,10 +20,12 @@ from federation.actors import ACTOR_TYPES
 from inbox.contacts import is_contact_note
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
+from inbox.groups import distribute_group_posts
 from inbox.links import on_link_answer, on_offer, on_undo_link, relay_news
 from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
+from inbox.relays import relay_for_subscribers
 
 log = logging.getLogger("verbund.inbox")
 
@@ -85,6 +87,8 @@ async def on_creates_unless_contact(
     if kept:
         await on_creates(ctx, session, kept)
         await relay_news(ctx, session, kept)  # a linked branch's news, stored just now
+        await distribute_group_posts(ctx, session, kept)
+        await relay_for_subscribers(ctx, session, kept)
 
 
 async def on_accept_any(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:

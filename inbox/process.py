@@ -111,8 +111,10 @@ class InboxProcessor:
         on_outbox: Callable[[], None] = lambda: None,
         batch_size: int = 200,
         fetch_object: ObjectFetcher | None = None,
+        relay_subscribers: frozenset[str] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._relay_subscribers = relay_subscribers
         self._directory = directory
         self._uris = uris
         self._clock = clock
@@ -158,7 +160,13 @@ class InboxProcessor:
             return [_Pending(*row) for row in rows]
 
     def _context(self) -> HandlerContext:
-        return HandlerContext(self._directory, self._uris, self._clock(), self.fetch_object)
+        return HandlerContext(
+            self._directory,
+            self._uris,
+            self._clock(),
+            self.fetch_object,
+            relay_subscribers=self._relay_subscribers,
+        )
 
     async def _prefetch(
         self, batch: Sequence[_Pending]
@@ -204,7 +212,13 @@ class InboxProcessor:
         now: datetime,
     ) -> int:
         """Run the handlers of `items` (claimed by this processor); mark them processed."""
-        ctx = HandlerContext(self._directory, self._uris, now, self.fetch_object)
+        ctx = HandlerContext(
+            self._directory,
+            self._uris,
+            now,
+            self.fetch_object,
+            relay_subscribers=self._relay_subscribers,
+        )
         run: list[Incoming] = []  # consecutive records whose spec handles them as a batch
         run_spec: HandlerSpec | None = None
         for item in items:

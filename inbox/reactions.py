@@ -20,8 +20,9 @@ from actors.snowflake import snowflake
 from federation.activities import Activity, AsObject, fits_uri
 from federation.actors import is_http_url, same_origin
 from federation.errors import FetchError, ParseError
-from federation.posts import Post, parse_post
+from federation.posts import PUBLIC_COLLECTION, Post, parse_post
 from inbox.context import HandlerContext, Incoming, ignore
+from inbox.relays import is_relay
 from inbox.rows import (
     Audience,
     followers_uri,
@@ -125,6 +126,29 @@ def _trusted_embedded(obj: AsObject | None, booster: str) -> AsObject | None:
     return None
 
 
+def _group_vouched(act: Incoming, announced: _Announced) -> AsObject | None:
+    """A post a `Group` relays in its author's Create that is addressed to that group
+    (to, cc or audience: the group or its followers): taken as the group sent it, even
+    when not public. The author's server serves a members-only post to nobody here, and
+    FEP-1b12 has the group's Announce vouch for what it wraps; the post is shown only as
+    the group's boost, to the group's followers."""
+    value, create = announced.value, announced.relayed_create
+    if act.actor is None or act.actor.type != "Group" or create is None or value is None:
+        return None
+    authors = value.attributed_to
+    if not value.embedded or value.id is None or not authors or create.actor != authors[0]:
+        return None
+    if not same_origin(value.id, authors[0]):
+        return None
+    wire = value.wire or {}
+    names: set[object] = set()
+    for key in ("to", "cc", "audience"):
+        field = wire.get(key)
+        names.update(field if isinstance(field, list) else [field])
+    group = {act.actor_uri, act.actor.followers_uri}
+    return value if names & group else None
+
+
 async def prefetch_announce(
     ctx: HandlerContext,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -152,7 +176,10 @@ async def prefetch_announce(
         if (
             await is_stored(session, target)
             or await tombstoned(session, target)
-            or not await local_followers(session, ctx.uris.base_url, activity.actor)
+            or not (
+                await local_followers(session, ctx.uris.base_url, activity.actor)
+                or await is_relay(session, activity.actor)
+            )
         ):
             return {}
     fetched = await _fetch_post(ctx, target)
@@ -223,11 +250,13 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
         ignore(act, announced.reason or "the boosted id is too long")
         return
     sent = _trusted_embedded(act.activity.object, act.actor_uri)
+    vouched = _group_vouched(act, announced)
     if sent is None:
         sent = act.objects.get(target)
         fetched_id = sent.id if sent else None
         if fetched_id is not None and fetched_id != target:
             target = fetched_id  # the Announce named a Create; its object is the post
+    sent = sent or vouched
     if await tombstoned(session, act.id):
         ignore(act, "it was undone before it arrived")
         return
@@ -235,6 +264,9 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
         return
     followers = set(await local_followers(session, ctx.uris.base_url, act.actor_uri))
     known = await status_by_uri(session, target)
+    if not followers and await is_relay(session, act.actor_uri):
+        await _keep_relayed(ctx, session, act, target, known, sent)
+        return
     if not followers and (known is None or known.local_actor_id is None):
         ignore(act, "nobody here follows the booster and the post is not ours")
         return
@@ -243,7 +275,7 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
         ignore(act, f"the boosted post {target} is unavailable, deleted or itself a boost")
         return
     public = original.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)
-    if not public and original.actor_uri != act.actor_uri:
+    if not public and original.actor_uri != act.actor_uri and vouched is None:
         # Mastodon ignores boosts of non-public posts except self-boosts
         ignore(act, "a boost of someone else's non-public post")
         return
@@ -282,6 +314,25 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
     # for a notification, not for a timeline entry.
     audience = Audience(followers=followers, addressed=set(), mentioned=set())
     await add_to_timelines(session, wrapper_id, audience.home_timelines(visibility))
+
+
+async def _keep_relayed(
+    ctx: HandlerContext,
+    session: AsyncSession,
+    act: Incoming,
+    target: str,
+    known: Status | None,
+    sent: AsObject | None,
+) -> None:
+    """A relay's Announce: keep the announced post if it is public (it then shows on the
+    federated timeline); the relay is no booster, so no wrapper and no boost count."""
+    if known is not None:
+        return
+    post = _post_of(sent)
+    if post is None or not PUBLIC_COLLECTION.intersection((*post.to, *post.cc)):
+        ignore(act, "a relay announced a post that is unknown, unavailable or not public")
+        return
+    await _boosted_post(ctx, session, act, target, sent)
 
 
 def _undone(

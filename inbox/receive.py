@@ -105,15 +105,31 @@ def read_activity(raw: bytes) -> Envelope:
         raise InboxError(400, str(exc)) from None
 
 
-def check_origins(activity: Envelope) -> None:
-    """Activity ids, and the ids of objects it creates/changes, share the actor's origin."""
+def check_origins(activity: Envelope, *, local_base: str | None = None) -> None:
+    """Activity ids, and the ids of objects it creates/changes, share the actor's origin.
+
+    One exception: an `Undo` may name one of our own activities (id and actor on
+    `local_base`, our origin) — ActivityRelay answers our unsubscribe with
+    `Undo{object: our Undo}`. Undoing takes back only the sender's own relations, so
+    naming ours can change nothing else.
+    """
     if not same_origin(activity.id, activity.actor):
         raise InboxError(400, "activity id is not on the actor's origin")
     if activity.type not in _SAME_ORIGIN_OBJECT_TYPES:
         return
     # `object` may be a list (a Create of several objects): each one is checked.
     for claim in activity.claims:
+        if activity.type == "Undo" and local_base and _ours(claim, local_base):
+            continue
         _check_object_origin(claim, activity.type, activity.actor)
+
+
+def _ours(claim: Claim, local_base: str) -> bool:
+    return (
+        claim.id is not None
+        and same_origin(claim.id, local_base)
+        and (claim.actor is None or same_origin(claim.actor, local_base))
+    )
 
 
 def _check_object_origin(claim: Claim, act_type: str, actor: str) -> None:
@@ -189,8 +205,10 @@ class InboxReceiver:
         policy: FederationPolicy,
         url_scheme: str = "https",
         limits: InboxLimits | None = None,
+        local_base: str | None = None,
     ) -> None:
         self._url_scheme = url_scheme
+        self._local_base = local_base
         self._limits = limits or InboxLimits()
         self._committer = committer
         self._resolver = resolver
@@ -235,7 +253,7 @@ class InboxReceiver:
         if only_from is not None and actor != only_from:
             raise InboxError(403, "this inbox takes activities from one actor only")
         self._limits.charge(host, actor, act_type)
-        check_origins(activity)
+        check_origins(activity, local_base=self._local_base)
         await self._committer.store(
             InboxRow(activity.id, actor, act_type, recipient_uri, body.decode("utf-8"), now)
         )

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
+from actors.relays import AS_PUBLIC
 from federation.activities import fits_uri
 from inbox.contacts import (
     answer_received,
@@ -23,6 +24,7 @@ from inbox.contacts import (
 from inbox.context import HandlerContext, Incoming
 from inbox.posts import forget_actor_posts, on_delete_object
 from inbox.reactions import on_undo_announce, on_undo_like
+from inbox.relays import answer_from_relay, follow_of_instance_actor, undo_from_relay
 from outbox.follows import accept_follow, embeddable_follow, find_follow, remove_follows_between
 
 log = logging.getLogger("verbund.inbox")
@@ -48,6 +50,9 @@ def _object_id(act: Incoming) -> str | None:
 
 
 async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    if _object_id(act) in (ctx.uris.instance_actor, AS_PUBLIC):
+        await follow_of_instance_actor(ctx, session, act)
+        return
     local = await local_actor_by_uri(ctx, session, _object_id(act))
     if local is None or act.actor is None:
         return
@@ -142,6 +147,8 @@ async def _answer_contact(
 
 
 async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    if await answer_from_relay(ctx, session, act, accepted=True):
+        return
     row = await _our_follow(session, act)
     if row is not None:
         row.state = FollowState.ACCEPTED
@@ -151,6 +158,8 @@ async def on_accept(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
 
 async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Reject of a pending request drops it; after acceptance it ends the follow."""
+    if await answer_from_relay(ctx, session, act, accepted=False):
+        return
     row = await _our_follow(session, act)
     await _answer_contact(ctx, session, act, row, accepted=False)
     if row is not None:
@@ -158,6 +167,8 @@ async def on_reject(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
 
 
 async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
+    if await undo_from_relay(ctx, session, act):
+        return
     obj = act.activity.object
     inner_id = obj.id if obj else None
     embedded = obj if obj is not None and obj.embedded else None

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, RemoteActor
+from actors.relays import relay_inboxes
 from actors.uris import LocalUris
 from federation.rendering import PUBLIC
 from outbox.models import Activity, Delivery, Visibility
@@ -50,13 +51,16 @@ async def _recipient_inboxes(
     visibility: str,
     addressed: Iterable[RemoteActor],
 ) -> set[str]:
-    """Followers (collapsed onto shared inboxes) unless direct, plus addressed actors.
+    """Followers (collapsed onto shared inboxes) unless direct, plus addressed actors,
+    plus the subscribed relays for a public post (FEP-ae0c; Mastodon relays public posts).
 
     Our own inboxes are skipped: local readers get the post through timelines here.
     """
     inboxes: set[str] = set()
     if visibility != Visibility.DIRECT:
         inboxes |= await follower_inboxes(session, actor_uri)
+    if visibility == Visibility.PUBLIC:
+        inboxes |= await relay_inboxes(session)
     inboxes |= {_inbox_of(a) for a in addressed}
     return {i for i in inboxes if not uris.is_local(i)}
 

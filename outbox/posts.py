@@ -48,6 +48,7 @@ from outbox.documents import (
     render_create,
     tags_of,
 )
+from outbox.groups import distribute_local_post
 from outbox.models import Activity, Delivery, Mention, Poll, Status, TimelineEntry, Visibility
 from outbox.polls import PollDraft, PollError, check_draft, new_local_poll
 from outbox.publish import new_activity_uri
@@ -265,7 +266,18 @@ async def publish(
         visibility=status.visibility,
         addressed=addressed,
     )
-    await ctx.send(session, actor, render_create(status, poll=poll), inboxes, now)
+    create = render_create(status, poll=poll)
+    await ctx.send(session, actor, create, inboxes, now)
+    await distribute_local_post(
+        session,
+        author_uri=actor_uri,
+        uris=ctx.uris,
+        status=status,
+        create=create,
+        mentioned=mentioned_uris,
+        now=now,
+        policy=ctx.policy,
+    )
     return status
 
 

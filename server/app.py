@@ -92,6 +92,7 @@ def create_app(
                 policy=svc.policy,
                 url_scheme=config.instance.scheme,
                 limits=limits.inbox,
+                local_base=svc.uris.base_url,
             )
             stop = asyncio.Event()
             task = None

@@ -210,6 +210,16 @@ class ContactsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RelayConfig:
+    """Acting as a relay (FEP-ae0c) for the instances in `subscribers` (domains as in
+    `instance.domain`): their instance actors may subscribe, and their public posts are
+    announced to the other subscribers. Off unless `serve`."""
+
+    serve: bool = False
+    subscribers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -228,6 +238,7 @@ class Config:
     visitors: VisitorPolicy = field(default_factory=VisitorPolicy)
 
     contacts: ContactsConfig = field(default_factory=ContactsConfig)
+    relay: RelayConfig = field(default_factory=RelayConfig)
     path: Path | None = None
 
 
@@ -330,6 +341,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "mail",
             "visitors",
             "contacts",
+            "relay",
         }
     )
     if unknown:
@@ -461,6 +473,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         mail=_parse_mail(_Section(data, "mail"), base=path.parent if path else None),
         visitors=_parse_visitors(_Section(data, "visitors")),
         contacts=_parse_contacts(_Section(data, "contacts")),
+        relay=_parse_relay(_Section(data, "relay"), own_domain=instance.domain),
         path=path,
     )
 
@@ -666,6 +679,21 @@ def _parse_contacts(sec: _Section) -> ContactsConfig:
     )
     sec.finish()
     return contacts
+
+
+def _parse_relay(sec: _Section, *, own_domain: str) -> RelayConfig:
+    subscribers: list[str] = []
+    for raw in sec.get_str_list("subscribers"):
+        domain = raw.strip().lower()
+        if not _DOMAIN_RE.match(domain):
+            raise ConfigError(
+                f"relay.subscribers must hold instance domains (host or host:port), got {raw!r}"
+            )
+        if domain != own_domain and domain not in subscribers:
+            subscribers.append(domain)
+    relay = RelayConfig(serve=sec.get_bool("serve", False), subscribers=tuple(subscribers))
+    sec.finish()
+    return relay
 
 
 _SQLITE_PREFIX = "sqlite+aiosqlite:///"

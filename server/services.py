@@ -90,6 +90,9 @@ class Services:
                 allow_private=self.config.federation.allow_private_addresses,
                 policy=self.policy,
             ),
+            relay_subscribers=(
+                frozenset(self.config.relay.subscribers) if self.config.relay.serve else None
+            ),
         )
 
 

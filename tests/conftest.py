@@ -49,6 +49,7 @@ from server.config import (
     InstanceConfig,
     LimitsConfig,
     MailConfig,
+    RelayConfig,
     ServerConfig,
 )
 from server.runtime import start_server
@@ -355,6 +356,7 @@ async def start_instance(
         limits: Mapping[str, Any] | None = None,
         directory: Mapping[str, Any] | None = None,
         contacts: Mapping[str, Any] | None = None,
+        relay: Mapping[str, Any] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         processor: bool = False,
         mail: MailConfig | None = None,
@@ -364,7 +366,8 @@ async def start_instance(
     ) -> Instance:
         """`server` overrides ServerConfig fields (timeouts, a fixed port), `limits`
         LimitsConfig's, with `monotonic` as the limiters' clock, `directory`
-        DirectoryConfig's (`peers` a tuple), `contacts` ContactsConfig's; the rest are
+        DirectoryConfig's (`peers` a tuple), `contacts` ContactsConfig's, `relay`
+        RelayConfig's; the rest are
         FederationConfig's. Like the delivery worker, the inbox processor runs only when a
         test steps it (`settle`, `run_once`); `processor=True` runs it in the background.
         `mail` is the `[mail]` section (none by default), `visitors` overrides
@@ -384,6 +387,7 @@ async def start_instance(
             mail=mail,
             visitors=VisitorPolicy(**(visitors or {})),
             contacts=ContactsConfig(**(contacts or {})),
+            relay=RelayConfig(**(relay or {})),
         )
         engine = db.create_engine(database)
         async with db.create_sessionmaker(engine)() as session:

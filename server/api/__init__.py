@@ -16,10 +16,12 @@ from server.api import (
     contacts,
     directory,
     follow_requests,
+    groups,
     instance,
     links,
     oauth,
     polls,
+    relays,
     statuses,
     timelines,
     verbund,
@@ -51,6 +53,8 @@ def add_api_routes(app: web.Application) -> None:
         visitor_contacts,
         contacts,
         links,
+        relays,
+        groups,
     ):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)

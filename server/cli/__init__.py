@@ -25,10 +25,12 @@ from server.cli import (
     deliveries,
     directory,
     follows,
+    groups,
     instance,
     links,
     news,
     profile,
+    relays,
     visitors,
 )
 from server.cli.common import CliError, err
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     links.register(sub, common)
     register_peer_commands(directory.register(sub, common), common)
     visitors.register(sub, common)
+    relays.register(sub, common)
+    groups.register(sub, common)
     return parser
 
 

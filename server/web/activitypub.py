@@ -255,6 +255,8 @@ async def outbox(request: web.Request) -> web.Response:
 
 def add_activitypub_routes(app: web.Application) -> None:
     app.router.add_post("/inbox", inbox_post)
+    # The instance actor's own inbox, as its document names it (relays answer there).
+    app.router.add_post("/actor/inbox", inbox_post)
     app.router.add_post("/users/{username}/inbox", inbox_post)
     app.router.add_get("/users/{username}/followers", with_error_pages(followers))
     app.router.add_get("/users/{username}/following", with_error_pages(following))

@@ -346,3 +346,21 @@ def test_contacts_defaults_and_bounds_name_the_key() -> None:
             parse_config({"instance": {"domain": "a.example"}, "contacts": {key: value}})
     with pytest.raises(ConfigError, match=r"unknown key contacts\.limit"):
         parse_config({"instance": {"domain": "a.example"}, "contacts": {"limit": 1}})
+
+
+def test_relay_section_names_subscriber_domains(tmp_path: Path) -> None:
+    path = tmp_path / "verbund.toml"
+    path.write_text(
+        '[instance]\ndomain = "relay.example"\n'
+        '[relay]\nserve = true\nsubscribers = ["A.example", "b.example:8443", "relay.example"]\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.relay.serve is True
+    assert config.relay.subscribers == ("a.example", "b.example:8443")
+    path.write_text(
+        '[instance]\ndomain = "relay.example"\n[relay]\nsubscribers = ["https://x/"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"relay\.subscribers must hold instance domains"):
+        load_config(path)
