@@ -377,6 +377,7 @@ class ContactState(enum.StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # received side: the sender took the Follow back (Undo)
 
 
 class ContactBox(enum.StrEnum):
@@ -430,4 +431,31 @@ class ContactBlock(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     blocker_uri: Mapped[str]
     blocked_uri: Mapped[str]
+    created_at: Mapped[datetime]
+
+
+class ContactDirection(enum.StrEnum):
+    """Which way a message of a contact request's thread went, seen from its row's side."""
+
+    IN = "in"  # from the other side
+    OUT = "out"  # from our side
+
+
+class ContactMessage(Base):
+    """A direct message between the two sides of a pending contact request (its thread).
+
+    `note_uri` is the Note's id, so that a message processed twice is stored once. On
+    the requester's side of an anonymous request, what the recipient says to the alias is
+    kept here only, never as a status of the alias."""
+
+    __tablename__ = "contact_messages"
+    __table_args__ = (UniqueConstraint("request_id", "note_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("contact_requests.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[ContactDirection] = mapped_column(str_enum(ContactDirection, 3))
+    text: Mapped[str]
+    note_uri: Mapped[str]
     created_at: Mapped[datetime]

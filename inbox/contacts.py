@@ -11,18 +11,22 @@ request. Follows from an actor the recipient blocked are dropped (after the 202)
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.contacts import is_blocked, pending_between
-from actors.models import ContactBox, ContactRequest, ContactState
+from actors.aliases import ALIAS_PREFIX, alias_by_name
+from actors.contacts import add_message, is_blocked, pending_between, pending_with
+from actors.models import ContactBox, ContactDirection, ContactRequest, ContactState
 from actors.uris import LocalUris
-from federation.contacts import parse_contact_terms
+from federation.activities import ids_of
+from federation.contacts import MAX_MESSAGE, parse_contact_terms
+from federation.content import plain_text
 from federation.policy import FederationPolicy
-from inbox.context import Incoming
+from inbox.context import HandlerContext, Incoming
 from outbox.contacts import conclude_anonymous, record_outcome
 
 log = logging.getLogger("verbund.inbox")
@@ -68,9 +72,79 @@ async def receive_contact_request(
     await session.flush()
 
 
+# The mentions a direct message starts with (`@kv`, `@anon-x@beta.example`): the thread
+# shows the text only.
+_LEADING_MENTIONS = re.compile(r"^(?:@[\w.\-]+(?:@[\w.\-:\[\]]+)?[\s,:]*)+")
+PUBLIC = frozenset(("https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public"))
+
+
+def _direct_text(act: Incoming) -> tuple[str, str, list[str]] | None:
+    """(note id, plain text, addressees) of a Create of a direct Note, else None: a Note
+    addressed to named actors only (no Public, no collection we can tell apart: any
+    addressee that is not one of ours is simply not looked at)."""
+    obj = act.activity.object
+    wire = obj.wire if obj is not None and obj.embedded else None
+    if obj is None or wire is None or obj.id is None or obj.type_in(("Note",)) is None:
+        return None
+    audience = [
+        *act.activity.to,
+        *act.activity.cc,
+        *ids_of(wire.get("to")),
+        *ids_of(wire.get("cc")),
+    ]
+    if any(a in PUBLIC for a in audience):
+        return None
+    content = wire.get("content")
+    text = plain_text(content) if isinstance(content, str) else ""
+    text = _LEADING_MENTIONS.sub("", text).strip()[:MAX_MESSAGE]
+    return obj.id, text, list(dict.fromkeys(audience))
+
+
+async def file_contact_reply(
+    session: AsyncSession, act: Incoming, *, uris: LocalUris, now: datetime
+) -> bool:
+    """A direct message between the two sides of a pending contact request joins the
+    request's thread. Returns whether the Create must not become a status: a message to an
+    alias is kept in the thread only (from its one recipient) or dropped (from anyone
+    else, e.g. through the shared inbox); a message to any other actor of ours stays an
+    ordinary direct message besides."""
+    direct = _direct_text(act)
+    if direct is None:
+        return False
+    note_uri, text, audience = direct
+    drop = False
+    for uri in audience:
+        name = uris.username_of(uri)
+        if not name:
+            continue
+        is_alias = name.lower().startswith(ALIAS_PREFIX)
+        alias = await alias_by_name(session, name) if is_alias else None
+        if alias is not None:
+            drop = True
+            if alias.alias_of_id is None or act.actor_uri != alias.alias_for_uri:
+                log.info("ignoring Create %s: addressed to an alias by another", act.id)
+                continue
+        ours = uris.actor(alias.username) if alias is not None else uri
+        row = await pending_with(session, ours=ours, other=act.actor_uri, alias=alias is not None)
+        if row is not None and text:
+            await add_message(
+                session, row, direction=ContactDirection.IN, text=text, note_uri=note_uri, now=now
+            )
+    return drop
+
+
 def _origin(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+async def keeps_as_status(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> bool:
+    """Whether a received Create goes on to become a status: not the message that
+    accompanies a contact request (`is_contact_note`), nor a message to an alias
+    (`file_contact_reply`)."""
+    if await is_contact_note(session, act):
+        return False
+    return not await file_contact_reply(session, act, uris=ctx.uris, now=ctx.now)
 
 
 async def is_contact_note(session: AsyncSession, act: Incoming) -> bool:

@@ -16,7 +16,8 @@ Must not import `inbox`.
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,12 @@ from federation.documents import AS_CONTEXT, format_datetime
 from federation.policy import FederationPolicy
 from outbox.follows import FollowError, find_follow, send_follow
 from outbox.publish import enqueue, new_activity_uri
+
+
+def alias_delay(most: float) -> timedelta:
+    """A random hold-back of up to `most` seconds (`contacts.alias_delay_seconds`) for what
+    an alias sends, so that its deliveries' time does not follow the real actor's."""
+    return timedelta(seconds=secrets.SystemRandom().uniform(0, most)) if most > 0 else timedelta(0)
 
 
 def addressee(target: RemoteActor) -> Addressee:

@@ -20,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.aliases import Disclosure, alias_by_name, create_alias
-from actors.contacts import due_requests
+from actors.contacts import add_message, due_requests
 from actors.models import (
     Actor,
     ContactBox,
+    ContactDirection,
     ContactRequest,
     ContactState,
     Follow,
@@ -45,7 +46,7 @@ async def _send_note(
     actor_uri: str,
     target: RemoteActor,
     text: str,
-    follow_uri: str,
+    follow_uri: str | None,
     now: datetime,
     policy: FederationPolicy,
     not_before: datetime | None = None,
@@ -193,6 +194,38 @@ async def conclude_anonymous(
         return
     await delete_alias(session, alias=alias, target=target, uris=uris, now=now, policy=policy)
     row.sender_uri = row.requester_uri
+
+
+async def send_contact_reply(
+    session: AsyncSession,
+    *,
+    request: ContactRequest,
+    actor: Actor,
+    actor_uri: str,
+    target: RemoteActor,
+    text: str,
+    now: datetime,
+    policy: FederationPolicy,
+    not_before: datetime | None = None,
+) -> None:
+    """A direct message to the other side of a pending request, kept in its thread. It
+    names no earlier object (no `inReplyTo`, no `contactRequest`): from an alias it must
+    carry nothing but the alias's own ids; a Verbund recipient files it by the two
+    actors. The caller checks the state and the length."""
+    note_uri = await _send_note(
+        session,
+        actor=actor,
+        actor_uri=actor_uri,
+        target=target,
+        text=text,
+        follow_uri=None,
+        now=now,
+        policy=policy,
+        not_before=not_before,
+    )
+    await add_message(
+        session, request, direction=ContactDirection.OUT, text=text, note_uri=note_uri, now=now
+    )
 
 
 def _settle(row: ContactRequest, state: ContactState, now: datetime) -> None:

@@ -6,10 +6,9 @@ Orchestration only: resolve names and handles, then call `outbox` and `actors`.
 from __future__ import annotations
 
 import enum
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +36,7 @@ from federation.errors import ParseError
 from federation.text import load_json
 from federation.webfinger import parse_acct
 from inbox.models import InboxActivity
+from outbox.aliases import alias_delay
 from outbox.contacts import (
     accept_contact,
     decline_contact,
@@ -352,14 +352,14 @@ class ContactRefusedError(ActionError):
         self.reason = reason
 
 
+class ContactConflictError(ActionError):
+    """The request is no longer pending (decided, expired or withdrawn): the API answers
+    409; the message names its state."""
+
+
 async def contact_views(svc: Services, rows: list[ContactRequest]) -> list[ContactView]:
     async with svc.sessionmaker() as session:
         return await actor_contact_views(session, svc.uris, svc.config.instance.host, rows)
-
-
-def _alias_delay(most: float) -> timedelta:
-    """A random hold-back of up to `most` seconds for an alias's first deliveries."""
-    return timedelta(seconds=secrets.SystemRandom().uniform(0, most)) if most > 0 else timedelta(0)
 
 
 async def send_contact(
@@ -442,7 +442,7 @@ async def send_contact(
                     user_id=user_id,
                     uris=svc.uris,
                     policy=svc.policy,
-                    delay=_alias_delay(limits.alias_delay_seconds),
+                    delay=alias_delay(limits.alias_delay_seconds),
                 )
             else:
                 row = await send_contact_request(

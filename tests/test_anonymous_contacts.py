@@ -263,6 +263,20 @@ async def test_declined_anonymous_request_deletes_the_alias_and_reveals_nothing(
     request_id = await send_anonymously(net, client, [])
     alias = await alias_of_erika(net)
     alias_uri = beta.actor_uri(alias.username)
+    # A reply each way before the decision: kv asks the alias, erika answers through it.
+    asked = await Api(client, alpha).call(
+        "POST", f"{BASE}/{request_id}/reply", net.moderator, json={"message": "Wer fragt?"}
+    )
+    assert asked.status == 200, asked.body
+    await settle(alpha, beta)
+    [sent] = await actions.list_contacts(beta.services, "erika", box=ContactBox.SENT)
+    answered = await Api(client, beta).call(
+        "POST", f"{BASE}/{sent.request.id}/reply", net.erika, json={"message": "Eine Nachbarin."}
+    )
+    assert answered.status == 200, answered.body
+    await settle(alpha, beta)
+    [shown] = await actions.list_contacts(alpha.services, "kv", box=ContactBox.RECEIVED)
+    assert [m.text for m in shown.messages] == ["Wer fragt?", "Eine Nachbarin."]
     declined = await Api(client, alpha).call("POST", f"{BASE}/{request_id}/decline", net.moderator)
     assert declined.status == 200, declined.body
     await settle(alpha, beta)

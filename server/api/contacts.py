@@ -15,7 +15,7 @@ from actors.accounts import Action
 from actors.contacts import ContactView
 from actors.models import ContactBox, ContactState
 from actors.regions import region_name
-from server import actions, keys
+from server import actions, contact_actions, keys
 from server.api.common import (
     ApiError,
     Caller,
@@ -57,7 +57,19 @@ def contact_json(view: ContactView) -> Json:
             },
             "interests": list(view.interests),
         },
+        "messages": [
+            {
+                "direction": m.direction.value,
+                "text": m.text,
+                "created_at": api_datetime(m.created_at),
+            }
+            for m in view.messages
+        ],
     }
+
+
+def _conflict(exc: actions.ContactConflictError) -> ApiError:
+    return ApiError(409, f"Conflict: {exc}", "not_pending")
 
 
 def _refused(exc: actions.ContactRefusedError) -> ApiError:
@@ -172,10 +184,57 @@ async def block(request: web.Request) -> web.Response:
     return await _decide(request, accept=False, block=True)
 
 
+async def _own(request: web.Request, caller: Caller) -> ContactView:
+    """The request of the path that the acting actor sent or received, else 404."""
+    try:
+        return await contact_actions.contact_view(
+            request.app[keys.SERVICES], caller.actor.username, request.match_info["id"]
+        )
+    except actions.ActionError:
+        raise not_found() from None
+
+
+async def show_contact(request: web.Request) -> web.Response:
+    """One request with its thread (`messages`)."""
+    caller = await require_user(request, "read:follows")
+    return json_response(contact_json(await _own(request, caller)))
+
+
+async def reply(request: web.Request) -> web.Response:
+    """`{message}`: a direct message to the other side of a pending request (received:
+    needs `decide_requests`; sent: `follow`). 409 once the request is not pending."""
+    caller = await require_user(request, "write:follows")
+    view = await _own(request, caller)
+    needed = Action.DECIDE_REQUESTS if view.request.box == ContactBox.RECEIVED else Action.FOLLOW
+    if not caller.ctx.can(needed):
+        raise not_allowed()
+    body = await _body(request)
+    message = body.get("message")
+    if not isinstance(message, str):
+        raise validation_failed("message must be a string")
+    try:
+        view = await contact_actions.reply_contact(
+            request.app[keys.SERVICES],
+            caller.actor.username,
+            request.match_info["id"],
+            message,
+            wake=request.app[keys.OUTBOX_WAKE].set,
+        )
+    except actions.ContactConflictError as exc:
+        raise _conflict(exc) from None
+    except actions.ContactRefusedError as exc:
+        raise _refused(exc) from None
+    except actions.ActionError as exc:
+        raise validation_failed(str(exc)) from None
+    return json_response(contact_json(view))
+
+
 def add_routes(app: web.Application) -> None:
     r = Routes(app)
     r.get("/api/verbund/v1/contact_requests", list_contacts)
     r.post("/api/verbund/v1/contact_requests", create_contact)
+    r.get(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}", show_contact)
+    r.post(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}/reply", reply)
     r.post(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}/accept", accept)
     r.post(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}/decline", decline)
     r.post(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}/block", block)
