@@ -19,6 +19,7 @@ __all__ = [
     "regions",
     "relations",
     "remote",
+    "reports",
     "snowflake",
     "uris",
     "visitors",

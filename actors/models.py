@@ -67,6 +67,10 @@ class Actor(Base):
         ForeignKey("actors.id", ondelete="CASCADE"), default=None, index=True
     )
     alias_for_uri: Mapped[str | None] = mapped_column(default=None)
+    # When the alias was retired (declined, expired). `alias_of_id` outlives it by the
+    # report window (`contacts.report_window`), so that a report of the alias that
+    # arrives after the Reject still names the real actor; then it is cleared.
+    alias_retired_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ActorInterest(Base):
@@ -459,3 +463,31 @@ class ContactMessage(Base):
     text: Mapped[str]
     note_uri: Mapped[str]
     created_at: Mapped[datetime]
+
+
+class ReportState(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Report(Base):
+    """A report (`Flag`) another instance sent about one of our actors, for our operators.
+
+    `reporter_uri` is the Flag's actor (an instance actor, as Mastodon sends it);
+    `object_uris` what it named besides the actor (posts, direct messages). When the
+    reported actor is an anonymous contact alias, `real_actor_uri` is who stood behind it
+    (known only here, on the requester's instance)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("flag_uri", "reported_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    flag_uri: Mapped[str]
+    reporter_uri: Mapped[str]
+    reported_uri: Mapped[str] = mapped_column(index=True)
+    real_actor_uri: Mapped[str | None] = mapped_column(default=None)
+    object_uris: Mapped[list[Any]] = mapped_column(default=list)
+    comment: Mapped[str] = mapped_column(default="")
+    state: Mapped[ReportState] = mapped_column(str_enum(ReportState, 10))
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -128,3 +128,41 @@ def parse_contact_terms(activity: Activity) -> ContactTerms:
 def contact_follow_terms(message: str) -> dict[str, object]:
     """The keys a contact request adds to its Follow."""
     return {"@context": CONTACT_CONTEXT, "content": message, "contactMessage": message}
+
+
+MAX_REPORTED = 100  # objects of a Flag we look at; Mastodon sends the account and a few posts
+
+
+def render_flag(
+    *, flag_uri: str, actor_uri: str, reported_uri: str, object_uris: list[str], comment: str
+) -> dict[str, object]:
+    """A report in Mastodon's shape (`ActivityPub::FlagSerializer`): the instance actor
+    reports `reported_uri` and, after it, the objects in question; `content` is the
+    comment. No `to`: it goes to the reported actor's inbox alone."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": flag_uri,
+        "type": "Flag",
+        "actor": actor_uri,
+        "content": comment,
+        "object": [reported_uri, *object_uris],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """What a received `Flag` names: object ids (actors and posts, in the order sent, at
+    most `MAX_REPORTED`) and the comment."""
+
+    object_uris: tuple[str, ...]
+    comment: str
+
+
+def parse_flag(activity: Activity) -> Flagged:
+    """Read a received Flag; never raises (an empty `object_uris` is nothing to report)."""
+    uris = [
+        o.id
+        for o in activity.objects[:MAX_REPORTED]
+        if o.id and o.id.startswith(("https://", "http://")) and fits_uri(o.id)
+    ]
+    return Flagged(tuple(dict.fromkeys(uris)), _text(activity.content).strip())

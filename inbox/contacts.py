@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.aliases import ALIAS_PREFIX, alias_by_name
+from actors.aliases import ALIAS_PREFIX, alias_by_name, is_live
 from actors.contacts import add_message, is_blocked, pending_between, pending_with
 from actors.models import ContactBox, ContactDirection, ContactRequest, ContactState
 from actors.uris import LocalUris
@@ -121,7 +121,7 @@ async def file_contact_reply(
         alias = await alias_by_name(session, name) if is_alias else None
         if alias is not None:
             drop = True
-            if alias.alias_of_id is None or act.actor_uri != alias.alias_for_uri:
+            if not is_live(alias) or act.actor_uri != alias.alias_for_uri:
                 log.info("ignoring Create %s: addressed to an alias by another", act.id)
                 continue
         ours = uris.actor(alias.username) if alias is not None else uri

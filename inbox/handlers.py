@@ -23,6 +23,7 @@ from inbox.creates import on_creates
 from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
+from inbox.reports import on_flag
 
 log = logging.getLogger("verbund.inbox")
 
@@ -98,6 +99,7 @@ HANDLERS: dict[str, HandlerSpec] = {
     "Update": HandlerSpec(on_update, prefetcher=prefetch_actor_update),
     "Announce": HandlerSpec(on_announce, needs_actor=True, prefetcher=prefetch_announce),
     "Like": HandlerSpec(on_like),
+    "Flag": HandlerSpec(on_flag),
 }
 
 

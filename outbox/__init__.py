@@ -21,6 +21,7 @@ __all__ = [
     "publish",
     "queries",
     "queue",
+    "reports",
     "retry",
     "signer",
     "statuses",

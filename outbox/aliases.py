@@ -2,8 +2,8 @@
 
 Accepted: the alias sends the recipient a direct message that reveals the real actor
 (handle and URL), and the real actor follows the recipient with a plain Follow.
-Declined or expired: the alias sends a `Delete` of itself to the recipient and forgets
-who it stood for (`actors.aliases.retire_alias`); nothing is revealed.
+Declined or expired: the alias sends a `Delete` of itself to the recipient and is
+retired (`actors.aliases.retire_alias`); nothing is revealed.
 
 Everything the alias sends is its own activity, signed with its own key and queued in a
 transaction that holds no activity of the real actor, so no delivery of the alias is
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.aliases import real_actor_of, retire_alias
+from actors.aliases import is_live, real_actor_of, retire_alias
 from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
 from federation.contacts import Addressee, render_direct_note
@@ -109,7 +109,7 @@ async def delete_alias(
 ) -> None:
     """The request was declined or expired: send `Delete` of the alias to the recipient
     (when known) and forget who the alias stood for."""
-    if target is not None and alias.alias_of_id is not None:
+    if target is not None and is_live(alias):
         alias_uri = uris.actor(alias.username)
         await enqueue(
             session,

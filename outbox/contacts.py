@@ -19,7 +19,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.aliases import Disclosure, alias_by_name, create_alias
+from actors.aliases import (
+    REPORT_WINDOW,
+    Disclosure,
+    alias_by_name,
+    create_alias,
+    forget_retired_aliases,
+)
 from actors.contacts import add_message, due_requests
 from actors.models import (
     Actor,
@@ -339,10 +345,13 @@ async def expire_contact_requests(
     expire_after: timedelta,
     uris: LocalUris,
     policy: FederationPolicy,
+    report_window: timedelta = REPORT_WINDOW,
 ) -> int:
     """Time out the pending requests made `expire_after` or longer before `now`: received
     ones are rejected (the sender is told), sent ones only marked. Returns how many
-    expired in this round (at most a batch per box); call again while it returns any."""
+    expired in this round (at most a batch per box); call again while it returns any.
+    Aliases retired `report_window` ago forget whom they stood for."""
+    await forget_retired_aliases(session, retired_before=now - report_window)
     before = now - expire_after
     received = await due_requests(session, box=ContactBox.RECEIVED, created_before=before)
     for row in received:

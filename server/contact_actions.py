@@ -1,5 +1,5 @@
 """Replies before deciding and reports of contact requests (issue 14), shared by
-`verbund contact reply|report` and the API.
+`verbund contact reply|report`, `verbund reports` and the API.
 
 Orchestration only, as `server.actions`: resolve the request and the two sides, then
 call `outbox`. A reply goes from the side that holds the row: the recipient to the sender
@@ -15,10 +15,14 @@ from actors.aliases import alias_by_name
 from actors.contacts import ContactView, request_of
 from actors.contacts import contact_views as actor_contact_views
 from actors.local import get_actor
-from actors.models import ContactBox, ContactRequest, ContactState
+from actors.models import ContactBox, ContactDirection, ContactRequest, ContactState, Report
 from actors.remote import RemoteActorError
+from actors.reports import list_reports as stored_reports
+from actors.reports import resolve_report as resolve_stored
+from federation.contacts import MAX_MESSAGE
 from outbox.aliases import alias_delay
 from outbox.contacts import send_contact_reply
+from outbox.reports import send_report
 from server.actions import (
     ActionError,
     ContactConflictError,
@@ -100,3 +104,59 @@ async def reply_contact(
     if wake is not None:
         wake()
     return await contact_view(svc, actor_name, request)
+
+
+async def report_contact(
+    svc: Services,
+    actor_name: str,
+    request: str,
+    comment: str = "",
+    *,
+    wake: Callable[[], None] | None = None,
+) -> ContactView:
+    """Report the sender of a request our actor received (in any state) to the sender's
+    instance: a `Flag` from our instance actor naming the sender and the messages it
+    sent in the thread. `ActionError` for an unknown request or a sender we no longer
+    know (its Delete arrived: report before declining)."""
+    comment = comment.strip()[:MAX_MESSAGE]
+    view = await contact_view(svc, actor_name, request)
+    row = view.request
+    if row.box != ContactBox.RECEIVED:
+        raise ActionError(f"{actor_name} can only report requests it received")
+    try:
+        sender = await svc.directory.get_actor(row.sender_uri)
+    except RemoteActorError as exc:
+        # An alias's Delete arrived (it is held back up to contacts.alias_delay_seconds
+        # on its side): report with `decline` together, or before declining.
+        raise ActionError(f"cannot report {view.other_handle}: {exc}") from None
+    notes = [m.note_uri for m in view.messages if m.direction == ContactDirection.IN]
+    async with svc.sessionmaker() as session:
+        await send_report(
+            session,
+            reported=sender,
+            object_uris=notes,
+            comment=comment,
+            uris=svc.uris,
+            now=svc.clock(),
+            policy=svc.policy,
+        )
+        await session.commit()
+    if wake is not None:
+        wake()
+    return view
+
+
+async def list_reports(svc: Services, *, open_only: bool = True) -> list[Report]:
+    """Reports other instances sent about our actors, newest first."""
+    async with svc.sessionmaker() as session:
+        return await stored_reports(session, open_only=open_only)
+
+
+async def resolve_report(svc: Services, report: str) -> Report:
+    """Mark a report resolved; `ActionError` if there is none by that number."""
+    async with svc.sessionmaker() as session:
+        row = await resolve_stored(session, int(report), svc.clock()) if report.isdigit() else None
+        if row is None:
+            raise ActionError(f"no report {report!r}")
+        await session.commit()
+    return row

@@ -60,11 +60,11 @@ class Net:
         return self.beta.actor_uri("erika")
 
 
-@pytest.fixture
-async def net(start_instance: StartInstance) -> Net:
+async def make_net(start_instance: StartInstance, **beta_contacts: object) -> Net:
+    """kv@alpha, erika@beta (region and interests), max@gamma; beta's `contacts.*`
+    config from `beta_contacts` (its alias's deliveries are sent at once by default)."""
     alpha = await start_instance("alpha")
-    # Sent at once here; the hold-back is tested on its own below.
-    beta = await start_instance("beta", contacts={"alias_delay_seconds": 0})
+    beta = await start_instance("beta", contacts={"alias_delay_seconds": 0, **beta_contacts})
     gamma = await start_instance("gamma", domain="gamma.test:8443")
     await alpha.add_actor("kv", display_name="Kreisverband")
     await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
@@ -79,6 +79,12 @@ async def net(start_instance: StartInstance) -> Net:
         moderator=await staff_token(alpha, "moritz", "kv", RoleName.MODERATOR),
         erika=await staff_token(beta, "erika_m", "erika", RoleName.OWNER),
     )
+
+
+@pytest.fixture
+async def net(start_instance: StartInstance) -> Net:
+    # Sent at once here; the hold-back is tested on its own below.
+    return await make_net(start_instance)
 
 
 class Wiretap:
@@ -287,9 +293,9 @@ async def test_declined_anonymous_request_deletes_the_alias_and_reveals_nothing(
             await session.scalars(select(InboxActivity).where(InboxActivity.type == "Delete"))
         )
     assert [d.actor_uri for d in deletes] == [alias_uri]
-    # Beta forgot who the alias stood for; erika sees her request declined.
+    # The alias is retired; erika sees her request declined.
     alias = await alias_of_erika(net)
-    assert alias.alias_of_id is None
+    assert alias.alias_retired_at is not None
     views = await actions.list_contacts(beta.services, "erika", box=ContactBox.SENT)
     assert [v.request.state for v in views] == [ContactState.DECLINED]
     assert views[0].request.sender_uri == net.erika_uri
@@ -399,7 +405,7 @@ async def test_expired_anonymous_request_deletes_the_alias(
         await session.commit()
     assert expired == 1
     await settle(net.alpha, net.beta)
-    assert (await alias_of_erika(net)).alias_of_id is None
+    assert (await alias_of_erika(net)).alias_retired_at is not None
     async with net.alpha.sessionmaker() as session:
         query = select(InboxActivity.actor_uri).where(InboxActivity.type == "Delete")
         assert list(await session.scalars(query)) == [alias_uri]

@@ -13,32 +13,20 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from actors.models import ActorType, ContactBox, ContactMessage, RoleName
+from actors.models import ContactBox, ContactMessage, RoleName
 from outbox.models import Status
 from server import actions, contact_actions
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.helpers import run_cli, settle
 from tests.server.test_api import Api
-from tests.test_anonymous_contacts import Net, alias_of_erika, send_anonymously
+from tests.test_anonymous_contacts import Net, alias_of_erika, make_net, send_anonymously
 from tests.test_contact_requests import BASE, staff_token, write_config
 
 
 @pytest.fixture
 async def net(start_instance: StartInstance) -> Net:
-    alpha = await start_instance("alpha")
-    beta = await start_instance("beta", contacts={"alias_delay_seconds": 0, "message_limit": 60})
-    gamma = await start_instance("gamma", domain="gamma.test:8443")
-    await alpha.add_actor("kv", display_name="Kreisverband")
-    await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
-    await gamma.add_actor("max", ActorType.PERSON)
-    return Net(
-        alpha,
-        beta,
-        gamma,
-        moderator=await staff_token(alpha, "moritz", "kv", RoleName.MODERATOR),
-        erika=await staff_token(beta, "erika_m", "erika", RoleName.OWNER),
-    )
+    return await make_net(start_instance, message_limit=60)
 
 
 def thread(body: object) -> list[tuple[str, str]]:

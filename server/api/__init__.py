@@ -19,6 +19,7 @@ from server.api import (
     instance,
     oauth,
     polls,
+    reports,
     statuses,
     timelines,
     verbund,
@@ -49,6 +50,7 @@ def add_api_routes(app: web.Application) -> None:
         directory,
         visitor_contacts,
         contacts,
+        reports,
     ):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)

@@ -229,6 +229,37 @@ async def reply(request: web.Request) -> web.Response:
     return json_response(contact_json(view))
 
 
+async def report(request: web.Request) -> web.Response:
+    """`{comment?, decline?}`: report the sender of a received request to its instance
+    (a `Flag` from our instance actor); owners and moderators, any state. `decline`
+    then declines it too, so the Flag is queued before the Reject."""
+    caller = await require_user(request, "write:follows")
+    _decider(caller)
+    view = await _own(request, caller)
+    if view.request.box != ContactBox.RECEIVED:
+        raise not_found()
+    body = await _body(request)
+    comment, decline_too = body.get("comment", ""), body.get("decline", False)
+    if not isinstance(comment, str):
+        raise validation_failed("comment must be a string")
+    if not isinstance(decline_too, bool):
+        raise validation_failed("decline must be true or false")
+    svc, wake = request.app[keys.SERVICES], request.app[keys.OUTBOX_WAKE].set
+    try:
+        view = await contact_actions.report_contact(
+            svc, caller.actor.username, request.match_info["id"], comment, wake=wake
+        )
+        if decline_too and view.request.state == ContactState.PENDING:
+            view = await actions.decide_contact(
+                svc, caller.actor.username, str(view.request.id), accept=False, wake=wake
+            )
+    except actions.ContactConflictError as exc:
+        raise _conflict(exc) from None
+    except actions.ActionError as exc:
+        raise validation_failed(str(exc)) from None
+    return json_response(contact_json(view))
+
+
 def add_routes(app: web.Application) -> None:
     r = Routes(app)
     r.get("/api/verbund/v1/contact_requests", list_contacts)
@@ -238,3 +269,4 @@ def add_routes(app: web.Application) -> None:
     r.post(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}/accept", accept)
     r.post(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}/decline", decline)
     r.post(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}/block", block)
+    r.post(r"/api/verbund/v1/contact_requests/{id:\d{1,18}}/report", report)

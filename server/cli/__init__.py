@@ -28,6 +28,7 @@ from server.cli import (
     instance,
     news,
     profile,
+    reports,
     visitors,
 )
 from server.cli.common import CliError, err
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.register(sub, common)
     profile.register(sub, common)
     contacts.register(sub, common)
+    reports.register(sub, common)
     register_peer_commands(directory.register(sub, common), common)
     visitors.register(sub, common)
     return parser

@@ -1,5 +1,5 @@
 """CLI commands for contact requests (issue 14): send, list, show, reply, accept, decline,
-block.
+block, report.
 
 The operator acts for the actor, as in `verbund follow`; the daily limit then counts the
 actor's requests. Refusals end as `error: <reason>` with exit code 1.
@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 
 from actors.contacts import ContactView
-from actors.models import ContactBox, ContactDirection
+from actors.models import ContactBox, ContactDirection, ContactState
 from server import actions, contact_actions
 from server.cli.common import out as _print
 from server.cli.common import run_with_services
@@ -79,6 +79,20 @@ def cmd_reply(args: argparse.Namespace) -> None:
             f"replied to {view.other_handle} on contact request {view.request.id}; "
             "the worker delivers it"
         )
+
+    run_with_services(args, run)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        view = await contact_actions.report_contact(svc, args.actor, args.request, args.comment)
+        _print(
+            f"reported {view.other_handle} (contact request {view.request.id}) to its "
+            "instance; the worker delivers it"
+        )
+        if args.decline and view.request.state == ContactState.PENDING:
+            await actions.decide_contact(svc, args.actor, args.request, accept=False)
+            _print(f"declined contact request {view.request.id}")
 
     run_with_services(args, run)
 
@@ -161,3 +175,14 @@ def register(
     q.add_argument("actor")
     q.add_argument("request")
     q.set_defaults(func=_decide(accept=False, block=True))
+
+    q = csub.add_parser(
+        "report", parents=[common], help="report a request's sender to its instance (Flag)"
+    )
+    q.add_argument("actor")
+    q.add_argument("request")
+    q.add_argument("--comment", default="", help="what the sender's moderators read")
+    q.add_argument(
+        "--decline", action="store_true", help="decline it too (after the report is queued)"
+    )
+    q.set_defaults(func=cmd_report)

@@ -1,7 +1,9 @@
-"""contact threads: contact_messages (issue 14)
+"""contact threads and reports: contact_messages, reports, actors.alias_retired_at (issue 14)
 
 The direct messages exchanged while a contact request is pending are kept with the
-request, on each side (`contact_messages`).
+request, on each side (`contact_messages`). Reports (`Flag`) other instances send about
+our actors are kept for the operators (`reports`); a retired alias keeps who it stood for
+until the report window has passed (`alias_retired_at`).
 
 Revision ID: 0018
 Revises: 0017
@@ -12,6 +14,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision: str = "0018"
 down_revision: str | None = "0017"
@@ -38,8 +43,32 @@ def upgrade() -> None:
         sa.UniqueConstraint("request_id", "note_uri", name="uq_contact_messages_request_id"),
     )
     op.create_index("ix_contact_messages_request_id", "contact_messages", ["request_id"])
+    op.create_table(
+        "reports",
+        sa.Column("id", sa.Integer(), sa.Identity(), nullable=False),
+        sa.Column("flag_uri", sa.Text(), nullable=False),
+        sa.Column("reporter_uri", sa.Text(), nullable=False),
+        sa.Column("reported_uri", sa.Text(), nullable=False),
+        sa.Column("real_actor_uri", sa.Text(), nullable=True),
+        sa.Column("object_uris", JSON_TYPE, nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_reports"),
+        sa.UniqueConstraint("flag_uri", "reported_uri", name="uq_reports_flag_uri"),
+    )
+    op.create_index("ix_reports_reported_uri", "reports", ["reported_uri"])
+    with op.batch_alter_table("actors", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("alias_retired_at", sa.DateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("actors", schema=None) as batch_op:
+        batch_op.drop_column("alias_retired_at")
+    op.drop_index("ix_reports_reported_uri", table_name="reports")
+    op.drop_table("reports")
     op.drop_index("ix_contact_messages_request_id", table_name="contact_messages")
     op.drop_table("contact_messages")
