@@ -196,10 +196,34 @@ async def is_blocked(session: AsyncSession, *, blocker_uri: str, blocked_uri: st
 
 
 async def add_block(
-    session: AsyncSession, *, blocker_uri: str, blocked_uri: str, now: datetime
+    session: AsyncSession,
+    *,
+    blocker_uri: str,
+    blocked_uri: str,
+    now: datetime,
+    anonymous_domain: str | None = None,
 ) -> None:
+    """Block `blocked_uri`; `anonymous_domain` (the host of a blocked alias) also refuses
+    further anonymous requests from that server."""
     if not await is_blocked(session, blocker_uri=blocker_uri, blocked_uri=blocked_uri):
-        session.add(ContactBlock(blocker_uri=blocker_uri, blocked_uri=blocked_uri, created_at=now))
+        session.add(
+            ContactBlock(
+                blocker_uri=blocker_uri,
+                blocked_uri=blocked_uri,
+                anonymous_domain=anonymous_domain,
+                created_at=now,
+            )
+        )
+
+
+async def blocks_anonymous_from(session: AsyncSession, *, blocker_uri: str, domain: str) -> bool:
+    """Whether `blocker_uri` refuses anonymous requests from the server `domain`."""
+    found = await session.scalar(
+        select(ContactBlock.id)
+        .where(ContactBlock.blocker_uri == blocker_uri, ContactBlock.anonymous_domain == domain)
+        .limit(1)
+    )
+    return found is not None
 
 
 async def list_requests(

@@ -422,12 +422,17 @@ class ContactRequest(Base):
     follow_back: Mapped[bool] = mapped_column(Boolean, default=False)
     # An anonymous request (sent side only): our real actor behind the alias `sender_uri`.
     requester_uri: Mapped[str | None] = mapped_column(default=None, index=True)
+    # Received side: the Follow said its sender is a one-off alias (`contactAnonymous`).
+    is_anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 
 class ContactBlock(Base):
-    """One of our actors refuses further contact requests (and follows) from an actor."""
+    """One of our actors refuses further contact requests (and follows) from an actor.
+    Blocking an anonymous alias also refuses further anonymous requests from its server
+    (`anonymous_domain`, its host): who is behind the next alias is unknown, but it can
+    only come from there; named requests from that server still arrive."""
 
     __tablename__ = "contact_blocks"
     __table_args__ = (UniqueConstraint("blocker_uri", "blocked_uri"),)
@@ -435,6 +440,7 @@ class ContactBlock(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     blocker_uri: Mapped[str]
     blocked_uri: Mapped[str]
+    anonymous_domain: Mapped[str | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
 
 

@@ -30,6 +30,8 @@ VERBUND_TERMS: dict[str, object] = {
     "contactMessage": "verbund:contactMessage",
     "contactRequest": {"@id": "verbund:contactRequest", "@type": "@id"},
     "contactExpired": "verbund:contactExpired",
+    # On an anonymous request's Follow: its actor is a one-off alias (blocks by domain).
+    "contactAnonymous": "verbund:contactAnonymous",
 }
 # The names of the profile fields (`attachment` PropertyValues) that Mastodon and other
 # software without our terms show; `federation.actors` reads "Region" back.

@@ -5,7 +5,9 @@ an Accept or Reject of our request's Follow records the outcome.
 A Follow carries a message in our `contactMessage` (Verbund) or in `content` (what a
 Mastodon-shaped sender can put there); either makes it a request that the recipient
 decides, locked or not. A repeated Follow while a request is pending updates that one
-request. Follows from an actor the recipient blocked are dropped (after the 202).
+request. Follows from an actor the recipient blocked are dropped (after the 202);
+anonymous ones (`contactAnonymous`) from a server whose alias the recipient blocked are
+rejected. Direct messages between the two sides of a pending request join its thread.
 """
 
 from __future__ import annotations
@@ -19,8 +21,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.aliases import ALIAS_PREFIX, alias_by_name, is_live
-from actors.contacts import add_message, is_blocked, pending_between, pending_with
-from actors.models import ContactBox, ContactDirection, ContactRequest, ContactState
+from actors.contacts import (
+    add_message,
+    blocks_anonymous_from,
+    is_blocked,
+    pending_between,
+    pending_with,
+)
+from actors.models import (
+    Actor,
+    ContactBox,
+    ContactDirection,
+    ContactRequest,
+    ContactState,
+    Follow,
+    FollowState,
+)
 from actors.uris import LocalUris
 from federation.activities import ids_of
 from federation.contacts import MAX_MESSAGE, parse_contact_terms
@@ -28,18 +44,52 @@ from federation.content import plain_text
 from federation.policy import FederationPolicy
 from inbox.context import HandlerContext, Incoming
 from outbox.contacts import conclude_anonymous, record_outcome
+from outbox.follows import find_follow, reject_follow
+from outbox.publish import inbox_host
 
 log = logging.getLogger("verbund.inbox")
 
 MAX_STORED_MESSAGE = 2000  # what `follows.message` keeps, as for any Follow
 
 
-async def refuses_follow(session: AsyncSession, act: Incoming, target_uri: str) -> bool:
-    """Whether `target_uri` (ours) blocked contact from the Follow's actor."""
+async def refuses_follow(
+    ctx: HandlerContext, session: AsyncSession, act: Incoming, local: Actor
+) -> bool:
+    """Whether our `local` refuses the Follow: it blocked its actor (dropped, as before),
+    it is an anonymous request from a server one of whose aliases `local` blocked
+    (rejected, so that the requester's instance retires the alias at once), or `local`
+    is an alias and the Follow is not from its one recipient (dropped)."""
+    target_uri = ctx.uris.actor(local.username)
+    if local.is_alias and (not is_live(local) or act.actor_uri != local.alias_for_uri):
+        log.info("ignoring Follow %s: %s is an alias for another", act.id, target_uri)
+        return True
     if await is_blocked(session, blocker_uri=target_uri, blocked_uri=act.actor_uri):
         log.info("ignoring Follow %s: %s blocked its sender", act.id, target_uri)
         return True
-    return False
+    if not parse_contact_terms(act.activity).anonymous or act.actor is None:
+        return False
+    domain = inbox_host(act.actor_uri)
+    if not await blocks_anonymous_from(session, blocker_uri=target_uri, domain=domain):
+        return False
+    log.info(
+        "rejecting Follow %s: %s blocked anonymous requests from %s", act.id, target_uri, domain
+    )
+    row = await find_follow(session, act.actor_uri, target_uri)
+    if row is None:
+        row = Follow(
+            follower_uri=act.actor_uri,
+            followed_uri=target_uri,
+            activity_uri=act.id,
+            state=FollowState.PENDING,
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
+        session.add(row)
+        await session.flush()
+    await reject_follow(
+        session, actor=local, row=row, follower=act.actor, now=ctx.now, policy=ctx.policy
+    )
+    return True
 
 
 def contact_message(act: Incoming) -> str:
@@ -65,6 +115,7 @@ async def receive_contact_request(
             follow_uri=act.id,
             message=message,
             state=ContactState.PENDING,
+            is_anonymous=parse_contact_terms(act.activity).anonymous,
             created_at=now,
             updated_at=now,
         )

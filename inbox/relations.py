@@ -53,7 +53,7 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         return
     # Usernames ignore case (`…/users/ORG` finds `org`); relations use the canonical id.
     target_uri = ctx.uris.actor(local.username)
-    if await refuses_follow(session, act, target_uri):
+    if await refuses_follow(ctx, session, act, local):
         return
     if await session.scalar(
         select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)

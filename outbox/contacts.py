@@ -104,7 +104,7 @@ async def send_contact_request(
         now=now,
         message=message,
         policy=policy,
-        extra=contact_follow_terms(message),
+        extra=contact_follow_terms(message, anonymous=requester_uri is not None),
         not_before=not_before,
     )
     note_uri = await _send_note(

@@ -53,6 +53,7 @@ from outbox.follows import (
     send_unfollow,
 )
 from outbox.profiles import send_actor_update
+from outbox.publish import inbox_host
 from server.services import Services
 
 
@@ -524,7 +525,11 @@ async def decide_contact(
         follow = await find_follow(session, row.sender_uri, row.recipient_uri)
         if block:
             await add_contact_block(
-                session, blocker_uri=row.recipient_uri, blocked_uri=row.sender_uri, now=now
+                session,
+                blocker_uri=row.recipient_uri,
+                blocked_uri=row.sender_uri,
+                now=now,
+                anonymous_domain=inbox_host(row.sender_uri) if row.is_anonymous else None,
             )
         pending = row.state == ContactState.PENDING
         if pending and accept:

@@ -65,7 +65,9 @@ async def make_net(start_instance: StartInstance, **beta_contacts: object) -> Ne
     config from `beta_contacts` (its alias's deliveries are sent at once by default)."""
     alpha = await start_instance("alpha")
     beta = await start_instance("beta", contacts={"alias_delay_seconds": 0, **beta_contacts})
-    gamma = await start_instance("gamma", domain="gamma.test:8443")
+    gamma = await start_instance(
+        "gamma", domain="gamma.test:8443", contacts={"alias_delay_seconds": 0}
+    )
     await alpha.add_actor("kv", display_name="Kreisverband")
     await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
     await gamma.add_actor("max", ActorType.PERSON)
@@ -449,3 +451,43 @@ async def test_an_alias_first_deliveries_wait_a_random_time(
         await settle(alpha, beta)  # not due yet: nothing reached alpha
         async with alpha.sessionmaker() as session:
             assert list(await session.scalars(select(InboxActivity))) == []
+
+
+async def test_blocking_an_alias_refuses_further_anonymous_requests_from_its_server(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    alpha, beta, gamma = net.alpha, net.beta, net.gamma
+    request_id = await send_anonymously(net, client, [])
+    blocked = await Api(client, alpha).call("POST", f"{BASE}/{request_id}/block", net.moderator)
+    assert blocked.status == 200
+    await settle(alpha, beta)
+    await beta.add_actor("otto", ActorType.PERSON)
+
+    # Anonymous again, from erika and from otto on beta: rejected at once, nothing shown.
+    for name in ("erika", "otto"):
+        await actions.send_contact(beta.services, name, "kv@alpha.test", "Nochmal", anonymous=True)
+    await settle(alpha, beta)
+    received = await actions.list_contacts(alpha.services, "kv", box=ContactBox.RECEIVED)
+    assert [v.request.state for v in received] == [ContactState.DECLINED]
+    for name in ("erika", "otto"):
+        sent = await actions.list_contacts(beta.services, name, box=ContactBox.SENT)
+        assert sent[0].request.state == ContactState.DECLINED
+    async with beta.sessionmaker() as session:
+        aliases = list(await session.scalars(select(Actor).where(Actor.is_alias.is_(True))))
+    assert len(aliases) == 3 and all(a.alias_retired_at is not None for a in aliases)
+
+    # Named requests from beta still arrive, and anonymous ones from another server.
+    await actions.send_contact(beta.services, "otto", "kv@alpha.test", "Ich bin Otto")
+    await actions.send_contact(
+        gamma.services, "max", "kv@alpha.test", "Anonym von gamma", anonymous=True
+    )
+    await settle(alpha, beta, gamma)
+    received = await actions.list_contacts(alpha.services, "kv", box=ContactBox.RECEIVED)
+    pending = sorted(v.request.message for v in received if v.request.state == "pending")
+    assert pending == ["Anonym von gamma", "Ich bin Otto"]
+    anonymous = {v.request.message: v.request.is_anonymous for v in received}
+    assert anonymous == {
+        "Ich würde gern mitarbeiten.": True,
+        "Ich bin Otto": False,
+        "Anonym von gamma": True,
+    }

@@ -42,6 +42,7 @@ def contact_json(view: ContactView) -> Json:
         "sender": row.sender_uri,
         "recipient": row.recipient_uri,
         "follow_back": row.follow_back,
+        "anonymous": row.is_anonymous or row.requester_uri is not None,
         "created_at": api_datetime(row.created_at),
         "updated_at": api_datetime(row.updated_at),
         "actor": {

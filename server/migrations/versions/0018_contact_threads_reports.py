@@ -3,7 +3,9 @@
 The direct messages exchanged while a contact request is pending are kept with the
 request, on each side (`contact_messages`). Reports (`Flag`) other instances send about
 our actors are kept for the operators (`reports`); a retired alias keeps who it stood for
-until the report window has passed (`alias_retired_at`).
+until the report window has passed (`alias_retired_at`). A received request says whether
+its sender is an alias (`is_anonymous`); blocking one also blocks anonymous requests from
+its server (`contact_blocks.anonymous_domain`).
 
 Revision ID: 0018
 Revises: 0017
@@ -63,9 +65,21 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("alias_retired_at", sa.DateTime(timezone=True), nullable=True)
         )
+    with op.batch_alter_table("contact_requests", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("is_anonymous", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("contact_requests", schema=None) as batch_op:
+        batch_op.alter_column("is_anonymous", server_default=None)
+    with op.batch_alter_table("contact_blocks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("anonymous_domain", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("contact_blocks", schema=None) as batch_op:
+        batch_op.drop_column("anonymous_domain")
+    with op.batch_alter_table("contact_requests", schema=None) as batch_op:
+        batch_op.drop_column("is_anonymous")
     with op.batch_alter_table("actors", schema=None) as batch_op:
         batch_op.drop_column("alias_retired_at")
     op.drop_index("ix_reports_reported_uri", table_name="reports")
