@@ -43,6 +43,7 @@ from federation.contacts import MAX_MESSAGE, parse_contact_terms
 from federation.content import plain_text
 from federation.policy import FederationPolicy
 from inbox.context import HandlerContext, Incoming
+from outbox.aliases import alias_delay
 from outbox.contacts import conclude_anonymous, record_outcome
 from outbox.follows import find_follow, reject_follow
 from outbox.publish import inbox_host
@@ -227,9 +228,12 @@ async def answer_received(
     now: datetime,
     uris: LocalUris,
     policy: FederationPolicy,
+    delay_seconds: float = 0.0,
 ) -> None:
     """Our request's Follow was accepted or rejected (a Reject marked `contactExpired`
-    means it timed out on the recipient's side)."""
+    means it timed out on the recipient's side). An alias's reveal or Delete waits a
+    random time up to `delay_seconds`, so it does not follow the moment the Accept or
+    Reject arrived and the real actor's other activity at that moment."""
     if accepted:
         state = ContactState.ACCEPTED
     elif parse_contact_terms(act.activity).expired:
@@ -240,4 +244,6 @@ async def answer_received(
         session, follow_uri=follow_uri, recipient_uri=act.actor_uri, state=state, now=now
     )
     if row is not None:
-        await conclude_anonymous(session, row, uris=uris, now=now, policy=policy)
+        await conclude_anonymous(
+            session, row, uris=uris, now=now, policy=policy, delay=alias_delay(delay_seconds)
+        )

@@ -61,6 +61,9 @@ class HandlerContext:
     now: datetime
     # Signed GET of a remote object; only prefetchers use it (never inside a transaction).
     fetch_object: ObjectFetcher | None = None
+    # `contacts.alias_delay_seconds`: what an alias sends in answer (its reveal, its
+    # Delete) waits a random time up to this, as its first deliveries do.
+    alias_delay_seconds: float = 0.0
 
     @property
     def policy(self) -> FederationPolicy:

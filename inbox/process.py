@@ -111,6 +111,7 @@ class InboxProcessor:
         on_outbox: Callable[[], None] = lambda: None,
         batch_size: int = 200,
         fetch_object: ObjectFetcher | None = None,
+        alias_delay_seconds: float = 0.0,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._directory = directory
@@ -120,6 +121,7 @@ class InboxProcessor:
         self._batch_size = batch_size
         # Signed GET for remote objects (boosted posts we lack); None: such boosts are skipped.
         self.fetch_object = fetch_object
+        self._alias_delay_seconds = alias_delay_seconds  # for `HandlerContext`
         self.wake = asyncio.Event()
         # One pass at a time per process: the background loop and a test's run_once()
         # must not handle the same record concurrently.
@@ -158,7 +160,12 @@ class InboxProcessor:
             return [_Pending(*row) for row in rows]
 
     def _context(self) -> HandlerContext:
-        return HandlerContext(self._directory, self._uris, self._clock(), self.fetch_object)
+        return self._context_at(self._clock())
+
+    def _context_at(self, now: datetime) -> HandlerContext:
+        return HandlerContext(
+            self._directory, self._uris, now, self.fetch_object, self._alias_delay_seconds
+        )
 
     async def _prefetch(
         self, batch: Sequence[_Pending]
@@ -204,7 +211,7 @@ class InboxProcessor:
         now: datetime,
     ) -> int:
         """Run the handlers of `items` (claimed by this processor); mark them processed."""
-        ctx = HandlerContext(self._directory, self._uris, now, self.fetch_object)
+        ctx = self._context_at(now)
         run: list[Incoming] = []  # consecutive records whose spec handles them as a batch
         run_spec: HandlerSpec | None = None
         for item in items:

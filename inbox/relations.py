@@ -138,6 +138,7 @@ async def _answer_contact(
             now=ctx.now,
             uris=ctx.uris,
             policy=ctx.policy,
+            delay_seconds=ctx.alias_delay_seconds,
         )
 
 

@@ -58,9 +58,11 @@ async def reveal_alias(
     uris: LocalUris,
     now: datetime,
     policy: FederationPolicy,
+    not_before: datetime | None = None,
 ) -> None:
     """The recipient accepted: the reveal message, then the real actor's Follow (unless it
-    follows the recipient already). A retired alias (nobody behind it) reveals nothing."""
+    follows the recipient already), neither before `not_before`. A retired alias (nobody
+    behind it) reveals nothing."""
     real = await real_actor_of(session, alias)
     if real is None:
         return
@@ -76,13 +78,25 @@ async def reveal_alias(
         now=now,
     )
     await enqueue(
-        session, actor=alias, activity=activity, inboxes=[target.inbox_uri], now=now, policy=policy
+        session,
+        actor=alias,
+        activity=activity,
+        inboxes=[target.inbox_uri],
+        now=now,
+        policy=policy,
+        not_before=not_before,
     )
     if await find_follow(session, real_uri, target.uri) is None:
         # A domain blocked meanwhile: the reveal stands, no Follow goes out.
         with contextlib.suppress(FollowError):
             await send_follow(
-                session, actor=real, actor_uri=real_uri, target=target, now=now, policy=policy
+                session,
+                actor=real,
+                actor_uri=real_uri,
+                target=target,
+                now=now,
+                policy=policy,
+                not_before=not_before,
             )
 
 
@@ -106,9 +120,10 @@ async def delete_alias(
     uris: LocalUris,
     now: datetime,
     policy: FederationPolicy,
+    not_before: datetime | None = None,
 ) -> None:
     """The request was declined or expired: send `Delete` of the alias to the recipient
-    (when known) and forget who the alias stood for."""
+    (when known, not before `not_before`) and retire the alias."""
     if target is not None and is_live(alias):
         alias_uri = uris.actor(alias.username)
         await enqueue(
@@ -118,5 +133,6 @@ async def delete_alias(
             inboxes=[target.inbox_uri],
             now=now,
             policy=policy,
+            not_before=not_before,
         )
     retire_alias(alias, now)

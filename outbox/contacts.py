@@ -181,10 +181,13 @@ async def conclude_anonymous(
     uris: LocalUris,
     now: datetime,
     policy: FederationPolicy,
+    delay: timedelta = timedelta(0),
 ) -> None:
     """An anonymous request of ours was decided: accepted, the alias reveals the real
     actor, who follows the recipient; declined or expired, the alias is deleted and the
-    row names the real actor alone from then on (the alias is forgotten)."""
+    row names the real actor alone from then on (the alias is forgotten). What is sent
+    waits `delay` (random, `contacts.alias_delay_seconds`)."""
+    not_before = now + delay if delay else None
     if row.requester_uri is None or row.box != ContactBox.SENT:
         return
     name = uris.username_of(row.sender_uri)
@@ -195,10 +198,24 @@ async def conclude_anonymous(
     if row.state == ContactState.ACCEPTED:
         if target is not None:
             await reveal_alias(
-                session, alias=alias, target=target, uris=uris, now=now, policy=policy
+                session,
+                alias=alias,
+                target=target,
+                uris=uris,
+                now=now,
+                policy=policy,
+                not_before=not_before,
             )
         return
-    await delete_alias(session, alias=alias, target=target, uris=uris, now=now, policy=policy)
+    await delete_alias(
+        session,
+        alias=alias,
+        target=target,
+        uris=uris,
+        now=now,
+        policy=policy,
+        not_before=not_before,
+    )
     row.sender_uri = row.requester_uri
 
 

@@ -491,3 +491,62 @@ async def test_blocking_an_alias_refuses_further_anonymous_requests_from_its_ser
         "Ich bin Otto": False,
         "Anonym von gamma": True,
     }
+
+
+async def release_deliveries(inst: Instance) -> None:
+    """Make every held-back delivery of `inst` due now (the test need not wait)."""
+    async with inst.sessionmaker() as session:
+        for row in await session.scalars(select(Delivery)):
+            row.next_attempt_at = min(row.next_attempt_at, datetime.now(UTC))
+        await session.commit()
+
+
+async def test_the_reveal_and_the_delete_wait_a_random_time_too(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    """The inbox processor queues them when the Accept or Reject arrives, held back up to
+    `contacts.alias_delay_seconds` like the alias's first deliveries."""
+    alpha = await start_instance("alpha")
+    beta = await start_instance("beta", contacts={"alias_delay_seconds": 600})
+    for name in ("kv", "ov"):
+        await alpha.add_actor(name)
+    await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
+    for name in ("kv", "ov"):
+        await actions.send_contact(
+            beta.services, "erika", f"{name}@alpha.test", "Hallo", anonymous=True
+        )
+    await release_deliveries(beta)
+    await settle(alpha, beta)
+    received = await actions.list_contacts(alpha.services, "kv") + await actions.list_contacts(
+        alpha.services, "ov"
+    )
+    assert len(received) == 2
+    for view, accept in zip(received, (True, False), strict=True):
+        name = alpha.services.uris.username_of(view.request.recipient_uri) or ""
+        await actions.decide_contact(
+            alpha.services, name, str(view.request.id), accept=accept, follow_back=False
+        )
+    before = datetime.now(UTC)
+    await settle(alpha, beta)
+    async with beta.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(Activity.type, Delivery.next_attempt_at, Delivery.state).join(
+                    Delivery, Delivery.activity_id == Activity.id
+                )
+            )
+        ).all()
+    held = {t: when for t, when, state in rows if state == "pending"}
+    answers = [(t, when) for t, when, _ in rows if when >= before]
+    # The reveal's note and erika's Follow (together), and the alias's Delete.
+    assert sorted(t for t, _ in answers) == ["Create", "Delete", "Follow"], rows
+    assert all(when <= before + timedelta(seconds=601) for _, when in answers)
+    # Two independent draws of 0-600 s: both under 2 s about once in 90000 runs.
+    assert max(when for _, when in answers) > before + timedelta(seconds=2)
+    if all(when > datetime.now(UTC) + timedelta(seconds=5) for _, when in answers):
+        assert set(held) == {"Create", "Delete", "Follow"}  # none reached alpha yet
+    await release_deliveries(beta)
+    await settle(alpha, beta)
+    async with alpha.sessionmaker() as session:
+        types = list(await session.scalars(select(InboxActivity.type)))
+    assert types.count("Delete") == 1 and types.count("Follow") == 3
