@@ -35,7 +35,7 @@ from federation.signatures import sign_request
 from inbox.models import InboxActivity
 from outbox.contacts import expire_contact_requests
 from outbox.models import Activity, Delivery, Status
-from server import actions
+from server import actions, keys
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import run_cli, settle
 from tests.server.test_api import Api
@@ -298,6 +298,16 @@ async def test_declined_anonymous_request_deletes_the_alias_and_reveals_nothing(
     # The alias is retired; erika sees her request declined.
     alias = await alias_of_erika(net)
     assert alias.alias_retired_at is not None
+    # Its actor document and WebFinger answer 410 Gone, so peers drop it (once the
+    # document cache, up to 10 s, has let go of it).
+    beta.app[keys.DOCUMENTS].invalidate()
+    async with client.get(alias_uri, headers={"Accept": "application/activity+json"}) as resp:
+        assert resp.status == 410
+    finger = f"{beta.base_url}/.well-known/webfinger?resource=acct:{alias.username}@beta.test"
+    async with client.get(finger) as resp:
+        assert resp.status == 410
+    async with client.get(beta.actor_uri("erika"), headers={"Accept": "application/json"}) as r:
+        assert r.status == 200
     views = await actions.list_contacts(beta.services, "erika", box=ContactBox.SENT)
     assert [v.request.state for v in views] == [ContactState.DECLINED]
     assert views[0].request.sender_uri == net.erika_uri

@@ -171,6 +171,11 @@ async def test_operators_list_and_resolve_reports_and_the_window_ends(
     await settle(alpha, beta)
     first, stored = await reports_of(beta)
     assert stored.reported_uri == alias_uri and stored.real_actor_uri is None
+    # Alpha cannot report it again: the alias is gone (410), so nothing can be sent.
+    beta.app[keys.DOCUMENTS].invalidate()  # its document cache keeps it up to 10 s
+    gone = await Api(client, alpha).call("POST", f"{BASE}/{rid}/report", net.moderator)
+    assert gone.status == 422 and isinstance(gone.body, dict)
+    assert "cannot report" in str(gone.body["error"])
 
     config = str(write_config(tmp_path / "beta.toml", beta))
     listed = await asyncio.to_thread(run_cli, "reports", "list", "--config", config)
