@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from actors.models import ContactBox, ContactMessage, RoleName
+from actors.local import get_actor
+from actors.models import ContactBox, ContactMessage, Follow, RoleName
 from outbox.models import Status
 from server import actions, contact_actions
 from tests.conftest import Instance, LoopbackResolver, StartInstance
@@ -191,3 +192,59 @@ async def test_a_mastodon_recipient_replies_to_the_alias(
     async with beta.sessionmaker() as session:
         kept = list(await session.scalars(select(ContactMessage.direction)))
     assert kept == ["in", "out"]
+
+
+async def test_the_shared_inbox_drops_what_others_address_to_an_alias(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    """Through beta's shared inbox (which the alias's own 403 does not cover) a message or
+    a Follow to the alias from anyone but kv is accepted (202) and dropped; kv's message
+    through the shared inbox joins the thread as through the alias's inbox."""
+    alpha, beta, gamma = net.alpha, net.beta, net.gamma
+    await send_anonymously(net, client, [])
+    alias = await alias_of_erika(net)
+    alias_uri = beta.actor_uri(alias.username)
+    shared = beta.base_url + "/inbox"
+
+    async def post_as(inst: Instance, name: str, doc: dict[str, object]) -> int:
+        async with inst.sessionmaker() as session:
+            pem = (await get_actor(session, name)).private_key_pem
+        actor = inst.actor_uri(name)
+        body = {"@context": "https://www.w3.org/ns/activitystreams", "actor": actor, **doc}
+        return await FakeRemote("unused.example", pem).post(
+            client, shared, body, key_id=f"{actor}#main-key"
+        )
+
+    def direct(inst: Instance, name: str, text: str) -> dict[str, object]:
+        note = f"{inst.actor_uri(name)}/notes/{uuid.uuid4().hex}"
+        return {
+            "id": note + "/activity",
+            "type": "Create",
+            "to": [alias_uri],
+            "object": {
+                "id": note,
+                "type": "Note",
+                "attributedTo": inst.actor_uri(name),
+                "to": [alias_uri],
+                "content": f"<p>{text}</p>",
+            },
+        }
+
+    assert await post_as(gamma, "max", direct(gamma, "max", "Hallo Alias")) == 202
+    follow: dict[str, object] = {
+        "id": f"{gamma.actor_uri('max')}#follows/1",
+        "type": "Follow",
+        "object": alias_uri,
+    }
+    assert await post_as(gamma, "max", follow) == 202
+    assert await post_as(alpha, "kv", direct(alpha, "kv", "Noch eine Frage")) == 202
+    await settle(alpha, beta, gamma)
+    [mine] = await actions.list_contacts(beta.services, "erika", box=ContactBox.SENT)
+    assert [m.text for m in mine.messages] == ["Noch eine Frage"]
+    async with beta.sessionmaker() as session:
+        statuses = list(await session.scalars(select(Status.content)))
+        follows = list(
+            await session.scalars(select(Follow).where(Follow.followed_uri == alias_uri))
+        )
+    assert [c for c in statuses if c and "Hallo Alias" in c] == []
+    assert follows == []
