@@ -17,7 +17,7 @@ import re
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.aliases import ALIAS_PREFIX, alias_by_name, is_live
@@ -183,6 +183,36 @@ async def file_contact_reply(
                 session, row, direction=ContactDirection.IN, text=text, note_uri=note_uri, now=now
             )
     return drop
+
+
+async def withdraw_received(
+    session: AsyncSession,
+    *,
+    sender_uri: str,
+    recipient_uri: str | None,
+    follow_uri: str | None,
+    now: datetime,
+) -> None:
+    """The sender took its Follow back (`Undo`): the pending request it made is withdrawn,
+    matched by the Follow's id or by the two actors."""
+    match = []
+    if follow_uri:
+        match.append(ContactRequest.follow_uri == follow_uri)
+    if recipient_uri:
+        match.append(ContactRequest.recipient_uri == recipient_uri)
+    if not match:
+        return
+    await session.execute(
+        update(ContactRequest)
+        .where(
+            ContactRequest.box == ContactBox.RECEIVED,
+            ContactRequest.sender_uri == sender_uri,
+            ContactRequest.state == ContactState.PENDING,
+            or_(*match),
+        )
+        .values(state=ContactState.WITHDRAWN, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _origin(uri: str) -> str:

@@ -19,6 +19,7 @@ from inbox.contacts import (
     contact_message,
     receive_contact_request,
     refuses_follow,
+    withdraw_received,
 )
 from inbox.context import HandlerContext, Incoming
 from inbox.posts import forget_actor_posts, on_delete_object
@@ -185,6 +186,13 @@ async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> 
             await session.execute(
                 delete(Follow).where(*conditions, Follow.activity_uri == inner_id)
             )
+        await withdraw_received(
+            session,
+            sender_uri=act.actor_uri,
+            recipient_uri=target,
+            follow_uri=inner_id,
+            now=ctx.now,
+        )
     if inner_type in (None, "Block"):
         block = [Block.blocker_uri == act.actor_uri]
         if inner_id:

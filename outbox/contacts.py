@@ -8,15 +8,16 @@ sends Accept (and, unless the recipient declines to, a plain Follow back); decli
 sends Reject; expiry sends a Reject that says `contactExpired` and a direct message,
 so that a sender on software without our terms learns it too.
 
-States move pending → accepted | declined | expired and never back: a late Accept or
-Reject of a request that is no longer pending changes nothing here.
+States move pending → accepted | declined | expired | withdrawn and never back: a late
+Accept or Reject of a request that is no longer pending changes nothing here, and a
+decision is a compare-and-set (`claim_decision`), so only one is ever sent.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.aliases import (
@@ -249,6 +250,23 @@ async def send_contact_reply(
     await add_message(
         session, request, direction=ContactDirection.OUT, text=text, note_uri=note_uri, now=now
     )
+
+
+async def claim_decision(
+    session: AsyncSession, request_id: int, state: ContactState, now: datetime
+) -> bool:
+    """Move a pending request to `state` by compare-and-set (`UPDATE … WHERE state =
+    'pending'`), first thing in the deciding transaction: of two moderators deciding at
+    once exactly one gets True and sends its Accept or Reject; the other's UPDATE waits
+    for the winner's commit (the row lock on PostgreSQL, the write lock on SQLite), then
+    matches nothing. Call it before loading the row into `session`."""
+    result = await session.execute(
+        update(ContactRequest)
+        .where(ContactRequest.id == request_id, ContactRequest.state == ContactState.PENDING)
+        .values(state=state, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def _settle(row: ContactRequest, state: ContactState, now: datetime) -> None:

@@ -39,6 +39,7 @@ from inbox.models import InboxActivity
 from outbox.aliases import alias_delay
 from outbox.contacts import (
     accept_contact,
+    claim_decision,
     decline_contact,
     send_anonymous_request,
     send_contact_request,
@@ -510,17 +511,24 @@ async def decide_contact(
 ) -> ContactView:
     """Accept (with a follow back unless `follow_back` is false) or decline a pending
     request our actor received; `block` declines it if pending and refuses further
-    requests and follows from its sender. `ActionError` for an unknown request, or one
-    decided already (blocking works on any)."""
+    requests and follows from its sender. `ActionError` for an unknown request;
+    `ContactConflictError` for one decided, expired or withdrawn already, also when
+    another moderator decided it at the same moment (blocking works on any). The
+    decision is a compare-and-set (`outbox.contacts.claim_decision`): one Accept or
+    Reject is ever sent."""
     async with svc.sessionmaker() as session:
         _, row = await _received_request(session, svc, actor_name, request)
         if row.state != ContactState.PENDING and not block:
-            raise ActionError(f"contact request {request} is {row.state} already")
-        sender_uri = row.sender_uri
+            raise ContactConflictError(f"contact request {request} is {row.state} already")
+        sender_uri, request_id = row.sender_uri, row.id
     sender = await _follower(svc, sender_uri)
     now = svc.clock()
+    decided = ContactState.ACCEPTED if accept else ContactState.DECLINED
     async with svc.sessionmaker() as session:
+        claimed = await claim_decision(session, request_id, decided, now)
         actor, row = await _received_request(session, svc, actor_name, request)
+        if not claimed and not block:
+            raise ContactConflictError(f"contact request {request} is {row.state} already")
         # Accepting a Follow approved already as a follow request only repeats the Accept.
         follow = await find_follow(session, row.sender_uri, row.recipient_uri)
         if block:
@@ -531,10 +539,9 @@ async def decide_contact(
                 now=now,
                 anonymous_domain=inbox_host(row.sender_uri) if row.is_anonymous else None,
             )
-        pending = row.state == ContactState.PENDING
-        if pending and accept:
-            if follow is None:
-                raise ActionError(f"the sender of contact request {request} withdrew it")
+        if claimed and accept:
+            if follow is None:  # rolled back with the claim
+                raise ContactConflictError(f"the sender of contact request {request} withdrew it")
             await accept_contact(
                 session,
                 actor=actor,
@@ -546,7 +553,7 @@ async def decide_contact(
                 follow_back=follow_back,
                 policy=svc.policy,
             )
-        elif pending:
+        elif claimed:
             await decline_contact(
                 session,
                 actor=actor,

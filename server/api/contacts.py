@@ -4,7 +4,8 @@ Any staff member sees the requests sent and received; sending needs the `follow`
 permission (owners, editors), deciding and blocking `decide_requests` (owners,
 moderators; a person decides their own as its owner). Everything goes through
 `server.actions`, the same path as `verbund contact`. Refusals are 422 with the reason,
-or 429 for the daily limit.
+or 429 for the daily limit; 409 for a request that is no longer pending (decided,
+expired, withdrawn, or decided by another moderator at the same moment).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ async def _body(request: web.Request) -> dict[str, object]:
 
 
 async def list_contacts(request: web.Request) -> web.Response:
-    """`?box=received|sent` (default both), `?state=pending|accepted|declined|expired`."""
+    """`?box=received|sent` (default both),
+    `?state=pending|accepted|declined|expired|withdrawn`."""
     params = await read_params(request)
     caller = await require_user(request, "read:follows")
     box_name, state_name = params.get("box"), params.get("state")
@@ -96,7 +98,7 @@ async def list_contacts(request: web.Request) -> web.Response:
         state = ContactState(state_name) if state_name else None
     except ValueError:
         raise validation_failed(
-            "box must be received or sent; state pending, accepted, declined or expired"
+            "box must be received or sent; state pending, accepted, declined, expired or withdrawn"
         ) from None
     views = await actions.list_contacts(
         request.app[keys.SERVICES], caller.actor.username, box=box, state=state
@@ -166,6 +168,8 @@ async def _decide(request: web.Request, *, accept: bool, block: bool = False) ->
             block=block,
             wake=request.app[keys.OUTBOX_WAKE].set,
         )
+    except actions.ContactConflictError as exc:
+        raise _conflict(exc) from None
     except actions.ActionError as exc:
         raise validation_failed(str(exc)) from None
     return json_response(contact_json(view))
