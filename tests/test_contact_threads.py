@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -17,12 +16,15 @@ from actors.local import get_actor
 from actors.models import ContactBox, ContactMessage, Follow, RoleName
 from outbox.models import Status
 from server import actions, contact_actions
-from tests.conftest import Instance, LoopbackResolver, StartInstance
-from tests.fakes import FakeRemote, shared_key
+from tests.conftest import Instance, StartInstance
+from tests.fakes import FakeRemote
 from tests.helpers import run_cli, settle
 from tests.server.test_api import Api
 from tests.test_anonymous_contacts import Net, alias_of_erika, make_net, send_anonymously
 from tests.test_contact_requests import BASE, staff_token, write_config
+from tests.test_contact_requests import mastodon as mastodon_peer
+
+mastodon = mastodon_peer  # the Mastodon-shaped fake peer's fixture, shared
 
 
 @pytest.fixture
@@ -135,15 +137,6 @@ async def test_anonymous_thread_goes_through_the_alias_and_is_no_status_of_it(
         reply = await session.scalar(select(Status).where(Status.actor_uri == alias_uri))
     assert reply is not None and reply.in_reply_to_uri is None
     assert reply.uri.startswith(alias_uri + "/")
-
-
-@pytest.fixture
-async def mastodon(resolver: LoopbackResolver) -> AsyncIterator[FakeRemote]:
-    fake = FakeRemote("mastodon.example", shared_key())
-    fake.add_person("bob")
-    await fake.start(resolver)
-    yield fake
-    await fake.stop()
 
 
 async def test_a_mastodon_recipient_replies_to_the_alias(
