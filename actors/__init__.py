@@ -21,6 +21,7 @@ __all__ = [
     "relations",
     "relays",
     "remote",
+    "reports",
     "snowflake",
     "uris",
     "visitors",

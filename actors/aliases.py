@@ -8,8 +8,11 @@ may talk to nobody else. Invariants:
   no directory Tombstone either), left out of `list_actors` and `count_actors`.
 - Its profile holds only what the requester chose to disclose (region, interests),
   copied from the real actor; never the real actor's name, summary, icon or links.
-- Who it stands for (`alias_of_id`) lives only on this, the requester's, instance and
-  is cleared when the alias is retired (`retire_alias`).
+- Who it stands for (`alias_of_id`) lives only on this, the requester's, instance. When
+  the alias is retired (`retire_alias`) it stops standing for anyone: it reveals
+  nothing and takes no messages; the mapping is kept only for the report window (a
+  report of the alias that arrives after the Reject must still reach the real actor's
+  moderators) and then cleared (`forget_retired_aliases`).
 
 Must not know about inbox/outbox pipelines or HTTP routes.
 """
@@ -20,9 +23,9 @@ import base64
 import enum
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, ActorType
@@ -36,6 +39,9 @@ ALIAS_SUMMARY = (
 )
 # 10 base32 characters are 50 random bits: collisions on one instance are negligible and
 # the name says nothing about its owner or when it was made.
+# How long a retired alias still knows whom it stood for: reports that follow a decline
+# (Mastodon users report after the fact) must reach the real actor's moderators.
+REPORT_WINDOW = timedelta(days=14)
 _NAME_BYTES = 7
 _NAME_CHARS = 10
 
@@ -107,11 +113,39 @@ async def create_alias(
     return alias
 
 
+def is_live(alias: Actor) -> bool:
+    """An alias that still stands for someone (not retired)."""
+    return alias.is_alias and alias.alias_of_id is not None and alias.alias_retired_at is None
+
+
 async def real_actor_of(session: AsyncSession, alias: Actor) -> Actor | None:
     """The actor behind a live alias (None once retired, or for a non-alias)."""
+    if not is_live(alias) or alias.alias_of_id is None:
+        return None
+    return await session.get(Actor, alias.alias_of_id)
+
+
+async def reported_actor_of(session: AsyncSession, alias: Actor) -> Actor | None:
+    """Who a reported alias stands or stood for: live, or retired within the report
+    window (its mapping is still there); None otherwise."""
     if not alias.is_alias or alias.alias_of_id is None:
         return None
     return await session.get(Actor, alias.alias_of_id)
+
+
+async def forget_retired_aliases(session: AsyncSession, *, retired_before: datetime) -> int:
+    """Clear the mapping of aliases retired before `retired_before` (the report window
+    has passed); returns how many."""
+    result = await session.execute(
+        update(Actor)
+        .where(
+            Actor.is_alias.is_(True),
+            Actor.alias_of_id.is_not(None),
+            Actor.alias_retired_at < retired_before,
+        )
+        .values(alias_of_id=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def alias_by_name(session: AsyncSession, username: str) -> Actor | None:
@@ -121,9 +155,10 @@ async def alias_by_name(session: AsyncSession, username: str) -> Actor | None:
 
 
 def retire_alias(alias: Actor, now: datetime) -> None:
-    """Forget who the alias stood for. The row (and its key) stays only so that the
-    `Delete` of the alias can still be signed and its deliveries retried."""
-    alias.alias_of_id = None
+    """The alias stops standing for anyone: nothing is revealed, its profile is emptied,
+    and who it stood for is forgotten once the report window has passed. The row (and
+    its key) stays so that the `Delete` of the alias can still be signed and retried."""
+    alias.alias_retired_at = alias.alias_retired_at or now
     alias.summary = ""
     alias.region_code = None
     alias.interests = []

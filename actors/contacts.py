@@ -19,6 +19,8 @@ from actors.models import (
     Actor,
     ContactBlock,
     ContactBox,
+    ContactDirection,
+    ContactMessage,
     ContactRequest,
     ContactState,
     RemoteActor,
@@ -40,6 +42,7 @@ class ContactView:
     other_name: str
     region_code: str | None
     interests: tuple[str, ...]
+    messages: tuple[ContactMessage, ...] = ()
 
 
 async def find_request(
@@ -55,12 +58,14 @@ async def find_request(
 async def request_of(
     session: AsyncSession, actor_uri: str, request_id: int
 ) -> ContactRequest | None:
-    """A request by number that `actor_uri` sent or received (None if neither)."""
+    """A request by number that `actor_uri` sent (itself or through an alias) or received
+    (None if neither)."""
     row = await session.get(ContactRequest, request_id)
     if row is None:
         return None
-    mine = row.recipient_uri if row.box == ContactBox.RECEIVED else row.sender_uri
-    return row if mine == actor_uri else None
+    if row.box == ContactBox.RECEIVED:
+        return row if row.recipient_uri == actor_uri else None
+    return row if actor_uri in (row.sender_uri, row.requester_uri) else None
 
 
 async def pending_between(
@@ -112,6 +117,58 @@ async def settle_received(
         row.state, row.updated_at = state, now
 
 
+async def pending_with(
+    session: AsyncSession, *, ours: str, other: str, alias: bool = False
+) -> ContactRequest | None:
+    """The pending request between our actor `ours` and `other`, whichever sent it: the
+    one a direct message between them belongs to. `alias`: `ours` is an alias, whose
+    request is the sent one only."""
+    received = (
+        (ContactRequest.box == ContactBox.RECEIVED)
+        & (ContactRequest.sender_uri == other)
+        & (ContactRequest.recipient_uri == ours)
+    )
+    sent = (
+        (ContactRequest.box == ContactBox.SENT)
+        & (ContactRequest.sender_uri == ours)
+        & (ContactRequest.recipient_uri == other)
+    )
+    return await session.scalar(
+        select(ContactRequest)
+        .where(sent if alias else received | sent, ContactRequest.state == ContactState.PENDING)
+        .order_by(ContactRequest.id.desc())
+        .limit(1)
+    )
+
+
+async def add_message(
+    session: AsyncSession,
+    request: ContactRequest,
+    *,
+    direction: ContactDirection,
+    text: str,
+    note_uri: str,
+    now: datetime,
+) -> None:
+    """Add a message to the request's thread (once per Note)."""
+    known = await session.scalar(
+        select(ContactMessage.id).where(
+            ContactMessage.request_id == request.id, ContactMessage.note_uri == note_uri
+        )
+    )
+    if known is None:
+        session.add(
+            ContactMessage(
+                request_id=request.id,
+                direction=direction,
+                text=text,
+                note_uri=note_uri,
+                created_at=now,
+            )
+        )
+        await session.flush()
+
+
 async def sent_since(
     session: AsyncSession, *, user_id: int | None, actor_uri: str, now: datetime
 ) -> int:
@@ -139,10 +196,34 @@ async def is_blocked(session: AsyncSession, *, blocker_uri: str, blocked_uri: st
 
 
 async def add_block(
-    session: AsyncSession, *, blocker_uri: str, blocked_uri: str, now: datetime
+    session: AsyncSession,
+    *,
+    blocker_uri: str,
+    blocked_uri: str,
+    now: datetime,
+    anonymous_domain: str | None = None,
 ) -> None:
+    """Block `blocked_uri`; `anonymous_domain` (the host of a blocked alias) also refuses
+    further anonymous requests from that server."""
     if not await is_blocked(session, blocker_uri=blocker_uri, blocked_uri=blocked_uri):
-        session.add(ContactBlock(blocker_uri=blocker_uri, blocked_uri=blocked_uri, created_at=now))
+        session.add(
+            ContactBlock(
+                blocker_uri=blocker_uri,
+                blocked_uri=blocked_uri,
+                anonymous_domain=anonymous_domain,
+                created_at=now,
+            )
+        )
+
+
+async def blocks_anonymous_from(session: AsyncSession, *, blocker_uri: str, domain: str) -> bool:
+    """Whether `blocker_uri` refuses anonymous requests from the server `domain`."""
+    found = await session.scalar(
+        select(ContactBlock.id)
+        .where(ContactBlock.blocker_uri == blocker_uri, ContactBlock.anonymous_domain == domain)
+        .limit(1)
+    )
+    return found is not None
 
 
 async def list_requests(
@@ -202,6 +283,13 @@ async def contact_views(
             select(Actor).where(Actor.username_key.in_(names), Actor.is_instance.is_(False))
         )
     }
+    threads: dict[int, list[ContactMessage]] = {}
+    for message in await session.scalars(
+        select(ContactMessage)
+        .where(ContactMessage.request_id.in_([r.id for r in rows]))
+        .order_by(ContactMessage.created_at, ContactMessage.id)
+    ):
+        threads.setdefault(message.request_id, []).append(message)
     views = []
     for row, other in zip(rows, others, strict=True):
         name = uris.username_of(other)
@@ -223,6 +311,7 @@ async def contact_views(
                 other_name=display,
                 region_code=region,
                 interests=tuple(i for i in interests if isinstance(i, str)),
+                messages=tuple(threads.get(row.id, ())),
             )
         )
     return views

@@ -40,6 +40,9 @@ class CachedActor:
     jrd_json: bytes
     hide_collections: bool
     loaded_at: float
+    # A retired anonymous contact alias: its document and WebFinger answer 410, so that
+    # peers drop it; its inbox still takes the reports of it.
+    gone: bool = False
 
 
 def summary_html(text: str) -> str:
@@ -149,6 +152,7 @@ class ActorDocuments:
             _dumps(jrd),
             actor.hide_collections,
             self._now(),
+            gone=actor.is_alias and actor.alias_retired_at is not None,
         )
 
     def _fresh(self, entry: CachedActor | None) -> bool:

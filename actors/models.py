@@ -69,6 +69,10 @@ class Actor(Base):
         ForeignKey("actors.id", ondelete="CASCADE"), default=None, index=True
     )
     alias_for_uri: Mapped[str | None] = mapped_column(default=None)
+    # When the alias was retired (declined, expired). `alias_of_id` outlives it by the
+    # report window (`contacts.report_window`), so that a report of the alias that
+    # arrives after the Reject still names the real actor; then it is cleared.
+    alias_retired_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ActorInterest(Base):
@@ -379,6 +383,7 @@ class ContactState(enum.StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # received side: the sender took the Follow back (Undo)
 
 
 class ContactBox(enum.StrEnum):
@@ -419,12 +424,17 @@ class ContactRequest(Base):
     follow_back: Mapped[bool] = mapped_column(Boolean, default=False)
     # An anonymous request (sent side only): our real actor behind the alias `sender_uri`.
     requester_uri: Mapped[str | None] = mapped_column(default=None, index=True)
+    # Received side: the Follow said its sender is a one-off alias (`contactAnonymous`).
+    is_anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 
 class ContactBlock(Base):
-    """One of our actors refuses further contact requests (and follows) from an actor."""
+    """One of our actors refuses further contact requests (and follows) from an actor.
+    Blocking an anonymous alias also refuses further anonymous requests from its server
+    (`anonymous_domain`, its host): who is behind the next alias is unknown, but it can
+    only come from there; named requests from that server still arrive."""
 
     __tablename__ = "contact_blocks"
     __table_args__ = (UniqueConstraint("blocker_uri", "blocked_uri"),)
@@ -432,6 +442,7 @@ class ContactBlock(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     blocker_uri: Mapped[str]
     blocked_uri: Mapped[str]
+    anonymous_domain: Mapped[str | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
 
 
@@ -508,3 +519,58 @@ class LinkTreeNode(Base):
     handle: Mapped[str] = mapped_column(default="")
     url: Mapped[str | None] = mapped_column(default=None)
     refreshed_at: Mapped[datetime]
+
+
+class ContactDirection(enum.StrEnum):
+    """Which way a message of a contact request's thread went, seen from its row's side."""
+
+    IN = "in"  # from the other side
+    OUT = "out"  # from our side
+
+
+class ContactMessage(Base):
+    """A direct message between the two sides of a pending contact request (its thread).
+
+    `note_uri` is the Note's id, so that a message processed twice is stored once. On
+    the requester's side of an anonymous request, what the recipient says to the alias is
+    kept here only, never as a status of the alias."""
+
+    __tablename__ = "contact_messages"
+    __table_args__ = (UniqueConstraint("request_id", "note_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("contact_requests.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[ContactDirection] = mapped_column(str_enum(ContactDirection, 3))
+    text: Mapped[str]
+    note_uri: Mapped[str]
+    created_at: Mapped[datetime]
+
+
+class ReportState(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Report(Base):
+    """A report (`Flag`) another instance sent about one of our actors, for our operators.
+
+    `reporter_uri` is the Flag's actor (an instance actor, as Mastodon sends it);
+    `object_uris` what it named besides the actor (posts, direct messages). When the
+    reported actor is an anonymous contact alias, `real_actor_uri` is who stood behind it
+    (known only here, on the requester's instance)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("flag_uri", "reported_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    flag_uri: Mapped[str]
+    reporter_uri: Mapped[str]
+    reported_uri: Mapped[str] = mapped_column(index=True)
+    real_actor_uri: Mapped[str | None] = mapped_column(default=None)
+    object_uris: Mapped[list[Any]] = mapped_column(default=list)
+    comment: Mapped[str] = mapped_column(default="")
+    state: Mapped[ReportState] = mapped_column(str_enum(ReportState, 10))
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)

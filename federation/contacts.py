@@ -1,5 +1,6 @@
 """Contact requests on the wire (issue 14): our terms on a Follow, on the direct message
-that accompanies it, and on the Reject that tells a sender their request expired.
+that accompanies it, on the Reject that tells a sender their request expired, and on
+the reports (`Flag`) of a request's sender.
 
 A contact request is a `Follow` whose message travels in `content` (what Mastodon and
 others read) and in our term `contactMessage` (namespace `https://w3id.org/verbund/ns#`),
@@ -89,11 +90,13 @@ def render_direct_note(
 class ContactTerms:
     """What a received activity says about contact requests. `message` is our term's
     text, else `content` (a Mastodon-shaped Follow), else ""; `request` the Follow id a
-    Note names (`contactRequest`), or None; `expired` whether a Reject says expiry."""
+    Note names (`contactRequest`), or None; `expired` whether a Reject says expiry;
+    `anonymous` whether a Follow says its actor is a one-off alias (`contactAnonymous`)."""
 
     message: str
     request: str | None
     expired: bool
+    anonymous: bool = False
 
 
 def _term(doc: Mapping[str, object], name: str) -> object:
@@ -122,9 +125,61 @@ def parse_contact_terms(activity: Activity) -> ContactTerms:
             value = value.get("id")
         if isinstance(value, str) and value.startswith(("https://", "http://")) and fits_uri(value):
             request = value
-    return ContactTerms(message=message.strip(), request=request, expired=expired)
+    return ContactTerms(
+        message=message.strip(),
+        request=request,
+        expired=expired,
+        anonymous=_term(body, "contactAnonymous") is True,
+    )
 
 
-def contact_follow_terms(message: str) -> dict[str, object]:
-    """The keys a contact request adds to its Follow."""
-    return {"@context": CONTACT_CONTEXT, "content": message, "contactMessage": message}
+def contact_follow_terms(message: str, *, anonymous: bool = False) -> dict[str, object]:
+    """The keys a contact request adds to its Follow; `anonymous` says the Follow's actor
+    is a one-off alias, so that the recipient can refuse anonymous requests from its
+    server without refusing the server's named ones."""
+    terms: dict[str, object] = {
+        "@context": CONTACT_CONTEXT,
+        "content": message,
+        "contactMessage": message,
+    }
+    if anonymous:
+        terms["contactAnonymous"] = True
+    return terms
+
+
+MAX_REPORTED = 100  # objects of a Flag we look at; Mastodon sends the account and a few posts
+
+
+def render_flag(
+    *, flag_uri: str, actor_uri: str, reported_uri: str, object_uris: list[str], comment: str
+) -> dict[str, object]:
+    """A report in Mastodon's shape (`ActivityPub::FlagSerializer`): the instance actor
+    reports `reported_uri` and, after it, the objects in question; `content` is the
+    comment. No `to`: it goes to the reported actor's inbox alone."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": flag_uri,
+        "type": "Flag",
+        "actor": actor_uri,
+        "content": comment,
+        "object": [reported_uri, *object_uris],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """What a received `Flag` names: object ids (actors and posts, in the order sent, at
+    most `MAX_REPORTED`) and the comment."""
+
+    object_uris: tuple[str, ...]
+    comment: str
+
+
+def parse_flag(activity: Activity) -> Flagged:
+    """Read a received Flag; never raises (an empty `object_uris` is nothing to report)."""
+    uris = [
+        o.id
+        for o in activity.objects[:MAX_REPORTED]
+        if o.id and o.id.startswith(("https://", "http://")) and fits_uri(o.id)
+    ]
+    return Flagged(tuple(dict.fromkeys(uris)), _text(activity.content).strip())

@@ -37,6 +37,8 @@ VERBUND_TERMS: dict[str, object] = {
     "parentOrganizations": {"@id": "verbund:parentOrganizations", "@type": "@id"},
     "branches": {"@id": "verbund:branches", "@type": "@id"},
     "partners": {"@id": "verbund:partners", "@type": "@id"},
+    # On an anonymous request's Follow: its actor is a one-off alias (blocks by domain).
+    "contactAnonymous": "verbund:contactAnonymous",
 }
 # The names of the profile fields (`attachment` PropertyValues) that Mastodon and other
 # software without our terms show; `federation.actors` reads "Region" back.

@@ -64,6 +64,9 @@ class HandlerContext:
     # Serving as a relay (config `relay`): the instance domains that may subscribe; None
     # when not serving.
     relay_subscribers: frozenset[str] | None = None
+    # `contacts.alias_delay_seconds`: what an alias sends in answer (its reveal, its
+    # Delete) waits a random time up to this, as its first deliveries do.
+    alias_delay_seconds: float = 0.0
 
     @property
     def policy(self) -> FederationPolicy:

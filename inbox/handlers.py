@@ -17,7 +17,7 @@ from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
 from federation.activities import Activity, AsObject
 from federation.actors import ACTOR_TYPES
-from inbox.contacts import is_contact_note
+from inbox.contacts import keeps_as_status
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
 from inbox.groups import distribute_group_posts
@@ -26,6 +26,7 @@ from inbox.posts import on_update
 from inbox.reactions import on_announce, on_like, prefetch_announce
 from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
 from inbox.relays import relay_for_subscribers
+from inbox.reports import on_flag
 
 log = logging.getLogger("verbund.inbox")
 
@@ -75,15 +76,15 @@ async def prefetch_actor_update(
 async def on_create_unless_contact(
     ctx: HandlerContext, session: AsyncSession, act: Incoming
 ) -> None:
-    """`on_create`, except for the direct message of a contact request (`inbox.contacts`):
-    the request shows its message already."""
+    """`on_create`, except for the direct messages of contact requests that their thread
+    holds instead (`inbox.contacts.keeps_as_status`)."""
     await on_creates_unless_contact(ctx, session, [act])
 
 
 async def on_creates_unless_contact(
     ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
 ) -> None:
-    kept = [act for act in acts if not await is_contact_note(session, act)]
+    kept = [act for act in acts if await keeps_as_status(ctx, session, act)]
     if kept:
         await on_creates(ctx, session, kept)
         await relay_news(ctx, session, kept)  # a linked branch's news, stored just now
@@ -127,6 +128,7 @@ HANDLERS: dict[str, HandlerSpec] = {
     "Update": HandlerSpec(on_update, prefetcher=prefetch_actor_update),
     "Announce": HandlerSpec(on_announce_and_relay, needs_actor=True, prefetcher=prefetch_announce),
     "Like": HandlerSpec(on_like),
+    "Flag": HandlerSpec(on_flag),
 }
 
 

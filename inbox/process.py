@@ -112,6 +112,7 @@ class InboxProcessor:
         batch_size: int = 200,
         fetch_object: ObjectFetcher | None = None,
         relay_subscribers: frozenset[str] | None = None,
+        alias_delay_seconds: float = 0.0,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._relay_subscribers = relay_subscribers
@@ -122,6 +123,7 @@ class InboxProcessor:
         self._batch_size = batch_size
         # Signed GET for remote objects (boosted posts we lack); None: such boosts are skipped.
         self.fetch_object = fetch_object
+        self._alias_delay_seconds = alias_delay_seconds  # for `HandlerContext`
         self.wake = asyncio.Event()
         # One pass at a time per process: the background loop and a test's run_once()
         # must not handle the same record concurrently.
@@ -160,12 +162,16 @@ class InboxProcessor:
             return [_Pending(*row) for row in rows]
 
     def _context(self) -> HandlerContext:
+        return self._context_at(self._clock())
+
+    def _context_at(self, now: datetime) -> HandlerContext:
         return HandlerContext(
             self._directory,
             self._uris,
-            self._clock(),
+            now,
             self.fetch_object,
             relay_subscribers=self._relay_subscribers,
+            alias_delay_seconds=self._alias_delay_seconds,
         )
 
     async def _prefetch(
@@ -212,13 +218,7 @@ class InboxProcessor:
         now: datetime,
     ) -> int:
         """Run the handlers of `items` (claimed by this processor); mark them processed."""
-        ctx = HandlerContext(
-            self._directory,
-            self._uris,
-            now,
-            self.fetch_object,
-            relay_subscribers=self._relay_subscribers,
-        )
+        ctx = self._context_at(now)
         run: list[Incoming] = []  # consecutive records whose spec handles them as a batch
         run_spec: HandlerSpec | None = None
         for item in items:

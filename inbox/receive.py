@@ -224,10 +224,12 @@ class InboxReceiver:
         body: bytes,
         recipient_uri: str | None,
         only_from: str | None = None,
+        flags_from: str | None = None,
     ) -> None:
         """Verify and store one POSTed activity. Raises InboxError. `only_from`: the one
         actor this inbox takes activities from (an anonymous contact alias's recipient);
-        anyone else's, signed or not, is refused with 403 and nothing stored."""
+        anyone else's, signed or not, is refused with 403 and nothing stored, except a
+        `Flag` from the server of `flags_from` (a report of the alias)."""
         activity = read_activity(body)
         act_type, actor = activity.type, activity.actor
         host = inbox_host(actor)
@@ -250,7 +252,8 @@ class InboxReceiver:
             raise InboxError(
                 401, f"signature: {exc.reason.value}: {exc}", reason=exc.reason
             ) from None
-        if only_from is not None and actor != only_from:
+        flag_ok = act_type == "Flag" and flags_from is not None and host == inbox_host(flags_from)
+        if only_from is not None and actor != only_from and not flag_ok:
             raise InboxError(403, "this inbox takes activities from one actor only")
         self._limits.charge(host, actor, act_type)
         check_origins(activity, local_base=self._local_base)

@@ -20,6 +20,7 @@ from inbox.contacts import (
     contact_message,
     receive_contact_request,
     refuses_follow,
+    withdraw_received,
 )
 from inbox.context import HandlerContext, Incoming
 from inbox.posts import forget_actor_posts, on_delete_object
@@ -58,7 +59,7 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         return
     # Usernames ignore case (`…/users/ORG` finds `org`); relations use the canonical id.
     target_uri = ctx.uris.actor(local.username)
-    if await refuses_follow(session, act, target_uri):
+    if await refuses_follow(ctx, session, act, local):
         return
     if await session.scalar(
         select(Block.id).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
@@ -143,6 +144,7 @@ async def _answer_contact(
             now=ctx.now,
             uris=ctx.uris,
             policy=ctx.policy,
+            delay_seconds=ctx.alias_delay_seconds,
         )
 
 
@@ -195,6 +197,13 @@ async def on_undo(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> 
             await session.execute(
                 delete(Follow).where(*conditions, Follow.activity_uri == inner_id)
             )
+        await withdraw_received(
+            session,
+            sender_uri=act.actor_uri,
+            recipient_uri=target,
+            follow_uri=inner_id,
+            now=ctx.now,
+        )
     if inner_type in (None, "Block"):
         block = [Block.blocker_uri == act.actor_uri]
         if inner_id:

@@ -24,6 +24,7 @@ __all__ = [
     "queries",
     "queue",
     "relays",
+    "reports",
     "retry",
     "signer",
     "statuses",

@@ -2,8 +2,8 @@
 
 Accepted: the alias sends the recipient a direct message that reveals the real actor
 (handle and URL), and the real actor follows the recipient with a plain Follow.
-Declined or expired: the alias sends a `Delete` of itself to the recipient and forgets
-who it stood for (`actors.aliases.retire_alias`); nothing is revealed.
+Declined or expired: the alias sends a `Delete` of itself to the recipient and is
+retired (`actors.aliases.retire_alias`); nothing is revealed.
 
 Everything the alias sends is its own activity, signed with its own key and queued in a
 transaction that holds no activity of the real actor, so no delivery of the alias is
@@ -16,12 +16,13 @@ Must not import `inbox`.
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.aliases import real_actor_of, retire_alias
+from actors.aliases import is_live, real_actor_of, retire_alias
 from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
 from federation.contacts import Addressee, render_direct_note
@@ -29,6 +30,12 @@ from federation.documents import AS_CONTEXT, format_datetime
 from federation.policy import FederationPolicy
 from outbox.follows import FollowError, find_follow, send_follow
 from outbox.publish import enqueue, new_activity_uri
+
+
+def alias_delay(most: float) -> timedelta:
+    """A random hold-back of up to `most` seconds (`contacts.alias_delay_seconds`) for what
+    an alias sends, so that its deliveries' time does not follow the real actor's."""
+    return timedelta(seconds=secrets.SystemRandom().uniform(0, most)) if most > 0 else timedelta(0)
 
 
 def addressee(target: RemoteActor) -> Addressee:
@@ -51,9 +58,11 @@ async def reveal_alias(
     uris: LocalUris,
     now: datetime,
     policy: FederationPolicy,
+    not_before: datetime | None = None,
 ) -> None:
     """The recipient accepted: the reveal message, then the real actor's Follow (unless it
-    follows the recipient already). A retired alias (nobody behind it) reveals nothing."""
+    follows the recipient already), neither before `not_before`. A retired alias (nobody
+    behind it) reveals nothing."""
     real = await real_actor_of(session, alias)
     if real is None:
         return
@@ -69,13 +78,25 @@ async def reveal_alias(
         now=now,
     )
     await enqueue(
-        session, actor=alias, activity=activity, inboxes=[target.inbox_uri], now=now, policy=policy
+        session,
+        actor=alias,
+        activity=activity,
+        inboxes=[target.inbox_uri],
+        now=now,
+        policy=policy,
+        not_before=not_before,
     )
     if await find_follow(session, real_uri, target.uri) is None:
         # A domain blocked meanwhile: the reveal stands, no Follow goes out.
         with contextlib.suppress(FollowError):
             await send_follow(
-                session, actor=real, actor_uri=real_uri, target=target, now=now, policy=policy
+                session,
+                actor=real,
+                actor_uri=real_uri,
+                target=target,
+                now=now,
+                policy=policy,
+                not_before=not_before,
             )
 
 
@@ -99,10 +120,11 @@ async def delete_alias(
     uris: LocalUris,
     now: datetime,
     policy: FederationPolicy,
+    not_before: datetime | None = None,
 ) -> None:
     """The request was declined or expired: send `Delete` of the alias to the recipient
-    (when known) and forget who the alias stood for."""
-    if target is not None and alias.alias_of_id is not None:
+    (when known, not before `not_before`) and retire the alias."""
+    if target is not None and is_live(alias):
         alias_uri = uris.actor(alias.username)
         await enqueue(
             session,
@@ -111,5 +133,6 @@ async def delete_alias(
             inboxes=[target.inbox_uri],
             now=now,
             policy=policy,
+            not_before=not_before,
         )
     retire_alias(alias, now)

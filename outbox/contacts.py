@@ -8,22 +8,30 @@ sends Accept (and, unless the recipient declines to, a plain Follow back); decli
 sends Reject; expiry sends a Reject that says `contactExpired` and a direct message,
 so that a sender on software without our terms learns it too.
 
-States move pending → accepted | declined | expired and never back: a late Accept or
-Reject of a request that is no longer pending changes nothing here.
+States move pending → accepted | declined | expired | withdrawn and never back: a late
+Accept or Reject of a request that is no longer pending changes nothing here, and a
+decision is a compare-and-set (`claim_decision`), so only one is ever sent.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.aliases import Disclosure, alias_by_name, create_alias
-from actors.contacts import due_requests
+from actors.aliases import (
+    REPORT_WINDOW,
+    Disclosure,
+    alias_by_name,
+    create_alias,
+    forget_retired_aliases,
+)
+from actors.contacts import add_message, due_requests
 from actors.models import (
     Actor,
     ContactBox,
+    ContactDirection,
     ContactRequest,
     ContactState,
     Follow,
@@ -45,7 +53,7 @@ async def _send_note(
     actor_uri: str,
     target: RemoteActor,
     text: str,
-    follow_uri: str,
+    follow_uri: str | None,
     now: datetime,
     policy: FederationPolicy,
     not_before: datetime | None = None,
@@ -97,7 +105,7 @@ async def send_contact_request(
         now=now,
         message=message,
         policy=policy,
-        extra=contact_follow_terms(message),
+        extra=contact_follow_terms(message, anonymous=requester_uri is not None),
         not_before=not_before,
     )
     note_uri = await _send_note(
@@ -174,10 +182,13 @@ async def conclude_anonymous(
     uris: LocalUris,
     now: datetime,
     policy: FederationPolicy,
+    delay: timedelta = timedelta(0),
 ) -> None:
     """An anonymous request of ours was decided: accepted, the alias reveals the real
     actor, who follows the recipient; declined or expired, the alias is deleted and the
-    row names the real actor alone from then on (the alias is forgotten)."""
+    row names the real actor alone from then on (the alias is forgotten). What is sent
+    waits `delay` (random, `contacts.alias_delay_seconds`)."""
+    not_before = now + delay if delay else None
     if row.requester_uri is None or row.box != ContactBox.SENT:
         return
     name = uris.username_of(row.sender_uri)
@@ -188,11 +199,74 @@ async def conclude_anonymous(
     if row.state == ContactState.ACCEPTED:
         if target is not None:
             await reveal_alias(
-                session, alias=alias, target=target, uris=uris, now=now, policy=policy
+                session,
+                alias=alias,
+                target=target,
+                uris=uris,
+                now=now,
+                policy=policy,
+                not_before=not_before,
             )
         return
-    await delete_alias(session, alias=alias, target=target, uris=uris, now=now, policy=policy)
+    await delete_alias(
+        session,
+        alias=alias,
+        target=target,
+        uris=uris,
+        now=now,
+        policy=policy,
+        not_before=not_before,
+    )
     row.sender_uri = row.requester_uri
+
+
+async def send_contact_reply(
+    session: AsyncSession,
+    *,
+    request: ContactRequest,
+    actor: Actor,
+    actor_uri: str,
+    target: RemoteActor,
+    text: str,
+    now: datetime,
+    policy: FederationPolicy,
+    not_before: datetime | None = None,
+) -> None:
+    """A direct message to the other side of a pending request, kept in its thread. It
+    names no earlier object (no `inReplyTo`, no `contactRequest`): from an alias it must
+    carry nothing but the alias's own ids; a Verbund recipient files it by the two
+    actors. The caller checks the state and the length."""
+    note_uri = await _send_note(
+        session,
+        actor=actor,
+        actor_uri=actor_uri,
+        target=target,
+        text=text,
+        follow_uri=None,
+        now=now,
+        policy=policy,
+        not_before=not_before,
+    )
+    await add_message(
+        session, request, direction=ContactDirection.OUT, text=text, note_uri=note_uri, now=now
+    )
+
+
+async def claim_decision(
+    session: AsyncSession, request_id: int, state: ContactState, now: datetime
+) -> bool:
+    """Move a pending request to `state` by compare-and-set (`UPDATE … WHERE state =
+    'pending'`), first thing in the deciding transaction: of two moderators deciding at
+    once exactly one gets True and sends its Accept or Reject; the other's UPDATE waits
+    for the winner's commit (the row lock on PostgreSQL, the write lock on SQLite), then
+    matches nothing. Call it before loading the row into `session`."""
+    result = await session.execute(
+        update(ContactRequest)
+        .where(ContactRequest.id == request_id, ContactRequest.state == ContactState.PENDING)
+        .values(state=state, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def _settle(row: ContactRequest, state: ContactState, now: datetime) -> None:
@@ -306,10 +380,13 @@ async def expire_contact_requests(
     expire_after: timedelta,
     uris: LocalUris,
     policy: FederationPolicy,
+    report_window: timedelta = REPORT_WINDOW,
 ) -> int:
     """Time out the pending requests made `expire_after` or longer before `now`: received
     ones are rejected (the sender is told), sent ones only marked. Returns how many
-    expired in this round (at most a batch per box); call again while it returns any."""
+    expired in this round (at most a batch per box); call again while it returns any.
+    Aliases retired `report_window` ago forget whom they stood for."""
+    await forget_retired_aliases(session, retired_before=now - report_window)
     before = now - expire_after
     received = await due_requests(session, box=ContactBox.RECEIVED, created_before=before)
     for row in received:

@@ -12,6 +12,7 @@ __all__ = [
     "app",
     "cli",
     "config",
+    "contact_actions",
     "db",
     "groups",
     "keys",

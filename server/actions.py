@@ -6,10 +6,9 @@ Orchestration only: resolve names and handles, then call `outbox` and `actors`.
 from __future__ import annotations
 
 import enum
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,8 +36,10 @@ from federation.errors import ParseError
 from federation.text import load_json
 from federation.webfinger import parse_acct
 from inbox.models import InboxActivity
+from outbox.aliases import alias_delay
 from outbox.contacts import (
     accept_contact,
+    claim_decision,
     decline_contact,
     send_anonymous_request,
     send_contact_request,
@@ -53,6 +54,7 @@ from outbox.follows import (
     send_unfollow,
 )
 from outbox.profiles import send_actor_update
+from outbox.publish import inbox_host
 from server.services import Services
 
 
@@ -352,14 +354,14 @@ class ContactRefusedError(ActionError):
         self.reason = reason
 
 
+class ContactConflictError(ActionError):
+    """The request is no longer pending (decided, expired or withdrawn): the API answers
+    409; the message names its state."""
+
+
 async def contact_views(svc: Services, rows: list[ContactRequest]) -> list[ContactView]:
     async with svc.sessionmaker() as session:
         return await actor_contact_views(session, svc.uris, svc.config.instance.host, rows)
-
-
-def _alias_delay(most: float) -> timedelta:
-    """A random hold-back of up to `most` seconds for an alias's first deliveries."""
-    return timedelta(seconds=secrets.SystemRandom().uniform(0, most)) if most > 0 else timedelta(0)
 
 
 async def send_contact(
@@ -442,7 +444,7 @@ async def send_contact(
                     user_id=user_id,
                     uris=svc.uris,
                     policy=svc.policy,
-                    delay=_alias_delay(limits.alias_delay_seconds),
+                    delay=alias_delay(limits.alias_delay_seconds),
                 )
             else:
                 row = await send_contact_request(
@@ -509,27 +511,37 @@ async def decide_contact(
 ) -> ContactView:
     """Accept (with a follow back unless `follow_back` is false) or decline a pending
     request our actor received; `block` declines it if pending and refuses further
-    requests and follows from its sender. `ActionError` for an unknown request, or one
-    decided already (blocking works on any)."""
+    requests and follows from its sender. `ActionError` for an unknown request;
+    `ContactConflictError` for one decided, expired or withdrawn already, also when
+    another moderator decided it at the same moment (blocking works on any). The
+    decision is a compare-and-set (`outbox.contacts.claim_decision`): one Accept or
+    Reject is ever sent."""
     async with svc.sessionmaker() as session:
         _, row = await _received_request(session, svc, actor_name, request)
         if row.state != ContactState.PENDING and not block:
-            raise ActionError(f"contact request {request} is {row.state} already")
-        sender_uri = row.sender_uri
+            raise ContactConflictError(f"contact request {request} is {row.state} already")
+        sender_uri, request_id = row.sender_uri, row.id
     sender = await _follower(svc, sender_uri)
     now = svc.clock()
+    decided = ContactState.ACCEPTED if accept else ContactState.DECLINED
     async with svc.sessionmaker() as session:
+        claimed = await claim_decision(session, request_id, decided, now)
         actor, row = await _received_request(session, svc, actor_name, request)
+        if not claimed and not block:
+            raise ContactConflictError(f"contact request {request} is {row.state} already")
         # Accepting a Follow approved already as a follow request only repeats the Accept.
         follow = await find_follow(session, row.sender_uri, row.recipient_uri)
         if block:
             await add_contact_block(
-                session, blocker_uri=row.recipient_uri, blocked_uri=row.sender_uri, now=now
+                session,
+                blocker_uri=row.recipient_uri,
+                blocked_uri=row.sender_uri,
+                now=now,
+                anonymous_domain=inbox_host(row.sender_uri) if row.is_anonymous else None,
             )
-        pending = row.state == ContactState.PENDING
-        if pending and accept:
-            if follow is None:
-                raise ActionError(f"the sender of contact request {request} withdrew it")
+        if claimed and accept:
+            if follow is None:  # rolled back with the claim
+                raise ContactConflictError(f"the sender of contact request {request} withdrew it")
             await accept_contact(
                 session,
                 actor=actor,
@@ -541,7 +553,7 @@ async def decide_contact(
                 follow_back=follow_back,
                 policy=svc.policy,
             )
-        elif pending:
+        elif claimed:
             await decline_contact(
                 session,
                 actor=actor,

@@ -207,6 +207,9 @@ class ContactsConfig:
     # An anonymous request's Follow and message wait a random 0 … this many seconds, so
     # their arrival does not follow the moment the real actor acted (0: at once).
     alias_delay_seconds: float = 120
+    # A declined or expired alias still knows its real actor this many seconds, so that
+    # a report (`Flag`) of it that arrives after the Reject names the real actor.
+    report_window: float = 14 * _DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,6 +679,7 @@ def _parse_contacts(sec: _Section) -> ContactsConfig:
         alias_delay_seconds=sec.get_seconds(
             "alias_delay_seconds", d.alias_delay_seconds, low=0, high=_DAY
         ),
+        report_window=sec.get_seconds("report_window", d.report_window, low=0, high=365 * _DAY),
     )
     sec.finish()
     return contacts

@@ -84,6 +84,7 @@ class Services:
             uris=self.uris,
             clock=self.clock,
             on_outbox=on_outbox,
+            alias_delay_seconds=self.config.contacts.alias_delay_seconds,
             fetch_object=object_fetcher(
                 lambda: self.http,
                 self.instance_signer,

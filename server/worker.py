@@ -175,7 +175,12 @@ async def expire_contacts_forever(
             while True:
                 async with sessionmaker() as session:
                     expired = await expire_contact_requests(
-                        session, now=clock(), expire_after=expire_after, uris=uris, policy=policy
+                        session,
+                        now=clock(),
+                        expire_after=expire_after,
+                        uris=uris,
+                        policy=policy,
+                        report_window=timedelta(seconds=config.contacts.report_window),
                     )
                     await session.commit()
                 if expired and wake is not None:

@@ -35,7 +35,7 @@ from federation.signatures import sign_request
 from inbox.models import InboxActivity
 from outbox.contacts import expire_contact_requests
 from outbox.models import Activity, Delivery, Status
-from server import actions
+from server import actions, keys
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import run_cli, settle
 from tests.server.test_api import Api
@@ -60,12 +60,14 @@ class Net:
         return self.beta.actor_uri("erika")
 
 
-@pytest.fixture
-async def net(start_instance: StartInstance) -> Net:
+async def make_net(start_instance: StartInstance, **beta_contacts: object) -> Net:
+    """kv@alpha, erika@beta (region and interests), max@gamma; beta's `contacts.*`
+    config from `beta_contacts` (its alias's deliveries are sent at once by default)."""
     alpha = await start_instance("alpha")
-    # Sent at once here; the hold-back is tested on its own below.
-    beta = await start_instance("beta", contacts={"alias_delay_seconds": 0})
-    gamma = await start_instance("gamma", domain="gamma.test:8443")
+    beta = await start_instance("beta", contacts={"alias_delay_seconds": 0, **beta_contacts})
+    gamma = await start_instance(
+        "gamma", domain="gamma.test:8443", contacts={"alias_delay_seconds": 0}
+    )
     await alpha.add_actor("kv", display_name="Kreisverband")
     await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
     await gamma.add_actor("max", ActorType.PERSON)
@@ -79,6 +81,12 @@ async def net(start_instance: StartInstance) -> Net:
         moderator=await staff_token(alpha, "moritz", "kv", RoleName.MODERATOR),
         erika=await staff_token(beta, "erika_m", "erika", RoleName.OWNER),
     )
+
+
+@pytest.fixture
+async def net(start_instance: StartInstance) -> Net:
+    # Sent at once here; the hold-back is tested on its own below.
+    return await make_net(start_instance)
 
 
 class Wiretap:
@@ -263,6 +271,20 @@ async def test_declined_anonymous_request_deletes_the_alias_and_reveals_nothing(
     request_id = await send_anonymously(net, client, [])
     alias = await alias_of_erika(net)
     alias_uri = beta.actor_uri(alias.username)
+    # A reply each way before the decision: kv asks the alias, erika answers through it.
+    asked = await Api(client, alpha).call(
+        "POST", f"{BASE}/{request_id}/reply", net.moderator, json={"message": "Wer fragt?"}
+    )
+    assert asked.status == 200, asked.body
+    await settle(alpha, beta)
+    [sent] = await actions.list_contacts(beta.services, "erika", box=ContactBox.SENT)
+    answered = await Api(client, beta).call(
+        "POST", f"{BASE}/{sent.request.id}/reply", net.erika, json={"message": "Eine Nachbarin."}
+    )
+    assert answered.status == 200, answered.body
+    await settle(alpha, beta)
+    [shown] = await actions.list_contacts(alpha.services, "kv", box=ContactBox.RECEIVED)
+    assert [m.text for m in shown.messages] == ["Wer fragt?", "Eine Nachbarin."]
     declined = await Api(client, alpha).call("POST", f"{BASE}/{request_id}/decline", net.moderator)
     assert declined.status == 200, declined.body
     await settle(alpha, beta)
@@ -273,9 +295,19 @@ async def test_declined_anonymous_request_deletes_the_alias_and_reveals_nothing(
             await session.scalars(select(InboxActivity).where(InboxActivity.type == "Delete"))
         )
     assert [d.actor_uri for d in deletes] == [alias_uri]
-    # Beta forgot who the alias stood for; erika sees her request declined.
+    # The alias is retired; erika sees her request declined.
     alias = await alias_of_erika(net)
-    assert alias.alias_of_id is None
+    assert alias.alias_retired_at is not None
+    # Its actor document and WebFinger answer 410 Gone, so peers drop it (once the
+    # document cache, up to 10 s, has let go of it).
+    beta.app[keys.DOCUMENTS].invalidate()
+    async with client.get(alias_uri, headers={"Accept": "application/activity+json"}) as resp:
+        assert resp.status == 410
+    finger = f"{beta.base_url}/.well-known/webfinger?resource=acct:{alias.username}@beta.test"
+    async with client.get(finger) as resp:
+        assert resp.status == 410
+    async with client.get(beta.actor_uri("erika"), headers={"Accept": "application/json"}) as r:
+        assert r.status == 200
     views = await actions.list_contacts(beta.services, "erika", box=ContactBox.SENT)
     assert [v.request.state for v in views] == [ContactState.DECLINED]
     assert views[0].request.sender_uri == net.erika_uri
@@ -385,7 +417,7 @@ async def test_expired_anonymous_request_deletes_the_alias(
         await session.commit()
     assert expired == 1
     await settle(net.alpha, net.beta)
-    assert (await alias_of_erika(net)).alias_of_id is None
+    assert (await alias_of_erika(net)).alias_retired_at is not None
     async with net.alpha.sessionmaker() as session:
         query = select(InboxActivity.actor_uri).where(InboxActivity.type == "Delete")
         assert list(await session.scalars(query)) == [alias_uri]
@@ -429,3 +461,102 @@ async def test_an_alias_first_deliveries_wait_a_random_time(
         await settle(alpha, beta)  # not due yet: nothing reached alpha
         async with alpha.sessionmaker() as session:
             assert list(await session.scalars(select(InboxActivity))) == []
+
+
+async def test_blocking_an_alias_refuses_further_anonymous_requests_from_its_server(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    alpha, beta, gamma = net.alpha, net.beta, net.gamma
+    request_id = await send_anonymously(net, client, [])
+    blocked = await Api(client, alpha).call("POST", f"{BASE}/{request_id}/block", net.moderator)
+    assert blocked.status == 200
+    await settle(alpha, beta)
+    await beta.add_actor("otto", ActorType.PERSON)
+
+    # Anonymous again, from erika and from otto on beta: rejected at once, nothing shown.
+    for name in ("erika", "otto"):
+        await actions.send_contact(beta.services, name, "kv@alpha.test", "Nochmal", anonymous=True)
+    await settle(alpha, beta)
+    received = await actions.list_contacts(alpha.services, "kv", box=ContactBox.RECEIVED)
+    assert [v.request.state for v in received] == [ContactState.DECLINED]
+    for name in ("erika", "otto"):
+        sent = await actions.list_contacts(beta.services, name, box=ContactBox.SENT)
+        assert sent[0].request.state == ContactState.DECLINED
+    async with beta.sessionmaker() as session:
+        aliases = list(await session.scalars(select(Actor).where(Actor.is_alias.is_(True))))
+    assert len(aliases) == 3 and all(a.alias_retired_at is not None for a in aliases)
+
+    # Named requests from beta still arrive, and anonymous ones from another server.
+    await actions.send_contact(beta.services, "otto", "kv@alpha.test", "Ich bin Otto")
+    await actions.send_contact(
+        gamma.services, "max", "kv@alpha.test", "Anonym von gamma", anonymous=True
+    )
+    await settle(alpha, beta, gamma)
+    received = await actions.list_contacts(alpha.services, "kv", box=ContactBox.RECEIVED)
+    pending = sorted(v.request.message for v in received if v.request.state == "pending")
+    assert pending == ["Anonym von gamma", "Ich bin Otto"]
+    anonymous = {v.request.message: v.request.is_anonymous for v in received}
+    assert anonymous == {
+        "Ich würde gern mitarbeiten.": True,
+        "Ich bin Otto": False,
+        "Anonym von gamma": True,
+    }
+
+
+async def release_deliveries(inst: Instance) -> None:
+    """Make every held-back delivery of `inst` due now (the test need not wait)."""
+    async with inst.sessionmaker() as session:
+        for row in await session.scalars(select(Delivery)):
+            row.next_attempt_at = min(row.next_attempt_at, datetime.now(UTC))
+        await session.commit()
+
+
+async def test_the_reveal_and_the_delete_wait_a_random_time_too(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    """The inbox processor queues them when the Accept or Reject arrives, held back up to
+    `contacts.alias_delay_seconds` like the alias's first deliveries."""
+    alpha = await start_instance("alpha")
+    beta = await start_instance("beta", contacts={"alias_delay_seconds": 600})
+    for name in ("kv", "ov"):
+        await alpha.add_actor(name)
+    await beta.add_actor("erika", ActorType.PERSON, display_name="Erika Mustermann")
+    for name in ("kv", "ov"):
+        await actions.send_contact(
+            beta.services, "erika", f"{name}@alpha.test", "Hallo", anonymous=True
+        )
+    await release_deliveries(beta)
+    await settle(alpha, beta)
+    received = await actions.list_contacts(alpha.services, "kv") + await actions.list_contacts(
+        alpha.services, "ov"
+    )
+    assert len(received) == 2
+    for view, accept in zip(received, (True, False), strict=True):
+        name = alpha.services.uris.username_of(view.request.recipient_uri) or ""
+        await actions.decide_contact(
+            alpha.services, name, str(view.request.id), accept=accept, follow_back=False
+        )
+    before = datetime.now(UTC)
+    await settle(alpha, beta)
+    async with beta.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(Activity.type, Delivery.next_attempt_at, Delivery.state).join(
+                    Delivery, Delivery.activity_id == Activity.id
+                )
+            )
+        ).all()
+    held = {t: when for t, when, state in rows if state == "pending"}
+    answers = [(t, when) for t, when, _ in rows if when >= before]
+    # The reveal's note and erika's Follow (together), and the alias's Delete.
+    assert sorted(t for t, _ in answers) == ["Create", "Delete", "Follow"], rows
+    assert all(when <= before + timedelta(seconds=601) for _, when in answers)
+    # Two independent draws of 0-600 s: both under 2 s about once in 90000 runs.
+    assert max(when for _, when in answers) > before + timedelta(seconds=2)
+    if all(when > datetime.now(UTC) + timedelta(seconds=5) for _, when in answers):
+        assert set(held) == {"Create", "Delete", "Follow"}  # none reached alpha yet
+    await release_deliveries(beta)
+    await settle(alpha, beta)
+    async with alpha.sessionmaker() as session:
+        types = list(await session.scalars(select(InboxActivity.type)))
+    assert types.count("Delete") == 1 and types.count("Follow") == 3

@@ -20,6 +20,7 @@ from actors.models import ActorType, ContactBox, ContactRequest, ContactState, F
 from actors.profile import ProfileChange
 from inbox.models import InboxActivity
 from outbox.contacts import expire_contact_requests
+from outbox.models import Activity as OutActivity
 from outbox.models import Delivery, Status
 from server import actions
 from server.api.contacts import contact_json
@@ -146,7 +147,7 @@ async def test_request_accepted_with_follow_back_and_editors_cannot_decide(
     assert await follow_state(beta, net.kv, erika) == FollowState.ACCEPTED
     mine = await beta_api.call("GET", BASE + "?box=sent", net.erika)
     assert isinstance(mine.body, list) and [r["state"] for r in mine.body] == ["accepted"]
-    assert (await alpha_api.call("POST", path, net.owner)).status == 422  # decided already
+    assert (await alpha_api.call("POST", path, net.owner)).status == 409  # decided already
     # Filters by state.
     none = await beta_api.call("GET", BASE + "?state=pending", net.erika)
     assert none.body == []
@@ -443,3 +444,73 @@ async def test_the_worker_expires_requests_beside_the_poll_closer(net: Net, tmp_
     await settle(alpha, beta)
     assert [r[1] for r in await rows(alpha)] == ["expired", "declined"]
     assert [r[1] for r in await rows(beta)] == ["expired", "declined"]
+
+
+async def test_a_withdrawn_request_is_no_longer_pending(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    alpha, gamma = net.alpha, net.gamma
+    await actions.send_contact(gamma.services, "max", "kv@alpha.test", "Hallo")
+    await settle(alpha, gamma)
+    await actions.unfollow(gamma.services, "max", "kv@alpha.test")  # Undo of the Follow
+    await settle(alpha, gamma)
+    api = Api(client, alpha)
+    assert (await api.call("GET", BASE + "?state=pending", net.owner)).body == []
+    listed = await api.call("GET", BASE + "?state=withdrawn", net.owner)
+    assert isinstance(listed.body, list) and [r["state"] for r in listed.body] == ["withdrawn"]
+    rid = listed.body[0]["id"]
+    for action in ("accept", "decline"):
+        refused = await api.call("POST", f"{BASE}/{rid}/{action}", net.moderator)
+        assert refused.status == 409 and isinstance(refused.body, dict)
+        assert "withdrawn" in str(refused.body["error"])
+    replied = await api.call(
+        "POST", f"{BASE}/{rid}/reply", net.moderator, json={"message": "Schade"}
+    )
+    assert replied.status == 409
+    # Blocking still works on it; nothing was sent to gamma.
+    assert (await api.call("POST", f"{BASE}/{rid}/block", net.moderator)).status == 200
+    await settle(alpha, gamma)
+    async with gamma.sessionmaker() as session:
+        types = list(await session.scalars(select(InboxActivity.type)))
+    assert "Accept" not in types and "Reject" not in types
+
+
+async def test_two_moderators_deciding_at_once_send_one_answer(
+    net: Net, client: aiohttp.ClientSession
+) -> None:
+    """Deciding is a compare-and-set: of an accept and a decline sent together (and of
+    two accepts), one wins and the other gets 409; the sender gets one answer."""
+    alpha, gamma = net.alpha, net.gamma
+    await alpha.add_actor("lv", display_name="Landesverband")
+    lv_owner = await staff_token(alpha, "lotte", "lv", RoleName.OWNER)
+    lv_moderator = await staff_token(alpha, "mia", "lv", RoleName.MODERATOR)
+    for name in ("kv", "lv"):
+        await actions.send_contact(gamma.services, "max", f"{name}@alpha.test", "Hallo")
+    await settle(alpha, gamma)
+    api = Api(client, alpha)
+    for (first, second), actions_ in (
+        ((net.owner, net.moderator), ("accept", "decline")),
+        ((lv_owner, lv_moderator), ("accept", "accept")),
+    ):
+        listed = (await api.call("GET", BASE, first)).body
+        assert isinstance(listed, list) and len(listed) == 1
+        request = listed[0]
+        assert isinstance(request, dict)
+        path = f"{BASE}/{request['id']}/"
+        answers = await asyncio.gather(
+            api.call("POST", path + actions_[0], first, json={"follow_back": False}),
+            api.call("POST", path + actions_[1], second, json={"follow_back": False}),
+        )
+        assert sorted(a.status for a in answers) == [200, 409], answers
+        [loser] = [a for a in answers if a.status == 409]
+        assert isinstance(loser.body, dict) and "already" in str(loser.body["error"])
+    await settle(alpha, gamma)
+    async with alpha.sessionmaker() as session:
+        sent = list(
+            await session.scalars(
+                select(OutActivity.type).where(OutActivity.type.in_(("Accept", "Reject")))
+            )
+        )
+    assert len(sent) == 2  # one answer per request
+    states = sorted(r[1] for r in await rows(gamma))
+    assert states in (["accepted", "accepted"], ["accepted", "declined"])

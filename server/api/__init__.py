@@ -22,6 +22,7 @@ from server.api import (
     oauth,
     polls,
     relays,
+    reports,
     statuses,
     timelines,
     verbund,
@@ -55,6 +56,7 @@ def add_api_routes(app: web.Application) -> None:
         links,
         relays,
         groups,
+        reports,
     ):
         module.add_routes(app)
     add_cors_fallbacks(app, CORS_PATHS)

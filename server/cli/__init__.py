@@ -31,6 +31,7 @@ from server.cli import (
     news,
     profile,
     relays,
+    reports,
     visitors,
 )
 from server.cli.common import CliError, err
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile.register(sub, common)
     contacts.register(sub, common)
     links.register(sub, common)
+    reports.register(sub, common)
     register_peer_commands(directory.register(sub, common), common)
     visitors.register(sub, common)
     relays.register(sub, common)

@@ -1,4 +1,5 @@
-"""CLI commands for named contact requests (issue 14): send, list, accept, decline, block.
+"""CLI commands for contact requests (issue 14): send, list, show, reply, accept, decline,
+block, report.
 
 The operator acts for the actor, as in `verbund follow`; the daily limit then counts the
 actor's requests. Refusals end as `error: <reason>` with exit code 1.
@@ -10,8 +11,8 @@ import argparse
 from collections.abc import Callable
 
 from actors.contacts import ContactView
-from actors.models import ContactBox
-from server import actions
+from actors.models import ContactBox, ContactDirection, ContactState
+from server import actions, contact_actions
 from server.cli.common import out as _print
 from server.cli.common import run_with_services
 from server.services import Services
@@ -60,6 +61,42 @@ def cmd_list(args: argparse.Namespace) -> None:
     run_with_services(args, run)
 
 
+def cmd_show(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        view = await contact_actions.contact_view(svc, args.actor, args.request)
+        _print(_line(view))
+        for m in view.messages:
+            arrow = "<-" if m.direction == ContactDirection.IN else "->"
+            _print(f"        {arrow} {m.created_at:%Y-%m-%d %H:%M}  {m.text}")
+
+    run_with_services(args, run)
+
+
+def cmd_reply(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        view = await contact_actions.reply_contact(svc, args.actor, args.request, args.message)
+        _print(
+            f"replied to {view.other_handle} on contact request {view.request.id}; "
+            "the worker delivers it"
+        )
+
+    run_with_services(args, run)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    async def run(svc: Services) -> None:
+        view = await contact_actions.report_contact(svc, args.actor, args.request, args.comment)
+        _print(
+            f"reported {view.other_handle} (contact request {view.request.id}) to its "
+            "instance; the worker delivers it"
+        )
+        if args.decline and view.request.state == ContactState.PENDING:
+            await actions.decide_contact(svc, args.actor, args.request, accept=False)
+            _print(f"declined contact request {view.request.id}")
+
+    run_with_services(args, run)
+
+
 def _decide(*, accept: bool, block: bool = False) -> Callable[[argparse.Namespace], None]:
     def cmd(args: argparse.Namespace) -> None:
         async def run(svc: Services) -> None:
@@ -82,7 +119,7 @@ def _decide(*, accept: bool, block: bool = False) -> Callable[[argparse.Namespac
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    p = sub.add_parser("contact", help="named contact requests: a follow with a message")
+    p = sub.add_parser("contact", help="contact requests: a follow with a message")
     csub = p.add_subparsers(dest="contact_command", required=True, metavar="SUBCOMMAND")
 
     q = csub.add_parser("send", parents=[common], help="send a contact request")
@@ -109,6 +146,19 @@ def register(
     which.add_argument("--received", action="store_true", help="only requests it received")
     q.set_defaults(func=cmd_list)
 
+    q = csub.add_parser("show", parents=[common], help="one request with its messages")
+    q.add_argument("actor")
+    q.add_argument("request", help="request number (from `contact list`)")
+    q.set_defaults(func=cmd_show)
+
+    q = csub.add_parser(
+        "reply", parents=[common], help="a direct message to the other side of a pending request"
+    )
+    q.add_argument("actor", help="local actor (the recipient, or who asked)")
+    q.add_argument("request", help="request number (from `contact list`)")
+    q.add_argument("--message", required=True)
+    q.set_defaults(func=cmd_reply)
+
     for name, accept in (("accept", True), ("decline", False)):
         q = csub.add_parser(name, parents=[common], help=f"{name} a received request")
         q.add_argument("actor")
@@ -125,3 +175,14 @@ def register(
     q.add_argument("actor")
     q.add_argument("request")
     q.set_defaults(func=_decide(accept=False, block=True))
+
+    q = csub.add_parser(
+        "report", parents=[common], help="report a request's sender to its instance (Flag)"
+    )
+    q.add_argument("actor")
+    q.add_argument("request")
+    q.add_argument("--comment", default="", help="what the sender's moderators read")
+    q.add_argument(
+        "--decline", action="store_true", help="decline it too (after the report is queued)"
+    )
+    q.set_defaults(func=cmd_report)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from actors.aliases import ALIAS_PREFIX, alias_by_name
+from actors.aliases import ALIAS_PREFIX, alias_by_name, is_live
 from actors.relations import count_relations, page_relations
 from federation.documents import render_collection, render_collection_page
 from federation.fetch import is_activitystreams_media_type
@@ -90,19 +90,23 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _alias_recipient(request: web.Request, username: str | None) -> str | None:
-    """The one actor an anonymous contact alias's inbox takes activities from (issue 14);
-    None for everyone else's inbox. An alias already retired takes none: its own URI
-    is what it then accepts from, which no remote activity can claim."""
+async def _alias_recipient(
+    request: web.Request, username: str | None
+) -> tuple[str | None, str | None]:
+    """The one actor an anonymous contact alias's inbox takes activities from (issue 14),
+    and whose server's reports (`Flag`, from its instance actor as Mastodon sends them)
+    it takes too; (None, None) for everyone else's inbox. An alias already retired takes
+    no activity but those reports: its own URI is what it accepts from, which no remote
+    activity can claim."""
     if username is None or not username.lower().startswith(ALIAS_PREFIX):
-        return None
+        return None, None
     async with request.app[keys.SESSIONMAKER]() as session:
         alias = await alias_by_name(session, username)
     if alias is None:
-        return None
-    if alias.alias_of_id is None or alias.alias_for_uri is None:
-        return request.app[keys.SERVICES].uris.actor(alias.username)
-    return alias.alias_for_uri
+        return None, None
+    if not is_live(alias) or alias.alias_for_uri is None:
+        return request.app[keys.SERVICES].uris.actor(alias.username), alias.alias_for_uri
+    return alias.alias_for_uri, alias.alias_for_uri
 
 
 async def inbox_post(request: web.Request) -> web.Response:
@@ -127,7 +131,7 @@ async def inbox_post(request: web.Request) -> web.Response:
         if entry is None:
             return error(404, "no such actor")
         recipient = entry.view.id
-    only_from = await _alias_recipient(request, username)
+    only_from, flags_from = await _alias_recipient(request, username)
     try:
         body = await _read_body(request, limit)
     except web.HTTPRequestTimeout as exc:
@@ -144,6 +148,7 @@ async def inbox_post(request: web.Request) -> web.Response:
             body=body,
             recipient_uri=recipient,
             only_from=only_from,
+            flags_from=flags_from,
         )
     except InboxError as exc:
         if exc.status >= 500:

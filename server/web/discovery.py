@@ -25,7 +25,7 @@ from federation.nodeinfo import VERSIONS, NodeStats, render_nodeinfo, render_nod
 from federation.webfinger import parse_acct, render_host_meta_json, render_host_meta_xrd
 from server import keys
 from server.web.activitypub import signed_get
-from server.web.errors import internal_error, not_found, with_error_pages
+from server.web.errors import error_response, internal_error, not_found, with_error_pages
 from server.web.pages import render_profile
 
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -102,6 +102,8 @@ async def webfinger(request: web.Request) -> web.Response:
             entry = await docs.get(user)
     if entry is None:
         return json_error(404, "no such user")
+    if entry.gone:
+        return json_error(410, "deleted")
     return web.Response(body=entry.jrd_json, headers=JRD_HEADERS)
 
 
@@ -171,6 +173,8 @@ async def actor(request: web.Request) -> web.Response:
         entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
         if entry is None:
             return not_found(request, "no such actor")
+        if entry.gone:
+            return error_response(request, 410, "this actor was deleted")
         return await _actor_response(request, entry)
     except web.HTTPException:
         raise
