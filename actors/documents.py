@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actors.links import LINKABLE_TYPES, collection_url
+from actors.links import LINKABLE_TYPES, collection_url, featured_collections_url
 from actors.local import find_actor, get_instance_actor
 from actors.models import Actor, LinkKind
 from actors.profile import actor_region
@@ -89,6 +89,7 @@ def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView
                 parents=collection_url(urls.id, LinkKind.PARENT),
                 branches=collection_url(urls.id, LinkKind.BRANCH),
                 partners=collection_url(urls.id, LinkKind.PARTNER),
+                featured_collections=featured_collections_url(urls.id),
             )
     return LocalActorView(
         urls=urls,

@@ -22,6 +22,7 @@ from actors.models import Actor, ActorType, LinkKind, LinkState, LinkTreeNode, O
 from actors.uris import LocalUris
 from federation.actors import parse_actor
 from federation.errors import FederationError, ParseError
+from federation.featured import FeaturedMember, stamp_key, stamp_uri
 from federation.links import mirror_kind, parse_collection_items, parse_link_collections
 from federation.webfinger import acct_domain
 
@@ -88,6 +89,80 @@ async def confirmed_of_kind(session: AsyncSession, actor_uri: str, kind: LinkKin
         .order_by(OrgLink.id)
     )
     return list(dict.fromkeys(rows))
+
+
+# The FEP-7aa9 featured collections an organisation publishes of its confirmed links
+# (`federation.featured`): its branches and its partners. Parents are not featured.
+FEATURED_PATHS = {LinkKind.BRANCH: "branches", LinkKind.PARTNER: "partners"}
+FEATURED_NAMES = {
+    LinkKind.BRANCH: "Gliederungen / Branches",
+    LinkKind.PARTNER: "Partner / Partners",
+}
+
+
+def featured_collections_url(actor_uri: str) -> str:
+    return f"{actor_uri}/featured_collections"
+
+
+def featured_collection_url(actor_uri: str, kind: LinkKind) -> str:
+    return f"{featured_collections_url(actor_uri)}/{FEATURED_PATHS[kind]}"
+
+
+def featured_kind(path_part: str) -> LinkKind | None:
+    return next((k for k, p in FEATURED_PATHS.items() if p == path_part), None)
+
+
+async def featured_members(
+    session: AsyncSession, uris: LocalUris, actor_uri: str, kind: LinkKind
+) -> list[FeaturedMember]:
+    """The other actors of our actor's confirmed links of `kind`, with their types (for
+    `featuredObjectType`) and since when they are linked, oldest first."""
+    rows = list(
+        await session.scalars(
+            select(OrgLink)
+            .where(
+                OrgLink.actor_uri == actor_uri,
+                OrgLink.state == LinkState.CONFIRMED,
+                OrgLink.kind == kind,
+            )
+            .order_by(OrgLink.id)
+        )
+    )
+    others = [r.other_uri for r in rows]
+    types = {
+        uri: kind_
+        for uri, kind_ in await session.execute(
+            select(RemoteActor.uri, RemoteActor.type).where(RemoteActor.uri.in_(others))
+        )
+    }
+    for actor in (await _locals_by_name(session, uris, others)).values():
+        types[uris.actor(actor.username)] = actor.type.value
+    members: dict[str, FeaturedMember] = {}
+    for row in rows:
+        members.setdefault(
+            row.other_uri,
+            FeaturedMember(row.other_uri, types.get(row.other_uri, "Organization"), row.updated_at),
+        )
+    return list(members.values())
+
+
+async def stamped_collection(session: AsyncSession, actor_uri: str, key: str) -> str | None:
+    """The featured collection of a linked actor that the stamp `key` of our actor
+    authorises (our parent's branches, our partner's partners), while the link stands."""
+    rows = await session.scalars(
+        select(OrgLink).where(
+            OrgLink.actor_uri == actor_uri,
+            OrgLink.state == LinkState.CONFIRMED,
+            OrgLink.kind.in_((LinkKind.PARENT, LinkKind.PARTNER)),
+        )
+    )
+    for row in rows:
+        # Our parent features us among its branches; a partner among its partners.
+        theirs = LinkKind.BRANCH if row.kind is LinkKind.PARENT else LinkKind.PARTNER
+        collection = featured_collection_url(row.other_uri, theirs)
+        if stamp_key(stamp_uri(actor_uri, collection)) == key:
+            return collection
+    return None
 
 
 async def find_offer(session: AsyncSession, actor_uri: str, offer_uri: str) -> OrgLink | None:

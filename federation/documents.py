@@ -61,6 +61,11 @@ ACTOR_CONTEXT: list[object] = [
         "discoverable": "toot:discoverable",
         "indexable": "toot:indexable",
         "featured": {"@id": "toot:featured", "@type": "@id"},
+        # FEP-7aa9 (Mastodon's Collections): our branches and partners (federation.featured).
+        "featuredCollections": {
+            "@id": "https://w3id.org/fep/7aa9#featuredCollections",
+            "@type": "@id",
+        },
         "schema": "http://schema.org#",
         "PropertyValue": "schema:PropertyValue",
         "value": "schema:value",
@@ -101,6 +106,7 @@ class ActorUris:
     parents: str | None = None
     branches: str | None = None
     partners: str | None = None
+    featured_collections: str | None = None  # the same links as FEP-7aa9 collections
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +210,7 @@ def render_actor(actor: LocalActorView) -> dict[str, object]:
         ("parentOrganizations", actor.urls.parents),
         ("branches", actor.urls.branches),
         ("partners", actor.urls.partners),
+        ("featuredCollections", actor.urls.featured_collections),
     ):
         if url:
             doc[term] = url

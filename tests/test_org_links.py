@@ -11,6 +11,7 @@ directory — shows a link only once both sides confirmed it.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -59,6 +60,39 @@ async def members(client: aiohttp.ClientSession, actor_uri: str, term: str) -> l
     return list(collection["orderedItems"])
 
 
+async def featured(client: aiohttp.ClientSession, actor_uri: str) -> list[str]:
+    """The featured accounts of an actor's FEP-7aa9 collections, read and validated as a
+    Mastodon reader does: every item's FeatureAuthorization is fetched from the featured
+    actor's own server and must name the collection and the actor."""
+    async with client.get(actor_uri, headers=AS_JSON) as resp:
+        doc = await resp.json()
+    async with client.get(doc["featuredCollections"], headers=AS_JSON) as resp:
+        assert resp.status == 200
+        collections = await resp.json()
+    assert "https://w3id.org/fep/7aa9" in collections["@context"]
+    shown: list[str] = []
+    for collection in collections["orderedItems"]:
+        assert collection["type"] == "FeaturedCollection"
+        assert collection["attributedTo"] == actor_uri
+        async with client.get(collection["id"], headers=AS_JSON) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["orderedItems"] == collection["orderedItems"]
+        for item in collection["orderedItems"]:
+            target, stamp = item["featuredObject"], item["featureAuthorization"]
+            assert urlsplit(stamp).netloc == urlsplit(target).netloc
+            async with client.get(stamp, headers=AS_JSON) as resp:
+                if resp.status != 200:
+                    continue
+                authorization = await resp.json()
+            assert authorization["type"] == "FeatureAuthorization"
+            if (
+                authorization["interactingObject"] == collection["id"]
+                and authorization["interactionTarget"] == target
+            ):
+                shown.append(f"{collection['id'].rsplit('/', 1)[1]}:{target}")
+    return shown
+
+
 async def page(client: aiohttp.ClientSession, url: str) -> str:
     async with client.get(url, headers={"Accept": "text/html"}) as resp:
         assert resp.status == 200
@@ -76,6 +110,7 @@ async def shown(client: aiohttp.ClientSession, fed: Instance, state: Instance) -
     bund, land = fed.actor_uri("bund"), state.actor_uri("land")
     return {
         "bund branches": await members(client, bund, "branches"),
+        "bund featured": await featured(client, bund),
         "land parents": await members(client, land, "parentOrganizations"),
         "bund page": "Landesverband Bayern" in await page(client, f"{fed.base_url}/@bund"),
         "land page": "Bundesverband" in await page(client, f"{state.base_url}/@land"),
@@ -97,6 +132,7 @@ async def directory_links(client: aiohttp.ClientSession, base: str, actor_uri: s
 
 NOTHING = {
     "bund branches": [],
+    "bund featured": [],
     "land parents": [],
     "bund page": False,
     "land page": False,
@@ -140,6 +176,7 @@ async def test_link_offered_confirmed_and_ended_from_either_side(
     await settle(fed, state)
     assert await shown(client, fed, state) == {
         "bund branches": [land],
+        "bund featured": [f"branches:{land}"],  # FEP-7aa9, its stamp served by state
         "land parents": [bund],
         "bund page": True,
         "land page": True,
@@ -150,6 +187,9 @@ async def test_link_offered_confirmed_and_ended_from_either_side(
     }
     html = await page(client, f"{state.base_url}/@land")
     assert "Part of" in html and f"{fed.base_url}/@bund" in html
+    async with client.get(f"{bund}/featured_collections/branches", headers=AS_JSON) as resp:
+        [item] = (await resp.json())["orderedItems"]
+    stamp = item["featureAuthorization"]
     with pytest.raises(ActionError, match="pending or confirmed link"):
         await links.offer(fed.services, "bund", "parent", "land@state.test")  # a loop of two
 
@@ -157,6 +197,8 @@ async def test_link_offered_confirmed_and_ended_from_either_side(
     await links.end_link_with(fed.services, "bund", "land@state.test")
     await settle(fed, state)
     assert await shown(client, fed, state) == NOTHING
+    async with client.get(stamp, headers=AS_JSON) as resp:
+        assert resp.status == 404  # the consent ended with the link
     assert await states(state) == [("parent", "ended", True, bund)]
 
     # Offered again and confirmed, then ended by the side that offered it.

@@ -3,11 +3,19 @@ ParseError (and only that), collections are read inline or from their first page
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from federation.errors import ParseError
+from federation.featured import (
+    FeaturedMember,
+    render_feature_authorization,
+    render_featured_collection,
+    stamp_uri,
+)
 from federation.links import (
     KINDS,
     LinkCollections,
@@ -109,3 +117,27 @@ def test_parsers_only_raise_parse_error(obj: object) -> None:
         except ParseError:
             continue
     assert isinstance(parse_link_collections(obj), LinkCollections)
+
+
+def test_featured_collection_items_name_their_stamps_on_the_featured_server() -> None:
+    since = datetime(2026, 12, 4, tzinfo=UTC)
+    doc = render_featured_collection(
+        collection_id="https://fed.example/users/bund/featured_collections/branches",
+        name="Branches",
+        summary="",
+        owner_uri="https://fed.example/users/bund",
+        url="https://fed.example/@bund",
+        members=[FeaturedMember("https://state.example/users/land", "Organization", since)],
+    )
+    assert doc["type"] == "FeaturedCollection" and doc["totalItems"] == 1
+    items = doc["orderedItems"]
+    assert isinstance(items, list)
+    [item] = items
+    stamp = stamp_uri("https://state.example/users/land", str(doc["id"]))
+    assert item["featureAuthorization"] == stamp
+    assert stamp.startswith("https://state.example/users/land/feature_stamps/")
+    authorization = render_feature_authorization(
+        featured_actor_uri="https://state.example/users/land", collection_uri=str(doc["id"])
+    )
+    assert authorization["id"] == stamp
+    assert authorization["interactingObject"] == doc["id"]
