@@ -35,7 +35,7 @@ async def _group(svc: Services, name: str) -> str:
     async with svc.sessionmaker() as session:
         actor = await get_actor(session, name)
     if actor.type is not ActorType.GROUP:
-        raise ActionError(f"{name} is a {actor.type.value.lower()}, not a group")
+        raise ActionError(f"{name} is not a group (it is of type {actor.type.value})")
     return svc.uris.actor(actor.username)
 
 
