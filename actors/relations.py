@@ -1,6 +1,8 @@
-"""Queries over follow relations: counts, pages, pending requests."""
+"""Follow relations: counts, pages, pending requests, and recording a received Follow."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,3 +46,38 @@ async def pending_requests(session: AsyncSession, actor_uri: str) -> list[Follow
         .order_by(Follow.id)
     )
     return list(rows)
+
+
+async def record_received_follow(
+    session: AsyncSession,
+    *,
+    follower_uri: str,
+    followed_uri: str,
+    activity_uri: str,
+    now: datetime,
+    message: str = "",
+) -> Follow:
+    """The relation a received Follow asks for: new and pending, or the existing one with
+    the newest Follow id (Mastodon matches the Accept or Reject by it) and message."""
+    row = await session.scalar(
+        select(Follow).where(
+            Follow.follower_uri == follower_uri, Follow.followed_uri == followed_uri
+        )
+    )
+    if row is None:
+        row = Follow(
+            follower_uri=follower_uri,
+            followed_uri=followed_uri,
+            activity_uri=activity_uri,
+            state=FollowState.PENDING,
+            message=message,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        return row
+    row.activity_uri, row.updated_at = activity_uri, now
+    if message:
+        row.message = message
+    return row

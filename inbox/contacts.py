@@ -34,9 +34,8 @@ from actors.models import (
     ContactDirection,
     ContactRequest,
     ContactState,
-    Follow,
-    FollowState,
 )
+from actors.relations import record_received_follow
 from actors.uris import LocalUris
 from federation.activities import ids_of
 from federation.contacts import MAX_MESSAGE, parse_contact_terms
@@ -45,7 +44,7 @@ from federation.policy import FederationPolicy
 from inbox.context import HandlerContext, Incoming
 from outbox.aliases import alias_delay
 from outbox.contacts import conclude_anonymous, record_outcome
-from outbox.follows import find_follow, reject_follow
+from outbox.follows import reject_follow
 from outbox.publish import inbox_host
 
 log = logging.getLogger("verbund.inbox")
@@ -75,18 +74,13 @@ async def refuses_follow(
     log.info(
         "rejecting Follow %s: %s blocked anonymous requests from %s", act.id, target_uri, domain
     )
-    row = await find_follow(session, act.actor_uri, target_uri)
-    if row is None:
-        row = Follow(
-            follower_uri=act.actor_uri,
-            followed_uri=target_uri,
-            activity_uri=act.id,
-            state=FollowState.PENDING,
-            created_at=ctx.now,
-            updated_at=ctx.now,
-        )
-        session.add(row)
-        await session.flush()
+    row = await record_received_follow(
+        session,
+        follower_uri=act.actor_uri,
+        followed_uri=target_uri,
+        activity_uri=act.id,
+        now=ctx.now,
+    )
     await reject_follow(
         session, actor=local, row=row, follower=act.actor, now=ctx.now, policy=ctx.policy
     )

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
+from actors.relations import record_received_follow
 from actors.relays import AS_PUBLIC
 from federation.activities import fits_uri
 from inbox.contacts import (
@@ -69,25 +70,14 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
             delete(Block).where(Block.blocker_uri == act.actor_uri, Block.blocked_uri == target_uri)
         )
     message = contact_message(act)
-    row = await find_follow(session, act.actor_uri, target_uri)
-    if row is None:
-        row = Follow(
-            follower_uri=act.actor_uri,
-            followed_uri=target_uri,
-            activity_uri=act.id,
-            state=FollowState.PENDING,
-            message=message,
-            created_at=ctx.now,
-            updated_at=ctx.now,
-        )
-        session.add(row)
-        await session.flush()
-    else:
-        # A repeated Follow: keep the newest id (Mastodon matches the Accept by it).
-        row.activity_uri = act.id
-        row.updated_at = ctx.now
-        if message:
-            row.message = message
+    row = await record_received_follow(
+        session,
+        follower_uri=act.actor_uri,
+        followed_uri=target_uri,
+        activity_uri=act.id,
+        now=ctx.now,
+        message=message,
+    )
     if message and row.state != FollowState.ACCEPTED:
         # A Follow with a message is a contact request: the recipient decides, locked or not.
         await receive_contact_request(

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, Follow, FollowState, RemoteActor
+from actors.relations import record_received_follow
 from actors.relays import (
     Relay,
     RelayState,
@@ -33,7 +34,7 @@ from federation.activities import AsObject
 from federation.documents import AS_CONTEXT
 from federation.posts import PUBLIC_COLLECTION
 from inbox.context import HandlerContext, Incoming
-from outbox.follows import accept_follow, embeddable_follow, find_follow, reject_follow
+from outbox.follows import accept_follow, embeddable_follow, reject_follow
 from outbox.models import Activity as OutboxActivity
 from outbox.publish import enqueue, new_activity_uri
 
@@ -99,22 +100,13 @@ async def follow_of_instance_actor(
 
 
 async def _follow_row(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> Follow:
-    instance_uri = ctx.uris.instance_actor
-    row = await find_follow(session, act.actor_uri, instance_uri)
-    if row is None:
-        row = Follow(
-            follower_uri=act.actor_uri,
-            followed_uri=instance_uri,
-            activity_uri=act.id,
-            state=FollowState.PENDING,
-            created_at=ctx.now,
-            updated_at=ctx.now,
-        )
-        session.add(row)
-        await session.flush()
-    else:
-        row.activity_uri = act.id  # Mastodon matches the Accept by the newest id
-    return row
+    return await record_received_follow(
+        session,
+        follower_uri=act.actor_uri,
+        followed_uri=ctx.uris.instance_actor,
+        activity_uri=act.id,
+        now=ctx.now,
+    )
 
 
 async def _accept(
