@@ -15,6 +15,7 @@ __all__ = [
     "directory_pages",
     "documents",
     "errors",
+    "featured",
     "fetch",
     "hashtags",
     "keys",

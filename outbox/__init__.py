@@ -8,6 +8,7 @@ publishing and of the delivery worker.
 
 __all__ = [
     "aliases",
+    "boosts",
     "contacts",
     "content",
     "context",

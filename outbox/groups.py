@@ -24,17 +24,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Actor, ActorType, Follow, FollowState
-from actors.snowflake import snowflake
 from actors.uris import LocalUris
 from federation.documents import AS_CONTEXT, format_datetime
 from federation.policy import FederationPolicy
 from federation.rendering import PUBLIC
 from outbox.addressing import _recipient_inboxes
+from outbox.boosts import store_boost
 from outbox.documents import create_activity_uri
 from outbox.models import Status, Visibility
 from outbox.publish import enqueue
-from outbox.statuses import StatusCounter, bump_count, status_columns
-from outbox.timelines import add_to_timelines, local_followers
 
 
 async def addressed_groups(
@@ -93,28 +91,16 @@ async def announce_for_group(
         Visibility.UNLISTED,
     )
     to, cc = ([PUBLIC], [followers]) if public else ([followers], [])
-    wrapper_id = snowflake(now)
-    wrapper = Status(
-        **status_columns(
-            id=wrapper_id,
-            uri=uris.status(group_uri, wrapper_id),
-            url=uris.status_page(group.username, wrapper_id),
-            actor_uri=group_uri,
-            local_actor_id=group.id,
-            type="Announce",
-            visibility=Visibility.PUBLIC if public else Visibility.PRIVATE,
-            reblog_of_id=status.id,
-            to=to,
-            cc=cc,
-            published_at=now,
-            created_at=now,
-        )
+    wrapper = await store_boost(
+        session,
+        uris=uris,
+        actor=group,
+        target=status,
+        visibility=Visibility.PUBLIC if public else Visibility.PRIVATE,
+        to=to,
+        cc=cc,
+        now=now,
     )
-    session.add(wrapper)
-    await session.flush()
-    await bump_count(session, StatusCounter.REBLOGS, 1, Status.id == status.id)
-    readers = [group.id, *await local_followers(session, uris, group_uri)]
-    await add_to_timelines(session, wrapper.id, readers)
     inboxes = await _recipient_inboxes(
         session,
         actor_uri=group_uri,

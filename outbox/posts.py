@@ -39,6 +39,7 @@ from outbox.addressing import (
     _remote_actors,
     addressing,
 )
+from outbox.boosts import store_boost
 from outbox.content import Rendered, hashtags_in, render_content
 from outbox.context import PublishContext
 from outbox.documents import (
@@ -438,28 +439,16 @@ async def boost(
     cc = [ctx.uris.followers(actor_uri)]
     if target.actor_uri != actor_uri:
         cc.append(target.actor_uri)
-    wrapper_id = snowflake(now)
-    wrapper = Status(
-        **status_columns(
-            id=wrapper_id,
-            uri=ctx.uris.status(actor_uri, wrapper_id),
-            url=ctx.uris.status_page(actor.username, wrapper_id),
-            actor_uri=actor_uri,
-            local_actor_id=actor.id,
-            type="Announce",
-            visibility=Visibility.PUBLIC,
-            reblog_of_id=target.id,
-            to=[PUBLIC],
-            cc=cc,
-            published_at=now,
-            created_at=now,
-        )
+    wrapper = await store_boost(
+        session,
+        uris=ctx.uris,
+        actor=actor,
+        target=target,
+        visibility=Visibility.PUBLIC,
+        to=[PUBLIC],
+        cc=cc,
+        now=now,
     )
-    session.add(wrapper)
-    await session.flush()
-    await bump_count(session, StatusCounter.REBLOGS, 1, Status.id == target.id)
-    readers = [actor.id, *await local_followers(session, ctx.uris, actor_uri)]
-    await add_to_timelines(session, wrapper.id, readers)
     inboxes = await _boost_inboxes(session, actor_uri=actor_uri, uris=ctx.uris, target=target)
     await ctx.send(session, actor, render_announce(wrapper, target.uri), inboxes, now)
     return wrapper
