@@ -21,8 +21,16 @@ from inbox.contacts import is_contact_note
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
 from inbox.posts import on_update
-from inbox.reactions import on_announce, on_like, prefetch_announce
-from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
+from inbox.reactions import on_announce, on_announces, on_like, on_likes, prefetch_announce
+from inbox.relations import (
+    on_accept,
+    on_block,
+    on_delete,
+    on_deletes,
+    on_follow,
+    on_reject,
+    on_undo,
+)
 
 log = logging.getLogger("verbund.inbox")
 
@@ -91,13 +99,15 @@ HANDLERS: dict[str, HandlerSpec] = {
     "Reject": HandlerSpec(on_reject),
     "Undo": HandlerSpec(on_undo),
     "Block": HandlerSpec(on_block),
-    "Delete": HandlerSpec(on_delete),
+    "Delete": HandlerSpec(on_delete, batch=on_deletes),
     "Create": HandlerSpec(
         on_create_unless_contact, needs_actor=True, batch=on_creates_unless_contact
     ),
     "Update": HandlerSpec(on_update, prefetcher=prefetch_actor_update),
-    "Announce": HandlerSpec(on_announce, needs_actor=True, prefetcher=prefetch_announce),
-    "Like": HandlerSpec(on_like),
+    "Announce": HandlerSpec(
+        on_announce, needs_actor=True, prefetcher=prefetch_announce, batch=on_announces
+    ),
+    "Like": HandlerSpec(on_like, batch=on_likes),
 }
 
 

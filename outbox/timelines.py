@@ -52,25 +52,41 @@ async def local_followers(
 ) -> list[int]:
     """Ids of our local actors who follow `actor_uri` (accepted). `uris` may still be
     the base URL (the inbox passes that until it holds a `LocalUris`)."""
+    return sorted((await local_followers_of(session, uris, [actor_uri])).get(actor_uri, ()))
+
+
+async def local_followers_of(
+    session: AsyncSession, uris: LocalUris | str, actor_uris: Iterable[str]
+) -> dict[str, set[int]]:
+    """`local_followers` of several actors in two queries: actor → ids of our local actors
+    following it (accepted); actors nobody here follows are left out."""
     local = LocalUris(uris) if isinstance(uris, str) else uris
-    prefix = local.actor("")
-    followers = list(
-        await session.scalars(
-            select(Follow.follower_uri).where(
-                Follow.followed_uri == actor_uri,
-                Follow.state == FollowState.ACCEPTED,
-                Follow.follower_uri.startswith(prefix),
+    wanted = set(actor_uris)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Follow.followed_uri, Follow.follower_uri).where(
+            Follow.followed_uri.in_(wanted),
+            Follow.state == FollowState.ACCEPTED,
+            Follow.follower_uri.startswith(local.actor("")),
+        )
+    )
+    keys: dict[str, set[str]] = {}
+    for followed, follower in rows:
+        if (name := local.username_of(follower)) is not None:
+            keys.setdefault(followed, set()).add(name.lower())
+    if not keys:
+        return {}
+    ids = dict(
+        (key, actor_id)
+        for key, actor_id in await session.execute(
+            select(Actor.username_key, Actor.id).where(
+                Actor.username_key.in_(set().union(*keys.values())), Actor.is_instance.is_(False)
             )
         )
     )
-    if not followers:
-        return []
-    keys = [n.lower() for u in followers if (n := local.username_of(u)) is not None]
-    return list(
-        await session.scalars(
-            select(Actor.id).where(Actor.username_key.in_(keys), Actor.is_instance.is_(False))
-        )
-    )
+    out = {actor: {ids[k] for k in names if k in ids} for actor, names in keys.items()}
+    return {actor: followers for actor, followers in out.items() if followers}
 
 
 def paginate(query: Select[Status], page: Page) -> tuple[Select[Status], bool]:
