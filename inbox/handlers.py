@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
 from federation.activities import Activity, AsObject
-from federation.actors import ACTOR_TYPES
+from federation.actors import ACTOR_TYPES, parse_embedded_actor
+from federation.errors import ParseError
 from inbox.contacts import is_contact_note
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
@@ -58,10 +59,15 @@ async def prefetch_actor_update(
     ctx: HandlerContext, sessionmaker: async_sessionmaker[AsyncSession], activity: Activity
 ) -> dict[str, AsObject]:
     """An Update of the sender's own actor document (Mastodon sends one when a profile
-    changes): the actor is fetched again from its origin and stored, so names, keys and
-    the directory profile are current. The embedded copy is not trusted on its own; a
-    fetch failure is logged and the cached actor stays as it was. Nothing is left for
-    `on_update`, which ignores what is no post."""
+    changes): names, keys and the directory profile are made current from it.
+
+    The stored record's actor is the owner of the key that signed it (the receiver
+    refused anything else), so an embedded actor whose id is that actor comes from the
+    actor itself and is stored as sent, as Mastodon does (`ActivityPub::Activity::Update`);
+    one GET per profile change is saved. Only an embedded copy that does not parse as
+    an actor (or a bare reference) is fetched again from its origin instead. A failure
+    is logged and the cached actor stays as it was. Nothing is left for `on_update`,
+    which ignores what is no post."""
     obj = activity.object
     if (
         obj is None
@@ -71,7 +77,15 @@ async def prefetch_actor_update(
     ):
         return {}
     try:
-        await ctx.directory.fetch_actor(activity.actor)
+        embedded = parse_embedded_actor(obj) if obj.embedded else None
+    except ParseError as exc:
+        log.info("refetching %s: its Update embeds no usable actor: %s", activity.actor, exc)
+        embedded = None
+    try:
+        if embedded is not None and embedded.id == activity.actor:
+            await ctx.directory.store_actor(embedded)
+        else:
+            await ctx.directory.fetch_actor(activity.actor)
     except RemoteActorError as exc:
         log.info("cannot refresh %s after its Update: %s", activity.actor, exc)
     return {}
