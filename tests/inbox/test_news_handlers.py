@@ -853,6 +853,8 @@ async def test_runs_of_likes_boosts_and_deletes_decide_each_as_on_its_own(
     await carol.send(carol.shape("create_reply", 403, parent=bob.status_uri(401)))
     theirs = {"object": bob.status_uri(401), "object_author": bob.uri}
     boost = {"object": ours.uri, "object_author": alpha.actor_uri("news")}
+    carol.fake.docs["/users/carol/statuses/250"] = carol.shape("note", 250)
+    unknown = {"object": carol.status_uri(250), "object_author": carol.uri}
     run = [
         bob.shape("like", 1, object=ours.uri),
         bob.shape("like", 2, object=ours.uri),  # bob again: one Like
@@ -864,6 +866,8 @@ async def test_runs_of_likes_boosts_and_deletes_decide_each_as_on_its_own(
         carol.shape("announce", 412, **boost),  # nobody follows carol: counted, shown to none
         carol.shape("announce", 413, **theirs),  # nobody follows carol, not our post
         bob.shape("announce", 414, **theirs),  # a self-boost
+        bob.shape("announce", 415, **unknown),  # a post we lack: fetched, stored, boosted
+        bob.shape("announce", 416, **unknown),  # the same post again: one boost
         bob.shape("delete", 401),  # its boost goes with it, carol's reply stays
         bob.shape("delete", 499),  # not seen yet: its Create is refused later
         carol.shape("delete", 402, remote=bob.uri),  # not carol's post
@@ -873,7 +877,7 @@ async def test_runs_of_likes_boosts_and_deletes_decide_each_as_on_its_own(
     for activity in run:
         assert await bob.fake.post(bob.client, alpha.base_url + "/inbox", activity) == 202
     await settle(alpha)
-    assert runs == [("Like", 5), ("Announce", 5), ("Delete", 3)]
+    assert runs == [("Like", 5), ("Announce", 7), ("Delete", 3)]
     async with alpha.sessionmaker() as session:  # handled as runs, not one by one after
         failures = await session.scalar(select(func.count()).where(InboxActivity.attempts > 0))
     assert failures == 0
@@ -885,8 +889,12 @@ async def test_runs_of_likes_boosts_and_deletes_decide_each_as_on_its_own(
     assert await stored(alpha, bob.status_uri(411) + "/activity") is None
     assert await stored(alpha, carol.status_uri(413) + "/activity") is None
     assert await stored(alpha, bob.status_uri(414) + "/activity") is None  # deleted with 401
+    fetched = await stored(alpha, carol.status_uri(250))
+    assert fetched is not None and fetched.reblogs_count == 1
+    assert await stored(alpha, bob.status_uri(416) + "/activity") is None
     assert set(await home(alpha, "erika")) == {
         bob.status_uri(410) + "/activity",
+        bob.status_uri(415) + "/activity",
         bob.status_uri(402),
     }
     assert await home(alpha, "news") == []
