@@ -60,6 +60,26 @@ async def local_followers_of(
 ) -> dict[str, set[int]]:
     """`local_followers` of several actors in two queries: actor → ids of our local actors
     following it (accepted); actors nobody here follows are left out."""
+    keys = await local_follower_keys(session, uris, actor_uris)
+    if not keys:
+        return {}
+    ids = dict(
+        (key, actor_id)
+        for key, actor_id in await session.execute(
+            select(Actor.username_key, Actor.id).where(
+                Actor.username_key.in_(set().union(*keys.values())), Actor.is_instance.is_(False)
+            )
+        )
+    )
+    out = {actor: {ids[k] for k in names if k in ids} for actor, names in keys.items()}
+    return {actor: followers for actor, followers in out.items() if followers}
+
+
+async def local_follower_keys(
+    session: AsyncSession, uris: LocalUris | str, actor_uris: Iterable[str]
+) -> dict[str, set[str]]:
+    """Actor → username keys of our actors whose follow of it is accepted (one query), for
+    callers that look those actors up together with others."""
     local = LocalUris(uris) if isinstance(uris, str) else uris
     wanted = set(actor_uris)
     if not wanted:
@@ -73,20 +93,9 @@ async def local_followers_of(
     )
     keys: dict[str, set[str]] = {}
     for followed, follower in rows:
-        if (name := local.username_of(follower)) is not None:
+        if name := local.username_of(follower):
             keys.setdefault(followed, set()).add(name.lower())
-    if not keys:
-        return {}
-    ids = dict(
-        (key, actor_id)
-        for key, actor_id in await session.execute(
-            select(Actor.username_key, Actor.id).where(
-                Actor.username_key.in_(set().union(*keys.values())), Actor.is_instance.is_(False)
-            )
-        )
-    )
-    out = {actor: {ids[k] for k in names if k in ids} for actor, names in keys.items()}
-    return {actor: followers for actor, followers in out.items() if followers}
+    return keys
 
 
 def paginate(query: Select[Status], page: Page) -> tuple[Select[Status], bool]:

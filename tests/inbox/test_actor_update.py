@@ -11,28 +11,17 @@ nothing.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from sqlalchemy import select
 
 from actors.models import RemoteActor
-from tests.conftest import Instance, LoopbackResolver, StartInstance
-from tests.fakes import FakeRemote, shared_key
+from tests.conftest import Instance, StartInstance
+from tests.fakes import FakeRemote
 from tests.helpers import settle
 
 AS = "https://www.w3.org/ns/activitystreams"
-
-
-@pytest.fixture
-async def mastodon(resolver: LoopbackResolver) -> AsyncIterator[FakeRemote]:
-    fake = FakeRemote("mastodon.example", shared_key())
-    fake.add_person("bob")
-    fake.add_person("carol")
-    await fake.start(resolver)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ an Announce names its object by id. A FakeRemote signs and POSTs them to a real 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,16 +84,6 @@ class Peer:
         status = await self.fake.post(self.client, self.alpha.base_url + "/inbox", activity)
         assert status == expect
         await settle(self.alpha)
-
-
-@pytest.fixture
-async def mastodon(resolver: LoopbackResolver) -> AsyncIterator[FakeRemote]:
-    fake = FakeRemote("mastodon.example", shared_key())
-    fake.add_person("bob")
-    fake.add_person("carol")
-    await fake.start(resolver)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
