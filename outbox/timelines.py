@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from actors.base import dialect_name
 from actors.models import Actor, Follow, FollowState
@@ -98,22 +99,40 @@ async def local_follower_keys(
     return keys
 
 
-def paginate(query: Select[Status], page: Page) -> tuple[Select[Status], bool]:
-    """Apply Mastodon paging to a Status query; True if results must be reversed."""
+def paginate(
+    query: Select[Status], page: Page, key: InstrumentedAttribute[int] = Status.id
+) -> tuple[Select[Status], bool]:
+    """Apply Mastodon paging to a Status query; True if results must be reversed. `key`
+    is the column holding the status id to page by (`Status.id`, or a joined copy of it
+    whose index gives the order)."""
     limit = max(1, min(page.limit, 40))
     if page.max_id is not None:
-        query = query.where(Status.id < page.max_id)
+        query = query.where(key < page.max_id)
     if page.min_id is not None:
-        return query.where(Status.id > page.min_id).order_by(Status.id.asc()).limit(limit), True
+        return query.where(key > page.min_id).order_by(key.asc()).limit(limit), True
     if page.since_id is not None:
-        query = query.where(Status.id > page.since_id)
-    return query.order_by(Status.id.desc()).limit(limit), False
+        query = query.where(key > page.since_id)
+    return query.order_by(key.desc()).limit(limit), False
 
 
-async def _run(session: AsyncSession, query: Select[Status], page: Page) -> list[Status]:
-    query, reverse = paginate(query, page)
+async def _run(
+    session: AsyncSession,
+    query: Select[Status],
+    page: Page,
+    key: InstrumentedAttribute[int] = Status.id,
+) -> list[Status]:
+    query, reverse = paginate(query, page, key)
     rows = list(await session.scalars(query))
     return rows[::-1] if reverse else rows
+
+
+def _no_index_is_null(column: InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
+    """`column IS NULL` for an id column (ids are positive), spelled so that no index
+    answers it. For `reblog_of_id IS NULL`, true of nearly every post, SQLite's planner
+    took the index on `reblog_of_id` and then sorted every post it found (19 ms a page at
+    100,000 posts, growing with them) instead of walking the primary key newest first
+    and stopping after a page (0.03 ms)."""
+    return func.coalesce(column, 0) == 0
 
 
 async def home_timeline(session: AsyncSession, actor_id: int, page: Page) -> list[Status]:
@@ -123,7 +142,9 @@ async def home_timeline(session: AsyncSession, actor_id: int, page: Page) -> lis
         .join(TimelineEntry, TimelineEntry.status_id == Status.id)
         .where(TimelineEntry.actor_id == actor_id, Status.deleted_at.is_(None))
     )
-    return await _run(session, query, page)
+    # Paged by the entries' status id: their (actor_id, status_id) index is in that order,
+    # so a page reads a page of entries instead of sorting the whole timeline.
+    return await _run(session, query, page, TimelineEntry.status_id)
 
 
 async def public_timeline(
@@ -133,12 +154,12 @@ async def public_timeline(
     query = select(Status).where(
         Status.visibility == Visibility.PUBLIC,
         Status.deleted_at.is_(None),
-        Status.reblog_of_id.is_(None),
+        _no_index_is_null(Status.reblog_of_id),
     )
     if local:
         query = query.where(Status.local_actor_id.is_not(None))
     if remote:
-        query = query.where(Status.local_actor_id.is_(None))
+        query = query.where(_no_index_is_null(Status.local_actor_id))
     return await _run(session, query, page)
 
 
