@@ -230,6 +230,15 @@ class RemoteDirectory:
             raise RemoteActorError(f"cannot fetch actor {uri}: {exc}") from None
         return await self._store(actor)
 
+    async def store_actor(self, doc: ActorDocument) -> RemoteActor:
+        """Store an actor document that arrived signed by that actor itself (its own
+        Update), as `fetch_actor` stores a fetched one; RemoteActorError as there."""
+        if not self.policy.allows_url(doc.id):
+            raise RemoteActorError(
+                f"cannot use actor {doc.id}: {BlockedDomainError(url_host(doc.id))}"
+            )
+        return await self._store(doc)
+
     async def get_actor(self, uri: str, *, max_age: timedelta = timedelta(days=1)) -> RemoteActor:
         """A stored actor if fresh enough, else fetched; RemoteActorError for one on a
         blocked domain, stored or not (nothing is fetched from or sent to it)."""

@@ -31,6 +31,7 @@ counts, not the clock, bound a run (about 2.5 minutes with the defaults). Mixes:
   follow    Follow of a local actor, to its inbox (accepted: an Accept is queued, whose
             delivery fails fast as remote.example does not resolve);
   delete    Delete{Tombstone} of notes the create mix sent.
+BENCH_E2E_MIXES (default "like,announce,follow,delete") picks the mixes after Create.
 
 Prints one JSON line:
   accepted_per_s, accept_p50_ms, accept_p99_ms  202s per second and their latency for
@@ -123,7 +124,10 @@ CONTENTS = (
     "<p>Thanks to everyone who helped at the food bank this weekend.</p>",
 )
 HASHTAGS = ("Ehrenamt", "Straßenfest", "Köln", "Umwelt", "Verein", "Fußball", "Bürgerhaus")
-MIXES = ("like", "announce", "follow", "delete")
+# BENCH_E2E_MIXES: which of the other mixes run, comma-separated (all by default; "" none).
+MIXES = tuple(
+    m for m in os.environ.get("BENCH_E2E_MIXES", "like,announce,follow,delete").split(",") if m
+)
 
 Job = tuple[str, int, bytes]
 """One request to sign: inbox path, sender (remote index), body."""

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from federation.activities import AsObject
 from federation.content import plain_text
 from federation.errors import ParseError
 from federation.hashtags import hashtag_key
@@ -448,6 +449,17 @@ def parse_actor(obj: object) -> ActorDocument:
         postal_prefix=profile.postal_prefix,
         interests=profile.interests,
     )
+
+
+def parse_embedded_actor(obj: AsObject) -> ActorDocument:
+    """`parse_actor` of an actor embedded in an activity (an Update of a profile). Mastodon
+    sends it without an `@context` of its own: the activity's then applies."""
+    if obj.wire is None:
+        raise ParseError("not an embedded object")
+    doc = dict(obj.wire)
+    if "@context" not in doc and obj.context is not None:
+        doc["@context"] = obj.context.get("@context")
+    return parse_actor(doc)
 
 
 def parse_key_document(obj: object, key_id: str | None = None) -> PublicKeyDoc:

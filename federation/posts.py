@@ -28,7 +28,7 @@ from federation.activities import (
     items,
     type_in,
 )
-from federation.actors import is_http_url
+from federation.actors import is_http_url, same_origin
 from federation.content import plain_text, sanitize_html
 from federation.documents import parse_datetime
 from federation.errors import ParseError
@@ -125,14 +125,22 @@ def _same_host(a: str, b: str) -> bool:
     return bool(host) and host == urlsplit(b).hostname
 
 
-def _html_url(value: object, object_id: str) -> str | None:
+def _on_host_of(href: str, object_id: str, author: str, id_on_author: bool) -> bool:
+    """`href` is an http(s) URL on `object_id`'s host. Most links share the author's
+    origin, whose parse is memoised (`same_origin`): those skip parsing `href`."""
+    if id_on_author and same_origin(href, author):
+        return True
+    return is_http_url(href) and _same_host(href, object_id)
+
+
+def _html_url(value: object, object_id: str, author: str, id_on_author: bool) -> str | None:
     """The post's web page: first http(s) link (`text/html` first), on the object's host only."""
     candidates: list[tuple[int, str]] = []
     for item in items(value):
         href, media = (item, None) if isinstance(item, str) else (None, None)
         if isinstance(item, dict):
             href, media = item.get("href"), item.get("mediaType")
-        if isinstance(href, str) and is_http_url(href) and _same_host(href, object_id):
+        if isinstance(href, str) and _on_host_of(href, object_id, author, id_on_author):
             candidates.append((0 if media in (None, "text/html") else 1, href))
     return min(candidates)[1] if candidates else None
 
@@ -191,10 +199,13 @@ def parse_post(obj: object) -> Post:
     )
     if obj_type is None:
         raise ParseError("not a post type")
-    if not isinstance(obj_id, str) or not is_http_url(obj_id):
-        raise ParseError("a post needs an http(s) id")
     authors = ids_of(wire.get("attributedTo"))
     author = authors[0] if authors else id_of(envelope.get("actor"))
+    # An id on its author's origin is an http(s) URL (`same_origin` says so without
+    # parsing the id, which is new each time); only other ids are parsed here.
+    id_on_author = isinstance(obj_id, str) and author is not None and same_origin(obj_id, author)
+    if not isinstance(obj_id, str) or not (id_on_author or is_http_url(obj_id)):
+        raise ParseError("a post needs an http(s) id")
     if author is None:
         raise ParseError("a post needs an author")
     tags, mentions = _tags(wire.get("tag"))
@@ -214,7 +225,7 @@ def parse_post(obj: object) -> Post:
         tags=tuple(tags),
         mentions=tuple(mentions),
         in_reply_to=id_of(wire.get("inReplyTo")),
-        url=_html_url(wire.get("url"), obj_id),
+        url=_html_url(wire.get("url"), obj_id, author, id_on_author),
         published=parse_datetime(wire.get("published")),
         updated=parse_datetime(wire.get("updated")),
         attachments=tuple(parse_attachments(wire)),

@@ -21,9 +21,27 @@ __all__ = ["clean_text", "load_json"]
 # The only escapes that can produce a lone surrogate or a NUL. Anything else json.loads
 # accepts is storable, so documents without these escapes (nearly all) skip the walk.
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
+# A document with such escapes is walked only if one of them yields a lone surrogate or
+# NUL: peers that escape all non-ASCII text send emoji as surrogate pairs, which json.loads
+# joins into one code point. Scanned left to right, an escaped backslash is consumed as a
+# whole, so `\\ud83c` (an escaped backslash, then text) is no escape.
+_ESCAPE_TOKEN = re.compile(
+    r"\\\\"  # an escaped backslash
+    r"|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a surrogate pair
+    r"|\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)"  # a lone surrogate or NUL
+)
+
+
 # After json.loads, valid surrogate pairs are joined into one code point: any surrogate
 # left in a string is lone.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _needs_cleaning(text: str) -> bool:
+    """Whether decoding `text` yields a lone surrogate or a NUL somewhere."""
+    if _SUSPECT_ESCAPE.search(text) is None:
+        return False
+    return any(len(m.group()) == 6 for m in _ESCAPE_TOKEN.finditer(text))
 
 
 def clean_text(value: str) -> str:
@@ -50,6 +68,4 @@ def load_json(raw: bytes | str) -> object:
     """
     text = raw if isinstance(raw, str) else raw.decode("utf-8")  # UTF-8 only, as RFC 8259 says
     doc = json.loads(text)
-    if _SUSPECT_ESCAPE.search(text) is None:
-        return doc
-    return _clean(doc)
+    return _clean(doc) if _needs_cleaning(text) else doc

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.models import Actor, Follow, FollowState, RemoteActor
+from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
 from federation.posts import Post
 from inbox.context import YIELD_EVERY, HandlerContext, Incoming, ignore
@@ -35,7 +35,7 @@ from inbox.rows import Audience, insert, post_columns, visibility_of
 from outbox.models import Mention, Status, StatusTag, Tombstone
 from outbox.polls import new_remote_poll
 from outbox.statuses import StatusCounter, bump_count, hashtag_keys
-from outbox.timelines import add_entries
+from outbox.timelines import add_entries, local_follower_keys
 
 __all__ = ["on_create", "on_creates"]
 
@@ -106,7 +106,7 @@ class _Locals:
             )
             parents = {uri: (local_id, author) for uri, local_id, author in rows}
         remotes = {p.author for p in posts} | {a for i, a in parents.values() if i is None}
-        following = await _local_follower_keys(session, uris, remotes)
+        following = await local_follower_keys(session, uris, remotes)
         names = {key for keys in following.values() for key in keys}
         for post in posts:
             names |= _username_keys(uris, [*post.to, *post.cc, *post.mentions])
@@ -230,28 +230,6 @@ async def _write_dependents(
 
 def _username_keys(uris: LocalUris, actor_uris: Iterable[str]) -> set[str]:
     return {name.lower() for name in map(uris.username_of, actor_uris) if name}
-
-
-async def _local_follower_keys(
-    session: AsyncSession, uris: LocalUris, remotes: Iterable[str]
-) -> dict[str, set[str]]:
-    """Remote actor → username keys of our actors whose follow of it is accepted."""
-    wanted = set(remotes)
-    if not wanted:
-        return {}
-    rows = await session.execute(
-        select(Follow.followed_uri, Follow.follower_uri).where(
-            Follow.followed_uri.in_(wanted),
-            Follow.state == FollowState.ACCEPTED,
-            Follow.follower_uri.startswith(uris.actor("")),
-        )
-    )
-    out: dict[str, set[str]] = {}
-    for followed, follower in rows:
-        name = uris.username_of(follower)
-        if name:
-            out.setdefault(followed, set()).add(name.lower())
-    return out
 
 
 async def _local_ids(session: AsyncSession, keys: set[str]) -> dict[str, int]:

@@ -16,15 +16,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actors.models import RemoteActor
 from actors.remote import RemoteActorError, RemoteDirectory
 from federation.activities import Activity, AsObject
-from federation.actors import ACTOR_TYPES
+from federation.actors import ACTOR_TYPES, parse_embedded_actor
+from federation.errors import ParseError
 from inbox.contacts import keeps_as_status
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
 from inbox.groups import distribute_group_posts
 from inbox.links import on_link_answer, on_offer, on_undo_link, relay_news
 from inbox.posts import on_update
-from inbox.reactions import on_announce, on_like, prefetch_announce
-from inbox.relations import on_accept, on_block, on_delete, on_follow, on_reject, on_undo
+from inbox.reactions import on_announce, on_announces, on_like, on_likes, prefetch_announce
+from inbox.relations import (
+    on_accept,
+    on_block,
+    on_delete,
+    on_deletes,
+    on_follow,
+    on_reject,
+    on_undo,
+)
 from inbox.relays import relay_for_subscribers
 from inbox.reports import on_flag
 
@@ -54,10 +63,15 @@ async def prefetch_actor_update(
     ctx: HandlerContext, sessionmaker: async_sessionmaker[AsyncSession], activity: Activity
 ) -> dict[str, AsObject]:
     """An Update of the sender's own actor document (Mastodon sends one when a profile
-    changes): the actor is fetched again from its origin and stored, so names, keys and
-    the directory profile are current. The embedded copy is not trusted on its own; a
-    fetch failure is logged and the cached actor stays as it was. Nothing is left for
-    `on_update`, which ignores what is no post."""
+    changes): names, keys and the directory profile are made current from it.
+
+    The stored record's actor is the owner of the key that signed it (the receiver
+    refused anything else), so an embedded actor whose id is that actor comes from the
+    actor itself and is stored as sent, as Mastodon does (`ActivityPub::Activity::Update`);
+    one GET per profile change is saved. Only an embedded copy that does not parse as
+    an actor (or a bare reference) is fetched again from its origin instead. A failure
+    is logged and the cached actor stays as it was. Nothing is left for `on_update`,
+    which ignores what is no post."""
     obj = activity.object
     if (
         obj is None
@@ -67,7 +81,15 @@ async def prefetch_actor_update(
     ):
         return {}
     try:
-        await ctx.directory.fetch_actor(activity.actor)
+        embedded = parse_embedded_actor(obj) if obj.embedded else None
+    except ParseError as exc:
+        log.info("refetching %s: its Update embeds no usable actor: %s", activity.actor, exc)
+        embedded = None
+    try:
+        if embedded is not None and embedded.id == activity.actor:
+            await ctx.directory.store_actor(embedded)
+        else:
+            await ctx.directory.fetch_actor(activity.actor)
     except RemoteActorError as exc:
         log.info("cannot refresh %s after its Update: %s", activity.actor, exc)
     return {}
@@ -109,6 +131,15 @@ async def on_announce_and_relay(ctx: HandlerContext, session: AsyncSession, act:
     await relay_news(ctx, session, [act])
 
 
+async def on_announces_and_relay(
+    ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
+) -> None:
+    await (
+        on_announce(ctx, session, acts[0]) if len(acts) == 1 else on_announces(ctx, session, acts)
+    )
+    await relay_news(ctx, session, acts)
+
+
 async def on_undo_any(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     if not await on_undo_link(ctx, session, act):
         await on_undo(ctx, session, act)
@@ -121,13 +152,18 @@ HANDLERS: dict[str, HandlerSpec] = {
     "Undo": HandlerSpec(on_undo_any),
     "Offer": HandlerSpec(on_offer, needs_actor=True),
     "Block": HandlerSpec(on_block),
-    "Delete": HandlerSpec(on_delete),
+    "Delete": HandlerSpec(on_delete, batch=on_deletes),
     "Create": HandlerSpec(
         on_create_unless_contact, needs_actor=True, batch=on_creates_unless_contact
     ),
     "Update": HandlerSpec(on_update, prefetcher=prefetch_actor_update),
-    "Announce": HandlerSpec(on_announce_and_relay, needs_actor=True, prefetcher=prefetch_announce),
-    "Like": HandlerSpec(on_like),
+    "Announce": HandlerSpec(
+        on_announce_and_relay,
+        needs_actor=True,
+        prefetcher=prefetch_announce,
+        batch=on_announces_and_relay,
+    ),
+    "Like": HandlerSpec(on_like, batch=on_likes),
     "Flag": HandlerSpec(on_flag),
 }
 

@@ -9,6 +9,8 @@ before the transaction opens; the handlers never touch the network.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, or_, select
@@ -36,9 +38,9 @@ from inbox.rows import (
     tombstoned,
     visibility_of,
 )
-from outbox.models import Favourite, Status, Visibility
+from outbox.models import Favourite, Status, Tombstone, Visibility
 from outbox.statuses import StatusCounter, bump_count, status_columns
-from outbox.timelines import add_to_timelines, local_followers
+from outbox.timelines import add_entries, add_to_timelines, local_followers, local_followers_of
 
 log = logging.getLogger("verbund.inbox")
 
@@ -237,6 +239,71 @@ async def _boosted_post(
     return await status_by_uri(session, target)
 
 
+def _boost_target(act: Incoming) -> tuple[str | None, AsObject | None, str]:
+    """The boosted post's id and what we may store it from (trusted embedded, or what the
+    prefetch fetched), or None and why it is no boost."""
+    announced = _announced(act.activity.object)
+    target = announced.target
+    if target is None or not fits_uri(target):
+        return None, None, announced.reason or "the boosted id is too long"
+    sent = _trusted_embedded(act.activity.object, act.actor_uri)
+    if sent is None:
+        sent = act.objects.get(target)
+        fetched_id = sent.id if sent else None
+        if fetched_id is not None and fetched_id != target:
+            target = fetched_id  # the Announce named a Create; its object is the post
+    return target, sent or _group_vouched(act, announced), ""
+
+
+def _vouched(act: Incoming) -> bool:
+    return _group_vouched(act, _announced(act.activity.object)) is not None
+
+
+def _unboostable(
+    original: Status | None, target: str, booster: str, *, vouched: bool = False
+) -> str:
+    """Why `original` cannot be boosted by `booster` ("" if it can). `vouched`: a group
+    relays a post addressed to it (`_group_vouched`), which may be non-public."""
+    if original is None or original.deleted_at is not None or original.reblog_of_id is not None:
+        return f"the boosted post {target} is unavailable, deleted or itself a boost"
+    public = original.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)
+    if not public and original.actor_uri != booster and not vouched:
+        # Mastodon ignores boosts of non-public posts except self-boosts
+        return "a boost of someone else's non-public post"
+    return ""
+
+
+async def _wrapper_columns(
+    ctx: HandlerContext, session: AsyncSession, act: Incoming, original_id: int
+) -> tuple[dict[str, object], Visibility]:
+    """The `statuses` row of a boost wrapper, and its visibility."""
+    to, cc = act.activity.to, act.activity.cc
+    visibility = visibility_of(to, cc, await followers_uri(session, act.actor_uri, act.actor))
+    published = act.activity.published
+    published = min(published, ctx.now) if published else ctx.now
+    columns = status_columns(
+        id=snowflake(published),
+        uri=act.id,
+        actor_uri=act.actor_uri,
+        type="Announce",
+        visibility=visibility,
+        to=to,
+        cc=cc,
+        published_at=published,
+        created_at=ctx.now,
+        reblog_of_id=original_id,
+    )
+    return columns, visibility
+
+
+def _boost_readers(followers: set[int], visibility: Visibility) -> set[int]:
+    # Only the booster's followers see a boost at home; the boosted author is in `cc`
+    # for a notification, not for a timeline entry.
+    return Audience(followers=followers, addressed=set(), mentioned=set()).home_timelines(
+        visibility
+    )
+
+
 async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """A boost: stored as a wrapper post when the booster is followed here or boosts one
     of our posts; the wrapper goes into the home timelines of the booster's local followers.
@@ -244,19 +311,10 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
     A group's Announce of a Create (FEP-1b12) is a boost of the Create's object by the
     group; Announces of other activities (a relayed Delete, Update or Like) are ignored.
     """
-    announced = _announced(act.activity.object)
-    target = announced.target
-    if target is None or not fits_uri(target):
-        ignore(act, announced.reason or "the boosted id is too long")
+    target, sent, reason = _boost_target(act)
+    if target is None:
+        ignore(act, reason)
         return
-    sent = _trusted_embedded(act.activity.object, act.actor_uri)
-    vouched = _group_vouched(act, announced)
-    if sent is None:
-        sent = act.objects.get(target)
-        fetched_id = sent.id if sent else None
-        if fetched_id is not None and fetched_id != target:
-            target = fetched_id  # the Announce named a Create; its object is the post
-    sent = sent or vouched
     if await tombstoned(session, act.id):
         ignore(act, "it was undone before it arrived")
         return
@@ -271,14 +329,10 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
         ignore(act, "nobody here follows the booster and the post is not ours")
         return
     original = known or await _boosted_post(ctx, session, act, target, sent)
-    if original is None or original.deleted_at is not None or original.reblog_of_id is not None:
-        ignore(act, f"the boosted post {target} is unavailable, deleted or itself a boost")
+    if reason := _unboostable(original, target, act.actor_uri, vouched=_vouched(act)):
+        ignore(act, reason)
         return
-    public = original.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)
-    if not public and original.actor_uri != act.actor_uri and vouched is None:
-        # Mastodon ignores boosts of non-public posts except self-boosts
-        ignore(act, "a boost of someone else's non-public post")
-        return
+    assert original is not None  # `_unboostable` said why otherwise
     already = await session.scalar(
         select(Status.id).where(
             Status.reblog_of_id == original.id, Status.actor_uri == act.actor_uri
@@ -286,34 +340,96 @@ async def on_announce(ctx: HandlerContext, session: AsyncSession, act: Incoming)
     )
     if already is not None:
         return
-    to, cc = act.activity.to, act.activity.cc
-    visibility = visibility_of(to, cc, await followers_uri(session, act.actor_uri, act.actor))
-    published = act.activity.published
-    published = min(published, ctx.now) if published else ctx.now
-    wrapper_id = await insert_status(
-        session,
-        status_columns(
-            id=snowflake(published),
-            uri=act.id,
-            actor_uri=act.actor_uri,
-            type="Announce",
-            visibility=visibility,
-            to=to,
-            cc=cc,
-            published_at=published,
-            created_at=ctx.now,
-            reblog_of_id=original.id,
-        ),
-    )
+    columns, visibility = await _wrapper_columns(ctx, session, act, original.id)
+    wrapper_id = await insert_status(session, columns)
     if wrapper_id is None:
         return
     await bump_count(
         session, StatusCounter.REBLOGS, +1, Status.id == original.id, synchronize=False
     )
-    # Only the booster's followers see a boost at home; the boosted author is in `cc`
-    # for a notification, not for a timeline entry.
-    audience = Audience(followers=followers, addressed=set(), mentioned=set())
-    await add_to_timelines(session, wrapper_id, audience.home_timelines(visibility))
+    await add_to_timelines(session, wrapper_id, _boost_readers(followers, visibility))
+
+
+async def on_announces(
+    ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
+) -> None:
+    """A run of Announces, each decided as `on_announce` decides it alone, with what they
+    ask (undone before? stored? who follows the booster, the boosted posts, boosted
+    already?) read once for the run and the wrappers, counters and timeline rows written
+    together. A boost of a post we do not have yet goes through `on_announce` on its own:
+    the post must be stored before its wrapper."""
+    picked: list[tuple[Incoming, str]] = []
+    for act in acts:
+        target, _, reason = _boost_target(act)
+        if target is None:
+            ignore(act, reason)
+        else:
+            picked.append((act, target))
+    if not picked:
+        return
+    ids = [act.id for act, _ in picked]
+    boosters = {act.actor_uri for act, _ in picked}
+    refused = set(await session.scalars(select(Tombstone.uri).where(Tombstone.uri.in_(ids))))
+    stored = set(await session.scalars(select(Status.uri).where(Status.uri.in_(ids))))
+    followers = await local_followers_of(session, ctx.uris, boosters)
+    known = {
+        status.uri: status
+        for status in await session.scalars(
+            select(Status).where(Status.uri.in_({target for _, target in picked}))
+        )
+    }
+    boosted: set[tuple[int, str]] = set()
+    if known:
+        rows = await session.execute(
+            select(Status.reblog_of_id, Status.actor_uri).where(
+                Status.reblog_of_id.in_([status.id for status in known.values()]),
+                Status.actor_uri.in_(boosters),
+            )
+        )
+        boosted = {(int(original_id), actor) for original_id, actor in rows if original_id}
+    wrappers: list[dict[str, object]] = []
+    readers: dict[str, set[int]] = {}  # wrapper uri → home timelines
+    for act, target in picked:
+        if act.id in refused:
+            ignore(act, "it was undone before it arrived")
+            continue
+        if act.id in stored:
+            continue
+        stored.add(act.id)
+        fans = followers.get(act.actor_uri, set())
+        original = known.get(target)
+        if original is None:
+            await on_announce(ctx, session, act)  # stores the post first, if it may
+            continue
+        if not fans and original.local_actor_id is None:
+            ignore(act, "nobody here follows the booster and the post is not ours")
+            continue
+        if reason := _unboostable(original, target, act.actor_uri, vouched=_vouched(act)):
+            ignore(act, reason)
+            continue
+        if (original.id, act.actor_uri) in boosted:
+            continue
+        boosted.add((original.id, act.actor_uri))
+        columns, visibility = await _wrapper_columns(ctx, session, act, original.id)
+        wrappers.append(columns)
+        readers[act.id] = _boost_readers(fans, visibility)
+    if not wrappers:
+        return
+    inserted = list(
+        await session.execute(
+            insert(session, Status)
+            .on_conflict_do_nothing(index_elements=["uri"])
+            .returning(Status.id, Status.uri, Status.reblog_of_id),
+            wrappers,
+        )
+    )
+    for original_id, count in Counter(original for _, _, original in inserted).items():
+        await bump_count(
+            session, StatusCounter.REBLOGS, count, Status.id == original_id, synchronize=False
+        )
+    await add_entries(
+        session, [(reader, wrapper) for wrapper, uri, _ in inserted for reader in readers[uri]]
+    )
 
 
 async def _keep_relayed(
@@ -376,30 +492,56 @@ async def on_undo_announce(
 
 async def on_like(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> None:
     """Count a Like of one of our own posts; Likes of anything else are not kept."""
-    target = act.activity.object.id if act.activity.object else None
-    if target is None or not ctx.uris.is_local(target):
+    await on_likes(ctx, session, [act])
+
+
+async def on_likes(ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]) -> None:
+    """A run of Likes: the liked posts looked up in one query, the favourites inserted in
+    one statement, each post's counter moved once by the Likes that really were new."""
+    targets = {
+        act.id: target
+        for act in acts
+        if act.activity.object
+        and (target := act.activity.object.id) is not None
+        and ctx.uris.is_local(target)
+    }
+    if not targets:
         return
-    status_id = await session.scalar(
-        select(Status.id).where(
-            Status.uri == target,
+    found = await session.execute(
+        select(Status.uri, Status.id).where(
+            Status.uri.in_(set(targets.values())),
             Status.local_actor_id.is_not(None),
             Status.reblog_of_id.is_(None),
             Status.deleted_at.is_(None),
         )
     )
-    if status_id is None:
+    liked: dict[str, int] = {uri: status_id for uri, status_id in found}
+    rows: dict[tuple[int, str], dict[str, object]] = {}
+    for act in acts:
+        status_id = liked.get(targets.get(act.id, ""))
+        if status_id is not None:  # the first Like of a post by an actor in the run counts
+            rows.setdefault(
+                (status_id, act.actor_uri),
+                {
+                    "status_id": status_id,
+                    "actor_uri": act.actor_uri,
+                    "activity_uri": act.id,
+                    "created_at": ctx.now,
+                },
+            )
+    if not rows:
         return
-    inserted = await session.scalar(
-        insert(session, Favourite)
-        .values(
-            status_id=status_id, actor_uri=act.actor_uri, activity_uri=act.id, created_at=ctx.now
+    inserted = Counter(
+        await session.scalars(
+            insert(session, Favourite)
+            .on_conflict_do_nothing(index_elements=["status_id", "actor_uri"])
+            .returning(Favourite.status_id),
+            list(rows.values()),
         )
-        .on_conflict_do_nothing(index_elements=["status_id", "actor_uri"])
-        .returning(Favourite.id)
     )
-    if inserted is not None:
+    for status_id, count in inserted.items():
         await bump_count(
-            session, StatusCounter.FAVOURITES, +1, Status.id == status_id, synchronize=False
+            session, StatusCounter.FAVOURITES, count, Status.id == status_id, synchronize=False
         )
 
 

@@ -8,6 +8,7 @@ actor itself to `inbox.posts`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +25,7 @@ from inbox.contacts import (
     withdraw_received,
 )
 from inbox.context import HandlerContext, Incoming
-from inbox.posts import forget_actor_posts, on_delete_object
+from inbox.posts import forget_actor_posts, on_delete_object, on_delete_objects
 from inbox.reactions import on_undo_announce, on_undo_like
 from inbox.relays import answer_from_relay, follow_of_instance_actor, undo_from_relay
 from outbox.follows import accept_follow, embeddable_follow, find_follow, remove_follows_between
@@ -246,3 +247,18 @@ async def on_delete(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
         )
     )
     await session.execute(delete(RemoteActor).where(RemoteActor.uri == act.actor_uri))
+
+
+async def on_deletes(ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]) -> None:
+    """A run of Deletes in order: consecutive Deletes of posts together
+    (`on_delete_objects`), a Delete of an actor (or of a too long id) on its own."""
+    posts: list[Incoming] = []
+    for act in acts:
+        deleted = _object_id(act)
+        if deleted is not None and fits_uri(deleted) and deleted != act.actor_uri:
+            posts.append(act)
+            continue
+        await on_delete_objects(ctx, session, posts)
+        posts = []
+        await on_delete(ctx, session, act)
+    await on_delete_objects(ctx, session, posts)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import CompoundSelect, and_, func, literal_column, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.documents import summary_html
@@ -260,32 +260,32 @@ class View:
         if not uris:
             return {}
         accepted = Follow.state == FollowState.ACCEPTED
-        followers = dict(
-            (
-                await self.session.execute(
-                    select(Follow.followed_uri, func.count())
-                    .where(Follow.followed_uri.in_(uris), accepted)
-                    .group_by(Follow.followed_uri)
-                )
-            ).all()
-        )
-        following = dict(
-            (
-                await self.session.execute(
-                    select(Follow.follower_uri, func.count())
-                    .where(Follow.follower_uri.in_(uris), accepted)
-                    .group_by(Follow.follower_uri)
-                )
-            ).all()
-        )
-        posts = {
-            uri: (n, last)
-            for uri, n, last in await self.session.execute(
-                select(Status.actor_uri, func.count(), func.max(Status.published_at))
-                .where(Status.actor_uri.in_(uris), Status.deleted_at.is_(None))
-                .group_by(Status.actor_uri)
+        # One round trip for the three counts (a page of statuses renders many accounts):
+        # posts (with the newest post's time), followers, following, each tagged by kind.
+        counts: CompoundSelect[str, str, int, datetime | None] = union_all(
+            select(
+                literal_column("'posts'").label("kind"),
+                Status.actor_uri.label("uri"),
+                func.count().label("n"),
+                func.max(Status.published_at).label("last"),
             )
-        }
+            .where(Status.actor_uri.in_(uris), Status.deleted_at.is_(None))
+            .group_by(Status.actor_uri),
+            select(literal_column("'followers'"), Follow.followed_uri, func.count(), null())
+            .where(Follow.followed_uri.in_(uris), accepted)
+            .group_by(Follow.followed_uri),
+            select(literal_column("'following'"), Follow.follower_uri, func.count(), null())
+            .where(Follow.follower_uri.in_(uris), accepted)
+            .group_by(Follow.follower_uri),
+        )
+        followers: dict[str, int] = {}
+        following: dict[str, int] = {}
+        posts: dict[str, tuple[int, datetime | None]] = {}
+        for kind, uri, n, last in await self.session.execute(counts):
+            if kind == "posts":
+                posts[uri] = (n, last)
+            else:
+                (followers if kind == "followers" else following)[uri] = n
         out: dict[str, AccountStats] = {}
         for uri in uris:
             n, last = posts.get(uri, (0, None))
@@ -539,23 +539,19 @@ class View:
         accounts = {a.uri: self._account_json(a, stats.get(a.uri, AccountStats())) for a in authors}
         favourited: set[int] = set()
         reblogged: set[int] = set()
-        if self.viewer_uri is not None:
-            favourited = set(
-                await self.session.scalars(
-                    select(Favourite.status_id).where(
-                        Favourite.actor_uri == self.viewer_uri, Favourite.status_id.in_(ids)
-                    )
-                )
+        if self.viewer_uri is not None:  # what the viewer liked and boosted, in one query
+            own: CompoundSelect[str, int] = union_all(
+                select(literal_column("'favourite'"), Favourite.status_id).where(
+                    Favourite.actor_uri == self.viewer_uri, Favourite.status_id.in_(ids)
+                ),
+                select(literal_column("'reblog'"), Status.reblog_of_id).where(
+                    Status.actor_uri == self.viewer_uri,
+                    Status.reblog_of_id.in_(ids),
+                    Status.deleted_at.is_(None),
+                ),
             )
-            reblogged = set(
-                await self.session.scalars(
-                    select(Status.reblog_of_id).where(
-                        Status.actor_uri == self.viewer_uri,
-                        Status.reblog_of_id.in_(ids),
-                        Status.deleted_at.is_(None),
-                    )
-                )
-            )
+            for kind, status_id in await self.session.execute(own):
+                (favourited if kind == "favourite" else reblogged).add(status_id)
 
         polls = await polls_of(self.session, [s.id for s in shown if s.type == "Question"])
         voted: dict[int, list[int]] = {}

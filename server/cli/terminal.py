@@ -22,6 +22,7 @@ Characters are removed, not the sequences they start, so the visible text stays.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 _REMOVED = [
@@ -37,9 +38,16 @@ _SAFE: dict[int, str | None] = {
 }
 
 
+# Any character `_SAFE` changes; text without one (nearly every line) is returned as it is,
+# which costs a tenth of `str.translate` (every access-log line passes here).
+_UNSAFE = re.compile("[" + "".join(f"\\u{c:04x}" for c in (*_REMOVED, 0xD800)) + "-\\udfff]")
+
+
 def terminal_safe(text: str) -> str:
     """`text` without the characters that control a terminal (see the module docstring);
     newlines and tabs are kept."""
+    if _UNSAFE.search(text) is None:
+        return text
     return text.translate(_SAFE)
 
 

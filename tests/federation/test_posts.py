@@ -166,3 +166,39 @@ def test_parse_post_only_raises_parse_error(value: object) -> None:
             continue
         assert isinstance(post, Post) and post.id.startswith(("https://", "http://"))
         assert all(isinstance(t, Tag) for t in post.tags)
+
+
+@pytest.mark.parametrize(
+    ("post_id", "url", "kept_url"),
+    [
+        (f"{BOB}/statuses/1", "https://b.example/@bob/1", True),  # the author's origin
+        (f"{BOB}/statuses/1", "http://b.example/@bob/1", True),  # same host, other scheme
+        (f"{BOB}/statuses/1", "https://b.example:8443/@bob/1", True),  # same host, other port
+        (f"{BOB}/statuses/1", "https://c.example/@bob/1", False),  # another host
+        (f"{BOB}/statuses/1", "https://b.example@c.example/@bob/1", False),  # credentials
+        (f"{BOB}/statuses/1", "https://b.example/@bob/1 x", False),  # not a URL
+        (f"{BOB}/statuses/1", "javascript:alert(1)", False),
+        ("https://a.example/statuses/1", "https://a.example/@bob/1", True),  # id elsewhere
+        ("https://a.example/statuses/1", "https://b.example/@bob/1", False),
+    ],
+)
+def test_url_is_kept_only_on_the_posts_host(post_id: str, url: str, kept_url: bool) -> None:
+    """Links on the author's origin skip parsing (`same_origin`), the rest are parsed; both
+    keep a web page only when it is an http(s) URL on the post's own host."""
+    post = parse_post(note(id=post_id, url=url))
+    assert post.url == (url if kept_url else None)
+
+
+@pytest.mark.parametrize(
+    "post_id",
+    [
+        f"{BOB} /statuses/1",
+        "https://b.example@evil.example/statuses/1",
+        "https://b.example:99999/statuses/1",
+        "ftp://b.example/statuses/1",
+        "https:///statuses/1",
+    ],
+)
+def test_an_id_that_is_no_http_url_is_refused_on_the_authors_origin_too(post_id: str) -> None:
+    with pytest.raises(ParseError, match="http"):
+        parse_post(note(id=post_id))

@@ -10,7 +10,7 @@ an Announce names its object by id. A FakeRemote signs and POSTs them to a real 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from actors.snowflake import snowflake
 from federation.errors import FetchError
 from federation.fetch import Signer
 from federation.policy import FederationPolicy
-from inbox.context import HandlerContext, Incoming, object_fetcher
+from inbox.context import BatchHandler, HandlerContext, Incoming, object_fetcher
 from inbox.handlers import HANDLERS
 from inbox.models import InboxActivity
 from inbox.rows import visibility_of
@@ -84,16 +84,6 @@ class Peer:
         status = await self.fake.post(self.client, self.alpha.base_url + "/inbox", activity)
         assert status == expect
         await settle(self.alpha)
-
-
-@pytest.fixture
-async def mastodon(resolver: LoopbackResolver) -> AsyncIterator[FakeRemote]:
-    fake = FakeRemote("mastodon.example", shared_key())
-    fake.add_person("bob")
-    fake.add_person("carol")
-    await fake.start(resolver)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -825,3 +815,86 @@ async def test_the_object_fetcher_never_asks_a_blocked_domain(
     )
     with pytest.raises(FetchError, match="blocked"):
         await fetch(f"{mastodon.base}/users/bob/statuses/1")
+
+
+async def test_runs_of_likes_boosts_and_deletes_decide_each_as_on_its_own(
+    alpha: Instance, bob: Peer, carol: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Likes, Announces and Deletes that arrive together are handled as runs, each record
+    decided as its handler decides it alone, in arrival order."""
+    runs: list[tuple[str, int]] = []
+    for kind in ("Like", "Announce", "Delete"):
+        spec = HANDLERS[kind]
+        assert spec.batch is not None
+
+        def counted(batch: BatchHandler, kind: str = kind) -> BatchHandler:
+            async def run(
+                ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
+            ) -> None:
+                runs.append((kind, len(acts)))
+                await batch(ctx, session, acts)
+
+            return run
+
+        monkeypatch.setitem(HANDLERS, kind, replace(spec, batch=counted(spec.batch)))
+    ours = await local_post(alpha, "news")
+    await bob.send(bob.shape("create_public", 401))
+    await bob.send(bob.shape("create_public", 402))
+    await carol.send(carol.shape("create_reply", 403, parent=bob.status_uri(401)))
+    theirs = {"object": bob.status_uri(401), "object_author": bob.uri}
+    boost = {"object": ours.uri, "object_author": alpha.actor_uri("news")}
+    carol.fake.docs["/users/carol/statuses/250"] = carol.shape("note", 250)
+    unknown = {"object": carol.status_uri(250), "object_author": carol.uri}
+    run = [
+        bob.shape("like", 1, object=ours.uri),
+        bob.shape("like", 2, object=ours.uri),  # bob again: one Like
+        carol.shape("like", 1, object=ours.uri),
+        carol.shape("like", 2, object=bob.status_uri(401)),  # not ours: not kept
+        carol.shape("like", 3, object=f"{alpha.base_url}/users/news/statuses/1"),  # unknown
+        bob.shape("announce", 410, **boost),
+        bob.shape("announce", 411, **boost),  # bob again: one boost
+        carol.shape("announce", 412, **boost),  # nobody follows carol: counted, shown to none
+        carol.shape("announce", 413, **theirs),  # nobody follows carol, not our post
+        bob.shape("announce", 414, **theirs),  # a self-boost
+        bob.shape("announce", 415, **unknown),  # a post we lack: fetched, stored, boosted
+        bob.shape("announce", 416, **unknown),  # the same post again: one boost
+        bob.shape("delete", 401),  # its boost goes with it, carol's reply stays
+        bob.shape("delete", 499),  # not seen yet: its Create is refused later
+        carol.shape("delete", 402, remote=bob.uri),  # not carol's post
+    ]
+    run[-1]["id"] = f"{carol.uri}/statuses/402#delete"
+    run[-1]["actor"] = carol.uri
+    for activity in run:
+        assert await bob.fake.post(bob.client, alpha.base_url + "/inbox", activity) == 202
+    await settle(alpha)
+    assert runs == [("Like", 5), ("Announce", 7), ("Delete", 3)]
+    async with alpha.sessionmaker() as session:  # handled as runs, not one by one after
+        failures = await session.scalar(select(func.count()).where(InboxActivity.attempts > 0))
+    assert failures == 0
+    assert await likes(alpha, ours.uri) == (2, 2)
+    assert await likes(alpha, bob.status_uri(401)) == (0, 0)
+    original = await stored(alpha, ours.uri)
+    assert original is not None and original.reblogs_count == 2
+    assert await stored(alpha, bob.status_uri(410) + "/activity") is not None
+    assert await stored(alpha, bob.status_uri(411) + "/activity") is None
+    assert await stored(alpha, carol.status_uri(413) + "/activity") is None
+    assert await stored(alpha, bob.status_uri(414) + "/activity") is None  # deleted with 401
+    fetched = await stored(alpha, carol.status_uri(250))
+    assert fetched is not None and fetched.reblogs_count == 1
+    assert await stored(alpha, bob.status_uri(416) + "/activity") is None
+    assert set(await home(alpha, "erika")) == {
+        bob.status_uri(410) + "/activity",
+        bob.status_uri(415) + "/activity",
+        bob.status_uri(402),
+    }
+    assert await home(alpha, "news") == []
+    deleted, kept = (
+        await stored(alpha, bob.status_uri(401)),
+        await stored(alpha, bob.status_uri(402)),
+    )
+    assert deleted is not None and deleted.deleted_at is not None and deleted.content == ""
+    assert kept is not None and kept.deleted_at is None
+    reply = await stored(alpha, carol.status_uri(403))
+    assert reply is not None and reply.deleted_at is None
+    await bob.send(bob.shape("create_public", 499))
+    assert await stored(alpha, bob.status_uri(499)) is None
