@@ -8,7 +8,7 @@ received (one of ours was asked). Both are matched across instances by the Follo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -315,3 +315,20 @@ async def contact_views(
             )
         )
     return views
+
+
+async def pending_partners(session: AsyncSession, others: Iterable[str]) -> set[str]:
+    """Which of `others` are the other side of a pending request with one of our actors
+    (they sent us one, or we sent them one): the only senders whose direct messages can
+    join a thread. One query for a whole run of Creates."""
+    wanted = set(others)
+    if not wanted:
+        return set()
+    rows = await session.execute(
+        select(ContactRequest.box, ContactRequest.sender_uri, ContactRequest.recipient_uri).where(
+            ContactRequest.state == ContactState.PENDING,
+            ((ContactRequest.box == ContactBox.RECEIVED) & ContactRequest.sender_uri.in_(wanted))
+            | ((ContactRequest.box == ContactBox.SENT) & ContactRequest.recipient_uri.in_(wanted)),
+        )
+    )
+    return {sender if box == ContactBox.RECEIVED else recipient for box, sender, recipient in rows}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from actors.contacts import (
     blocks_anonymous_from,
     is_blocked,
     pending_between,
+    pending_partners,
     pending_with,
 )
 from actors.models import (
@@ -214,13 +216,35 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-async def keeps_as_status(ctx: HandlerContext, session: AsyncSession, act: Incoming) -> bool:
-    """Whether a received Create goes on to become a status: not the message that
+async def keep_as_statuses(
+    ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
+) -> list[Incoming]:
+    """The received Creates that go on to become statuses: not the message that
     accompanies a contact request (`is_contact_note`), nor a message to an alias
-    (`file_contact_reply`)."""
-    if await is_contact_note(session, act):
-        return False
-    return not await file_contact_reply(session, act, uris=ctx.uris, now=ctx.now)
+    (`file_contact_reply`). A thread is looked for only when the sender has a pending
+    request with us or the Create names an alias: one query for the run, not one per
+    addressee of every non-public post."""
+    talking = await pending_partners(session, {act.actor_uri for act in acts})
+    alias_prefix = ctx.uris.actor(ALIAS_PREFIX)
+    kept = []
+    for act in acts:
+        if await is_contact_note(session, act):
+            continue
+        may_file = act.actor_uri in talking or any(
+            a.lower().startswith(alias_prefix) for a in _addressees(act)
+        )
+        if may_file and await file_contact_reply(session, act, uris=ctx.uris, now=ctx.now):
+            continue
+        kept.append(act)
+    return kept
+
+
+def _addressees(act: Incoming) -> list[str]:
+    obj = act.activity.object
+    wire = obj.wire if obj is not None and obj.embedded else None
+    if wire is None:
+        return [*act.activity.to, *act.activity.cc]
+    return [*act.activity.to, *act.activity.cc, *ids_of(wire.get("to")), *ids_of(wire.get("cc"))]
 
 
 async def is_contact_note(session: AsyncSession, act: Incoming) -> bool:

@@ -44,22 +44,28 @@ def _named(act: Incoming, prefix: str) -> list[str]:
 async def distribute_group_posts(
     ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
 ) -> None:
-    """Let each named local group announce the stored posts of its members."""
+    """Let each named local group announce the stored posts of its members. One query
+    for the run tells whether any named local actor is a group at all."""
     prefix = ctx.uris.actor("")
-    for act in acts:
-        named = _named(act, prefix)
-        if not named:
+    named = [(act, _named(act, prefix)) for act in acts]
+    everyone = {uri for _, uris in named for uri in uris}
+    if not everyone:
+        return
+    groups = {g.username_key: g for g in await addressed_groups(session, ctx.uris, everyone)}
+    if not groups:
+        return
+    for act, uris in named:
+        keys = {(ctx.uris.username_of(u) or "").lower() for u in uris}
+        addressed = [groups[k] for k in keys if k in groups]
+        if not addressed:
             continue
         post, _ = own_post(act)
         if post is None:
             continue
-        groups = await addressed_groups(session, ctx.uris, named)
-        if not groups:
-            continue
         status = await status_by_uri(session, post.id)
         if status is None:
             continue
-        for group in groups:
+        for group in addressed:
             if not await is_member(session, ctx.uris.actor(group.username), act.actor_uri):
                 log.info(
                     "not distributing %s: %s is no member of %s",

@@ -18,7 +18,7 @@ from actors.remote import RemoteActorError, RemoteDirectory
 from federation.activities import Activity, AsObject
 from federation.actors import ACTOR_TYPES, parse_embedded_actor
 from federation.errors import ParseError
-from inbox.contacts import keeps_as_status
+from inbox.contacts import keep_as_statuses
 from inbox.context import BatchHandler, Handler, HandlerContext, Incoming, Prefetcher
 from inbox.creates import on_creates
 from inbox.groups import distribute_group_posts
@@ -99,14 +99,14 @@ async def on_create_unless_contact(
     ctx: HandlerContext, session: AsyncSession, act: Incoming
 ) -> None:
     """`on_create`, except for the direct messages of contact requests that their thread
-    holds instead (`inbox.contacts.keeps_as_status`)."""
+    holds instead (`inbox.contacts.keep_as_statuses`)."""
     await on_creates_unless_contact(ctx, session, [act])
 
 
 async def on_creates_unless_contact(
     ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
 ) -> None:
-    kept = [act for act in acts if await keeps_as_status(ctx, session, act)]
+    kept = await keep_as_statuses(ctx, session, acts)
     if kept:
         await on_creates(ctx, session, kept)
         await relay_news(ctx, session, kept)  # a linked branch's news, stored just now
