@@ -73,9 +73,8 @@ async def follow_of_instance_actor(
     instance = await session.scalar(select(Actor).where(Actor.is_instance.is_(True)))
     if act.actor is None or instance is None:
         return
-    if await relay_following_us(session, act.actor_uri) is not None:
-        relay = await relay_following_us(session, act.actor_uri)
-        assert relay is not None
+    relay = await relay_following_us(session, act.actor_uri)
+    if relay is not None:
         relay.actor_uri = relay.actor_uri or act.actor_uri
         await _accept(ctx, session, act, instance)
         return
