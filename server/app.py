@@ -28,7 +28,7 @@ from server.web.contact import add_contact_routes
 from server.web.directory import add_directory_routes
 from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
-from server.web.layout import TEMPLATES
+from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
 from server.web.news_pages import add_news_routes
 from server.web.pages import add_page_routes
@@ -112,6 +112,7 @@ def create_app(
     add_contact_routes(app)  # before the post pages' /@NAME/{id}
     add_news_routes(app)
     add_page_routes(app)
+    add_static_routes(app)
     add_directory_routes(app)
     add_api_routes(app)
     add_catch_all_route(app)
