@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy import select
 
 from actors.local import list_actors
+from actors.models import Actor
 from actors.regions import LANGUAGES, Region, region_label
 from federation.documents import LocalActorView, ProfileView
 from outbox.queries import public_posts
+from outbox.timelines import Page, public_timeline
 from server import keys
 from server.web.errors import not_found, with_error_pages
 from server.web.layout import TEMPLATES, html_page
@@ -17,6 +20,7 @@ from server.web.views import post_view
 __all__ = ["TEMPLATES", "add_page_routes", "render_profile"]
 
 PROFILE_POSTS = 10
+FRONT_PAGE_POSTS = 10  # the newest public news of the instance's own actors
 TYPE_LABELS = {
     "Organization": "Organisation",
     "Group": "Group",
@@ -77,10 +81,21 @@ async def index(request: web.Request) -> web.Response:
     docs = request.app[keys.DOCUMENTS]
     async with request.app[keys.SESSIONMAKER]() as session:
         actors = [docs.view_of(a) for a in await list_actors(session, discoverable_only=True)]
+        statuses = await public_timeline(session, Page(limit=FRONT_PAGE_POSTS), local=True)
+        authors = {
+            a.id: docs.view_of(a)
+            for a in await session.scalars(
+                select(Actor).where(Actor.id.in_({s.local_actor_id for s in statuses}))
+            )
+        }
+    news = [
+        (post_view(s), authors[s.local_actor_id]) for s in statuses if s.local_actor_id in authors
+    ]
     return html_page(
         request,
         "index.html",
         actors=actors,
+        news=news,
         description=request.app[keys.CONFIG].instance.description,
     )
 

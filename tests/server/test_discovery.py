@@ -10,7 +10,10 @@ import pytest
 
 from actors.local import create_actor
 from actors.models import ActorType
+from outbox.models import Visibility
+from outbox.posts import Draft
 from tests.conftest import Instance, StartInstance
+from tests.test_news_federation import post
 
 AP = "application/activity+json"
 LD = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
@@ -246,3 +249,23 @@ async def test_front_page_lists_organisations_and_groups_but_not_people_who_did_
         html = await resp.text()
     assert "Alpha News" in html and "Climate WG" in html
     assert "erika" not in html  # a person is discoverable only once they opt in
+
+
+async def test_front_page_shows_the_latest_public_news_of_our_actors(
+    alpha: Instance, client: aiohttp.ClientSession
+) -> None:
+    public = await post(alpha, "News", Draft(text="Sommerfest am Samstag"))
+    await post(alpha, "News", Draft(text="Nur für Mitglieder", visibility=Visibility.PRIVATE))
+    await post(alpha, "News", Draft(text="Nicht gelistet", visibility=Visibility.UNLISTED))
+    async with client.get("http://alpha.test/") as resp:
+        html = await resp.text()
+    assert "Latest news" in html and "Sommerfest am Samstag" in html
+    assert public.url is not None and public.url in html
+    assert "Nur für Mitglieder" not in html and "Nicht gelistet" not in html
+    assert 'rel="stylesheet" href="/static/verbund.css?v=' in html
+    href = re.search(r'href="(/static/verbund\.css\?v=[0-9a-f]+)"', html)
+    assert href is not None
+    async with client.get(f"http://alpha.test{href.group(1)}") as resp:
+        assert resp.status == 200 and resp.content_type == "text/css"
+        assert "immutable" in resp.headers["Cache-Control"]
+        assert "prefers-color-scheme: dark" in await resp.text()
