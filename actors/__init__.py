@@ -25,4 +25,5 @@ __all__ = [
     "snowflake",
     "uris",
     "visitors",
+    "web_sessions",
 ]

@@ -24,6 +24,7 @@ from server.config import Config, DatabaseConfig
 from server.ratelimit import RateLimits
 from server.services import open_services, utc_clock
 from server.web.activitypub import add_activitypub_routes
+from server.web.auth import add_auth_routes
 from server.web.contact import add_contact_routes
 from server.web.directory import add_directory_routes
 from server.web.discovery import add_discovery_routes
@@ -111,6 +112,7 @@ def create_app(
     add_link_routes(app)
     add_contact_routes(app)  # before the post pages' /@NAME/{id}
     add_news_routes(app)
+    add_auth_routes(app)
     add_page_routes(app)
     add_static_routes(app)
     add_directory_routes(app)

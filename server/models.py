@@ -6,6 +6,7 @@ from __future__ import annotations
 def load_all_models() -> None:
     """Import each package's models module (their import registers the tables)."""
     import actors.models
-    import actors.relays  # noqa: F401
+    import actors.relays
+    import actors.web_sessions  # noqa: F401
     import inbox.models  # noqa: F401
     import outbox.models  # noqa: F401

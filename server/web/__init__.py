@@ -6,6 +6,7 @@ modules listed in `__all__`; `views` is the pages' private helper.
 
 __all__ = [
     "activitypub",
+    "auth",
     "contact",
     "directory",
     "discovery",
@@ -14,4 +15,5 @@ __all__ = [
     "links",
     "news_pages",
     "pages",
+    "viewer",
 ]

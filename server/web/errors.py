@@ -29,6 +29,7 @@ from aiohttp import web
 
 from federation.documents import wants_activity_json
 from server.web.layout import html_page
+from server.web.viewer import SESSION_COOKIE, load_viewer
 
 log = logging.getLogger("verbund.server")
 
@@ -131,6 +132,8 @@ def with_error_pages(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
+            if SESSION_COOKIE in request.cookies:
+                await load_viewer(request)  # the layout shows who is signed in
             return await handler(request)
         except web.HTTPException as exc:
             return from_exception(request, exc)

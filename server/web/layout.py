@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 
 from server import keys
+from server.web.viewer import VIEWER
 
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 
@@ -31,6 +32,7 @@ def render_html(request: web.Request, template: str, **context: object) -> str:
             base_url=config.instance.base_url,
             acct_host=config.instance.host,
             stylesheet_url=f"{STYLESHEET_PATH}?v={STYLESHEET_VERSION}",
+            viewer=request.get(VIEWER),
             **context,
         )
     )

@@ -1,0 +1,174 @@
+"""Signing in to the web pages (issue 16): `GET/POST /auth/sign_in`, `POST /auth/sign_out`.
+
+A signed-in person's browser holds `verbund_session` (HttpOnly, SameSite=Lax, Secure on
+https), whose token the database knows only hashed (`actors.web_sessions`). Every form
+carries a CSRF token: the session's own once signed in; before that, for the sign-in
+form itself, a random value in the `verbund_csrf` cookie that the form must repeat
+(double submit), so no other site can sign a browser in to an account of its choosing.
+Password checks share the OAuth sign-in's limits per account and per address
+(`server.ratelimit`). Pages learn who is signed in from `viewer(request)`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Final
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from actors import accounts
+from actors.accounts import new_secret
+from actors.web_sessions import SESSION_LIFETIME, close_sessions, open_session
+from server import keys
+from server.ratelimit import RateLimitedError
+from server.web.errors import with_error_pages
+from server.web.layout import html_page
+from server.web.viewer import SESSION_COOKIE, load_viewer
+
+__all__ = ["add_auth_routes"]
+
+CSRF_COOKIE: Final = "verbund_csrf"
+MAX_FORM_BYTES: Final = 8 * 1024
+
+
+def _secure(request: web.Request) -> bool:
+    return request.app[keys.CONFIG].instance.scheme == "https"
+
+
+def _set_cookie(
+    response: web.StreamResponse, request: web.Request, name: str, value: str, max_age: int
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=_secure(request),
+    )
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=0)
+    body = await request.content.read(MAX_FORM_BYTES + 1)
+    if len(body) > MAX_FORM_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=len(body))
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _next_path(value: str | None) -> str:
+    """Where to go after signing in: a path on this site only (no `//host` or scheme)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def _sign_in_page(
+    request: web.Request,
+    *,
+    csrf: str,
+    status: int = 200,
+    error: str = "",
+    username: str = "",
+    next_path: str = "/",
+) -> web.Response:
+    response = html_page(
+        request,
+        "sign_in.html",
+        status=status,
+        title="Sign in",
+        csrf_token=csrf,
+        error=error,
+        username=username,
+        next_path=next_path,
+    )
+    _set_cookie(response, request, CSRF_COOKIE, csrf, max_age=3600)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def sign_in_form(request: web.Request) -> web.Response:
+    if await load_viewer(request) is not None:
+        raise web.HTTPSeeOther(_next_path(request.query.get("next")))
+    csrf = request.cookies.get(CSRF_COOKIE) or new_secret()
+    return _sign_in_page(request, csrf=csrf, next_path=_next_path(request.query.get("next")))
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    fields = await _form(request)
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = fields.get("csrf_token", "")
+    next_path = _next_path(fields.get("next"))
+    username = fields.get("username", "").strip()
+    if not cookie or not hmac.compare_digest(cookie, sent):
+        return _sign_in_page(
+            request,
+            csrf=new_secret(),
+            status=403,
+            error="This form expired. Please sign in again.",
+            username=username,
+            next_path=next_path,
+        )
+    try:
+        attempt = request.app[keys.LIMITS].sign_in(request)
+        attempt.charge_account(username)
+    except RateLimitedError as exc:
+        minutes = max(1, -(-exc.retry_after // 60))
+        response = _sign_in_page(
+            request,
+            csrf=cookie,
+            status=429,
+            error=f"Too many attempts. Please wait {minutes} minute(s) and try again.",
+            username=username,
+            next_path=next_path,
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    now = request.app[keys.CLOCK]()
+    async with request.app[keys.SESSIONMAKER]() as session:
+        user = await accounts.check_password(session, username, fields.get("password", ""))
+        if user is None:
+            return _sign_in_page(
+                request,
+                csrf=cookie,
+                status=401,
+                error="Wrong user name or password.",
+                username=username,
+                next_path=next_path,
+            )
+        attempt.succeeded()
+        _, token = await open_session(
+            session, user, now=now, user_agent=request.headers.get("User-Agent", "")
+        )
+        await session.commit()
+    response = web.HTTPSeeOther(next_path)
+    _set_cookie(
+        response, request, SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds())
+    )
+    response.del_cookie(CSRF_COOKIE, path="/")
+    raise response
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    """End this session, or with `everywhere` every session of the person."""
+    fields = await _form(request)
+    viewer = await load_viewer(request)
+    if viewer is None:
+        raise web.HTTPSeeOther("/")
+    if not hmac.compare_digest(viewer.csrf_token, fields.get("csrf_token", "")):
+        raise web.HTTPForbidden(text="This form expired. Please reload the page.")
+    async with request.app[keys.SESSIONMAKER]() as session:
+        await close_sessions(session, viewer.session, everywhere=fields.get("everywhere") == "1")
+        await session.commit()
+    response = web.HTTPSeeOther("/")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+def add_auth_routes(app: web.Application) -> None:
+    app.router.add_get("/auth/sign_in", with_error_pages(sign_in_form))
+    app.router.add_post("/auth/sign_in", with_error_pages(sign_in))
+    app.router.add_post("/auth/sign_out", with_error_pages(sign_out))
