@@ -189,6 +189,10 @@ async def test_request_declined_and_accepted_without_follow_back_from_the_cli(
     listed = await cli("list", "kv", "--received")
     assert listed.returncode == 0, listed.stderr
     assert "max@gamma.test:8443" in listed.stdout and "“Hallo aus Gamma”" in listed.stdout
+    everyone = await cli("list", "--received")  # no ACTOR: every actor with requests
+    assert everyone.returncode == 0, everyone.stderr
+    assert "== kv" in everyone.stdout and "== ov" in everyone.stdout
+    assert "“Hallo, Ortsverband”" in everyone.stdout
     [kv_request] = await actions.list_contacts(alpha.services, "kv", box=ContactBox.RECEIVED)
     [ov_request] = await actions.list_contacts(alpha.services, "ov", box=ContactBox.RECEIVED)
 

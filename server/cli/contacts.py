@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 
 from actors.contacts import ContactView
+from actors.local import list_actors
 from actors.models import ContactBox, ContactDirection, ContactState
 from server import actions, contact_actions
 from server.cli.common import out as _print
@@ -50,13 +51,30 @@ def cmd_send(args: argparse.Namespace) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
+    """One actor's requests, or without ACTOR every actor's that has any (the operator's
+    overview), each under its name."""
+
     async def run(svc: Services) -> None:
         box = ContactBox.SENT if args.sent else ContactBox.RECEIVED if args.received else None
-        views = await actions.list_contacts(svc, args.actor, box=box)
-        if not views:
-            _print(f"no contact requests for {args.actor}")
-        for view in views:
-            _print(_line(view))
+        if args.actor is not None:
+            views = await actions.list_contacts(svc, args.actor, box=box)
+            if not views:
+                _print(f"no contact requests for {args.actor}")
+            for view in views:
+                _print(_line(view))
+            return
+        async with svc.sessionmaker() as session:
+            names = [a.username for a in await list_actors(session)]
+        shown = 0
+        for name in names:
+            views = await actions.list_contacts(svc, name, box=box)
+            if views:
+                _print(f"== {name}")
+                shown += len(views)
+            for view in views:
+                _print(_line(view))
+        if not shown:
+            _print("no contact requests on this instance")
 
     run_with_services(args, run)
 
@@ -140,7 +158,7 @@ def register(
     q.set_defaults(func=cmd_send)
 
     q = csub.add_parser("list", parents=[common], help="requests an actor sent or received")
-    q.add_argument("actor")
+    q.add_argument("actor", nargs="?", help="a local actor (default: every actor with requests)")
     which = q.add_mutually_exclusive_group()
     which.add_argument("--sent", action="store_true", help="only requests it sent")
     which.add_argument("--received", action="store_true", help="only requests it received")
