@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 
-from actors.accounts import TokenContext, authenticate, hash_secret
+from actors.accounts import Action, TokenContext, authenticate, hash_secret
 from actors.models import Actor, User
 from actors.uris import LocalUris
 from federation.ratelimit import retry_after_seconds
@@ -289,6 +289,22 @@ async def require_user(request: web.Request, *scopes: str) -> Caller:
     if scopes and not any(ctx.allows(s) for s in scopes):
         raise ApiError(403, OUTSIDE_SCOPES)
     return Caller(ctx, ctx.user, ctx.actor)
+
+
+async def require_staff(request: web.Request, action: Action, *scopes: str) -> Caller:
+    """`require_user`, and the caller's role on its actor allows `action` (else 403)."""
+    caller = await require_user(request, *scopes)
+    if not caller.ctx.can(action):
+        raise not_allowed()
+    return caller
+
+
+async def require_admin(request: web.Request, *scopes: str) -> Caller:
+    """`require_user`, and the person is one of the instance's administrators (else 403)."""
+    caller = await require_user(request, *scopes)
+    if not caller.user.is_admin:
+        raise not_allowed()
+    return caller
 
 
 async def optional_user(request: web.Request, *scopes: str) -> Caller | None:

@@ -14,25 +14,16 @@ from server import groups, keys
 from server.actions import ActionError
 from server.api.common import (
     ApiError,
-    Caller,
     Routes,
     json_response,
-    not_allowed,
     parse_id,
     read_params,
-    require_user,
+    require_staff,
 )
 
 
-async def _staff(request: web.Request, action: Action, scope: str) -> Caller:
-    caller = await require_user(request, scope)
-    if not caller.ctx.can(action):
-        raise not_allowed()
-    return caller
-
-
 async def members(request: web.Request) -> web.Response:
-    caller = await _staff(request, Action.READ, "read:follows")
+    caller = await require_staff(request, Action.READ, "read:follows")
     try:
         found = await groups.list_members(request.app[keys.SERVICES], caller.actor.username)
     except ActionError as exc:
@@ -42,7 +33,7 @@ async def members(request: web.Request) -> web.Response:
 
 async def remove_member(request: web.Request) -> web.Response:
     params = await read_params(request)
-    caller = await _staff(request, Action.DECIDE_REQUESTS, "write:follows")
+    caller = await require_staff(request, Action.DECIDE_REQUESTS, "write:follows")
     try:
         uri = await groups.remove_member(
             request.app[keys.SERVICES], caller.actor.username, params.require("member")
@@ -53,7 +44,7 @@ async def remove_member(request: web.Request) -> web.Response:
 
 
 async def remove_post(request: web.Request) -> web.Response:
-    caller = await _staff(request, Action.DELETE, "write:statuses")
+    caller = await require_staff(request, Action.DELETE, "write:statuses")
     status_id = parse_id(request.match_info["id"])
     if status_id is None:
         raise ApiError(404, "Record not found")
@@ -66,7 +57,7 @@ async def remove_post(request: web.Request) -> web.Response:
 
 async def settings(request: web.Request) -> web.Response:
     params = await read_params(request)
-    caller = await _staff(request, Action.MANAGE_ROLES, "write:accounts")
+    caller = await require_staff(request, Action.MANAGE_ROLES, "write:accounts")
     if "members_only" not in params:
         raise ApiError(422, "Validation failed: members_only is missing")
     on = params.get_bool("members_only")

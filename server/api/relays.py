@@ -12,15 +12,13 @@ from actors.relays import Relay
 from server import keys, relays
 from server.api.common import (
     ApiError,
-    Caller,
     Json,
     Routes,
     api_datetime,
     json_response,
-    not_allowed,
     not_found,
     read_params,
-    require_user,
+    require_admin,
 )
 
 
@@ -35,15 +33,8 @@ def relay_json(row: Relay) -> Json:
     }
 
 
-async def _admin(request: web.Request, scope: str) -> Caller:
-    caller = await require_user(request, scope)
-    if not caller.user.is_admin:
-        raise not_allowed()
-    return caller
-
-
 async def list_relays(request: web.Request) -> web.Response:
-    await _admin(request, "admin:read")
+    await require_admin(request, "admin:read")
     rows = await relays.list_relays(request.app[keys.SERVICES])
     return json_response([relay_json(r) for r in rows])
 
@@ -51,7 +42,7 @@ async def list_relays(request: web.Request) -> web.Response:
 async def add_relay(request: web.Request) -> web.Response:
     """Subscribe to the relay at `url` (its inbox, or its actor); 202: the Follow is queued."""
     params = await read_params(request)
-    await _admin(request, "admin:write")
+    await require_admin(request, "admin:write")
     try:
         row = await relays.add_relay(request.app[keys.SERVICES], params.require("url"))
     except relays.RelayError as exc:
@@ -62,7 +53,7 @@ async def add_relay(request: web.Request) -> web.Response:
 async def remove_relay(request: web.Request) -> web.Response:
     """Leave the relay whose inbox or actor is `url`; 404 when there is no such one."""
     params = await read_params(request)
-    await _admin(request, "admin:write")
+    await require_admin(request, "admin:write")
     try:
         row = await relays.remove_relay(request.app[keys.SERVICES], params.require("url"))
     except relays.RelayError:

@@ -13,10 +13,9 @@ from server.api.common import (
     Routes,
     api_datetime,
     json_response,
-    not_allowed,
     not_found,
     read_params,
-    require_user,
+    require_admin,
 )
 
 
@@ -34,16 +33,10 @@ def report_json(report: Report) -> Json:
     }
 
 
-async def _admin(request: web.Request) -> None:
-    caller = await require_user(request)
-    if not caller.user.is_admin:
-        raise not_allowed()
-
-
 async def list_reports(request: web.Request) -> web.Response:
     """`?all=true`: resolved ones too (default: open only)."""
     params = await read_params(request)
-    await _admin(request)
+    await require_admin(request)
     everything = params.get("all") in ("true", "1")
     reports = await contact_actions.list_reports(
         request.app[keys.SERVICES], open_only=not everything
@@ -52,7 +45,7 @@ async def list_reports(request: web.Request) -> web.Response:
 
 
 async def resolve(request: web.Request) -> web.Response:
-    await _admin(request)
+    await require_admin(request)
     try:
         report = await contact_actions.resolve_report(
             request.app[keys.SERVICES], request.match_info["id"]

@@ -20,16 +20,14 @@ from server import keys
 from server import visitors as desk
 from server.api.common import (
     ApiError,
-    Caller,
     Json,
     Routes,
     api_datetime,
     api_datetime_or_none,
     json_response,
-    not_allowed,
     parse_id,
     read_params,
-    require_user,
+    require_staff,
 )
 from server.visitors import HONEYPOT, REASON_STATUS
 
@@ -103,13 +101,6 @@ async def submit(request: web.Request) -> web.Response:
     return json_response({"state": "verification_sent"}, status=202)
 
 
-async def _staff(request: web.Request, action: Action, scope: str) -> Caller:
-    caller = await require_user(request, scope)
-    if not caller.ctx.can(action):
-        raise not_allowed()
-    return caller
-
-
 def _contact_id(request: web.Request) -> int:
     contact_id = parse_id(request.match_info["id"])
     if contact_id is None:
@@ -119,7 +110,7 @@ def _contact_id(request: web.Request) -> int:
 
 async def list_contacts(request: web.Request) -> web.Response:
     """The acting actor's verified, open requests, oldest first (any role)."""
-    caller = await _staff(request, Action.READ, "read:follows")
+    caller = await require_staff(request, Action.READ, "read:follows")
     rows = await desk.list_contacts(request.app[keys.SERVICES], caller.actor)
     return json_response([contact_json(r) for r in rows])
 
@@ -127,7 +118,7 @@ async def list_contacts(request: web.Request) -> web.Response:
 async def answer(request: web.Request) -> web.Response:
     """Mail `message` to the visitor from the instance (owners and moderators)."""
     params = await read_params(request)
-    caller = await _staff(request, Action.DECIDE_REQUESTS, "write:follows")
+    caller = await require_staff(request, Action.DECIDE_REQUESTS, "write:follows")
     try:
         row = await desk.answer_contact(
             request.app[keys.SERVICES],
@@ -142,7 +133,7 @@ async def answer(request: web.Request) -> web.Response:
 
 async def close(request: web.Request) -> web.Response:
     """Close the request; the visitor's address is forgotten (owners and moderators)."""
-    caller = await _staff(request, Action.DECIDE_REQUESTS, "write:follows")
+    caller = await require_staff(request, Action.DECIDE_REQUESTS, "write:follows")
     try:
         row = await desk.close_contact(
             request.app[keys.SERVICES], caller.actor, _contact_id(request)
