@@ -191,6 +191,8 @@ class User(Base):
     password_hash: Mapped[str]
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # The language the person chose for the web pages; "" follows the browser's.
+    locale: Mapped[str] = mapped_column(String(8), default="", server_default="")
 
 
 class Role(Base):

@@ -8,9 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from pathlib import Path
 
-import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +27,7 @@ from server.web.contact import add_contact_routes
 from server.web.directory import add_directory_routes
 from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
+from server.web.i18n import Templates
 from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
 from server.web.news_pages import add_news_routes
@@ -65,11 +64,7 @@ def create_app(
     limits = RateLimits.from_config(config.limits, monotonic)
     app[keys.LIMITS] = limits
     app[keys.OUTBOX_WAKE] = asyncio.Event()
-    app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
-        autoescape=True,
-        enable_async=False,
-    )
+    app[TEMPLATES] = Templates()
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         async with open_services(config, resolver=resolver, clock=clock) as svc:

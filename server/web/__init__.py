@@ -11,6 +11,8 @@ __all__ = [
     "directory",
     "discovery",
     "errors",
+    "forms",
+    "i18n",
     "layout",
     "links",
     "news_pages",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 from typing import Final
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -23,7 +22,8 @@ from actors.web_sessions import SESSION_LIFETIME, close_sessions, open_session
 from server import keys
 from server.ratelimit import RateLimitedError
 from server.web.errors import with_error_pages
-from server.web.layout import html_page
+from server.web.forms import check_csrf, read_form
+from server.web.layout import html_page, local_path
 from server.web.viewer import SESSION_COOKIE, load_viewer
 
 __all__ = ["add_auth_routes"]
@@ -48,22 +48,6 @@ def _set_cookie(
         samesite="Lax",
         secure=_secure(request),
     )
-
-
-async def _form(request: web.Request) -> dict[str, str]:
-    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=0)
-    body = await request.content.read(MAX_FORM_BYTES + 1)
-    if len(body) > MAX_FORM_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=len(body))
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-def _next_path(value: str | None) -> str:
-    """Where to go after signing in: a path on this site only (no `//host` or scheme)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
 
 
 def _sign_in_page(
@@ -92,16 +76,16 @@ def _sign_in_page(
 
 async def sign_in_form(request: web.Request) -> web.Response:
     if await load_viewer(request) is not None:
-        raise web.HTTPSeeOther(_next_path(request.query.get("next")))
+        raise web.HTTPSeeOther(local_path(request.query.get("next")))
     csrf = request.cookies.get(CSRF_COOKIE) or new_secret()
-    return _sign_in_page(request, csrf=csrf, next_path=_next_path(request.query.get("next")))
+    return _sign_in_page(request, csrf=csrf, next_path=local_path(request.query.get("next")))
 
 
 async def sign_in(request: web.Request) -> web.Response:
-    fields = await _form(request)
+    fields = await read_form(request, MAX_FORM_BYTES)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = fields.get("csrf_token", "")
-    next_path = _next_path(fields.get("next"))
+    next_path = local_path(fields.get("next"))
     username = fields.get("username", "").strip()
     if not cookie or not hmac.compare_digest(cookie, sent):
         return _sign_in_page(
@@ -154,12 +138,11 @@ async def sign_in(request: web.Request) -> web.Response:
 
 async def sign_out(request: web.Request) -> web.Response:
     """End this session, or with `everywhere` every session of the person."""
-    fields = await _form(request)
+    fields = await read_form(request, MAX_FORM_BYTES)
     viewer = await load_viewer(request)
     if viewer is None:
         raise web.HTTPSeeOther("/")
-    if not hmac.compare_digest(viewer.csrf_token, fields.get("csrf_token", "")):
-        raise web.HTTPForbidden(text="This form expired. Please reload the page.")
+    check_csrf(viewer, fields)
     async with request.app[keys.SESSIONMAKER]() as session:
         await close_sessions(session, viewer.session, everywhere=fields.get("everywhere") == "1")
         await session.commit()

@@ -27,6 +27,7 @@ class Viewer:
     user_id: int
     csrf_token: str
     session: WebSession
+    locale: str = ""  # the person's chosen page language ("" = the browser's)
 
 
 # The signed-in person of a request, once found (absent: nobody, or not looked up).
@@ -46,6 +47,6 @@ async def load_viewer(request: web.Request) -> Viewer | None:
     if found is None:
         return None
     row, user = found
-    viewer = Viewer(user.username, user.id, row.csrf_token, row)
+    viewer = Viewer(user.username, user.id, row.csrf_token, row, user.locale)
     request[VIEWER] = viewer
     return viewer

@@ -229,7 +229,7 @@ async def test_pixelfed_images_with_alt_blurhash_size_and_emoji_and_no_javascrip
     # link, the emoji as an image; nothing that is not http(s).
     row = await stored(alpha, post_id)
     assert row is not None
-    macros = alpha.app[TEMPLATES].get_template("news_macros.html").module
+    macros = alpha.app[TEMPLATES].get("en").get_template("news_macros.html").module
     author = {"profile_url": f"{base}/users/org", "display_name": "Org", "username": "org"}
     html = str(macros.entry(post_view(row), author))  # type: ignore[attr-defined]  # jinja macro
     assert f'<img class="u-photo" src="{base}/storage/m/1.jpg" alt="A cherry tree in bloom"' in html

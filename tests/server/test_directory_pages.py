@@ -77,7 +77,7 @@ async def get_html(
     client: aiohttp.ClientSession, url: str, *, language: str = "en"
 ) -> tuple[int, str]:
     async with client.get(url, headers={"Accept": HTML, "Accept-Language": language}) as resp:
-        assert resp.headers["Vary"] == "Accept"
+        assert resp.headers["Vary"].startswith("Accept")
         assert resp.content_type == "text/html"
         return resp.status, await resp.text()
 
@@ -212,7 +212,7 @@ async def get_as(
 ) -> tuple[int, dict[str, object], aiohttp.ClientResponse]:
     async with client.get(url, headers={"Accept": AS, **(headers or {})}) as resp:
         body = await resp.read()
-        assert resp.headers["Vary"] == "Accept"
+        assert resp.headers["Vary"].startswith("Accept")
         doc = await resp.json(content_type=None) if body else {}
         return resp.status, doc, resp
 

@@ -44,7 +44,7 @@ async def fetch(
 def assert_site_page(resp: aiohttp.ClientResponse, body: str, heading: str) -> None:
     """The site's layout: its name linking home, the status phrase as the heading."""
     assert resp.content_type == "text/html"
-    assert resp.headers["Vary"] == "Accept"
+    assert resp.headers["Vary"].startswith("Accept")
     assert body.startswith("<!DOCTYPE html>")
     assert '<a href="http://alpha.test/">Alpha</a>' in body
     assert f"<h1>{heading}</h1>" in body
@@ -81,7 +81,7 @@ async def test_everyone_else_gets_json_errors(
     for path in MISSING:
         status, resp, body = await fetch(client, alpha.base_url + path, accept)
         assert (status, resp.content_type) == (404, "application/json"), path
-        assert resp.headers["Vary"] == "Accept"
+        assert resp.headers["Vary"].startswith("Accept")
         error = json.loads(body)["error"]
         assert isinstance(error, str) and error, path
     _, _, body = await fetch(client, alpha.base_url + "/users/nobody", accept)
@@ -168,7 +168,7 @@ async def test_error_response_keeps_status_and_headers(
     request = make_mocked_request("GET", "/users/news", headers={"Accept": accept}, app=app)
     response = error_response(request, 403, headers={"Retry-After": "5"})
     assert (response.status, response.headers["Retry-After"]) == (403, "5")
-    assert response.headers["Vary"] == "Accept"
+    assert response.headers["Vary"].startswith("Accept")
     assert isinstance(response.body, bytes)
     body = response.body.decode()
     if html:
