@@ -24,11 +24,17 @@ def browser_client(resolver: LoopbackResolver) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
-async def create_person(inst: Instance, username: str, password: str, **fields: object) -> int:
+async def create_person(
+    inst: Instance, username: str, password: str, *, is_admin: bool = False
+) -> int:
     """A person with a login on `inst` (`accounts.create_user`); their user id."""
     async with inst.sessionmaker() as session:
         user = await accounts.create_user(
-            session, username=username, password=password, now=inst.services.clock(), **fields
+            session,
+            username=username,
+            password=password,
+            now=inst.services.clock(),
+            is_admin=is_admin,
         )
         await session.commit()
         return user.id
