@@ -180,7 +180,6 @@ async def _account_page(
             tokens=[t for t in tokens if not t.app_name],
             held=[(a.username, role.value) for a, role in held if not a.is_alias],
             locale=viewer.locale,
-            languages=LANGUAGES,
             error=error,
             error_section=error_section,
             done=request.query.get("done", ""),
