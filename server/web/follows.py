@@ -140,7 +140,13 @@ async def follow(request: web.Request) -> web.Response:
     except actions.ActionError as exc:
         return await _page(request, acting, status=422, error=str(exc), handle=handle)
     request.app[keys.OUTBOX_WAKE].set()
-    done = "requested" if row.state == FollowState.PENDING else "followed"
+    async with request.app[keys.SESSIONMAKER]() as session:
+        target = await session.scalar(
+            select(RemoteActor).where(RemoteActor.uri == row.followed_uri)
+        )
+    # An open actor's Accept comes at once; a locked one's when its staff approve.
+    locked = row.state == FollowState.PENDING and (target is None or target.manually_approves)
+    done = "requested" if locked else "followed"
     raise _back(acting, done, handle)
 
 

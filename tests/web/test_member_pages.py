@@ -14,6 +14,7 @@ from sqlalchemy import select
 from actors import accounts
 from actors.local import get_actor
 from actors.models import ActorType, RemoteActor, RoleName
+from actors.web_sessions import WebSession
 from outbox.models import Activity
 from server import actions
 from tests.conftest import LoopbackResolver, StartInstance
@@ -163,9 +164,13 @@ async def test_password_change_ends_the_other_sessions(
         await post(laptop, f"{url}/password", {**change, "csrf_token": "x"}, status=403)
         # Nothing changed so far: the phone is still signed in.
         await page(phone, url)
-        location, _ = await post(laptop, f"{url}/password", {**change, "current_password": PASSWORD})
+        location, _ = await post(
+            laptop, f"{url}/password", {**change, "current_password": PASSWORD}
+        )
         assert location == "/settings/account?done=password"
-        assert "Your other sessions were ended." in await page(laptop, f"{alpha.base_url}{location}")
+        assert "Your other sessions were ended." in await page(
+            laptop, f"{alpha.base_url}{location}"
+        )
         async with phone.get(url, allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"].startswith("/auth/sign_in")
     async with alpha.sessionmaker() as session:
@@ -215,8 +220,6 @@ async def test_language_sessions_tokens_and_export(
             assert live == {theirs.id}
         # Sessions: end the other one; not one of another person's.
         async with alpha.sessionmaker() as session:
-            from actors.web_sessions import WebSession
-
             rows = list(await session.scalars(select(WebSession).order_by(WebSession.id)))
         assert len(rows) == 2
         await post(browser, f"{url}/sessions", {"csrf_token": csrf, "session_id": "99999"}, 404)
@@ -241,6 +244,8 @@ async def test_language_sessions_tokens_and_export(
             ["news@beta.test:8443", "true", "false", ""],
         ]
     # A visitor gets no export.
-    async with browser_client(resolver) as visitor:
-        async with visitor.get(f"{url}/export.json", allow_redirects=False) as resp:
-            assert resp.status == 303
+    async with (
+        browser_client(resolver) as visitor,
+        visitor.get(f"{url}/export.json", allow_redirects=False) as resp,
+    ):
+        assert resp.status == 303
