@@ -48,7 +48,7 @@ def _thread_url(acting: Acting, request_id: int, done: str = "") -> str:
 
 
 def _region(view: ContactView, language: str) -> str:
-    return f"{region_name(view.region_code, language)}" if view.region_code else ""
+    return region_name(view.region_code, language) if view.region_code else ""
 
 
 # --- writing a request ----------------------------------------------------------------------
@@ -134,7 +134,6 @@ async def list_page(request: web.Request) -> web.Response:
                 (v, _region(v, language)) for v in views if v.request.box == ContactBox.RECEIVED
             ],
             sent=[(v, _region(v, language)) for v in views if v.request.box == ContactBox.SENT],
-            suffix=acting.query.replace("?", "&"),
         )
     )
 

@@ -33,6 +33,7 @@ from actors.web_sessions import close_other_sessions, close_session, list_sessio
 from federation.documents import format_datetime
 from outbox.models import Status
 from server import actions, keys
+from server.ratelimit import RateLimitedError
 from server.web.errors import with_error_pages
 from server.web.forms import require_viewer, signed_in_form
 from server.web.i18n import LANGUAGES, language_of, translate
@@ -215,6 +216,19 @@ async def change_password(request: web.Request) -> web.Response:
             error=translate(request, "The two new passwords differ."),
             error_section="password",
         )
+    try:  # guesses of the current password share the sign-in's limits
+        attempt = request.app[keys.LIMITS].sign_in(request)
+        attempt.charge_account(viewer.username)
+    except RateLimitedError as exc:
+        response = await _account_page(
+            request,
+            viewer,
+            status=429,
+            error=translate(request, "Too many attempts. Please try again later."),
+            error_section="password",
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     async with request.app[keys.SESSIONMAKER]() as session:
         user = await accounts.check_password(
             session, viewer.username, fields.get("current_password", "")
@@ -227,6 +241,7 @@ async def change_password(request: web.Request) -> web.Response:
                 error=translate(request, "The current password is wrong."),
                 error_section="password",
             )
+        attempt.succeeded()
         try:
             await accounts.set_password(session, user, new)
         except accounts.InvalidUserError as exc:

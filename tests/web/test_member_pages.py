@@ -249,3 +249,25 @@ async def test_language_sessions_tokens_and_export(
         visitor.get(f"{url}/export.json", allow_redirects=False) as resp,
     ):
         assert resp.status == 303
+
+
+async def test_guessing_the_current_password_shares_the_sign_in_limits(
+    start_instance: StartInstance, resolver: LoopbackResolver
+) -> None:
+    alpha = await start_instance("alpha", limits={"sign_in_per_account": 2})
+    await member(alpha, "anna")
+    url = f"{alpha.base_url}/settings/account/password"
+    async with browser_client(resolver) as browser:
+        csrf = await sign_in(browser, alpha, "anna", PASSWORD)
+        guess = {
+            "csrf_token": csrf,
+            "current_password": "a wrong guess of it",
+            "new_password": "another long passphrase",
+            "repeat_password": "another long passphrase",
+        }
+        for _ in range(2):
+            await post(browser, url, guess, status=422)
+        _, text = await post(browser, url, {**guess, "current_password": PASSWORD}, status=429)
+        assert "Too many attempts" in text
+    async with alpha.sessionmaker() as session:
+        assert await accounts.check_password(session, "anna", PASSWORD)
