@@ -30,6 +30,7 @@ from server.web.errors import add_catch_all_route
 from server.web.i18n import Templates
 from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
+from server.web.manage import add_manage_routes
 from server.web.news_pages import add_news_routes
 from server.web.pages import add_page_routes
 from server.worker import start_worker
@@ -108,6 +109,7 @@ def create_app(
     add_contact_routes(app)  # before the post pages' /@NAME/{id}
     add_news_routes(app)
     add_auth_routes(app)
+    add_manage_routes(app)
     add_page_routes(app)
     add_static_routes(app)
     add_directory_routes(app)
