@@ -47,7 +47,10 @@ async def overview(request: web.Request) -> web.Response:
     response = html_page(
         request,
         "manage.html",
-        held=[(s, role_label(request, s.role)) for s in held],
+        held=[
+            (s, role_label(request, s.role), accounts.can(s.role, Action.DECIDE_REQUESTS))
+            for s in held
+        ],
         manage=MANAGE,
     )
     response.headers["Cache-Control"] = "no-store"

@@ -88,9 +88,7 @@ async def browser(net: Net) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def get(
-    browser: aiohttp.ClientSession, url: str, status: int = 200
-) -> str:
+async def get(browser: aiohttp.ClientSession, url: str, status: int = 200) -> str:
     async with browser.get(url, allow_redirects=False) as resp:
         page = await resp.text()
         assert resp.status == status, page
@@ -133,7 +131,7 @@ async def test_follow_requests_approved_and_declined_reach_the_remote_side(
 
     csrf = await sign_in(browser, alpha, "mona", PASSWORD)
     overview = await get(browser, f"{alpha.base_url}/manage")
-    assert "Kreisverband" in overview and "2 follow requests wait" in overview
+    assert "Kreisverband" in overview and "Follow requests waiting: 2" in overview
     base = f"{alpha.base_url}/manage/kv/follow_requests"
     page = await get(browser, base)
     assert "erika@beta.test:8443" in page and "max@beta.test:8443" in page
@@ -174,9 +172,7 @@ async def test_wrong_role_bad_csrf_and_visitors_change_nothing(
     async with browser_client(net.resolver) as visitor:
         where, _ = await post(visitor, approve, {"csrf_token": "x"})
         assert where.startswith("/auth/sign_in?next=")
-        async with visitor.get(
-            f"{alpha.base_url}/manage/kv/roles", allow_redirects=False
-        ) as resp:
+        async with visitor.get(f"{alpha.base_url}/manage/kv/roles", allow_redirects=False) as resp:
             assert resp.status == 303
     # An editor may not decide follow requests; paul holds no role at all.
     csrf = await sign_in(browser, alpha, "eddi", PASSWORD)
@@ -272,7 +268,7 @@ async def test_an_organisation_link_offered_from_beta_is_confirmed_on_the_page(
     await links.offer(beta.services, "bv", "branch", "kv@alpha.test")
     await settle(alpha, beta)
     csrf = await sign_in(browser, alpha, "olga", PASSWORD)
-    assert "1 link offer waits" in await get(browser, f"{alpha.base_url}/manage")
+    assert "Link offers waiting: 1" in await get(browser, f"{alpha.base_url}/manage")
     base = f"{alpha.base_url}/manage/kv/links"
     page = await get(browser, base)
     assert "bv@beta.test:8443" in page and "Parent organisation" in page
@@ -332,9 +328,7 @@ async def test_relayed_news_of_a_branch_are_chosen_on_the_page(
     # A moderator does not publish, so cannot relay; ending is theirs.
     async with browser_client(net.resolver) as mona:
         csrf_mona = await sign_in(mona, alpha, "mona", PASSWORD)
-        await post(
-            mona, f"{base}/{link_id}/relay", {"csrf_token": csrf_mona, "relay": "all"}, 403
-        )
+        await post(mona, f"{base}/{link_id}/relay", {"csrf_token": csrf_mona, "relay": "all"}, 403)
         where, _ = await post(mona, f"{base}/{link_id}/end", {"csrf_token": csrf_mona})
         assert where.endswith("?done=ended")
     await settle(alpha, beta)
@@ -352,7 +346,7 @@ async def test_an_anonymous_contact_request_is_accepted_on_the_page(
     )
     await settle(alpha, beta)
     csrf = await sign_in(browser, alpha, "mona", PASSWORD)
-    assert "1 contact request waits" in await get(browser, f"{alpha.base_url}/manage")
+    assert "Contact requests waiting: 1" in await get(browser, f"{alpha.base_url}/manage")
     base = f"{alpha.base_url}/manage/kv/contacts"
     page = await get(browser, base)
     assert "Anonymous request" in page and "Wir möchten mitmachen." in page
@@ -412,9 +406,7 @@ async def test_a_contact_request_blocked_and_reported_on_the_page(
     [sent] = await actions.list_contacts(beta.services, "max", box=ContactBox.SENT)
     assert sent.request.state == ContactState.DECLINED
     async with alpha.sessionmaker() as session:
-        assert await is_blocked(
-            session, blocker_uri=net.kv(), blocked_uri=beta.actor_uri("max")
-        )
+        assert await is_blocked(session, blocker_uri=net.kv(), blocked_uri=beta.actor_uri("max"))
     assert "Declined" in await get(browser, f"{alpha.base_url}/manage/kv/contacts?show=decided")
 
 
