@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors import accounts
 from actors.local import get_actor
@@ -24,9 +25,11 @@ from actors.models import (
     LinkState,
     OrgLink,
     RoleName,
+    User,
     VisitorContact,
     VisitorContactState,
 )
+from federation.webfinger import is_valid_username
 from server.actions import ActionError
 from server.services import Services
 
@@ -107,6 +110,14 @@ async def staffed_actors(svc: Services, user_id: int) -> list[StaffedActor]:
     ]
 
 
+async def _person(session: AsyncSession, username: str) -> User | None:
+    """The person by user name; None for what cannot be one (hostile paths included)."""
+    name = username.strip().lower()
+    if not is_valid_username(name):
+        return None
+    return await accounts.find_user(session, name)
+
+
 async def grant_role(svc: Services, actor_name: str, username: str, role: str) -> RoleName:
     """Give the person `username` `role` on our actor (or change theirs). ActionError for
     an unknown person or role; `accounts.LastOwnerError` when it would demote the last
@@ -116,7 +127,7 @@ async def grant_role(svc: Services, actor_name: str, username: str, role: str) -
     except ValueError:
         raise ActionError("the role is owner, editor or moderator") from None
     async with svc.sessionmaker() as session:
-        user = await accounts.find_user(session, username)
+        user = await _person(session, username)
         if user is None:
             raise ActionError(f"no user named {username!r}")
         actor = await get_actor(session, actor_name)
@@ -129,7 +140,7 @@ async def revoke_role(svc: Services, actor_name: str, username: str) -> None:
     """Take the person's role on our actor away (their tokens for it too).
     `accounts.NoRoleError`, `accounts.LastOwnerError`; ActionError for an unknown person."""
     async with svc.sessionmaker() as session:
-        user = await accounts.find_user(session, username)
+        user = await _person(session, username)
         if user is None:
             raise ActionError(f"no user named {username!r}")
         actor = await get_actor(session, actor_name)

@@ -20,6 +20,7 @@ from aiohttp import web
 from actors.accounts import Action, can, role_of
 from actors.local import find_actor
 from actors.models import Actor, ActorType, RoleName
+from federation.text import clean_text
 from server import keys
 from server.web.forms import require_viewer, signed_in_form
 from server.web.i18n import translate
@@ -100,7 +101,9 @@ async def load_staff(request: web.Request, *actions: Action) -> Staff:
 async def staff_form(request: web.Request, *actions: Action) -> tuple[Staff, dict[str, str]]:
     """A POSTed staff form: signed in, CSRF-checked, then the role (403 otherwise)."""
     viewer, fields = await signed_in_form(request)
-    return await _staff(request, viewer, *actions), fields
+    # NUL and lone surrogates reach no query (PostgreSQL refuses NUL in text), as the API's.
+    cleaned = {clean_text(k): clean_text(v) for k, v in fields.items()}
+    return await _staff(request, viewer, *actions), cleaned
 
 
 def staff_page(

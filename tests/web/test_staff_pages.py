@@ -249,6 +249,15 @@ async def test_roles_granted_changed_revoked_and_the_last_owner_stays(
     where, _ = await post(browser, f"{base}/eddi/revoke", {"csrf_token": csrf})
     assert where.endswith("?done=revoked")
     await post(browser, f"{base}/eddi/revoke", {"csrf_token": csrf}, status=404)
+    # Hostile names (NUL, which PostgreSQL refuses) are nobody.
+    await post(browser, f"{base}/%00olga/revoke", {"csrf_token": csrf}, status=404)
+    await post(
+        browser, base, {"csrf_token": csrf, "username": "pa\x00ul", "role": "owner"}, status=303
+    )
+    _, page = await post(
+        browser, base, {"csrf_token": csrf, "username": "<b>x</b>", "role": "owner"}, status=422
+    )
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
 
     async with alpha.sessionmaker() as session:
         kv = await get_actor(session, "kv")
