@@ -30,14 +30,19 @@ from actors.models import (
     OrgLink,
     RelayMode,
     RoleName,
+    VisitorContact,
+    VisitorContactState,
 )
 from server import actions, links
+from tests import test_visitor_contacts
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import settle
 from tests.test_follows import follow_state
+from tests.test_visitor_contacts import Inbox
 from tests.webpages import browser_client, create_person, csrf_of, sign_in
 
 PASSWORD = "a long passphrase for staff"
+smtp = test_visitor_contacts.smtp  # the loopback SMTP server fixture
 
 
 @dataclass
@@ -467,3 +472,62 @@ async def test_pages_read_in_german(net: Net, browser: aiohttp.ClientSession) ->
     assert resp.status == 200
     assert "Rolle vergeben" in page
     assert csrf_of(page)
+
+
+async def test_visitor_messages_are_answered_by_mail_and_closed(
+    start_instance: StartInstance, resolver: LoopbackResolver, smtp: Inbox
+) -> None:
+    alpha = await start_instance("alpha", mail=smtp.config())
+    await alpha.add_actor("kv", display_name="Kreisverband")
+    await grant(alpha, "mona", "kv", RoleName.MODERATOR)
+    await grant(alpha, "eddi", "kv", RoleName.EDITOR)
+    now = alpha.services.clock()
+    async with alpha.sessionmaker() as session:
+        kv = await get_actor(session, "kv")
+        row = VisitorContact(
+            actor_id=kv.id,
+            state=VisitorContactState.OPEN,
+            email="besucher@example.org",
+            name="Bea Sucher",
+            message="Wann trefft ihr euch?",
+            region_code="DE-BY",
+            interests=["Radverkehr"],
+            token_hash=None,
+            verify_expires_at=None,
+            created_at=now,
+            verified_at=now,
+        )
+        session.add(row)
+        await session.commit()
+        contact_id = row.id
+    base = f"{alpha.base_url}/manage/kv/visitors"
+    async with browser_client(resolver) as eddi:
+        csrf = await sign_in(eddi, alpha, "eddi", PASSWORD)
+        page = await get(eddi, base)
+        assert "Bea Sucher" in page and "Send answer" not in page
+        await post(eddi, f"{base}/{contact_id}/close", {"csrf_token": csrf}, status=403)
+    async with browser_client(resolver) as mona:
+        csrf = await sign_in(mona, alpha, "mona", PASSWORD)
+        assert "Messages by e-mail waiting: 1" in await get(mona, f"{alpha.base_url}/manage")
+        page = await get(mona, base)
+        assert "Wann trefft ihr euch?" in page and "Bavaria" in page
+        _, page = await post(
+            mona, f"{base}/{contact_id}/answer", {"csrf_token": csrf, "message": " "}, 422
+        )
+        assert 'role="alert"' in page
+        where, _ = await post(
+            mona,
+            f"{base}/{contact_id}/answer",
+            {"csrf_token": csrf, "message": "Jeden Dienstag um 19 Uhr."},
+        )
+        assert where.endswith("?done=answered")
+        [mail] = smtp.mails()
+        assert mail.envelope_to == ["besucher@example.org"]
+        assert "Jeden Dienstag um 19 Uhr." in mail.text
+        where, _ = await post(mona, f"{base}/{contact_id}/close", {"csrf_token": csrf})
+        assert "No message waits." in await get(mona, alpha.base_url + where)
+        await post(mona, f"{base}/{contact_id}/close", {"csrf_token": csrf}, status=404)
+    async with alpha.sessionmaker() as session:
+        closed = await session.get(VisitorContact, contact_id)
+        assert closed is not None
+        assert closed.state == VisitorContactState.CLOSED and closed.email is None
