@@ -33,11 +33,13 @@ from actors.models import (
     VisitorContact,
     VisitorContactState,
 )
+from outbox.posts import Draft
 from server import actions, links
 from tests import test_visitor_contacts
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import settle
 from tests.test_follows import follow_state
+from tests.test_news_federation import post as news_post
 from tests.test_visitor_contacts import Inbox
 from tests.webpages import browser_client, create_person, csrf_of, sign_in
 
@@ -446,6 +448,17 @@ async def test_the_group_page_removes_members_and_switches_members_only(
     await settle(alpha, beta)
     assert await follow_state(beta, beta.actor_uri("max"), alpha.actor_uri("klima")) is None
     assert "max@beta.test:8443" not in await get(browser, base)
+    # erika's post to the group is shared; the page takes it out again.
+    await news_post(beta, "erika", Draft(text="@klima@alpha.test Treffen am Dienstag"))
+    await settle(alpha, beta)
+    page = await get(browser, base)
+    assert "Treffen am Dienstag" in page
+    [post_id] = re.findall(r"/manage/klima/group/posts/(\d+)/remove", page)
+    where, _ = await post(browser, f"{base}/posts/{post_id}/remove", {"csrf_token": csrf})
+    assert where.endswith("?done=post_removed")
+    assert "The group has shared no post yet." in await get(browser, base)
+    await post(browser, f"{base}/posts/{post_id}/remove", {"csrf_token": csrf}, status=422)
+    await settle(alpha, beta)
     where, _ = await post(browser, f"{base}/settings", {"csrf_token": csrf, "members_only": "1"})
     assert where.endswith("?done=members_only")
     async with alpha.sessionmaker() as session:
