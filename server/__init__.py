@@ -23,6 +23,7 @@ __all__ = [
     "relays",
     "runtime",
     "services",
+    "staff",
     "visitors",
     "web",
     "worker",

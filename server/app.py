@@ -32,6 +32,7 @@ from server.web.follows import add_follow_routes
 from server.web.i18n import Templates
 from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
+from server.web.manage import add_manage_routes
 from server.web.news_pages import add_news_routes
 from server.web.pages import add_page_routes
 from server.web.settings import add_settings_routes
@@ -114,6 +115,7 @@ def create_app(
     add_settings_routes(app)
     add_follow_routes(app)
     add_contacts_routes(app)
+    add_manage_routes(app)
     add_page_routes(app)
     add_static_routes(app)
     add_directory_routes(app)
