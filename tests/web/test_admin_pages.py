@@ -32,7 +32,7 @@ from server import actions, keys
 from server.instance_settings import SettingsCache, registration_mode, save_settings
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import settle, worker_for
-from tests.webpages import browser_client, create_person, csrf_of, sign_in
+from tests.webpages import browser_client, create_person, sign_in
 
 HTML = {"Accept": "text/html"}
 ADMIN_PAGES = (
@@ -63,11 +63,13 @@ async def test_visitors_sign_in_and_members_get_403(
     start_instance: StartInstance, resolver: LoopbackResolver
 ) -> None:
     alpha = await start_instance("alpha")
-    async with browser_client(resolver) as visitor:
-        async with visitor.get(f"{alpha.base_url}/admin/domains", allow_redirects=False) as resp:
-            assert resp.status == 303
-            location = unquote(resp.headers["Location"])
-            assert location == "/auth/sign_in?next=/admin/domains"
+    url = f"{alpha.base_url}/admin/domains"
+    async with (
+        browser_client(resolver) as visitor,
+        visitor.get(url, allow_redirects=False) as resp,
+    ):
+        assert resp.status == 303
+        assert unquote(resp.headers["Location"]) == "/auth/sign_in?next=/admin/domains"
     await create_person(alpha, "mia", "member-password-1")
     async with browser_client(resolver) as member:
         csrf = await sign_in(member, alpha, "mia", "member-password-1")
@@ -151,7 +153,7 @@ async def test_settings_change_shows_on_the_front_page_and_the_api(
             assert str(resp.url).endswith("/admin/settings?done=saved")
             page = await resp.text()
             assert "The settings were saved." in page
-            assert "<title>Instance settings – Netzwerk Nord</title>" in page
+            assert "<title>Instance settings \N{EN DASH} Netzwerk Nord</title>" in page
     async with client.get(f"{alpha.base_url}/") as resp:
         front = await resp.text()
     assert "<title>Netzwerk Nord</title>" in front
