@@ -344,7 +344,7 @@ async def test_a_dead_delivery_is_retried_from_the_page(
     async with browser:
         async with browser.get(f"{alpha.base_url}/admin/deliveries") as resp:
             page = await resp.text()
-        assert "HTTP 503: HTTP 503: Service Unavailable &lt;busy&gt;" in page
+        assert "HTTP 503: Service Unavailable &lt;busy&gt;</td>" in page
         assert dead.inbox_uri in page
         assert re.search(r"<dt>Dead \(given up\)</dt><dd>1</dd>", page)
         async with browser.get(f"{alpha.base_url}/admin") as resp:
@@ -445,7 +445,10 @@ async def test_directory_peers_and_relays_are_added_and_removed(
             assert resp.status == 200
             page = await resp.text()
         assert "Subscribing to http://relay.test/inbox" in page
-        assert "<td>http://relay.test/inbox</td><td>waiting for an answer</td>" in page
+        assert (
+            '<td class="admin-url">http://relay.test/inbox</td><td>waiting for an answer</td>'
+            in page
+        )
         async with browser.post(f"{alpha.base_url}/admin/relays/remove", data=form) as resp:
             assert resp.status == 200
             assert "Left http://relay.test/inbox." in await resp.text()
