@@ -4,12 +4,14 @@ POSTs refused from then on), a setting changed; screenshots for the README."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sqlalchemy import select, update
 
 from actors.models import ActorType, Report, ReportState
-from outbox.models import Delivery, DeliveryState
+from inbox.models import InboxActivity
+from outbox.models import Delivery, DeliveryHost, DeliveryState
 from server import actions, keys
 from tests.browser import OpenBrowser, check_a11y, screenshot
 from tests.conftest import StartInstance
@@ -22,7 +24,7 @@ PASSWORD = "the operator's long passphrase"
 async def test_operator_blocks_a_domain_with_the_keyboard(
     start_instance: StartInstance, open_browser: OpenBrowser, tmp_path: Path
 ) -> None:
-    alpha = await start_instance("alpha")
+    alpha = await start_instance("alpha", directory={"peers": ("gamma.test",)})
     beta = await start_instance("beta", domain="beta.test:8443")
     await alpha.add_actor("news", display_name="Alpha News")
     await beta.add_actor("erika", ActorType.PERSON)
@@ -40,6 +42,21 @@ async def test_operator_blocks_a_domain_with_the_keyboard(
                 created_at=alpha.services.clock(),
             )
         )
+        now = alpha.services.clock()
+        session.add(DeliveryHost(host="gone.test", consecutive_failures=5, last_failure_at=now))
+        session.add(
+            InboxActivity(
+                uri="http://gamma.test/activities/1",
+                actor_uri="http://gamma.test/users/max",
+                type="Create",
+                recipient_uri=None,
+                body="{}",
+                received_at=now,
+                processed_at=now,
+                error="handler: ValueError: no object",
+                attempts=5,
+            )
+        )
         await session.commit()
     await create_person(alpha, "root", PASSWORD, is_admin=True)
 
@@ -54,10 +71,16 @@ async def test_operator_blocks_a_domain_with_the_keyboard(
     await check_a11y(page)
     await screenshot(page, "admin-overview", tmp_path)
 
-    for path in ("/admin/settings", "/admin/relays", "/admin/peers", "/admin/reports"):
+    for path in ("/admin/settings", "/admin/peers", "/admin/reports"):
         await page.goto(f"{alpha.base_url}{path}")
         await check_a11y(page)
     await screenshot(page, "admin-reports", tmp_path)
+    await page.goto(f"{alpha.base_url}/admin/relays")
+    await page.get_by_label("The relay's inbox or actor URL").fill("http://relay.test/inbox")
+    await page.get_by_role("button", name="Subscribe").click()
+    await page.wait_for_url(re.compile(r".*/admin/relays\?done=added&what=.*"))
+    assert await page.get_by_role("cell", name="waiting for an answer").count() == 1
+    await check_a11y(page)
 
     # Block beta with the keyboard alone: Tab to the field, type, Tab, type, Enter.
     await page.goto(f"{alpha.base_url}/admin/domains")
@@ -108,6 +131,8 @@ async def test_operator_blocks_a_domain_with_the_keyboard(
         )
         await session.commit()
     await page.goto(f"{alpha.base_url}/admin/deliveries")
+    assert await page.get_by_role("cell", name="gone.test", exact=True).count() == 1
+    assert await page.get_by_role("cell", name="handler: ValueError: no object").count() == 1
     await check_a11y(page)
     await screenshot(page, "admin-deliveries", tmp_path)
 
