@@ -276,6 +276,9 @@ class DirectoryPeer(Base):
     # Set while a process syncs this peer (to the end of its time budget), so that no other
     # process syncs it at the same time (actors.peers).
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when the operator added the peer on the admin pages (not `directory.peers`):
+    # such a peer stays until the operator removes it.
+    operator_added_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class DirectoryEntry(Base):
@@ -576,3 +579,33 @@ class Report(Base):
     state: Mapped[ReportState] = mapped_column(str_enum(ReportState, 10))
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class InstanceSetting(Base):
+    """An instance setting the operator changed at run time (the admin pages), over the
+    config file's value: `server.instance_settings` names the keys and reads them."""
+
+    __tablename__ = "instance_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str]
+    updated_at: Mapped[datetime]
+
+
+class DomainRuleKind(enum.StrEnum):
+    BLOCK = "block"  # nothing is fetched from or sent to it; its requests get 403
+    ALLOW = "allow"  # on the allow-list (federation with listed domains only, when on)
+
+
+class DomainRule(Base):
+    """A domain block or allow-list entry added at run time (the admin pages), on top of
+    `federation.blocked_domains`. Subdomains are covered too."""
+
+    __tablename__ = "domain_rules"
+    __table_args__ = (UniqueConstraint("kind", "domain"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    kind: Mapped[DomainRuleKind] = mapped_column(str_enum(DomainRuleKind, 8))
+    domain: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[datetime]

@@ -69,7 +69,16 @@ from federation.fetch import ResponseTooLargeError, Signer, fetch_json_condition
 from federation.hashtags import hashtag_key
 from federation.policy import FederationPolicy
 
-__all__ = ["DirectorySync", "PeerStatus", "SyncReport", "SyncSettings", "UnknownPeerError"]
+__all__ = [
+    "DirectorySync",
+    "PeerStatus",
+    "SyncReport",
+    "SyncSettings",
+    "UnknownPeerError",
+    "add_operator_peer",
+    "is_operator_peer",
+    "remove_operator_peer",
+]
 
 log = logging.getLogger("verbund.directory.sync")
 
@@ -135,6 +144,7 @@ class PeerStatus:
     entry_count: int
     last_error: str
     syncing: bool
+    operator_added: bool = False  # added on the admin pages, not in the config
 
 
 @dataclass(slots=True)
@@ -233,14 +243,21 @@ class DirectorySync:
 
     async def ensure_peers(self) -> None:
         """Make `directory_peers` follow the configured list: add missing rows, delete rows
-        (and so their entries) of peers no longer listed. The list is `directory.peers`
-        plus the instances of confirmed organisation links."""
+        (and so their entries) of peers no longer listed. The list is `directory.peers`,
+        the instances of confirmed organisation links and the peers the operator added
+        (`add_operator_peer`)."""
         async with self._sessionmaker() as session:
+            linked: Sequence[str] = ()
             if self._linked_from is not None:
                 linked = await linked_domains(session, own_host=self._linked_from)
-                self.peers = tuple(dict.fromkeys((*self._configured, *linked)))
-            rows = (await session.execute(select(DirectoryPeer.id, DirectoryPeer.domain))).all()
-            known = {domain: peer_id for peer_id, domain in rows}
+            rows = (
+                await session.execute(
+                    select(DirectoryPeer.id, DirectoryPeer.domain, DirectoryPeer.operator_added_at)
+                )
+            ).all()
+            added = [domain for _, domain, at in rows if at is not None]
+            self.peers = tuple(dict.fromkeys((*self._configured, *linked, *added)))
+            known = {domain: peer_id for peer_id, domain, _ in rows}
             gone = [peer_id for domain, peer_id in known.items() if domain not in self.peers]
             if gone:
                 await session.execute(
@@ -273,6 +290,7 @@ class DirectorySync:
                 entry_count=p.entry_count,
                 last_error=p.last_error,
                 syncing=p.claimed_until is not None and p.claimed_until > now,
+                operator_added=p.operator_added_at is not None,
             )
             for domain in self.peers
             if (p := rows.get(domain)) is not None
@@ -733,3 +751,41 @@ def _interest_rows(entry_id: int, item: DirectoryItem) -> list[dict[str, object]
         {"entry_id": entry_id, "tag_key": key}
         for key in sorted(k for k in keys if k is not None and len(k) <= MAX_INTEREST_LENGTH)
     ]
+
+
+async def add_operator_peer(session: AsyncSession, domain: str, *, now: datetime) -> None:
+    """Read `domain`'s directory too (the admin pages), until `remove_operator_peer`. The
+    caller commits; the next `DirectorySync.ensure_peers` (every sync round) lists it."""
+    domain = domain.strip().lower()
+    row = await session.scalar(select(DirectoryPeer).where(DirectoryPeer.domain == domain))
+    if row is None:
+        session.add(
+            DirectoryPeer(domain=domain, last_error="", entry_count=0, operator_added_at=now)
+        )
+    elif row.operator_added_at is None:
+        row.operator_added_at = now
+    await session.flush()
+
+
+async def remove_operator_peer(session: AsyncSession, domain: str) -> bool:
+    """Stop reading a peer the operator added; False if there was none. Its row and
+    entries go at the next `ensure_peers` unless `directory.peers` or a link lists it."""
+    result = await session.execute(
+        update(DirectoryPeer)
+        .where(DirectoryPeer.domain == domain.strip().lower())
+        .where(DirectoryPeer.operator_added_at.is_not(None))
+        .values(operator_added_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def is_operator_peer(session: AsyncSession, domain: str) -> bool:
+    """Whether the operator added `domain` as a directory peer."""
+    found = await session.scalar(
+        select(DirectoryPeer.id).where(
+            DirectoryPeer.domain == domain.strip().lower(),
+            DirectoryPeer.operator_added_at.is_not(None),
+        )
+    )
+    return found is not None

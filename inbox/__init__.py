@@ -7,4 +7,4 @@ writers and the processor); the handlers (`handlers`, `polls`, `posts`, `reactio
 `groups`, `relations`, `relays`, `rows`) are reached only through `inbox.process`.
 """
 
-__all__ = ["context", "models", "process", "receive", "store"]
+__all__ = ["backlog", "context", "models", "process", "receive", "store"]

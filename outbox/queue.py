@@ -22,9 +22,11 @@ from outbox.models import Activity, Delivery, DeliveryAttempt, DeliveryHost, Del
 __all__ = [
     "STATES",
     "DeliveryDetail",
+    "FailingHost",
     "QueueStats",
     "RetryResult",
     "delivery_detail",
+    "failing_hosts",
     "list_deliveries",
     "queue_stats",
     "retry_deliveries",
@@ -217,3 +219,71 @@ async def queue_stats(session: AsyncSession, *, now: datetime, limit: int) -> Qu
         top_hosts=[(h, int(w or 0), int(d or 0)) for h, w, d in top],
         paused=list(paused),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FailingHost:
+    """A host whose last deliveries failed: its streak, pause, jobs and last error."""
+
+    host: str
+    consecutive_failures: int
+    last_failure_at: datetime | None
+    last_success_at: datetime | None
+    paused_until: datetime | None
+    waiting: int  # pending jobs
+    dead: int
+    next_attempt_at: datetime | None  # the next pending job's, a pause included
+    last_error: str
+
+
+async def failing_hosts(session: AsyncSession, *, now: datetime, limit: int) -> list[FailingHost]:
+    """Hosts failing now (`consecutive_failures` > 0), the most recent failure first."""
+    hosts = (
+        await session.scalars(
+            select(DeliveryHost)
+            .where(DeliveryHost.consecutive_failures > 0)
+            .order_by(DeliveryHost.last_failure_at.desc(), DeliveryHost.host)
+            .limit(limit)
+        )
+    ).all()
+    if not hosts:
+        return []
+    names = [h.host for h in hosts]
+    waiting = func.sum(case((Delivery.state == _PENDING, 1), else_=0))
+    dead = func.sum(case((Delivery.state == DeliveryState.DEAD, 1), else_=0))
+    next_at = func.min(case((Delivery.state == _PENDING, Delivery.next_attempt_at), else_=None))
+    counts = {
+        host: (int(w or 0), int(d or 0), n)
+        for host, w, d, n in (
+            await session.execute(
+                select(Delivery.host, waiting, dead, next_at)
+                .where(Delivery.host.in_(names), Delivery.state != DeliveryState.DONE)
+                .group_by(Delivery.host)
+            )
+        ).all()
+    }
+    found: list[FailingHost] = []
+    for h in hosts:
+        w, d, n = counts.get(h.host, (0, 0, None))
+        if n is not None and h.paused_until is not None and h.paused_until > n:
+            n = h.paused_until
+        error = await session.scalar(
+            select(Delivery.last_error)
+            .where(Delivery.host == h.host, Delivery.last_error != "")
+            .order_by(Delivery.updated_at.desc())
+            .limit(1)
+        )
+        found.append(
+            FailingHost(
+                host=h.host,
+                consecutive_failures=h.consecutive_failures,
+                last_failure_at=h.last_failure_at,
+                last_success_at=h.last_success_at,
+                paused_until=h.paused_until if h.paused_until and h.paused_until > now else None,
+                waiting=w,
+                dead=d,
+                next_attempt_at=n,
+                last_error=error or "",
+            )
+        )
+    return found

@@ -15,6 +15,7 @@ __all__ = [
     "contact_actions",
     "db",
     "groups",
+    "instance_settings",
     "keys",
     "links",
     "mail",

@@ -19,9 +19,11 @@ from inbox.store import InboxWriter, SessionInboxWriter, SqliteInboxWriter
 from server import db, keys
 from server.api import add_api_routes
 from server.config import Config, DatabaseConfig
+from server.instance_settings import SettingsCache
 from server.ratelimit import RateLimits
 from server.services import open_services, utc_clock
 from server.web.activitypub import add_activitypub_routes
+from server.web.admin import add_admin_routes
 from server.web.auth import add_auth_routes
 from server.web.contact import add_contact_routes
 from server.web.contacts import add_contacts_routes
@@ -69,6 +71,7 @@ def create_app(
     app[keys.LIMITS] = limits
     app[keys.OUTBOX_WAKE] = asyncio.Event()
     app[TEMPLATES] = Templates()
+    app[keys.SETTINGS] = SettingsCache(config)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         async with open_services(config, resolver=resolver, clock=clock) as svc:
@@ -116,6 +119,7 @@ def create_app(
     add_follow_routes(app)
     add_contacts_routes(app)
     add_manage_routes(app)
+    add_admin_routes(app)
     add_page_routes(app)
     add_static_routes(app)
     add_directory_routes(app)

@@ -16,6 +16,7 @@ from federation.policy import FederationPolicy
 from inbox.process import InboxProcessor
 from inbox.receive import InboxReceiver
 from server.config import Config
+from server.instance_settings import SettingsCache
 from server.ratelimit import RateLimits
 from server.services import Services
 
@@ -36,3 +37,5 @@ LIMITS = web.AppKey("limits", RateLimits)
 # Built once from the config (`server.services`): every local URL, and the domain blocks.
 URIS = web.AppKey("uris", LocalUris)
 POLICY = web.AppKey("policy", FederationPolicy)
+# The instance settings changed at run time (the admin pages), read again every few seconds.
+SETTINGS = web.AppKey("instance_settings", SettingsCache)

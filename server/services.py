@@ -8,6 +8,7 @@ handed: `LocalUris` (every local URL) and `FederationPolicy` (which servers we t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from inbox.process import InboxProcessor
 from outbox.context import PublishContext
 from server import db
 from server.config import Config
+from server.instance_settings import keep_policy_fresh, refresh_policy
 
 USER_AGENT = "Verbund/0.1 (+https://github.com/verbund/verbund)"
 
@@ -133,41 +135,52 @@ async def open_services(
     try:
         await db.check_schema(engine, config.database)
         sessionmaker = db.create_sessionmaker(engine)
-        connector = make_connector(
-            allow_private=config.federation.allow_private_addresses, inner=resolver
+        # The domain rules of the admin pages on top of the config's, kept fresh while
+        # the services are open (another process may change them).
+        await refresh_policy(sessionmaker, policy, config)
+        stop_refresh = asyncio.Event()
+        refresher = asyncio.create_task(
+            keep_policy_fresh(sessionmaker, policy, config, stop_refresh), name="policy-refresh"
         )
-        async with ClientSession(
-            connector=connector,
-            timeout=ClientTimeout(total=30, connect=5, sock_read=10),
-            headers={"User-Agent": USER_AGENT},
-        ) as http:
-            instance_signer = instance_signer_of(uris, sessionmaker, clock)
+        try:
+            connector = make_connector(
+                allow_private=config.federation.allow_private_addresses, inner=resolver
+            )
+            async with ClientSession(
+                connector=connector,
+                timeout=ClientTimeout(total=30, connect=5, sock_read=10),
+                headers={"User-Agent": USER_AGENT},
+            ) as http:
+                instance_signer = instance_signer_of(uris, sessionmaker, clock)
 
-            directory = RemoteDirectory(
-                sessionmaker,
-                lambda: http,
-                uris=uris,
-                policy=policy,
-                signer=instance_signer,
-                allow_private=config.federation.allow_private_addresses,
-                key_ttl=config.federation.key_cache_seconds,
-                key_failure_ttl=config.federation.key_failure_cache_seconds,
-                clock=clock,
-            )
-            documents = ActorDocuments(
-                sessionmaker, base_url=config.instance.base_url, acct_host=config.instance.host
-            )
-            yield Services(
-                config,
-                engine,
-                sessionmaker,
-                http,
-                directory,
-                clock,
-                documents,
-                instance_signer,
-                uris=uris,
-                policy=policy,
-            )
+                directory = RemoteDirectory(
+                    sessionmaker,
+                    lambda: http,
+                    uris=uris,
+                    policy=policy,
+                    signer=instance_signer,
+                    allow_private=config.federation.allow_private_addresses,
+                    key_ttl=config.federation.key_cache_seconds,
+                    key_failure_ttl=config.federation.key_failure_cache_seconds,
+                    clock=clock,
+                )
+                documents = ActorDocuments(
+                    sessionmaker, base_url=config.instance.base_url, acct_host=config.instance.host
+                )
+                yield Services(
+                    config,
+                    engine,
+                    sessionmaker,
+                    http,
+                    directory,
+                    clock,
+                    documents,
+                    instance_signer,
+                    uris=uris,
+                    policy=policy,
+                )
+        finally:
+            stop_refresh.set()
+            await refresher
     finally:
         await engine.dispose()

@@ -73,9 +73,11 @@ def make_delivery_worker(
     role: str,
     options: WorkerConfig | None = None,
     signer: SignerProcess | None = None,
+    policy: FederationPolicy | None = None,
 ) -> DeliveryWorker:
     """A DeliveryWorker for this instance, tuned by `options` (default: the config's
-    `[worker]` section)."""
+    `[worker]` section); `policy` is the process's federation policy (kept fresh by its
+    services), else one from the config file alone."""
     options = options or config.worker
     return DeliveryWorker(
         sessionmaker,
@@ -91,7 +93,7 @@ def make_delivery_worker(
         post_timeout=options.post_timeout,
         idle_seconds=options.idle_seconds,
         sign_with=signer.sign if signer is not None else None,
-        policy=federation_policy(config),
+        policy=policy or federation_policy(config),
     )
 
 
@@ -162,6 +164,7 @@ async def expire_contacts_forever(
     wake: asyncio.Event | None = None,
     *,
     config: Config,
+    policy: FederationPolicy | None = None,
     interval: float = CONTACT_EXPIRY_SECONDS,
 ) -> None:
     """Expire contact requests older than `contacts.expire_after` (`outbox.contacts`),
@@ -169,7 +172,7 @@ async def expire_contacts_forever(
     Rejects queued. Several workers may run this at once: each request's row changes
     state once, and a round that loses a race only sends a Reject twice."""
     expire_after = timedelta(seconds=config.contacts.expire_after)
-    uris, policy = local_uris(config), federation_policy(config)
+    uris, policy = local_uris(config), policy or federation_policy(config)
     while not stop.is_set():
         try:
             while True:
@@ -203,6 +206,7 @@ def make_directory_sync(
     *,
     clock: Callable[[], datetime],
     signer: Callable[[], Awaitable[Signer]] | None = None,
+    policy: FederationPolicy | None = None,
 ) -> DirectorySync:
     """The directory sync of this instance (`[directory]`): peers read over the instance's
     own scheme through the federation client `http`, signed by `signer` (default: the
@@ -223,7 +227,7 @@ def make_directory_sync(
             sync_timeout=options.sync_timeout,
         ),
         signer=signer or instance_signer_of(local_uris(config), sessionmaker, clock),
-        policy=federation_policy(config),
+        policy=policy or federation_policy(config),
         allow_private=config.federation.allow_private_addresses,
         clock=clock,
         linked_from=config.instance.host if options.link_peers else None,
@@ -295,6 +299,8 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         return
     options = config.worker
     signer = await start_signer(options)
+    # The app's one policy, which its services keep up to date with the admin pages' rules.
+    policy = app.get(keys.POLICY) or federation_policy(config)
     worker = make_delivery_worker(
         config,
         app[keys.SESSIONMAKER],
@@ -303,6 +309,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
         role="serve",
         options=options,
         signer=signer,
+        policy=policy,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -314,7 +321,7 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
             app[keys.CLOCK],
             stop,
             app[keys.OUTBOX_WAKE],
-            policy=federation_policy(app[keys.CONFIG]),
+            policy=policy,
         ),
         name="poll-closer",
     )
@@ -327,7 +334,11 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
     syncer = asyncio.create_task(
         sync_directories_forever(
             make_directory_sync(
-                config, app[keys.SESSIONMAKER], app[keys.HTTP_CLIENT], clock=app[keys.CLOCK]
+                config,
+                app[keys.SESSIONMAKER],
+                app[keys.HTTP_CLIENT],
+                clock=app[keys.CLOCK],
+                policy=policy,
             ),
             stop,
         ),
@@ -335,7 +346,12 @@ async def start_worker(app: web.Application) -> AsyncIterator[None]:
     )
     expirer = asyncio.create_task(
         expire_contacts_forever(
-            app[keys.SESSIONMAKER], app[keys.CLOCK], stop, app[keys.OUTBOX_WAKE], config=config
+            app[keys.SESSIONMAKER],
+            app[keys.CLOCK],
+            stop,
+            app[keys.OUTBOX_WAKE],
+            config=config,
+            policy=policy,
         ),
         name="contact-expiry",
     )
@@ -394,6 +410,7 @@ async def run_worker_process(
                 role="worker",
                 options=options,
                 signer=signer,
+                policy=services.policy,
             )
             settle_gc()
             log.info(
@@ -431,6 +448,7 @@ async def run_worker_process(
                         services.http,
                         clock=services.clock,
                         signer=services.instance_signer,
+                        policy=services.policy,
                     ),
                     stop,
                 ),
@@ -438,7 +456,12 @@ async def run_worker_process(
             )
             expirer = asyncio.create_task(
                 expire_contacts_forever(
-                    services.sessionmaker, services.clock, stop, outbox_wake, config=config
+                    services.sessionmaker,
+                    services.clock,
+                    stop,
+                    outbox_wake,
+                    config=config,
+                    policy=services.policy,
                 ),
                 name="contact-expiry",
             )

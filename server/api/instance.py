@@ -19,6 +19,7 @@ from outbox import polls
 from outbox.models import Status
 from server import keys
 from server.api.common import Json, Routes, json_response, require_user
+from server.instance_settings import InstanceSettings
 from server.web.discovery import software_version
 
 MASTODON_API_LEVEL = "4.3.0"
@@ -74,29 +75,39 @@ async def _stats(request: web.Request) -> tuple[int, int, int]:
     return users, int(statuses or 0), int(domains or 0)
 
 
+async def _settings(request: web.Request) -> InstanceSettings:
+    """The instance settings now (the admin pages change them at run time)."""
+    return await request.app[keys.SETTINGS].get(request.app[keys.SESSIONMAKER])
+
+
+def _rules(settings: InstanceSettings) -> list[Json]:
+    return [{"id": str(n), "text": text} for n, text in enumerate(settings.rule_list, 1)]
+
+
 async def instance_v1(request: web.Request) -> web.Response:
     config = request.app[keys.CONFIG]
     base = config.instance.base_url
+    settings = await _settings(request)
     users, statuses, domains = await _stats(request)
     return json_response(
         {
             "uri": config.instance.domain,
-            "title": config.instance.name,
-            "short_description": config.instance.description,
-            "description": config.instance.description,
-            "email": "",
+            "title": settings.name,
+            "short_description": settings.description,
+            "description": settings.description,
+            "email": settings.contact_email,
             "version": version_string(),
             "urls": {"streaming_api": _streaming(base)},
             "stats": {"user_count": users, "status_count": statuses, "domain_count": domains},
             "thumbnail": None,
-            "languages": [],
-            "registrations": config.instance.open_registrations,
-            "approval_required": False,
-            "invites_enabled": False,
+            "languages": [settings.default_language] if settings.default_language else [],
+            "registrations": settings.registration_mode == "approval",
+            "approval_required": settings.registration_mode == "approval",
+            "invites_enabled": settings.registration_mode == "invite-only",
             "max_toot_chars": config.instance.max_post_chars,  # Pleroma's, read by many apps
             "configuration": _configuration(config.instance.max_post_chars),
             "contact_account": None,
-            "rules": [],
+            "rules": _rules(settings),
         }
     )
 
@@ -104,6 +115,7 @@ async def instance_v1(request: web.Request) -> web.Response:
 async def instance_v2(request: web.Request) -> web.Response:
     config = request.app[keys.CONFIG]
     base = config.instance.base_url
+    settings = await _settings(request)
     users, _, _ = await _stats(request)
     configuration: Json = {
         "urls": {
@@ -119,30 +131,30 @@ async def instance_v2(request: web.Request) -> web.Response:
     return json_response(
         {
             "domain": config.instance.domain,
-            "title": config.instance.name,
+            "title": settings.name,
             "version": version_string(),
             "source_url": "https://github.com/verbund/verbund",
-            "description": config.instance.description,
+            "description": settings.description,
             "usage": {"users": {"active_month": users}},
             "thumbnail": {"url": f"{base}/headers/original/missing.png"},
             "icon": [],
-            "languages": [],
+            "languages": [settings.default_language] if settings.default_language else [],
             "configuration": configuration,
             "registrations": {
-                "enabled": config.instance.open_registrations,
-                "approval_required": False,
+                "enabled": settings.registration_mode == "approval",
+                "approval_required": settings.registration_mode == "approval",
                 "message": None,
                 "url": None,
             },
             "api_versions": {"mastodon": 1},
-            "contact": {"email": "", "account": None},
-            "rules": [],
+            "contact": {"email": settings.contact_email, "account": None},
+            "rules": _rules(settings),
         }
     )
 
 
 async def rules(request: web.Request) -> web.Response:
-    return json_response([])
+    return json_response(_rules(await _settings(request)))
 
 
 async def custom_emojis(request: web.Request) -> web.Response:

@@ -46,10 +46,18 @@ def cmd_user_create(args: argparse.Namespace) -> None:
 
     async def run(session: AsyncSession) -> None:
         user = await accounts.create_user(
-            session, username=args.name, password=password, email=args.email or "", now=utcnow()
+            session,
+            username=args.name,
+            password=password,
+            email=args.email or "",
+            now=utcnow(),
+            is_admin=args.admin,
         )
         await session.commit()
-        _print(f"created user {user.username}")
+        if user.is_admin:
+            _print(f"created user {user.username}, an operator: the /admin pages are theirs")
+        else:
+            _print(f"created user {user.username}")
         _print(f"  give them a role: verbund role grant {user.username} ACTOR editor")
 
     run_in_session(args, run, errors=(accounts.AccountError,))
@@ -189,6 +197,11 @@ def register(
     q.add_argument("--email", help="contact address (optional)")
     q.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin (scripts)"
+    )
+    q.add_argument(
+        "--admin",
+        action="store_true",
+        help="an operator of the instance (the /admin pages in the browser)",
     )
     q.set_defaults(func=cmd_user_create)
     q = usub.add_parser("list", parents=[common], help="list users and their roles")

@@ -38,6 +38,7 @@ def _directory_sync(services: Services) -> DirectorySync:
         services.http,
         clock=services.clock,
         signer=services.instance_signer,
+        policy=services.policy,
     )
 
 

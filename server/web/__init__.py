@@ -6,6 +6,7 @@ modules listed in `__all__`; `views` is the pages' private helper.
 
 __all__ = [
     "activitypub",
+    "admin",
     "auth",
     "contact",
     "contacts",

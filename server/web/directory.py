@@ -28,6 +28,7 @@ from actors.directory import (
 )
 from actors.links import ListedLink, linked_domains, links_for_listing
 from actors.models import LinkKind
+from actors.peers import is_operator_peer
 from actors.regions import region_name
 from federation.directory import (
     Cursor,
@@ -89,13 +90,16 @@ def _query(
 
 
 async def _is_peer(request: web.Request, host: str) -> bool:
-    """On `directory.peers`, or (`link_peers`) the instance of a confirmed link."""
+    """On `directory.peers`, added by the operator, or (`link_peers`) the instance of a
+    confirmed link."""
     config = request.app[keys.CONFIG]
     if host in config.directory.peers:
         return True
-    if not config.directory.link_peers:
-        return False
     async with request.app[keys.SESSIONMAKER]() as session:
+        if await is_operator_peer(session, host):  # added on the admin pages
+            return True
+        if not config.directory.link_peers:
+            return False
         return host in await linked_domains(session, own_host=config.instance.host)
 
 

@@ -132,21 +132,21 @@ async def nodeinfo(request: web.Request) -> web.Response:
     ver = request.match_info["version"]
     if ver not in VERSIONS:
         return json_error(404, "unknown NodeInfo version")
-    config = request.app[keys.CONFIG]
+    settings = await request.app[keys.SETTINGS].get(request.app[keys.SESSIONMAKER])
     async with request.app[keys.SESSIONMAKER]() as session:
         users = await count_actors(session)
     doc = render_nodeinfo(
         ver,
         software_version=software_version(),
-        open_registrations=config.instance.open_registrations,
+        open_registrations=settings.registration_mode == "approval",
         stats=NodeStats(
             users_total=users,
             users_active_month=users,
             users_active_halfyear=users,
             local_posts=0,
         ),
-        node_name=config.instance.name,
-        node_description=config.instance.description,
+        node_name=settings.name,
+        node_description=settings.description,
     )
     profile = f"http://nodeinfo.diaspora.software/ns/schema/{ver}#"
     return json_response(doc, content_type=f'application/json; profile="{profile}"')

@@ -28,6 +28,7 @@ from http import HTTPStatus
 from aiohttp import web
 
 from federation.documents import wants_activity_json
+from server import keys
 from server.web.layout import html_page
 from server.web.viewer import SESSION_COOKIE, load_viewer
 
@@ -134,6 +135,8 @@ def with_error_pages(handler: Handler) -> Handler:
         try:
             if SESSION_COOKIE in request.cookies:
                 await load_viewer(request)  # the layout shows who is signed in
+            # The instance's name and settings as the operator set them (a cache).
+            await request.app[keys.SETTINGS].get(request.app[keys.SESSIONMAKER])
             return await handler(request)
         except web.HTTPException as exc:
             return from_exception(request, exc)

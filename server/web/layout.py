@@ -24,6 +24,8 @@ STYLESHEET_VERSION: Final = hashlib.sha256(STYLESHEET).hexdigest()[:12]
 
 def render_html(request: web.Request, template: str, **context: object) -> str:
     config = request.app[keys.CONFIG]
+    # The settings as last read (`with_error_pages` reads them again when due).
+    settings = request.app[keys.SETTINGS].current()
     viewer = request.get(VIEWER)
     language = language_of(request, chosen=viewer.locale if viewer else "")
     return (
@@ -31,7 +33,8 @@ def render_html(request: web.Request, template: str, **context: object) -> str:
         .get(language)
         .get_template(template)
         .render(
-            instance_name=config.instance.name,
+            instance_name=settings.name,
+            instance_settings=settings,
             domain=config.instance.domain,
             base_url=config.instance.base_url,
             acct_host=config.instance.host,

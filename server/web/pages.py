@@ -79,6 +79,7 @@ async def index(request: web.Request) -> web.Response:
     does not hide posts: an author keeps a post out of streams by posting it unlisted.
     """
     docs = request.app[keys.DOCUMENTS]
+    settings = await request.app[keys.SETTINGS].get(request.app[keys.SESSIONMAKER])
     async with request.app[keys.SESSIONMAKER]() as session:
         actors = [docs.view_of(a) for a in await list_actors(session, discoverable_only=True)]
         statuses = await public_timeline(session, Page(limit=FRONT_PAGE_POSTS), local=True)
@@ -96,7 +97,7 @@ async def index(request: web.Request) -> web.Response:
         "index.html",
         actors=actors,
         news=news,
-        description=request.app[keys.CONFIG].instance.description,
+        description=settings.description,
     )
 
 
