@@ -28,10 +28,12 @@ from server.web.directory import add_directory_routes
 from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
 from server.web.i18n import Templates
+from server.web.invitations import add_invitation_routes
 from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
 from server.web.news_pages import add_news_routes
 from server.web.pages import add_page_routes
+from server.web.remote_follow import add_remote_follow_routes
 from server.worker import start_worker
 
 log = logging.getLogger("verbund.server")
@@ -106,8 +108,10 @@ def create_app(
     add_activitypub_routes(app)
     add_link_routes(app)
     add_contact_routes(app)  # before the post pages' /@NAME/{id}
+    add_remote_follow_routes(app)  # before the post pages' /@NAME/{id}
     add_news_routes(app)
     add_auth_routes(app)
+    add_invitation_routes(app)
     add_page_routes(app)
     add_static_routes(app)
     add_directory_routes(app)

@@ -13,9 +13,11 @@ __all__ = [
     "errors",
     "forms",
     "i18n",
+    "invitations",
     "layout",
     "links",
     "news_pages",
     "pages",
+    "remote_follow",
     "viewer",
 ]
