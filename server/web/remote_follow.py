@@ -127,12 +127,11 @@ async def remote_follow(request: web.Request) -> web.Response:
             copy_handle=ours,
         )
     except RemoteActorError:
+        theirs = acct.user + "@" + acct.host
         return again(
             404,
             translate(
-                request,
-                "We could not find %(handle)s. Please check your address.",
-                handle=f"{acct.user}@{acct.host}",
+                request, "We could not find %(handle)s. Please check your address.", handle=theirs
             ),
         )
     if template is None:
