@@ -46,9 +46,7 @@ async def new_link(browser: aiohttp.ClientSession, url: str, csrf: str, **fields
     return match.group(1)
 
 
-async def sign_up_form(
-    browser: aiohttp.ClientSession, url: str, **headers: str
-) -> tuple[int, str]:
+async def sign_up_form(browser: aiohttp.ClientSession, url: str, **headers: str) -> tuple[int, str]:
     async with browser.get(url, headers=headers) as resp:
         return resp.status, await resp.text()
 
