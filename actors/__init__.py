@@ -12,6 +12,7 @@ __all__ = [
     "contacts",
     "directory",
     "documents",
+    "invitations",
     "links",
     "local",
     "models",

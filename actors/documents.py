@@ -145,6 +145,7 @@ class ActorDocuments:
             acct=Acct(user=view.username.lower(), host=self.acct_host),
             actor_id=view.id,
             profile_url=view.profile_url,
+            subscribe_template=f"{self.base_url}/authorize_interaction?uri={{uri}}",
         )
         return CachedActor(
             view,

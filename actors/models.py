@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Identity, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from actors.base import Base, str_enum
@@ -193,6 +202,9 @@ class User(Base):
     created_at: Mapped[datetime]
     # The language the person chose for the web pages; "" follows the browser's.
     locale: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    # Signed up while registrations need approval, and not approved yet: cannot sign in.
+    approval_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    sign_up_reason: Mapped[str] = mapped_column(default="", server_default="")
 
 
 class Role(Base):

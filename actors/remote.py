@@ -28,10 +28,10 @@ from actors.models import Actor, RemoteActor, RemoteKey
 from actors.uris import LocalUris
 from federation.actors import ActorDocument, find_key, parse_actor, parse_key_document
 from federation.errors import FederationError
-from federation.fetch import Signer, fetch_json, webfinger
+from federation.fetch import FetchTimeoutError, Signer, fetch_jrd, fetch_json, webfinger
 from federation.policy import BlockedDomainError, FederationPolicy, url_host
 from federation.signatures import ResolvedKey, SignatureError, SignatureReason
-from federation.webfinger import acct_domain
+from federation.webfinger import acct_domain, subscribe_template
 
 log = logging.getLogger("verbund.remote")
 
@@ -283,6 +283,35 @@ class RemoteDirectory:
         except FederationError as exc:
             raise RemoteActorError(f"cannot resolve {user}@{host}: {exc}") from None
         return await self.get_actor(uri)
+
+    async def interaction_template(
+        self, user: str, host: str, *, scheme: str = "https", wait: float = 10.0
+    ) -> str | None:
+        """The remote-follow template (`{uri}` in it) that `user@host`'s WebFinger names,
+        None when it names none; RemoteActorError when the handle does not resolve (or
+        `host` is blocked), FetchTimeoutError when the server does not answer in time;
+        through the same SSRF-safe client as every fetch."""
+        if not user or not host or any(c.isspace() or c in "/?#@" for c in user + host):
+            raise RemoteActorError(f"bad handle {user!r}@{host!r}")
+        if scheme not in ("http", "https") or not self.policy.allows_host(host):
+            raise RemoteActorError(f"cannot resolve {user}@{host}: blocked")
+        url = f"{scheme}://{host}/.well-known/webfinger?resource=acct:{user}@{host}"
+        try:
+            jrd = await fetch_jrd(
+                self._http(),
+                url,
+                allow_private=self._allow_private,
+                policy=self.policy,
+                timeout=wait,
+            )
+        except FetchTimeoutError:
+            raise
+        except FederationError as exc:
+            raise RemoteActorError(f"cannot resolve {user}@{host}: {exc}") from None
+        subject = jrd.get("subject")
+        if not isinstance(subject, str) or subject.lower() != f"acct:{user}@{host}".lower():
+            raise RemoteActorError(f"cannot resolve {user}@{host}: wrong subject")
+        return subscribe_template(jrd)
 
     async def _store(self, doc: ActorDocument) -> RemoteActor:
         try:

@@ -14,6 +14,9 @@ from federation.errors import ParseError
 
 ACTIVITY_JSON = "application/activity+json"
 PROFILE_PAGE_REL = "http://webfinger.net/rel/profile-page"
+# OStatus' remote-follow link: its `template` has `{uri}` for the actor to follow
+# (Mastodon: `https://host/authorize_interaction?uri={uri}`).
+SUBSCRIBE_REL = "http://ostatus.org/schema/1.0/subscribe"
 
 # Mastodon's username shape (app/models/account.rb USERNAME_RE), plus upper case,
 # which we fold: lookups are case-insensitive.
@@ -92,16 +95,40 @@ def is_valid_username(name: str) -> bool:
     return bool(_USER_RE.match(name))
 
 
-def render_jrd(*, acct: Acct, actor_id: str, profile_url: str) -> dict[str, object]:
-    """The JRD Mastodon needs: subject, aliases and a `self` link whose href is the actor id."""
+def render_jrd(
+    *, acct: Acct, actor_id: str, profile_url: str, subscribe_template: str | None = None
+) -> dict[str, object]:
+    """The JRD Mastodon needs: subject, aliases and a `self` link whose href is the actor
+    id; with `subscribe_template`, the remote-follow link as Mastodon serves it."""
+    links: list[dict[str, str]] = [
+        {"rel": "self", "type": ACTIVITY_JSON, "href": actor_id},
+        {"rel": PROFILE_PAGE_REL, "type": "text/html", "href": profile_url},
+    ]
+    if subscribe_template is not None:
+        links.append({"rel": SUBSCRIBE_REL, "template": subscribe_template})
     return {
         "subject": str(acct),
         "aliases": [actor_id, profile_url] if profile_url != actor_id else [actor_id],
-        "links": [
-            {"rel": "self", "type": ACTIVITY_JSON, "href": actor_id},
-            {"rel": PROFILE_PAGE_REL, "type": "text/html", "href": profile_url},
-        ],
+        "links": links,
     }
+
+
+def subscribe_template(jrd: dict[str, object]) -> str | None:
+    """The remote-follow template of a JRD (an http(s) URL with `{uri}`), else None."""
+    links = jrd.get("links")
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict) or link.get("rel") != SUBSCRIBE_REL:
+            continue
+        template = link.get("template")
+        if (
+            isinstance(template, str)
+            and "{uri}" in template
+            and len(template) <= 2000
+            and urlsplit(template).scheme in ("http", "https")
+            and urlsplit(template).netloc
+        ):
+            return template
+    return None
 
 
 def render_host_meta_xrd(base_url: str) -> str:

@@ -32,11 +32,13 @@ from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
 from server.web.follows import add_follow_routes
 from server.web.i18n import Templates
+from server.web.invitations import add_invitation_routes
 from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
 from server.web.manage import add_manage_routes
 from server.web.news_pages import add_news_routes
 from server.web.pages import add_page_routes
+from server.web.remote_follow import add_remote_follow_routes
 from server.web.settings import add_settings_routes
 from server.worker import start_worker
 
@@ -113,8 +115,10 @@ def create_app(
     add_activitypub_routes(app)
     add_link_routes(app)
     add_contact_routes(app)  # before the post pages' /@NAME/{id}
+    add_remote_follow_routes(app)  # before the post pages' /@NAME/{id}
     add_news_routes(app)
     add_auth_routes(app)
+    add_invitation_routes(app)
     add_settings_routes(app)
     add_follow_routes(app)
     add_contacts_routes(app)

@@ -222,6 +222,18 @@ class RelayConfig:
     subscribers: tuple[str, ...] = ()
 
 
+REGISTRATION_MODES = ("invite", "approval", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationsConfig:
+    """Who may sign up on the web pages (issue 16): `invite` (only with an invitation
+    link from staff or the operator), `approval` (anyone may ask, the operator approves;
+    invitations still let people in at once) or `closed` (nobody, invitations neither)."""
+
+    mode: str = "invite"
+
+
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
@@ -242,6 +254,7 @@ class Config:
 
     contacts: ContactsConfig = field(default_factory=ContactsConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
+    registrations: RegistrationsConfig = field(default_factory=RegistrationsConfig)
     path: Path | None = None
 
 
@@ -345,6 +358,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "visitors",
             "contacts",
             "relay",
+            "registrations",
         }
     )
     if unknown:
@@ -477,6 +491,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         visitors=_parse_visitors(_Section(data, "visitors")),
         contacts=_parse_contacts(_Section(data, "contacts")),
         relay=_parse_relay(_Section(data, "relay"), own_domain=instance.domain),
+        registrations=_parse_registrations(_Section(data, "registrations")),
         path=path,
     )
 
@@ -683,6 +698,16 @@ def _parse_contacts(sec: _Section) -> ContactsConfig:
     )
     sec.finish()
     return contacts
+
+
+def _parse_registrations(sec: _Section) -> RegistrationsConfig:
+    mode = sec.get_str("mode", RegistrationsConfig().mode)
+    if mode not in REGISTRATION_MODES:
+        raise ConfigError(
+            f"registrations.mode must be one of {', '.join(REGISTRATION_MODES)}, got {mode!r}"
+        )
+    sec.finish()
+    return RegistrationsConfig(mode=mode)
 
 
 def _parse_relay(sec: _Section, *, own_domain: str) -> RelayConfig:

@@ -109,6 +109,15 @@ class InstanceSettings:
 SETTING_NAMES: Final = tuple(f.name for f in fields(InstanceSettings))
 
 
+def _configured_registrations(config: Config) -> str:
+    """`[registrations] mode` in this module's words; the older `instance.open_registrations
+    = true` still means "approval" while `mode` is left at its default."""
+    mode = config.registrations.mode
+    if mode == "invite":
+        return "approval" if config.instance.open_registrations else "invite-only"
+    return mode
+
+
 def default_settings(config: Config) -> InstanceSettings:
     """The config file's values (what a setting is while nobody changed it)."""
     instance = config.instance
@@ -116,7 +125,7 @@ def default_settings(config: Config) -> InstanceSettings:
         name=instance.name,
         description=instance.description,
         contact_email="",
-        registration_mode="approval" if instance.open_registrations else "invite-only",
+        registration_mode=_configured_registrations(config),
         rules="",
         default_language="",
         federation_mode="open",

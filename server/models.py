@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def load_all_models() -> None:
     """Import each package's models module (their import registers the tables)."""
+    import actors.invitations
     import actors.models
     import actors.relays
     import actors.web_sessions  # noqa: F401

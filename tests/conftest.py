@@ -49,6 +49,7 @@ from server.config import (
     InstanceConfig,
     LimitsConfig,
     MailConfig,
+    RegistrationsConfig,
     RelayConfig,
     ServerConfig,
 )
@@ -362,6 +363,7 @@ async def start_instance(
         mail: MailConfig | None = None,
         visitors: Mapping[str, Any] | None = None,
         clock: Callable[[], datetime] = utc_clock,
+        registrations: str = "invite",
         **federation: Any,
     ) -> Instance:
         """`server` overrides ServerConfig fields (timeouts, a fixed port), `limits`
@@ -371,7 +373,8 @@ async def start_instance(
         FederationConfig's. Like the delivery worker, the inbox processor runs only when a
         test steps it (`settle`, `run_once`); `processor=True` runs it in the background.
         `mail` is the `[mail]` section (none by default), `visitors` overrides
-        VisitorPolicy's fields, `clock` the instance's wall clock."""
+        VisitorPolicy's fields, `clock` the instance's wall clock, `registrations` the
+        sign-up mode (`[registrations] mode`)."""
         database = await migrated_database(name)
         config = Config(
             instance=InstanceConfig(
@@ -388,6 +391,7 @@ async def start_instance(
             visitors=VisitorPolicy(**(visitors or {})),
             contacts=ContactsConfig(**(contacts or {})),
             relay=RelayConfig(**(relay or {})),
+            registrations=RegistrationsConfig(mode=registrations),
         )
         engine = db.create_engine(database)
         async with db.create_sessionmaker(engine)() as session:

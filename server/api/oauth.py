@@ -21,10 +21,11 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hmac
 import math
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from aiohttp import web
@@ -48,6 +49,8 @@ from server.api.common import (
     validation_failed,
 )
 from server.ratelimit import RateLimitedError
+from server.web.layout import html_page
+from server.web.viewer import Viewer, load_viewer
 
 GRANT_TYPES = ("authorization_code", "client_credentials", "password")
 
@@ -166,6 +169,8 @@ code{display:block;padding:.6rem;background:#eee;word-break:break-all}</style>
 <p><strong>{{ app_name }}</strong> asks to act for you with these permissions:
 <em>{{ scopes }}</em>.</p>
 {% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
+{% if sign_in_url %}<p><a href="{{ sign_in_url }}">Sign in on {{ instance }}</a>
+to approve with one click, or sign in here:</p>{% endif %}
 <form method="post" action="/oauth/authorize">
 {% for name, value in hidden %}<input type="hidden" name="{{ name }}" value="{{ value }}">
 {% endfor %}
@@ -246,19 +251,17 @@ def _page(req: _Request | None, **context: object) -> str:
     )
 
 
+# No framing: a login form inside someone else's page invites clickjacking.
+_FRAME_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def _html(text: str, *, status: int = 200) -> web.Response:
-    # No framing: a login form inside someone else's page invites clickjacking.
-    return web.Response(
-        text=text,
-        status=status,
-        content_type="text/html",
-        headers={
-            "X-Frame-Options": "DENY",
-            "Content-Security-Policy": "frame-ancestors 'none'",
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return web.Response(text=text, status=status, content_type="text/html", headers=_FRAME_HEADERS)
 
 
 class _Problem(Exception):
@@ -314,10 +317,84 @@ async def _validate(session: AsyncSession, params: Params) -> _Request:
 
 @_shows_problems
 async def authorize_form(request: web.Request) -> web.Response:
+    """A signed-in person (web session) sees the consent page; anyone else the sign-in
+    form of this page, with a link to the site's sign-in and back here."""
     params = await read_params(request)
+    viewer = await load_viewer(request)
     async with request.app[keys.SESSIONMAKER]() as session:
         req = await _validate(session, params)
-    return _html(_page(req, instance=request.app[keys.CONFIG].instance.name, username=""))
+        held = await accounts.actors_of(session, viewer.user_id) if viewer else []
+    if viewer is not None:
+        return _consent_page(request, req, viewer, held)
+    sign_in_url = f"/auth/sign_in?next={quote(request.path_qs, safe='')}"
+    return _html(
+        _page(
+            req,
+            instance=request.app[keys.CONFIG].instance.name,
+            username="",
+            sign_in_url=sign_in_url,
+        )
+    )
+
+
+def _consent_page(
+    request: web.Request,
+    req: _Request,
+    viewer: Viewer,
+    held: list[tuple[Actor, RoleName]],
+    *,
+    status: int = 200,
+) -> web.Response:
+    """The site's page asking the signed-in person to let the app act for one of their
+    actors: one click, CSRF-protected by the session's token."""
+    response = html_page(
+        request,
+        "oauth_consent.html",
+        status=status,
+        app_name=req.app.name,
+        app_website=req.app.website,
+        scopes=req.scopes,
+        hidden=req.hidden,
+        actors=[(a.username, a.display_name or a.username, role.value) for a, role in held],
+    )
+    response.headers.update(_FRAME_HEADERS)
+    return response
+
+
+async def _session_consent(
+    request: web.Request, params: Params, session: AsyncSession, req: _Request
+) -> web.Response:
+    """The consent page's POST: the signed-in person's choice, checked against their
+    session's CSRF token and their roles."""
+    viewer = await load_viewer(request)
+    if viewer is None:
+        raise web.HTTPSeeOther(
+            f"/auth/sign_in?next={quote('/oauth/authorize?' + urlencode(req.hidden), safe='')}"
+        )
+    if not hmac.compare_digest(viewer.csrf_token, params.get("csrf_token") or ""):
+        raise _Problem("This form expired. Please go back to the app and try again.", status=403)
+    if params.get("decision") == "deny":
+        req.fail("access_denied", "The authorization was denied.", status=403)
+    user = await session.get(User, viewer.user_id)
+    held = await accounts.actors_of(session, viewer.user_id)
+    if user is None or not held:
+        raise _Problem(f"{viewer.username} holds no role on any actor", status=403)
+    name = params.get("actor")
+    chosen = _choose(held, name) if name else (held[0][0] if len(held) == 1 else None)
+    if chosen is None:
+        raise _Problem("Please choose one of your actors.", status=403)
+    code = await accounts.issue_code(
+        session,
+        app=req.app,
+        user=user,
+        actor=chosen,
+        redirect_uri=req.redirect_uri,
+        scopes=req.scopes,
+        code_challenge=req.code_challenge,
+        now=request.app[keys.CLOCK](),
+    )
+    await session.commit()
+    return req.succeed(code, request.app[keys.CONFIG].instance.name)
 
 
 @_shows_problems
@@ -328,6 +405,8 @@ async def authorize_submit(request: web.Request) -> web.Response:
     instance = request.app[keys.CONFIG].instance.name
     async with request.app[keys.SESSIONMAKER]() as session:
         req = await _validate(session, params)
+        if params.get("consent") == "session":
+            return await _session_consent(request, params, session, req)
         if params.get("decision") == "deny":
             req.fail("access_denied", "The authorization was denied.", status=403)
         user: User | None

@@ -16,6 +16,7 @@ __all__ = [
     "follows",
     "forms",
     "i18n",
+    "invitations",
     "layout",
     "links",
     "manage",
@@ -26,6 +27,7 @@ __all__ = [
     "member",
     "news_pages",
     "pages",
+    "remote_follow",
     "settings",
     "viewer",
 ]

@@ -15,30 +15,48 @@ import hmac
 from typing import Final
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors import accounts
 from actors.accounts import new_secret
+from actors.models import User
 from actors.web_sessions import SESSION_LIFETIME, close_sessions, open_session
 from server import keys
 from server.ratelimit import RateLimitedError
 from server.web.errors import with_error_pages
 from server.web.forms import check_csrf, read_form
+from server.web.i18n import translate, translate_plural
 from server.web.layout import html_page, local_path
 from server.web.viewer import SESSION_COOKIE, load_viewer
 
-__all__ = ["add_auth_routes"]
+__all__ = [
+    "CSRF_COOKIE",
+    "add_auth_routes",
+    "open_browser_session",
+    "registration_mode",
+    "set_cookie",
+]
 
 CSRF_COOKIE: Final = "verbund_csrf"
 MAX_FORM_BYTES: Final = 8 * 1024
+
+
+def registration_mode(app: web.Application) -> str:
+    """Who may sign up: "invite", "approval" or "closed". The operator's run-time setting
+    (`/admin/settings`, `server.instance_settings`), whose default is `[registrations]
+    mode`; every page refreshes that cache before its handler runs (`with_error_pages`)."""
+    mode = app[keys.SETTINGS].current().registration_mode
+    return "invite" if mode == "invite-only" else mode
 
 
 def _secure(request: web.Request) -> bool:
     return request.app[keys.CONFIG].instance.scheme == "https"
 
 
-def _set_cookie(
+def set_cookie(
     response: web.StreamResponse, request: web.Request, name: str, value: str, max_age: int
 ) -> None:
+    """An HttpOnly, SameSite=Lax cookie for the whole site (Secure on https)."""
     response.set_cookie(
         name,
         value,
@@ -63,13 +81,14 @@ def _sign_in_page(
         request,
         "sign_in.html",
         status=status,
-        title="Sign in",
+        title=translate(request, "Sign in"),
         csrf_token=csrf,
         error=error,
         username=username,
         next_path=next_path,
+        sign_up_open=registration_mode(request.app) == "approval",
     )
-    _set_cookie(response, request, CSRF_COOKIE, csrf, max_age=3600)
+    set_cookie(response, request, CSRF_COOKIE, csrf, max_age=3600)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -92,7 +111,7 @@ async def sign_in(request: web.Request) -> web.Response:
             request,
             csrf=new_secret(),
             status=403,
-            error="This form expired. Please sign in again.",
+            error=translate(request, "This form expired. Please sign in again."),
             username=username,
             next_path=next_path,
         )
@@ -105,13 +124,17 @@ async def sign_in(request: web.Request) -> web.Response:
             request,
             csrf=cookie,
             status=429,
-            error=f"Too many attempts. Please wait {minutes} minute(s) and try again.",
+            error=translate_plural(
+                request,
+                "Too many attempts. Please wait %(num)d minute and try again.",
+                "Too many attempts. Please wait %(num)d minutes and try again.",
+                minutes,
+            ),
             username=username,
             next_path=next_path,
         )
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    now = request.app[keys.CLOCK]()
     async with request.app[keys.SESSIONMAKER]() as session:
         user = await accounts.check_password(session, username, fields.get("password", ""))
         if user is None:
@@ -119,21 +142,46 @@ async def sign_in(request: web.Request) -> web.Response:
                 request,
                 csrf=cookie,
                 status=401,
-                error="Wrong user name or password.",
+                error=translate(request, "Wrong user name or password."),
                 username=username,
                 next_path=next_path,
             )
         attempt.succeeded()
-        _, token = await open_session(
-            session, user, now=now, user_agent=request.headers.get("User-Agent", "")
-        )
-        await session.commit()
+        if user.approval_pending:
+            return _sign_in_page(
+                request,
+                csrf=cookie,
+                status=403,
+                error=translate(
+                    request,
+                    "Your account waits for the operator's approval. You can sign in once "
+                    "it is approved.",
+                ),
+                username=username,
+                next_path=next_path,
+            )
+        response = await open_browser_session(request, session, user, next_path=next_path)
+    raise response
+
+
+async def open_browser_session(
+    request: web.Request, session: AsyncSession, user: User, *, next_path: str
+) -> web.HTTPSeeOther:
+    """Sign `user` in in this browser (commits): the redirect to `next_path` that sets
+    the session cookie."""
+    _, token = await open_session(
+        session,
+        user,
+        now=request.app[keys.CLOCK](),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    await session.commit()
     response = web.HTTPSeeOther(next_path)
-    _set_cookie(
+    set_cookie(
         response, request, SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds())
     )
     response.del_cookie(CSRF_COOKIE, path="/")
-    raise response
+    return response
 
 
 async def sign_out(request: web.Request) -> web.Response:
@@ -142,7 +190,7 @@ async def sign_out(request: web.Request) -> web.Response:
     viewer = await load_viewer(request)
     if viewer is None:
         raise web.HTTPSeeOther("/")
-    check_csrf(viewer, fields)
+    check_csrf(viewer, fields, request)
     async with request.app[keys.SESSIONMAKER]() as session:
         await close_sessions(session, viewer.session, everywhere=fields.get("everywhere") == "1")
         await session.commit()

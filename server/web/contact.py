@@ -21,6 +21,7 @@ from server import keys
 from server import visitors as desk
 from server.visitors import HONEYPOT, REASON_STATUS
 from server.web.errors import not_found, with_error_pages
+from server.web.i18n import translate
 from server.web.layout import html_page
 
 __all__ = ["add_contact_routes"]
@@ -58,7 +59,7 @@ async def contact_page(request: web.Request) -> web.Response:
     try:
         form = await desk.contact_form(request.app[keys.SERVICES], request.match_info["username"])
     except VisitorError:
-        return not_found(request, "no such organisation or group")
+        return not_found(request, translate(request, "no such organisation or group"))
     return _page(request, form)
 
 
@@ -84,11 +85,11 @@ async def contact_post(request: web.Request) -> web.Response:
         )
     except VisitorError as exc:
         if exc.reason is VisitorReason.NO_FORM:
-            return not_found(request, "no such organisation or group")
+            return not_found(request, translate(request, "no such organisation or group"))
         try:
             form = await desk.contact_form(svc, username)
         except VisitorError:
-            return not_found(request, "no such organisation or group")
+            return not_found(request, translate(request, "no such organisation or group"))
         if exc.reason is VisitorReason.TOO_FAST:
             # Keep the first token: it becomes valid by the time the visitor sends again.
             form = desk.ContactForm(form.actor, fields.get("form_token"), form.reason)
@@ -96,10 +97,12 @@ async def contact_post(request: web.Request) -> web.Response:
     return html_page(
         request,
         "contact_sent.html",
-        title="Please check your e-mail",
-        text=(
-            "We have sent you an e-mail with a link. Your message reaches "
-            f"{actor.display_name or actor.username} once you open it."
+        title=translate(request, "Please check your e-mail"),
+        text=translate(
+            request,
+            "We have sent you an e-mail with a link. Your message reaches %(name)s once you "
+            "open it.",
+            name=actor.display_name or actor.username,
         ),
     )
 
@@ -109,7 +112,7 @@ def _link_broken(request: web.Request, exc: VisitorError) -> web.Response:
         request,
         "contact_sent.html",
         status=REASON_STATUS[exc.reason],
-        title="This link does not work",
+        title=translate(request, "This link does not work"),
         text=str(exc).capitalize() + ".",
     )
 
@@ -137,8 +140,12 @@ async def verify(request: web.Request) -> web.Response:
     return html_page(
         request,
         "contact_sent.html",
-        title="Thank you",
-        text=f"Your message has been passed on to {name}. They will answer by e-mail.",
+        title=translate(request, "Thank you"),
+        text=translate(
+            request,
+            "Your message has been passed on to %(name)s. They will answer by e-mail.",
+            name=name,
+        ),
     )
 
 

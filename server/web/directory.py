@@ -50,6 +50,7 @@ from federation.webfinger import acct_domain
 from server import keys
 from server.web.activitypub import verify_get
 from server.web.errors import with_error_pages
+from server.web.i18n import language_of, translate
 from server.web.layout import html_page
 
 __all__ = ["add_directory_routes", "page_language"]
@@ -233,25 +234,44 @@ def _region_text(hit: DirectoryHit, language: str) -> str:
     return f"{hit.locality}, {named}" if hit.locality else named
 
 
-LINK_LABELS = {LinkKind.PARENT: "part of", LinkKind.BRANCH: "branch", LinkKind.PARTNER: "partner"}
+def _link_label(request: web.Request, kind: LinkKind, handle: str) -> str:
+    if kind == LinkKind.PARENT:
+        return translate(request, "part of @%(handle)s", handle=handle)
+    if kind == LinkKind.BRANCH:
+        return translate(request, "branch @%(handle)s", handle=handle)
+    return translate(request, "partner @%(handle)s", handle=handle)
 
 
-def _hit_view(hit: DirectoryHit, language: str, links: Sequence[ListedLink] = ()) -> HitView:
+def type_label(request: web.Request, type_: str) -> str:
+    """An actor type as pages name it, in the page's language."""
+    labels = {
+        "Organization": translate(request, "Organisation"),
+        "Group": translate(request, "Group"),
+        "Person": translate(request, "Person"),
+        "Application": translate(request, "Instance"),
+        "Service": translate(request, "Service"),
+    }
+    return labels.get(type_, type_)
+
+
+def _hit_view(
+    request: web.Request, hit: DirectoryHit, language: str, links: Sequence[ListedLink] = ()
+) -> HitView:
     return HitView(
         name=hit.display_name or hit.username,
         handle=f"@{hit.handle}",
-        type=hit.type,
+        type=type_label(request, hit.type),
         link=hit.url or hit.actor_uri,
         region=_region_text(hit, language),
         interests=hit.interests,
         lives="this instance" if hit.peer is None else hit.peer,
         is_local=hit.peer is None,
-        links=tuple(f"{LINK_LABELS[k.kind]} @{k.handle}" for k in links),
+        links=tuple(_link_label(request, k.kind, k.handle) for k in links),
     )
 
 
 async def page(request: web.Request) -> web.Response:
-    language = page_language(request.headers.get("Accept-Language", ""))
+    language = language_of(request)
     form = {
         "region": request.query.get("region", ""),
         "interest": ", ".join(request.query.getall("interest", [])),
@@ -273,7 +293,11 @@ async def page(request: web.Request) -> web.Response:
 
     offset_raw = request.query.get("offset", "0").strip() or "0"
     if not offset_raw.isdigit() or len(offset_raw) > 7 or int(offset_raw) > MAX_OFFSET:
-        return render(400, error=f"offset must be a number from 0 to {MAX_OFFSET}", hits=[])
+        return render(
+            400,
+            error=translate(request, "offset must be a number from 0 to %(max)s", max=MAX_OFFSET),
+            hits=[],
+        )
     offset = int(offset_raw)
     try:
         params = parse_directory_params(list(request.query.items()))
@@ -303,7 +327,10 @@ async def page(request: web.Request) -> web.Response:
     return render(
         200,
         error=None,
-        hits=[_hit_view(h, language, listed.get(h.actor_uri, ())) for h in hits[:HTML_PAGE_SIZE]],
+        hits=[
+            _hit_view(request, h, language, listed.get(h.actor_uri, ()))
+            for h in hits[:HTML_PAGE_SIZE]
+        ],
         searched=bool(kept),
         next_url=link(offset + HTML_PAGE_SIZE) if len(hits) > HTML_PAGE_SIZE else None,
         prev_url=link(max(0, offset - HTML_PAGE_SIZE)) if offset > 0 else None,

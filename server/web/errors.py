@@ -29,6 +29,7 @@ from aiohttp import web
 
 from federation.documents import wants_activity_json
 from server import keys
+from server.web.i18n import translate
 from server.web.layout import html_page
 from server.web.viewer import SESSION_COOKIE, load_viewer
 
@@ -37,18 +38,44 @@ log = logging.getLogger("verbund.server")
 JSON_PREFIXES = ("/api/", "/oauth/")
 
 # What a visitor reads under the status line; `message`, when a handler gives one, is
-# shown instead (it names what is missing, never how the server failed).
-PAGE_TEXT = {
-    400: "The request could not be understood.",
-    401: "This page needs a signed request.",
-    403: "You may not see this page.",
-    404: "There is nothing at this address.",
-    405: "This address does not answer that kind of request.",
-    410: "What was here has been deleted.",
-    413: "The request is too large.",
-    429: "Too many requests. Please try again later.",
-    500: "Something went wrong on our side. Please try again later.",
-}
+# shown instead (it names what is missing, never how the server failed). Both are in the
+# page's language (`_page_text`, `_page_title`).
+
+
+def _page_text(request: web.Request, status: int) -> str:
+    texts = {
+        400: translate(request, "The request could not be understood."),
+        401: translate(request, "This page needs a signed request."),
+        403: translate(request, "You may not see this page."),
+        404: translate(request, "There is nothing at this address."),
+        405: translate(request, "This address does not answer that kind of request."),
+        410: translate(request, "What was here has been deleted."),
+        413: translate(request, "The request is too large."),
+        429: translate(request, "Too many requests. Please try again later."),
+        500: translate(request, "Something went wrong on our side. Please try again later."),
+    }
+    return texts.get(status) or texts[500 if status >= 500 else 400]
+
+
+def _page_title(request: web.Request, status: int) -> str:
+    titles = {
+        400: translate(request, "Bad Request"),
+        401: translate(request, "Unauthorized"),
+        403: translate(request, "Forbidden"),
+        404: translate(request, "Not Found"),
+        405: translate(request, "Method Not Allowed"),
+        409: translate(request, "Conflict"),
+        410: translate(request, "Gone"),
+        413: translate(request, "Request Entity Too Large"),
+        422: translate(request, "Unprocessable Entity"),
+        429: translate(request, "Too Many Requests"),
+        500: translate(request, "Internal Server Error"),
+        502: translate(request, "Bad Gateway"),
+        504: translate(request, "Gateway Timeout"),
+    }
+    return titles.get(status) or _phrase(status)
+
+
 # Headers of a raised HTTPException that describe its body; the rest (Allow,
 # Retry-After, WWW-Authenticate) are kept.
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
@@ -88,8 +115,8 @@ def error_response(
         request,
         "error.html",
         status=status,
-        title=_phrase(status),
-        message=message or PAGE_TEXT.get(status, PAGE_TEXT[500 if status >= 500 else 400]),
+        title=_page_title(request, status),
+        message=message or _page_text(request, status),
     )
     response.headers.update(extra)
     return response

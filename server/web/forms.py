@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, quote
 
 from aiohttp import web
 
+from server.web.i18n import translate
 from server.web.viewer import Viewer, load_viewer
 
 __all__ = ["MAX_FORM_BYTES", "check_csrf", "read_form", "require_viewer", "signed_in_form"]
@@ -41,10 +42,14 @@ async def require_viewer(request: web.Request) -> Viewer:
     return viewer
 
 
-def check_csrf(viewer: Viewer, fields: dict[str, str]) -> None:
-    """403 unless the form repeats the session's CSRF token."""
+def check_csrf(viewer: Viewer, fields: dict[str, str], request: web.Request | None = None) -> None:
+    """403 unless the form repeats the session's CSRF token (the page in `request`'s
+    language when given)."""
     if not hmac.compare_digest(viewer.csrf_token, fields.get("csrf_token", "")):
-        raise web.HTTPForbidden(text="This form expired. Please reload the page and try again.")
+        text = "This form expired. Please reload the page and try again."
+        if request is not None:
+            text = translate(request, "This form expired. Please reload the page and try again.")
+        raise web.HTTPForbidden(text=text)
 
 
 async def signed_in_form(
@@ -54,5 +59,5 @@ async def signed_in_form(
     A visitor's POST gets the sign-in redirect (303, so the browser GETs it)."""
     viewer = await require_viewer(request)
     fields = await read_form(request, max_bytes)
-    check_csrf(viewer, fields)
+    check_csrf(viewer, fields, request)
     return viewer, fields

@@ -30,6 +30,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
+from server.web.viewer import VIEWER
+
 __all__ = [
     "LANGUAGES",
     "LANG_COOKIE",
@@ -97,6 +99,9 @@ def language_of(request: web.Request, *, chosen: str = "") -> str:
     member's own choice, if any. Decided once per request."""
     if LANGUAGE in request:
         return request[LANGUAGE]
+    viewer = request.get(VIEWER)
+    if not chosen and viewer is not None:
+        chosen = viewer.locale
     cookie = request.cookies.get(LANG_COOKIE, "")
     language = (
         chosen

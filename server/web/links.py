@@ -36,10 +36,17 @@ from federation.links import render_link_collection
 from server import keys
 from server.web.activitypub import ap_json, signed_get
 from server.web.errors import not_found, with_error_pages
+from server.web.i18n import translate
 
 __all__ = ["ProfileLinks", "add_link_routes", "profile_links"]
 
-HEADINGS = {LinkKind.PARENT: "Part of", LinkKind.BRANCH: "Branches", LinkKind.PARTNER: "Partners"}
+
+def _headings(request: web.Request) -> dict[LinkKind, str]:
+    return {
+        LinkKind.PARENT: translate(request, "Part of"),
+        LinkKind.BRANCH: translate(request, "Branches"),
+        LinkKind.PARTNER: translate(request, "Partners"),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,7 @@ async def profile_links(request: web.Request, actor_uri: str) -> ProfileLinks:
         tree = await stored_tree(session, actor_uri)
     groups = tuple(
         (heading, group)
-        for kind, heading in HEADINGS.items()
+        for kind, heading in _headings(request).items()
         if (group := tuple(v for v in views if v.link.kind == kind))
     )
     # The tree repeats the direct branches; it is worth showing once it goes deeper.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from aiohttp import web
 from feedgen.feed import FeedGenerator
@@ -23,6 +24,7 @@ from outbox.queries import LISTED, public_posts, tagged_posts
 from server import keys
 from server.web.activitypub import ap_json, signed_get
 from server.web.errors import not_found, with_error_pages
+from server.web.i18n import translate
 from server.web.layout import html_page
 from server.web.views import post_title, post_view
 
@@ -68,7 +70,7 @@ async def status_page(request: web.Request) -> web.Response:
     wants_json = wants_activity_json(request.headers.get("Accept", ""))
     found = await _find(request)
     if found is None:
-        return not_found(request, "no such post")
+        return not_found(request, translate(request, "no such post"))
     entry, status, boosted = found
     if wants_json:
         await signed_get(request)
@@ -98,7 +100,7 @@ async def status_activity(request: web.Request) -> web.Response:
     """`…/statuses/{id}/activity`: the Create (or Announce) that published the post."""
     found = await _find(request)
     if found is None:
-        return not_found(request, "no such post")
+        return not_found(request, translate(request, "no such post"))
     await signed_get(request)
     _, status, boosted = found
     if status.deleted_at is not None:
@@ -145,11 +147,46 @@ def build_feed(
     return fg
 
 
+def build_listing_feed(
+    *, title: str, page_url: str, feed_url: str, posts: list[Status], updated: datetime
+) -> FeedGenerator:
+    """A listing's posts (a hashtag, the front page's news) as a feed, RSS and Atom alike."""
+    fg = FeedGenerator()
+    fg.id(page_url)
+    fg.title(title)
+    fg.link(href=page_url, rel="alternate")
+    fg.link(href=feed_url, rel="self")
+    fg.description(title)
+    fg.updated(max((p.edited_at or p.published_at for p in posts), default=updated))
+    for status in posts:
+        fe = fg.add_entry(order="append")
+        fe.id(status.uri)
+        fe.guid(status.uri, permalink=False)
+        fe.title(post_title(status) or status.url or status.uri)
+        fe.link(href=status.url or status.uri)
+        fe.published(status.published_at)
+        fe.updated(status.edited_at or status.published_at)
+        if status.summary:
+            fe.summary(html.escape(status.summary, quote=False), type="html")
+        fe.content(status.content, type="html")
+    return fg
+
+
+def feed_response(fg: FeedGenerator, kind: str) -> web.Response:
+    if kind == "rss":
+        return web.Response(
+            body=fg.rss_str(pretty=True), content_type="application/rss+xml", charset="utf-8"
+        )
+    return web.Response(
+        body=fg.atom_str(pretty=True), content_type="application/atom+xml", charset="utf-8"
+    )
+
+
 def _feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
         if entry is None:
-            return not_found(request, "no such actor")
+            return not_found(request, translate(request, "no such actor"))
         async with request.app[keys.SESSIONMAKER]() as session:
             posts = await public_posts(session, entry.view.id, limit=FEED_SIZE)
         feed_url = request.app[keys.URIS].feed(entry.view.username, kind)
@@ -157,13 +194,28 @@ def _feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         fg = build_feed(
             entry.view, posts, feed_url=feed_url, language=langs.pop() if len(langs) == 1 else None
         )
-        if kind == "rss":
-            return web.Response(
-                body=fg.rss_str(pretty=True), content_type="application/rss+xml", charset="utf-8"
-            )
-        return web.Response(
-            body=fg.atom_str(pretty=True), content_type="application/atom+xml", charset="utf-8"
+        return feed_response(fg, kind)
+
+    return handler
+
+
+def _tag_feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        tag = request.match_info["tag"]
+        if len(tag) > 100:
+            return not_found(request, translate(request, "no such tag"))
+        async with request.app[keys.SESSIONMAKER]() as session:
+            posts = [p for p in await tagged_posts(session, tag) if p.local_actor_id is not None]
+        uris = request.app[keys.URIS]
+        page_url = uris.tag_page(tag)
+        fg = build_listing_feed(
+            title=f"#{tag} - {request.app[keys.CONFIG].instance.name}",
+            page_url=page_url,
+            feed_url=f"{page_url}.{kind}",
+            posts=posts[:FEED_SIZE],
+            updated=request.app[keys.CLOCK](),
         )
+        return feed_response(fg, kind)
 
     return handler
 
@@ -174,7 +226,7 @@ def _feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 async def tag_page(request: web.Request) -> web.Response:
     tag = request.match_info["tag"]
     if len(tag) > 100:
-        return not_found(request, "no such tag")
+        return not_found(request, translate(request, "no such tag"))
     docs = request.app[keys.DOCUMENTS]
     async with request.app[keys.SESSIONMAKER]() as session:
         posts = await tagged_posts(session, tag)
@@ -188,7 +240,15 @@ async def tag_page(request: web.Request) -> web.Response:
                 continue
             authors[username] = cached.view
         entries.append((post_view(status), authors[username]))
-    return html_page(request, "tag.html", tag=tag, entries=entries)
+    page_url = request.app[keys.URIS].tag_page(tag)
+    return html_page(
+        request,
+        "tag.html",
+        tag=tag,
+        entries=entries,
+        rss_url=f"{page_url}.rss",
+        atom_url=f"{page_url}.atom",
+    )
 
 
 def add_news_routes(app: web.Application) -> None:
@@ -202,4 +262,6 @@ def add_news_routes(app: web.Application) -> None:
     app.router.add_get("/@{username}.rss", with_error_pages(_feed("rss")))
     app.router.add_get("/@{username}.atom", with_error_pages(_feed("atom")))
     app.router.add_get("/@{username}/{id}", with_error_pages(status_page))
+    app.router.add_get("/tags/{tag}.rss", with_error_pages(_tag_feed("rss")))
+    app.router.add_get("/tags/{tag}.atom", with_error_pages(_tag_feed("atom")))
     app.router.add_get("/tags/{tag}", with_error_pages(tag_page))

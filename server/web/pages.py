@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-from sqlalchemy import select
+from collections.abc import Awaitable, Callable
 
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actors.links import stored_tree, tree_roots
 from actors.local import list_actors
-from actors.models import Actor
+from actors.models import Actor, ActorType, Follow, FollowState, LinkTreeNode
 from actors.regions import LANGUAGES, Region, region_label
 from federation.documents import LocalActorView, ProfileView
 from outbox.queries import public_posts
 from outbox.timelines import Page, public_timeline
 from server import keys
+from server.web.directory import type_label
 from server.web.errors import not_found, with_error_pages
+from server.web.i18n import language_of, translate
 from server.web.layout import TEMPLATES, html_page
-from server.web.links import profile_links
+from server.web.links import ProfileLinks, profile_links
+from server.web.news_pages import build_listing_feed, feed_response
 from server.web.views import post_view
 
 __all__ = ["TEMPLATES", "add_page_routes", "render_profile"]
 
 PROFILE_POSTS = 10
 FRONT_PAGE_POSTS = 10  # the newest public news of the instance's own actors
-TYPE_LABELS = {
-    "Organization": "Organisation",
-    "Group": "Group",
-    "Person": "Person",
-    "Application": "Instance",
-}
+FRONT_PAGE_FEED = "/feed"  # `/feed.rss` and `/feed.atom`: the front page's news
 
-
-# The language the pages are written in (base.html's `lang`); region names follow it.
+# The language of region names when none is given; pages pass theirs.
 PAGE_LANGUAGE = "en"
 
 
@@ -44,18 +45,33 @@ def region_text(profile: ProfileView | None, language: str = PAGE_LANGUAGE) -> s
 async def render_profile(request: web.Request, view: LocalActorView) -> web.Response:
     """The profile with h-card (region as `p-region`, interests as tag links) and the
     newest public posts as an h-feed."""
+    members: int | None = None
     async with request.app[keys.SESSIONMAKER]() as session:
         posts = [post_view(p) for p in await public_posts(session, view.id, limit=PROFILE_POSTS)]
+        if view.type == ActorType.GROUP.value:
+            actor = await session.scalar(
+                select(Actor).where(Actor.username_key == view.username.lower())
+            )
+            if actor is not None and not actor.hide_collections:
+                members = int(
+                    await session.scalar(
+                        select(func.count())
+                        .select_from(Follow)
+                        .where(Follow.followed_uri == view.id, Follow.state == FollowState.ACCEPTED)
+                    )
+                    or 0
+                )
     uris = request.app[keys.URIS]
     return html_page(
         request,
         "profile.html",
         actor=view,
-        region=region_text(view.profile),
+        region=region_text(view.profile, language_of(request)),
         interests=view.profile.interests if view.profile else (),
         posts=posts,
+        members=members,
         links=await profile_links(request, view.id),
-        type_label=TYPE_LABELS.get(view.type, view.type),
+        type_label=type_label(request, view.type),
         rss_url=uris.feed(view.username, "rss"),
         atom_url=uris.feed(view.username, "atom"),
     )
@@ -64,7 +80,7 @@ async def render_profile(request: web.Request, view: LocalActorView) -> web.Resp
 async def profile(request: web.Request) -> web.Response:
     entry = await request.app[keys.DOCUMENTS].get(request.match_info["username"])
     if entry is None:
-        return not_found(request, "no such actor")
+        return not_found(request, translate(request, "no such actor"))
     return await render_profile(request, entry.view)
 
 
@@ -81,7 +97,8 @@ async def index(request: web.Request) -> web.Response:
     docs = request.app[keys.DOCUMENTS]
     settings = await request.app[keys.SETTINGS].get(request.app[keys.SESSIONMAKER])
     async with request.app[keys.SESSIONMAKER]() as session:
-        actors = [docs.view_of(a) for a in await list_actors(session, discoverable_only=True)]
+        listed = await list_actors(session, discoverable_only=True)
+        actors = [docs.view_of(a) for a in listed]
         statuses = await public_timeline(session, Page(limit=FRONT_PAGE_POSTS), local=True)
         authors = {
             a.id: docs.view_of(a)
@@ -89,18 +106,72 @@ async def index(request: web.Request) -> web.Response:
                 select(Actor).where(Actor.id.in_({s.local_actor_id for s in statuses}))
             )
         }
+        trees = await _network(request, session, {a.id: a for a in actors})
     news = [
         (post_view(s), authors[s.local_actor_id]) for s in statuses if s.local_actor_id in authors
     ]
+    headings = {
+        ActorType.ORGANIZATION.value: translate(request, "Organisations"),
+        ActorType.GROUP.value: translate(request, "Groups"),
+        ActorType.PERSON.value: translate(request, "People"),
+    }
+    actor_groups = [
+        (heading, group)
+        for kind, heading in headings.items()
+        if (group := [a for a in actors if a.type == kind])
+    ]
+    base = request.app[keys.CONFIG].instance.base_url
     return html_page(
         request,
         "index.html",
         actors=actors,
+        actor_groups=actor_groups,
+        trees=trees,
         news=news,
         description=settings.description,
+        rss_url=f"{base}{FRONT_PAGE_FEED}.rss",
+        atom_url=f"{base}{FRONT_PAGE_FEED}.atom",
     )
+
+
+async def _network(
+    request: web.Request, session: AsyncSession, listed: dict[str, LocalActorView]
+) -> list[tuple[LocalActorView, ProfileLinks]]:
+    """The network trees of our listed organisations that are no branch in another of our
+    trees (the tree of the top of a federation shows the rest), as the worker stored them."""
+    trees: dict[str, list[LinkTreeNode]] = {}
+    for root in await tree_roots(session):
+        if root in listed:
+            nodes = await stored_tree(session, root)
+            if nodes:
+                trees[root] = nodes
+    inner = {node.node_uri for nodes in trees.values() for node in nodes}
+    return [
+        (listed[root], ProfileLinks(groups=(), tree=tuple(nodes)))
+        for root, nodes in trees.items()
+        if root not in inner
+    ]
+
+
+def _front_feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        async with request.app[keys.SESSIONMAKER]() as session:
+            statuses = await public_timeline(session, Page(limit=FRONT_PAGE_POSTS * 2), local=True)
+        config = request.app[keys.CONFIG].instance
+        fg = build_listing_feed(
+            title=config.name,
+            page_url=f"{config.base_url}/",
+            feed_url=f"{config.base_url}{FRONT_PAGE_FEED}.{kind}",
+            posts=[s for s in statuses if s.reblog_of_id is None],
+            updated=request.app[keys.CLOCK](),
+        )
+        return feed_response(fg, kind)
+
+    return handler
 
 
 def add_page_routes(app: web.Application) -> None:
     app.router.add_get("/", with_error_pages(index))
+    app.router.add_get(f"{FRONT_PAGE_FEED}.rss", with_error_pages(_front_feed("rss")))
+    app.router.add_get(f"{FRONT_PAGE_FEED}.atom", with_error_pages(_front_feed("atom")))
     app.router.add_get("/@{username}", with_error_pages(profile))
