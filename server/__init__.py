@@ -18,6 +18,7 @@ __all__ = [
     "keys",
     "links",
     "mail",
+    "media",
     "models",
     "ratelimit",
     "relays",

@@ -223,6 +223,17 @@ class RelayConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """Uploaded images (`server.media`): the folder they are kept in (empty: `media` next
+    to the SQLite database file, else `var/media` beside the config file), the largest
+    upload accepted in bytes, and the longest edge in pixels an image is scaled down to."""
+
+    path: str = ""
+    max_bytes: int = 10 * _MIB
+    max_pixels: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -242,6 +253,7 @@ class Config:
 
     contacts: ContactsConfig = field(default_factory=ContactsConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
     path: Path | None = None
 
 
@@ -345,6 +357,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "visitors",
             "contacts",
             "relay",
+            "media",
         }
     )
     if unknown:
@@ -477,8 +490,24 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         visitors=_parse_visitors(_Section(data, "visitors")),
         contacts=_parse_contacts(_Section(data, "contacts")),
         relay=_parse_relay(_Section(data, "relay"), own_domain=instance.domain),
+        media=_parse_media(_Section(data, "media"), base=path.parent if path else None),
         path=path,
     )
+
+
+def _parse_media(sec: _Section, *, base: Path | None) -> MediaConfig:
+    """A relative `path` is taken from the config file's folder."""
+    d = MediaConfig()
+    folder = sec.get_str("path", d.path).strip()
+    if folder and base is not None and not Path(folder).is_absolute():
+        folder = (base.resolve() / folder).as_posix()
+    media = MediaConfig(
+        path=folder,
+        max_bytes=sec.get_int("max_bytes", d.max_bytes, low=1024, high=200 * _MIB),
+        max_pixels=sec.get_int("max_pixels", d.max_pixels, low=16, high=16_384),
+    )
+    sec.finish()
+    return media
 
 
 _MAX_LIMIT = 1_000_000
