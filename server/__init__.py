@@ -20,6 +20,7 @@ __all__ = [
     "mail",
     "media",
     "models",
+    "notifications",
     "ratelimit",
     "relays",
     "runtime",

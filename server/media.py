@@ -56,7 +56,7 @@ _FORMATS: Final = {
     "WEBP": ("image/webp", "webp"),
 }
 # A picture of more pixels than this is refused before it is decoded (decompression
-# bombs: a few kilobytes of PNG can claim 50,000 × 50,000 pixels).
+# bombs: a few kilobytes of PNG can claim 50,000 by 50,000 pixels).
 MAX_SOURCE_PIXELS: Final = 40_000_000
 NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
