@@ -37,9 +37,11 @@ def test_every_message_has_a_german_translation() -> None:
     with (ROOT / "server/web/locale/de/LC_MESSAGES/messages.po").open("rb") as po:
         catalog = read_po(po)
     translated = {
-        m.id if isinstance(m.id, str) else m.id[0]
+        msgid
         for m in catalog
         if m.id and (m.string if isinstance(m.string, str) else all(m.string or ()))
+        # A plural message counts for its singular and its plural msgid.
+        for msgid in ([m.id] if isinstance(m.id, str) else m.id)
     }
     extracted = _extracted()
     assert "Sign in" in extracted  # the extraction itself works
