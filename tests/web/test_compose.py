@@ -27,9 +27,7 @@ PASSWORD = "a long enough password"
 HTML = {"Accept": "text/html"}
 
 
-async def member(
-    inst: Instance, username: str, roles: dict[str, RoleName] | None = None
-) -> None:
+async def member(inst: Instance, username: str, roles: dict[str, RoleName] | None = None) -> None:
     """A person with a login and their own person actor (owner), plus roles on others."""
     await create_person(inst, username, PASSWORD)
     async with inst.sessionmaker() as session:
@@ -56,7 +54,7 @@ def jpeg_with_exif(size: tuple[int, int] = (64, 48)) -> bytes:
 
 
 def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims `width` × `height` pixels (a decompression bomb)."""
+    """A tiny PNG whose header claims `width` by `height` pixels (a decompression bomb)."""
     out = io.BytesIO()
     Image.new("L", (1, 1)).save(out, "PNG")
     data = bytearray(out.getvalue())
@@ -191,9 +189,9 @@ async def test_compose_with_image_federates_and_shows(
     assert "Alpha News" in home and 'alt="A red square"' in home and media_url in home
 
 
-async def signed_in(resolver: LoopbackResolver, inst: Instance, username: str) -> tuple[
-    aiohttp.ClientSession, str
-]:
+async def signed_in(
+    resolver: LoopbackResolver, inst: Instance, username: str
+) -> tuple[aiohttp.ClientSession, str]:
     browser = browser_client(resolver)
     csrf = await sign_in(browser, inst, username, PASSWORD)
     return browser, csrf
@@ -291,7 +289,8 @@ def files_in(folder: Path) -> list[Path]:
         ("text", b"just some text, not an image at all", 422),
         (
             "svg",
-            b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(1)</script></svg>',
+            b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)">'
+            b"<script>alert(1)</script></svg>",
             422,
         ),
         ("html", b"<!DOCTYPE html><script>alert(document.cookie)</script>", 422),
@@ -408,6 +407,5 @@ async def test_notifications_list_follows_and_requests(
             page = await resp.text()
         assert "No notifications yet." in page  # her own person actor
     bob, _ = await signed_in(resolver, alpha, "bob")
-    async with bob:
-        async with bob.get(f"{alpha.base_url}/notifications?as=news") as resp:
-            assert resp.status == 403
+    async with bob, bob.get(f"{alpha.base_url}/notifications?as=news") as resp:
+        assert resp.status == 403
