@@ -16,11 +16,16 @@ unreachable PostgreSQL fails the run instead of being skipped.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tarfile
+import urllib.request
 import venv
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +37,14 @@ PY = BIN / "python"
 VAR = ROOT / "var"
 CONFIG = VAR / "verbund.toml"
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+# axe-core (the browser tests' accessibility check) from the npm registry, checked against
+# the registry's published integrity hash; never copied into the repository.
+AXE_VERSION = "4.14.1"
+AXE_INTEGRITY = (
+    "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+)
+AXE_DIR = VENV / "share" / "axe-core"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def sh(*args: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:
@@ -58,6 +71,38 @@ def ensure_venv(extra: str) -> None:
     sh(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     sh(PY, "-m", "pip", "install", "--quiet", "-e", f".[{extra}]" if extra else ".")
     stamp.write_text(digest)
+
+
+def ensure_axe() -> None:
+    """.venv/share/axe-core/axe.min.js from the npm registry ($NPM_CONFIG_REGISTRY if set)."""
+    if (AXE_DIR / "VERSION").exists() and (AXE_DIR / "VERSION").read_text() == AXE_VERSION:
+        return
+    registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
+    url = f"{registry}/axe-core/-/axe-core-{AXE_VERSION}.tgz"
+    print(f"fetching axe-core {AXE_VERSION} from {registry}", flush=True)
+    with urllib.request.urlopen(url, timeout=60) as response:
+        data = response.read()
+    digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+    if digest != AXE_INTEGRITY:
+        sys.exit(f"axe-core {AXE_VERSION}: integrity mismatch ({digest})")
+    AXE_DIR.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for name in ("axe.min.js", "LICENSE"):
+            member = tar.extractfile(f"package/{name}")
+            assert member is not None
+            (AXE_DIR / name).write_bytes(member.read())
+    (AXE_DIR / "VERSION").write_text(AXE_VERSION)
+
+
+def ensure_chromium() -> None:
+    """Debian's chromium for the browser tests, installed when missing and we may (root)."""
+    if CHROMIUM.exists() or not shutil.which("apt-get") or getattr(os, "geteuid", lambda: 1)() != 0:
+        return
+    print("installing Debian's chromium for the browser tests", flush=True)
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    if sh("apt-get", "install", "-y", "-q", "chromium", check=False, env=env) != 0:
+        sh("apt-get", "update", "-q", check=False, env=env)
+        sh("apt-get", "install", "-y", "-q", "chromium", check=False, env=env)
 
 
 def serve(args: list[str]) -> None:
@@ -143,6 +188,8 @@ def postgres_reachable(url: str) -> bool:
 
 def test(pytest_args: list[str]) -> None:
     ensure_venv("dev")
+    ensure_axe()
+    ensure_chromium()
     if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in pytest_args):
         # One test process per core: most time is spent in servers and subprocesses.
         pytest_args = ["-n", "auto", *pytest_args]
@@ -170,6 +217,7 @@ def main() -> None:
         test(sys.argv[2:])
     elif command == "setup":
         ensure_venv("dev")
+        ensure_axe()
     else:
         sys.exit("usage: python3 dev.py serve [--port N] | test [pytest arguments] | setup")
 

@@ -38,6 +38,7 @@ def render_html(request: web.Request, template: str, **context: object) -> str:
             stylesheet_url=f"{STYLESHEET_PATH}?v={STYLESHEET_VERSION}",
             viewer=viewer,
             languages=LANGUAGES,
+            current_path=request.path,
             **context,
         )
     )

@@ -28,6 +28,7 @@ class Viewer:
     csrf_token: str
     session: WebSession
     locale: str = ""  # the person's chosen page language ("" = the browser's)
+    is_admin: bool = False  # the operator: may use /admin
 
 
 # The signed-in person of a request, once found (absent: nobody, or not looked up).
@@ -47,6 +48,6 @@ async def load_viewer(request: web.Request) -> Viewer | None:
     if found is None:
         return None
     row, user = found
-    viewer = Viewer(user.username, user.id, row.csrf_token, row, user.locale)
+    viewer = Viewer(user.username, user.id, row.csrf_token, row, user.locale, user.is_admin)
     request[VIEWER] = viewer
     return viewer
