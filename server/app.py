@@ -30,6 +30,7 @@ from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
 from server.web.home import add_home_routes
 from server.web.i18n import Templates
+from server.web.images import add_image_routes
 from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
 from server.web.media import add_media_routes
@@ -115,6 +116,7 @@ def create_app(
     add_compose_routes(app)
     add_home_routes(app)
     add_media_routes(app)
+    add_image_routes(app)
     add_notification_routes(app)
     add_page_routes(app)
     add_static_routes(app)

@@ -15,6 +15,7 @@ __all__ = [
     "forms",
     "home",
     "i18n",
+    "images",
     "layout",
     "links",
     "media",
