@@ -18,11 +18,13 @@ import io
 import os
 import secrets
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Final
+from urllib.parse import parse_qsl
 
+from aiohttp import BodyPartReader, web
 from PIL import Image, ImageOps
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,14 +37,17 @@ from server.config import Config
 
 __all__ = [
     "MAX_SOURCE_PIXELS",
+    "Form",
     "MediaError",
     "MediaFile",
     "ProcessedImage",
+    "Upload",
     "attachment_of",
     "find_media",
     "media_folder",
     "media_url",
     "process_image",
+    "read_multipart",
     "store_image",
     "unattached_media",
     "valid_name",
@@ -167,6 +172,79 @@ def process_image(data: bytes, *, max_pixels: int) -> ProcessedImage:
         image.save(out, "WEBP", quality=85)
     media_type, extension = _FORMATS[announced]
     return ProcessedImage(out.getvalue(), media_type, extension, image.width, image.height)
+
+
+# --- uploads in a request ---------------------------------------------------------------
+
+MAX_TEXT_BYTES: Final = 64 * 1024  # all text fields of an upload form together
+MAX_PARTS: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    field: str
+    data: bytes
+
+
+@dataclass
+class Form:
+    """A multipart form's text fields (every value of a name, in order) and files."""
+
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    uploads: list[Upload] = field(default_factory=list)
+
+    def get(self, name: str, default: str = "") -> str:
+        values = self.fields.get(name)
+        return values[-1] if values else default
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(data))
+    return bytes(data)
+
+
+async def read_multipart(request: web.Request, *, max_file_bytes: int, max_files: int) -> Form:
+    """A `multipart/form-data` body within limits: 413 past `max_file_bytes` for a file,
+    past MAX_TEXT_BYTES for all text fields together, or past `max_files` files. Empty
+    file inputs are left out. A url-encoded body (a form without files) is read too."""
+    form = Form()
+    if request.content_type != "multipart/form-data":
+        if request.content_length is not None and request.content_length > MAX_TEXT_BYTES:
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=MAX_TEXT_BYTES, actual_size=request.content_length
+            )
+        body = await request.content.read(MAX_TEXT_BYTES + 1)
+        if len(body) > MAX_TEXT_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_TEXT_BYTES, actual_size=len(body))
+        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            form.fields.setdefault(key, []).append(value)
+        return form
+    total = max_files * max_file_bytes + MAX_TEXT_BYTES
+    if request.content_length is not None and request.content_length > total:
+        raise web.HTTPRequestEntityTooLarge(max_size=total, actual_size=request.content_length)
+    reader = await request.multipart()
+    text_bytes = 0
+    for _ in range(MAX_PARTS):
+        part = await reader.next()
+        if part is None:
+            return form
+        if not isinstance(part, BodyPartReader) or not part.name:
+            raise web.HTTPBadRequest(text="This form could not be read.")
+        if part.filename is not None:
+            data = await _read_part(part, max_file_bytes)
+            if data:
+                if len(form.uploads) >= max_files:
+                    raise web.HTTPRequestEntityTooLarge(max_size=total, actual_size=total + 1)
+                form.uploads.append(Upload(part.name, data))
+            continue
+        raw = await _read_part(part, MAX_TEXT_BYTES - text_bytes)
+        text_bytes += len(raw)
+        form.fields.setdefault(part.name, []).append(raw.decode("utf-8", "replace"))
+    raise web.HTTPRequestEntityTooLarge(max_size=total, actual_size=total + 1)
 
 
 def media_folder(config: Config) -> Path:

@@ -15,10 +15,10 @@ file that is not an accepted image refuses the whole form (422) and stores nothi
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from actors.accounts import Action
 from actors.models import Actor, RoleName
@@ -36,17 +36,18 @@ from server.media import (
     media_folder,
     media_url,
     process_image,
+    read_multipart,
     store_image,
     unattached_media,
 )
 from server.web.errors import with_error_pages
-from server.web.forms import MAX_FORM_BYTES, check_csrf, read_form, require_viewer
+from server.web.forms import check_csrf, require_viewer
 from server.web.i18n import translate
 from server.web.layout import html_page
 from server.web.member import acting_actor
 from server.web.viewer import Viewer
 
-__all__ = ["LANGUAGE_CHOICES", "Upload", "add_compose_routes", "read_multipart"]
+__all__ = ["LANGUAGE_CHOICES", "add_compose_routes"]
 
 # Languages offered for a post, each named in itself (the reader's own name for it).
 LANGUAGE_CHOICES: Final = (
@@ -62,67 +63,6 @@ LANGUAGE_CHOICES: Final = (
     ("ru", "Русский"),
     ("ar", "العربية"),
 )
-MAX_PARTS: Final = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    field: str
-    data: bytes
-
-
-@dataclass
-class Form:
-    """A multipart form's text fields (every value of a name, in order) and files."""
-
-    fields: dict[str, list[str]] = field(default_factory=dict)
-    uploads: list[Upload] = field(default_factory=list)
-
-    def get(self, name: str, default: str = "") -> str:
-        values = self.fields.get(name)
-        return values[-1] if values else default
-
-
-async def _read_part(part: BodyPartReader, limit: int) -> bytes:
-    data = bytearray()
-    while chunk := await part.read_chunk(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(data))
-    return bytes(data)
-
-
-async def read_multipart(request: web.Request, *, max_file_bytes: int, max_files: int) -> Form:
-    """A `multipart/form-data` body within limits: 413 past `max_file_bytes` for a file,
-    past MAX_FORM_BYTES for all text fields together, or past `max_files` files. Empty
-    file inputs are left out. A url-encoded body (a form without files) is read too."""
-    form = Form()
-    if request.content_type != "multipart/form-data":
-        for key, value in (await read_form(request)).items():
-            form.fields.setdefault(key, []).append(value)
-        return form
-    total = max_files * max_file_bytes + MAX_FORM_BYTES
-    if request.content_length is not None and request.content_length > total:
-        raise web.HTTPRequestEntityTooLarge(max_size=total, actual_size=request.content_length)
-    reader = await request.multipart()
-    text_bytes = 0
-    for _ in range(MAX_PARTS):
-        part = await reader.next()
-        if part is None:
-            return form
-        if not isinstance(part, BodyPartReader) or not part.name:
-            raise web.HTTPBadRequest(text="This form could not be read.")
-        if part.filename is not None:
-            data = await _read_part(part, max_file_bytes)
-            if data:
-                if len(form.uploads) >= max_files:
-                    raise web.HTTPRequestEntityTooLarge(max_size=total, actual_size=total + 1)
-                form.uploads.append(Upload(part.name, data))
-            continue
-        raw = await _read_part(part, MAX_FORM_BYTES - text_bytes)
-        text_bytes += len(raw)
-        form.fields.setdefault(part.name, []).append(raw.decode("utf-8", "replace"))
-    raise web.HTTPRequestEntityTooLarge(max_size=total, actual_size=total + 1)
 
 
 @dataclass

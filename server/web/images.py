@@ -12,8 +12,14 @@ from aiohttp import web
 
 from actors.accounts import Action
 from server import actions, keys
-from server.media import MediaError, media_folder, media_url, process_image, store_image
-from server.web.compose import read_multipart
+from server.media import (
+    MediaError,
+    media_folder,
+    media_url,
+    process_image,
+    read_multipart,
+    store_image,
+)
 from server.web.errors import with_error_pages
 from server.web.forms import check_csrf, require_viewer
 from server.web.i18n import translate
