@@ -152,6 +152,8 @@ async def compose_post(request: web.Request) -> web.Response:
             if not raw.isdigit() or len(raw) > 19:
                 raise web.HTTPBadRequest(text="This form could not be read.")
             kept_ids[i] = int(raw)
+    if len(set(kept_ids.values())) != len(kept_ids):
+        raise web.HTTPBadRequest(text="This form could not be read.")
     new_files: dict[int, bytes] = {}
     for upload in form.uploads:
         name = upload.field
@@ -168,7 +170,7 @@ async def compose_post(request: web.Request) -> web.Response:
             request, session, viewer.user_id, Action.PUBLISH, values["as"]
         )
         kept = await unattached_media(session, viewer.user_id, list(kept_ids.values()))
-        if len(kept) != len(set(kept_ids.values())):
+        if len(kept) != len(kept_ids):
             raise web.HTTPForbidden(text=translate(request, "That image is not yours to use."))
     choice_list = _choice_list(choices)
     values["as"] = actor.username
