@@ -118,9 +118,11 @@ async def timeline_items(
 ) -> list[TimelineItem]:
     """Timeline rows (posts and boost wrappers) as pages show them."""
     boosted_ids = [r.reblog_of_id for r in rows if r.reblog_of_id is not None]
-    boosted = {
-        s.id: s for s in await session.scalars(select(Status).where(Status.id.in_(boosted_ids)))
-    }
+    boosted = (
+        {s.id: s for s in await session.scalars(select(Status).where(Status.id.in_(boosted_ids)))}
+        if boosted_ids
+        else {}
+    )
     shown: list[tuple[Status, Status, Status | None]] = []
     for row in rows:
         if row.reblog_of_id is None:
