@@ -405,7 +405,18 @@ async def test_notifications_list_follows_and_requests(
         assert "erika" in page and "asked to follow you." in page
         async with browser.get(f"{alpha.base_url}/notifications") as resp:
             page = await resp.text()
-        assert "No notifications yet." in page  # her own person actor
+        assert "No notifications yet." in page  # her own person actor, so far
+    # Erika mentions Carla from beta, writing on beta's compose page.
+    erika, erika_csrf = await signed_in(resolver, beta, "erika")
+    async with erika:
+        form = compose_form(erika_csrf, text="Hello @carla@alpha.test!", action="publish")
+        async with erika.post(f"{beta.base_url}/compose", data=form, allow_redirects=False) as resp:
+            assert resp.status == 303
+    await settle(alpha, beta)
+    browser, _ = await signed_in(resolver, alpha, "carla")
+    async with browser, browser.get(f"{alpha.base_url}/notifications") as resp:
+        page = await resp.text()
+    assert "erika" in page and "mentioned you." in page
     bob, _ = await signed_in(resolver, alpha, "bob")
     async with bob, bob.get(f"{alpha.base_url}/notifications?as=news") as resp:
         assert resp.status == 403
