@@ -42,8 +42,17 @@ class Notification:
     kind: NotificationKind
     at: datetime
     account_uri: str  # who did it
+    key: int  # the id of the row it is read from (unique with `kind`)
     status: Status | None = None  # the post it is about (mention: the mentioning post)
     message: str = ""  # a contact request's message
+
+    @property
+    def id(self) -> int:
+        """A stable id, ordered by time, as the client API pages by it."""
+        millis = max(int(self.at.timestamp() * 1000), 0)
+        return (
+            (millis << 20) | (list(NotificationKind).index(self.kind) << 16) | (self.key & 0xFFFF)
+        )
 
 
 async def notifications_of(
@@ -69,6 +78,7 @@ async def notifications_of(
                 NotificationKind.CONTACT_REQUEST,
                 request.created_at,
                 request.sender_uri,
+                request.id,
                 message=request.message,
             )
         )
@@ -85,7 +95,7 @@ async def notifications_of(
             if follow.state == FollowState.ACCEPTED
             else NotificationKind.FOLLOW_REQUEST
         )
-        found.append(Notification(kind, follow.created_at, follow.follower_uri))
+        found.append(Notification(kind, follow.created_at, follow.follower_uri, follow.id))
     for status in await session.scalars(
         select(Status)
         .join(Mention, Mention.status_id == Status.id)
@@ -98,7 +108,9 @@ async def notifications_of(
         .limit(limit)
     ):
         found.append(
-            Notification(NotificationKind.MENTION, status.published_at, status.actor_uri, status)
+            Notification(
+                NotificationKind.MENTION, status.published_at, status.actor_uri, status.id, status
+            )
         )
     target = aliased(Status)
     for wrapper, boosted in await session.execute(
@@ -113,7 +125,13 @@ async def notifications_of(
         .limit(limit)
     ):
         found.append(
-            Notification(NotificationKind.REBLOG, wrapper.published_at, wrapper.actor_uri, boosted)
+            Notification(
+                NotificationKind.REBLOG,
+                wrapper.published_at,
+                wrapper.actor_uri,
+                wrapper.id,
+                boosted,
+            )
         )
     for favourite, liked in await session.execute(
         select(Favourite, Status)
@@ -124,7 +142,11 @@ async def notifications_of(
     ):
         found.append(
             Notification(
-                NotificationKind.FAVOURITE, favourite.created_at, favourite.actor_uri, liked
+                NotificationKind.FAVOURITE,
+                favourite.created_at,
+                favourite.actor_uri,
+                favourite.id,
+                liked,
             )
         )
     found.sort(key=lambda n: n.at, reverse=True)

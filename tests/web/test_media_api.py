@@ -10,9 +10,12 @@ from sqlalchemy import func, select
 from actors import accounts
 from actors.models import Actor, RoleName, User
 from outbox.models import Status
+from server import actions
 from server.media import MediaFile
-from tests.conftest import Instance
-from tests.web.test_compose import alpha, jpeg_with_exif
+from tests.conftest import Instance, LoopbackResolver, StartInstance
+from tests.helpers import settle
+from tests.web.test_compose import PASSWORD, alpha, compose_form, jpeg_with_exif, member
+from tests.webpages import browser_client, sign_in
 
 __all__ = ["alpha"]  # the fixture, shared with the compose tests
 
@@ -112,3 +115,40 @@ async def test_moderators_may_not_upload(alpha: Instance, client: aiohttp.Client
         f"{alpha.base_url}/api/v2/media", data=upload_form(jpeg_with_exif()), headers=bob
     ) as resp:
         assert resp.status == 403
+
+
+async def test_notifications_api_uses_the_same_query(
+    alpha: Instance,
+    start_instance: StartInstance,
+    resolver: LoopbackResolver,
+    client: aiohttp.ClientSession,
+) -> None:
+    beta = await start_instance("beta", domain="beta.test:8443")
+    await member(beta, "erika")
+    await actions.follow(beta.services, "erika", "news@alpha.test")
+    await settle(alpha, beta)
+    async with browser_client(resolver) as erika:
+        csrf = await sign_in(erika, beta, "erika", PASSWORD)
+        form = compose_form(csrf, text="Thanks @anna@alpha.test", action="publish")
+        async with erika.post(f"{beta.base_url}/compose", data=form) as resp:
+            assert resp.status == 200
+    await settle(alpha, beta)
+    async with client.get(
+        f"{alpha.base_url}/api/v1/notifications", headers=await token(alpha, "anna", "news")
+    ) as resp:
+        assert resp.status == 200
+        (follow,) = await resp.json()
+    assert follow["type"] == "follow" and follow["account"]["acct"] == "erika@beta.test:8443"
+    assert "status" not in follow
+    own = await token(alpha, "anna", "anna")
+    async with client.get(f"{alpha.base_url}/api/v1/notifications", headers=own) as resp:
+        (mention,) = await resp.json()
+    assert mention["type"] == "mention" and "Thanks" in mention["status"]["content"]
+    async with client.get(
+        f"{alpha.base_url}/api/v1/notifications?exclude_types[]=mention", headers=own
+    ) as resp:
+        assert await resp.json() == []
+    async with client.get(
+        f"{alpha.base_url}/api/v1/notifications?max_id={mention['id']}", headers=own
+    ) as resp:
+        assert await resp.json() == []
