@@ -19,9 +19,9 @@ __all__ = [
     "layout",
     "links",
     "media",
-    "member",
     "news_pages",
     "notifications",
     "pages",
+    "timeline",
     "viewer",
 ]

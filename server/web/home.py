@@ -24,7 +24,7 @@ from server.web.errors import with_error_pages
 from server.web.forms import require_viewer
 from server.web.i18n import translate_plural
 from server.web.layout import html_page, render_html
-from server.web.member import acting_actor, timeline_items
+from server.web.timeline import acting_actor, timeline_items
 from server.web.viewer import load_viewer
 
 __all__ = ["LIVE_SCRIPT_URL", "add_home_routes"]

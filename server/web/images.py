@@ -24,7 +24,7 @@ from server.web.errors import with_error_pages
 from server.web.forms import check_csrf, require_viewer
 from server.web.i18n import translate
 from server.web.layout import html_page
-from server.web.member import acting_actor
+from server.web.timeline import acting_actor
 
 __all__ = ["add_image_routes"]
 

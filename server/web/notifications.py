@@ -12,7 +12,7 @@ from server.notifications import notifications_of
 from server.web.errors import with_error_pages
 from server.web.forms import require_viewer
 from server.web.layout import html_page
-from server.web.member import acting_actor, author_views
+from server.web.timeline import acting_actor, author_views
 from server.web.views import post_view
 
 __all__ = ["add_notification_routes"]

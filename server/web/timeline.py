@@ -1,4 +1,4 @@
-"""What the members' pages share (issue 16): the actor a person acts as on a page (their
+"""What the timeline, compose and notifications pages share (issue 16): the actor a person acts as on a page (their
 own person actor, or an organisation or group they hold a role on, checked with
 `actors.accounts.can`), and timeline entries with their authors.
 
