@@ -386,7 +386,7 @@ class ContactState(enum.StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     EXPIRED = "expired"
-    WITHDRAWN = "withdrawn"  # received side: the sender took the Follow back (Undo)
+    WITHDRAWN = "withdrawn"  # the sender took the Follow back (Undo); sent side: we did
 
 
 class ContactBox(enum.StrEnum):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gettext
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,13 @@ __all__ = [
     "LANGUAGES",
     "InvalidRegionError",
     "Region",
+    "countries",
     "parse_postal_prefix",
     "parse_region",
     "parse_region_code",
     "region_label",
     "region_name",
+    "subdivisions",
 ]
 
 LANGUAGES = ("en", "de")
@@ -133,3 +136,26 @@ def region_label(region: Region, language: str = "en") -> str:
     """What a profile field shows: "Pankow, Berlin (DE-BE)" — town, region name, code."""
     named = f"{region_name(region.code, language)} ({region.code})"
     return f"{region.locality}, {named}" if region.locality else named
+
+
+def _sort_key(pair: tuple[str, str]) -> str:
+    """Alphabetical as a reader expects it: "Ägypten" among the A's."""
+    decomposed = unicodedata.normalize("NFKD", pair[1])
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@functools.lru_cache(maxsize=4)
+def countries(language: str = "en") -> tuple[tuple[str, str], ...]:
+    """Every ISO 3166-1 country as (code, name in `language`), sorted by name (a form's
+    choices)."""
+    listed = [(c.alpha_2, region_name(c.alpha_2, language)) for c in pycountry.countries]
+    return tuple(sorted(listed, key=_sort_key))
+
+
+@functools.lru_cache(maxsize=64)
+def subdivisions(country: str, language: str = "en") -> tuple[tuple[str, str], ...]:
+    """The ISO 3166-2 subdivisions of a country as (code, name in `language`), sorted by
+    name; empty for an unknown country or one ISO does not divide."""
+    found = pycountry.subdivisions.get(country_code=country.upper()) or ()  # type: ignore[no-untyped-call]  # untyped lib
+    listed = [(sub.code, region_name(sub.code, language)) for sub in found]
+    return tuple(sorted(listed, key=_sort_key))

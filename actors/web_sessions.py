@@ -76,3 +76,30 @@ async def close_sessions(session: AsyncSession, row: WebSession, *, everywhere: 
     condition = WebSession.user_id == row.user_id if everywhere else WebSession.id == row.id
     result = await session.execute(delete(WebSession).where(condition))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def list_sessions(session: AsyncSession, user_id: int, *, now: datetime) -> list[WebSession]:
+    """A person's live sessions, newest first."""
+    rows = await session.scalars(
+        select(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.expires_at > now)
+        .order_by(WebSession.created_at.desc(), WebSession.id.desc())
+    )
+    return list(rows)
+
+
+async def close_session(session: AsyncSession, user_id: int, session_id: int) -> bool:
+    """End one session of a person by its number; False if they have none by it."""
+    result = await session.execute(
+        delete(WebSession).where(WebSession.user_id == user_id, WebSession.id == session_id)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def close_other_sessions(session: AsyncSession, row: WebSession) -> int:
+    """End every session of `row`'s person but `row` (a password change, "sign out
+    elsewhere"); how many ended."""
+    result = await session.execute(
+        delete(WebSession).where(WebSession.user_id == row.user_id, WebSession.id != row.id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -110,9 +110,11 @@ async def send_unfollow(
     target: RemoteActor,
     now: datetime,
     policy: FederationPolicy,
+    not_before: datetime | None = None,
 ) -> None:
     """Undo our Follow of `target` (embedding it, as Mastodon does) and forget the relation;
-    the Undo is not queued for a target on a domain `policy` blocks."""
+    the Undo is not queued for a target on a domain `policy` blocks. `not_before` holds
+    it back (an anonymous contact alias's, see `outbox.aliases`)."""
     row = await find_follow(session, actor_uri, target.uri)
     if row is None:
         raise FollowError(f"{actor_uri} does not follow {target.uri}")
@@ -137,6 +139,7 @@ async def send_unfollow(
         inboxes=[target.inbox_uri],
         now=now,
         policy=policy,
+        not_before=not_before,
     )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "relays",
     "runtime",
     "services",
+    "staff",
     "visitors",
     "web",
     "worker",

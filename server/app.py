@@ -25,18 +25,22 @@ from server.web.activitypub import add_activitypub_routes
 from server.web.auth import add_auth_routes
 from server.web.compose import add_compose_routes
 from server.web.contact import add_contact_routes
+from server.web.contacts import add_contacts_routes
 from server.web.directory import add_directory_routes
 from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
+from server.web.follows import add_follow_routes
 from server.web.home import add_home_routes
 from server.web.i18n import Templates
 from server.web.images import add_image_routes
 from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
+from server.web.manage import add_manage_routes
 from server.web.media import add_media_routes
 from server.web.news_pages import add_news_routes
 from server.web.notifications import add_notification_routes
 from server.web.pages import add_page_routes
+from server.web.settings import add_settings_routes
 from server.worker import start_worker
 
 log = logging.getLogger("verbund.server")
@@ -118,6 +122,10 @@ def create_app(
     add_media_routes(app)
     add_image_routes(app)
     add_notification_routes(app)
+    add_settings_routes(app)
+    add_follow_routes(app)
+    add_contacts_routes(app)
+    add_manage_routes(app)
     add_page_routes(app)
     add_static_routes(app)
     add_directory_routes(app)

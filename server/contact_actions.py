@@ -9,7 +9,9 @@ call `outbox`. A reply goes from the side that holds the row: the recipient to t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from datetime import timedelta
 
 from actors.aliases import alias_by_name
 from actors.contacts import ContactView, request_of
@@ -21,7 +23,8 @@ from actors.reports import list_reports as stored_reports
 from actors.reports import resolve_report as resolve_stored
 from federation.contacts import MAX_MESSAGE
 from outbox.aliases import alias_delay
-from outbox.contacts import send_contact_reply
+from outbox.contacts import conclude_anonymous, send_contact_reply
+from outbox.follows import FollowError, send_unfollow
 from outbox.reports import send_report
 from server.actions import (
     ActionError,
@@ -100,6 +103,68 @@ async def reply_contact(
             policy=svc.policy,
             not_before=now + delay if delay else None,
         )
+        await session.commit()
+    if wake is not None:
+        wake()
+    return await contact_view(svc, actor_name, request)
+
+
+async def withdraw_contact(
+    svc: Services,
+    actor_name: str,
+    request: str,
+    *,
+    wake: Callable[[], None] | None = None,
+) -> ContactView:
+    """Take back a pending request our actor sent: an `Undo` of its Follow goes to the
+    recipient (from the alias for an anonymous one, held back like the alias's other
+    deliveries, after which the alias is deleted as on a decline) and the row is
+    withdrawn. `ActionError` for an unknown request or one our actor received,
+    `ContactConflictError` once it is not pending."""
+    view = await contact_view(svc, actor_name, request)
+    row = view.request
+    if row.box != ContactBox.SENT:
+        raise ActionError(f"{actor_name} can only withdraw requests it sent")
+    check_pending(row, "withdraw")
+    try:
+        target = await svc.directory.get_actor(row.recipient_uri)
+    except RemoteActorError as exc:
+        raise ActionError(str(exc)) from None
+    now = svc.clock()
+    anonymous = row.requester_uri is not None
+    delay = alias_delay(svc.config.contacts.alias_delay_seconds) if anonymous else timedelta(0)
+    async with svc.sessionmaker() as session:
+        locked = await session.get(ContactRequest, row.id, with_for_update=True)
+        if locked is None:
+            raise ActionError(f"no contact request {request!r} of {actor_name}")
+        check_pending(locked, "withdraw")
+        name = svc.uris.username_of(locked.sender_uri) or actor_name
+        actor = await alias_by_name(session, name) if anonymous else await get_actor(session, name)
+        if actor is None:
+            raise ContactConflictError(f"contact request {row.id} has no alias any more")
+        # No Follow left to undo when it was declined as a plain follow request.
+        with contextlib.suppress(FollowError):
+            await send_unfollow(
+                session,
+                actor=actor,
+                actor_uri=svc.uris.actor(actor.username),
+                target=target,
+                now=now,
+                policy=svc.policy,
+                not_before=now + delay if delay else None,
+            )
+        locked.state = ContactState.WITHDRAWN
+        locked.updated_at = now
+        if anonymous:
+            # The alias's Delete after its Undo.
+            await conclude_anonymous(
+                session,
+                locked,
+                uris=svc.uris,
+                now=now,
+                policy=svc.policy,
+                delay=delay + timedelta(seconds=1),
+            )
         await session.commit()
     if wake is not None:
         wake()

@@ -22,7 +22,14 @@ from server import actions
 from server.actions import ActionError
 from server.services import Services
 
-__all__ = ["Members", "list_members", "remove_member", "remove_post", "set_members_only"]
+__all__ = [
+    "Members",
+    "list_members",
+    "list_posts",
+    "remove_member",
+    "remove_post",
+    "set_members_only",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,29 @@ async def set_members_only(svc: Services, name: str, *, members_only: bool) -> N
         actor.members_only = members_only
         await session.commit()
     await actions.update_actor(svc, name, locked=True if members_only else None)
+
+
+async def list_posts(svc: Services, name: str, *, limit: int = 40) -> list[Status]:
+    """The posts the group distributed (the originals of its Announces), newest first."""
+    group_uri = await _group(svc, name)
+    async with svc.sessionmaker() as session:
+        boosts = (
+            select(Status.reblog_of_id)
+            .where(
+                Status.actor_uri == group_uri,
+                Status.reblog_of_id.is_not(None),
+                Status.deleted_at.is_(None),
+            )
+            .order_by(Status.id.desc())
+            .limit(limit)
+        )
+        return list(
+            await session.scalars(
+                select(Status)
+                .where(Status.id.in_(boosts), Status.deleted_at.is_(None))
+                .order_by(Status.id.desc())
+            )
+        )
 
 
 async def remove_post(svc: Services, name: str, status_id: int) -> str:

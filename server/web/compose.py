@@ -111,9 +111,9 @@ async def compose_page(request: web.Request) -> web.Response:
     viewer = await require_viewer(request)
     async with request.app[keys.SESSIONMAKER]() as session:
         actor, choices = await acting_actor(
-            request, session, viewer.user_id, Action.PUBLISH, request.query.get("as")
+            request, session, viewer.user_id, Action.PUBLISH, request.query.get("actor")
         )
-    values = {"as": actor.username, "visibility": "public", "language": ""}
+    values = {"actor": actor.username, "visibility": "public", "language": ""}
     return _page(
         request,
         viewer,
@@ -138,7 +138,8 @@ async def compose_post(request: web.Request) -> web.Response:
     )
     check_csrf(viewer, {"csrf_token": form.get("csrf_token")})
     values = {
-        key: form.get(key) for key in ("as", "text", "spoiler", "visibility", "language", "action")
+        key: form.get(key)
+        for key in ("actor", "text", "spoiler", "visibility", "language", "action")
     }
     visibility = _visibility(values["visibility"])
     language = values["language"].strip()
@@ -167,13 +168,13 @@ async def compose_post(request: web.Request) -> web.Response:
     sessionmaker = request.app[keys.SESSIONMAKER]
     async with sessionmaker() as session:
         actor, choices = await acting_actor(
-            request, session, viewer.user_id, Action.PUBLISH, values["as"]
+            request, session, viewer.user_id, Action.PUBLISH, values["actor"]
         )
         kept = await unattached_media(session, viewer.user_id, list(kept_ids.values()))
         if len(kept) != len(kept_ids):
             raise web.HTTPForbidden(text=translate(request, "That image is not yours to use."))
     choice_list = _choice_list(choices)
-    values["as"] = actor.username
+    values["actor"] = actor.username
 
     def slots_now(error_slots: dict[int, MediaFile]) -> list[Slot]:
         return [
@@ -294,7 +295,7 @@ async def compose_post(request: web.Request) -> web.Response:
     ctx.wake()
     if post.visibility in LISTED and post.url:
         raise web.HTTPSeeOther(post.url)
-    raise web.HTTPSeeOther(f"/home?as={actor.username}")
+    raise web.HTTPSeeOther(f"/home?actor={actor.username}")
 
 
 def add_compose_routes(app: web.Application) -> None:

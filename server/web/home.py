@@ -1,9 +1,9 @@
 """The member's home timeline (issue 16): `/home`, newest first, 40 entries a page with
 an "older" link (keyset: `?max_id=`), for their own actor or one they hold a role on
-(`?as=NAME`, Action.READ).
+(`?actor=NAME`, Action.READ).
 
 Live updates: `/static/live.js` (no inline script, so a strict CSP stays possible) asks
-`/home/updates?as=NAME&since=ID` every few seconds and puts what is new at the top,
+`/home/updates?actor=NAME&since=ID` every few seconds and puts what is new at the top,
 announcing "N new posts" in an aria-live region. The answer is read from the database,
 so it is the same whichever `verbund serve` process answers. Without JavaScript the page
 is complete; reloading it shows the new posts.
@@ -50,7 +50,7 @@ async def home_page(request: web.Request) -> web.Response:
     host = request.app[keys.CONFIG].instance.host
     async with request.app[keys.SESSIONMAKER]() as session:
         actor, choices = await acting_actor(
-            request, session, viewer.user_id, Action.READ, request.query.get("as")
+            request, session, viewer.user_id, Action.READ, request.query.get("actor")
         )
         rows = await home_timeline(session, actor.id, Page(max_id=max_id, limit=PAGE_SIZE))
         items = await timeline_items(session, uris, host, rows)
@@ -83,7 +83,7 @@ async def home_updates(request: web.Request) -> web.Response:
     host = request.app[keys.CONFIG].instance.host
     async with request.app[keys.SESSIONMAKER]() as session:
         actor, _ = await acting_actor(
-            request, session, viewer.user_id, Action.READ, request.query.get("as")
+            request, session, viewer.user_id, Action.READ, request.query.get("actor")
         )
         rows = await home_timeline(session, actor.id, Page(since_id=since, limit=PAGE_SIZE))
         items = await timeline_items(session, uris, host, rows)

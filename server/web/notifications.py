@@ -1,5 +1,5 @@
 """`/notifications`: what happened to the member's own actor, or one they hold a role on
-(`?as=NAME`, Action.READ): follows and follow requests, mentions, boosts, favourites and
+(`?actor=NAME`, Action.READ): follows and follow requests, mentions, boosts, favourites and
 contact requests (`server.notifications`)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ async def notifications_page(request: web.Request) -> web.Response:
     host = request.app[keys.CONFIG].instance.host
     async with request.app[keys.SESSIONMAKER]() as session:
         actor, choices = await acting_actor(
-            request, session, viewer.user_id, Action.READ, request.query.get("as")
+            request, session, viewer.user_id, Action.READ, request.query.get("actor")
         )
         found = await notifications_of(session, uris, actor)
         authors = await author_views(session, uris, host, {n.account_uri for n in found})

@@ -1,8 +1,8 @@
-"""What the timeline, compose and notifications pages share (issue 16): the actor a person acts as on a page (their
-own person actor, or an organisation or group they hold a role on, checked with
-`actors.accounts.can`), and timeline entries with their authors.
+"""What the timeline, compose and notifications pages share (issue 16): the actor a
+person acts as on a page (their own person actor, or an organisation or group they hold
+a role on, checked with `actors.accounts.can`), and timeline entries with their authors.
 
-A page names the actor in `?as=NAME` (forms: an `as` field); without it, the person's
+A page names the actor in `?actor=NAME` (forms: an `actor` field); without it, the person's
 own person actor is meant. A name the person has no role on, or a role that does not
 allow the page's action, is refused with 403 and nothing happens.
 """

@@ -36,13 +36,11 @@ def _extracted() -> set[str]:
 def test_every_message_has_a_german_translation() -> None:
     with (ROOT / "server/web/locale/de/LC_MESSAGES/messages.po").open("rb") as po:
         catalog = read_po(po)
-    translated = {
-        msgid
-        for m in catalog
-        if m.id and (m.string if isinstance(m.string, str) else all(m.string or ()))
-        # A plural message counts for its singular and its plural msgid.
-        for msgid in ([m.id] if isinstance(m.id, str) else m.id)
-    }
+    translated: set[str] = set()
+    for m in catalog:
+        if m.id and (m.string if isinstance(m.string, str) else all(m.string or ())):
+            # A plural entry translates its singular and its plural text.
+            translated.update([m.id] if isinstance(m.id, str) else m.id)
     extracted = _extracted()
     assert "Sign in" in extracted  # the extraction itself works
     missing = sorted(extracted - translated)

@@ -104,10 +104,10 @@ async def test_compose_with_image_federates_and_shows(
     browser = browser_client(resolver)
     async with browser:
         await sign_in(browser, alpha, "anna", PASSWORD)
-        async with browser.get(f"{alpha.base_url}/compose?as=news") as resp:
+        async with browser.get(f"{alpha.base_url}/compose?actor=news") as resp:
             assert resp.status == 200
             page = await resp.text()
-        assert 'name="as"' in page and "Alpha News" in page
+        assert 'name="actor"' in page and "Alpha News" in page
         form = compose_form(
             csrf_of(page),
             text="News with a **picture** #garden",
@@ -118,7 +118,7 @@ async def test_compose_with_image_federates_and_shows(
             alt1="A red square",
             action="publish",
         )
-        form.add_field("as", "news")
+        form.add_field("actor", "news")
         async with browser.post(
             f"{alpha.base_url}/compose", data=form, allow_redirects=False
         ) as resp:
@@ -265,10 +265,10 @@ async def test_bad_csrf_and_missing_role_are_refused(
             assert resp.status == 403
             assert "expired" in await resp.text()
         # Bob holds no role on the organisation: neither the form nor posting as it.
-        async with browser.get(f"{alpha.base_url}/compose?as=news", headers=HTML) as resp:
+        async with browser.get(f"{alpha.base_url}/compose?actor=news", headers=HTML) as resp:
             assert resp.status == 403
         form = compose_form(csrf, text="Hi", action="publish")
-        form.add_field("as", "news")
+        form.add_field("actor", "news")
         async with browser.post(f"{alpha.base_url}/compose", data=form) as resp:
             assert resp.status == 403
             assert "You may not do this" in await resp.text()
@@ -378,7 +378,7 @@ async def test_home_timeline_live_updates_and_paging(
         assert f'data-since="{update["newest"]}"' in page
         assert page.count('class="timeline-entry"') == 3
         # Someone else's timeline, or a visitor's request, is refused.
-        async with browser.get(f"{alpha.base_url}/home?as=bob") as resp:
+        async with browser.get(f"{alpha.base_url}/home?actor=bob") as resp:
             assert resp.status == 403
     async with client.get(f"{alpha.base_url}/home/updates?since=0") as resp:
         assert resp.status == 401
@@ -396,11 +396,11 @@ async def test_notifications_list_follows_and_requests(
     await settle(alpha, beta)
     browser, _ = await signed_in(resolver, alpha, "carla")
     async with browser:
-        async with browser.get(f"{alpha.base_url}/notifications?as=news") as resp:
+        async with browser.get(f"{alpha.base_url}/notifications?actor=news") as resp:
             assert resp.status == 200
             page = await resp.text()
         assert "erika" in page and "followed you." in page
-        async with browser.get(f"{alpha.base_url}/notifications?as=kv") as resp:
+        async with browser.get(f"{alpha.base_url}/notifications?actor=kv") as resp:
             page = await resp.text()
         assert "erika" in page and "asked to follow you." in page
         async with browser.get(f"{alpha.base_url}/notifications") as resp:
@@ -418,5 +418,5 @@ async def test_notifications_list_follows_and_requests(
         page = await resp.text()
     assert "erika" in page and "mentioned you." in page
     bob, _ = await signed_in(resolver, alpha, "bob")
-    async with bob, bob.get(f"{alpha.base_url}/notifications?as=news") as resp:
+    async with bob, bob.get(f"{alpha.base_url}/notifications?actor=news") as resp:
         assert resp.status == 403

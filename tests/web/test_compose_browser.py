@@ -55,7 +55,7 @@ async def test_post_with_an_image_and_see_it_arrive_live(
     # Anna writes for the organisation on alpha: an image with its description, a preview.
     writer = await (await open_browser(alpha, beta)).new_page()
     await sign_in_page(writer, alpha, "anna")
-    await writer.goto(f"{alpha.base_url}/compose?as=news")
+    await writer.goto(f"{alpha.base_url}/compose?actor=news")
     await check_a11y(writer)
     picture = tmp_path / "garden.jpg"
     picture.write_bytes(jpeg_with_exif((640, 480)))
@@ -84,7 +84,7 @@ async def test_post_with_an_image_and_see_it_arrive_live(
     await check_a11y(reader)
     await screenshot(reader, "home-timeline", tmp_path)
 
-    await writer.goto(f"{alpha.base_url}/notifications?as=news")
+    await writer.goto(f"{alpha.base_url}/notifications?actor=news")
     await expect(writer.get_by_text("followed you.")).to_have_count(1)
     await check_a11y(writer)
     await writer.goto(f"{alpha.base_url}/settings/images?actor=news")
