@@ -102,6 +102,7 @@ def actor_view(actor: Actor, *, base_url: str, acct_host: str) -> LocalActorView
         discoverable=actor.discoverable,
         published=actor.created_at,
         icon_url=actor.icon_url,
+        header_url=actor.header_url,
         indexable=actor.indexable,
         # The instance actor is no one to find in a directory: no profile at all.
         profile=None if actor.is_instance else profile_view(actor, uris),

@@ -48,6 +48,7 @@ class Actor(Base):
     display_name: Mapped[str] = mapped_column(default="")
     summary: Mapped[str] = mapped_column(default="")
     icon_url: Mapped[str | None] = mapped_column(default=None)
+    header_url: Mapped[str | None] = mapped_column(default=None)  # the profile's header image
     manually_approves: Mapped[bool] = mapped_column(Boolean, default=False)
     discoverable: Mapped[bool] = mapped_column(Boolean, default=True)
     is_instance: Mapped[bool] = mapped_column(Boolean, default=False)

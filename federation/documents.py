@@ -146,6 +146,7 @@ class LocalActorView:
     icon_url: str | None = None
     indexable: bool = False
     profile: ProfileView | None = None
+    header_url: str | None = None  # the profile's header image (`image`, as Mastodon's)
 
     @property
     def id(self) -> str:
@@ -218,6 +219,8 @@ def render_actor(actor: LocalActorView) -> dict[str, object]:
         doc["endpoints"] = {"sharedInbox": actor.urls.shared_inbox}
     if actor.icon_url:
         doc["icon"] = {"type": "Image", "url": actor.icon_url}
+    if actor.header_url:
+        doc["image"] = {"type": "Image", "url": actor.header_url}
     return doc
 
 

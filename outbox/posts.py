@@ -31,6 +31,7 @@ from actors.snowflake import snowflake
 from actors.uris import LocalUris
 from federation import rendering
 from federation.content import plain_text
+from federation.media import MAX_ATTACHMENTS, Attachment
 from federation.rendering import PUBLIC
 from outbox.addressing import (
     _earlier_inboxes,
@@ -84,6 +85,8 @@ class Draft:
     tags: tuple[str, ...] = ()
     in_reply_to: str | None = None
     poll: PollDraft | None = None  # makes the post a Question (new posts only)
+    # Images stored here (`server.media`), federated as Documents (new posts only).
+    attachments: tuple[Attachment, ...] = ()
 
 
 def parse_visibility(text: str) -> Visibility:
@@ -128,6 +131,8 @@ def _check(draft: Draft) -> None:
         raise NewsError(f"the summary is longer than {MAX_SUMMARY} characters")
     if draft.language is not None and not _LANGUAGE.match(draft.language):
         raise NewsError(f"{draft.language!r} is not a language code like de or pt-BR")
+    if len(draft.attachments) > MAX_ATTACHMENTS:
+        raise NewsError(f"more than {MAX_ATTACHMENTS} attachments")
     if len(draft.tags) > MAX_TAGS:
         raise NewsError(f"more than {MAX_TAGS} tags")
     for tag in draft.tags:
@@ -241,6 +246,7 @@ async def publish(
             in_reply_to_uri=draft.in_reply_to,
             published_at=now,
             created_at=now,
+            attachments=[a.as_json() for a in draft.attachments],
         )
     )
     _fill(status, draft=draft, rendered=rendered, to=to, cc=cc)

@@ -324,6 +324,37 @@ async def update_profile(
     return actor
 
 
+async def set_profile_image(
+    svc: Services,
+    actor_name: str,
+    *,
+    header: bool,
+    url: str | None,
+    wake: Callable[[], None] | None = None,
+) -> Actor:
+    """Set or remove (None) an actor's avatar (`icon`) or, with `header`, its header image
+    (`image`); when that changes its document, the Update goes to its followers as in
+    `update_profile`."""
+    ctx = svc.publish_context(wake)
+    async with svc.sessionmaker() as session:
+        actor = await get_actor(session, actor_name)
+        changed = (actor.header_url if header else actor.icon_url) != url
+        if changed:
+            if header:
+                actor.header_url = url
+            else:
+                actor.icon_url = url
+            actor.updated_at = svc.clock()
+            await session.flush()
+            document = render_actor(svc.documents.view_of(actor))
+            await send_actor_update(session, ctx, actor, document)
+        await session.commit()
+    svc.documents.invalidate(actor.username)
+    if changed:
+        ctx.wake()
+    return actor
+
+
 async def set_hide_collections(svc: Services, actor_name: str, *, hidden: bool) -> None:
     await update_actor(svc, actor_name, hide_collections=hidden)
 

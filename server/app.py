@@ -25,18 +25,23 @@ from server.services import open_services, utc_clock
 from server.web.activitypub import add_activitypub_routes
 from server.web.admin import add_admin_routes
 from server.web.auth import add_auth_routes
+from server.web.compose import add_compose_routes
 from server.web.contact import add_contact_routes
 from server.web.contacts import add_contacts_routes
 from server.web.directory import add_directory_routes
 from server.web.discovery import add_discovery_routes
 from server.web.errors import add_catch_all_route
 from server.web.follows import add_follow_routes
+from server.web.home import add_home_routes
 from server.web.i18n import Templates
+from server.web.images import add_image_routes
 from server.web.invitations import add_invitation_routes
 from server.web.layout import TEMPLATES, add_static_routes
 from server.web.links import add_link_routes
 from server.web.manage import add_manage_routes
+from server.web.media import add_media_routes
 from server.web.news_pages import add_news_routes
+from server.web.notifications import add_notification_routes
 from server.web.pages import add_page_routes
 from server.web.remote_follow import add_remote_follow_routes
 from server.web.settings import add_settings_routes
@@ -119,6 +124,11 @@ def create_app(
     add_news_routes(app)
     add_auth_routes(app)
     add_invitation_routes(app)
+    add_compose_routes(app)
+    add_home_routes(app)
+    add_media_routes(app)
+    add_image_routes(app)
+    add_notification_routes(app)
     add_settings_routes(app)
     add_follow_routes(app)
     add_contacts_routes(app)

@@ -235,6 +235,17 @@ class RegistrationsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """Uploaded images (`server.media`): the folder they are kept in (empty: `media` next
+    to the SQLite database file, else `var/media` beside the config file), the largest
+    upload accepted in bytes, and the longest edge in pixels an image is scaled down to."""
+
+    path: str = ""
+    max_bytes: int = 10 * _MIB
+    max_pixels: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -255,6 +266,7 @@ class Config:
     contacts: ContactsConfig = field(default_factory=ContactsConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
     registrations: RegistrationsConfig = field(default_factory=RegistrationsConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
     path: Path | None = None
 
 
@@ -359,6 +371,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "contacts",
             "relay",
             "registrations",
+            "media",
         }
     )
     if unknown:
@@ -492,8 +505,24 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         contacts=_parse_contacts(_Section(data, "contacts")),
         relay=_parse_relay(_Section(data, "relay"), own_domain=instance.domain),
         registrations=_parse_registrations(_Section(data, "registrations")),
+        media=_parse_media(_Section(data, "media"), base=path.parent if path else None),
         path=path,
     )
+
+
+def _parse_media(sec: _Section, *, base: Path | None) -> MediaConfig:
+    """A relative `path` is taken from the config file's folder."""
+    d = MediaConfig()
+    folder = sec.get_str("path", d.path).strip()
+    if folder and base is not None and not Path(folder).is_absolute():
+        folder = (base.resolve() / folder).as_posix()
+    media = MediaConfig(
+        path=folder,
+        max_bytes=sec.get_int("max_bytes", d.max_bytes, low=1024, high=200 * _MIB),
+        max_pixels=sec.get_int("max_pixels", d.max_pixels, low=16, high=16_384),
+    )
+    sec.finish()
+    return media
 
 
 _MAX_LIMIT = 1_000_000

@@ -11,3 +11,4 @@ def load_all_models() -> None:
     import actors.web_sessions  # noqa: F401
     import inbox.models  # noqa: F401
     import outbox.models  # noqa: F401
+    import server.media  # noqa: F401

@@ -49,6 +49,7 @@ from server.config import (
     InstanceConfig,
     LimitsConfig,
     MailConfig,
+    MediaConfig,
     RegistrationsConfig,
     RelayConfig,
     ServerConfig,
@@ -342,7 +343,7 @@ StartInstance = Callable[..., Awaitable[Instance]]
 
 @pytest.fixture
 async def start_instance(
-    resolver: LoopbackResolver, migrated_database: MigratedDatabase
+    resolver: LoopbackResolver, migrated_database: MigratedDatabase, tmp_path: Path
 ) -> AsyncIterator[StartInstance]:
     """Factory: `await start_instance("alpha")` serves http://alpha.test on a loopback port;
     `start_instance("beta", domain="beta.test:8443")` an instance whose domain (so its actor
@@ -392,6 +393,8 @@ async def start_instance(
             contacts=ContactsConfig(**(contacts or {})),
             relay=RelayConfig(**(relay or {})),
             registrations=RegistrationsConfig(mode=registrations),
+            # Uploads in the test's own folder, on PostgreSQL too.
+            media=MediaConfig(path=str(tmp_path / f"{name}-media")),
         )
         engine = db.create_engine(database)
         async with db.create_sessionmaker(engine)() as session:

@@ -206,6 +206,5 @@ def add_routes(app: web.Application) -> None:
     r.get("/api/v2/filters", _stub([]))
     r.get("/api/v1/filters", _stub([]))
     r.get("/api/v1/markers", _stub({}))
-    r.get("/api/v1/notifications", _stub([]))
     app.router.add_get("/avatars/original/missing.png", missing_image)
     app.router.add_get("/headers/original/missing.png", missing_image)

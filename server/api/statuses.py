@@ -39,6 +39,8 @@ from server.api.common import (
     validation_failed,
 )
 from server.api.entities import View
+from server.api.media import media_for_post
+from server.media import attachment_of, unattached_media
 
 
 @dataclass
@@ -144,8 +146,8 @@ def _poll_draft(params: Params) -> PollDraft | None:
 
 
 def _refuse_unsupported(params: Params, *, editing: bool = False) -> None:
-    if params.get_list("media_ids"):
-        raise validation_failed("Media attachments are not supported yet")
+    if editing and params.get_list("media_ids"):
+        raise validation_failed("Editing media attachments is not supported yet")
     if editing and params.get_list("poll[options]"):
         raise validation_failed("Editing polls is not supported yet")
     if params.get("scheduled_at"):
@@ -177,6 +179,9 @@ async def create_status(request: web.Request) -> web.Response:
             if row is not None:
                 return json_response(await view_for(request, session, caller).status(row))
     draft = _draft(params, max_chars=request.app[keys.CONFIG].instance.max_post_chars)
+    uploads = await media_for_post(request, caller.user.id, params.get_list("media_ids"))
+    base_url = request.app[keys.URIS].base_url
+    draft = replace(draft, attachments=tuple(attachment_of(m, base_url) for m in uploads))
     in_reply_to = params.get("in_reply_to_id")
     mentions = await _mentions(request, draft.text)
     async with request.app[keys.SESSIONMAKER]() as session:
@@ -198,6 +203,13 @@ async def create_status(request: web.Request) -> web.Response:
             )
         except posts.NewsError as exc:
             raise validation_failed(str(exc)) from None
+        # The uploads become the post's, unless another post took them meanwhile.
+        ids = [m.id for m in uploads]
+        still = await unattached_media(session, caller.user.id, ids)
+        if len(still) != len(ids):
+            raise validation_failed("media_ids are not valid")
+        for upload in still.values():
+            upload.status_id = row.id
         await session.commit()
         ctx.wake()
         if key:

@@ -15,7 +15,9 @@ from datetime import datetime
 from aiohttp import web
 from feedgen.feed import FeedGenerator
 
+from actors.accounts import Action, can, role_of
 from actors.documents import CachedActor
+from actors.models import User
 from federation.content import plain_text, strip_markup
 from federation.documents import LocalActorView, wants_activity_json
 from outbox.documents import render_announce, render_create, render_note, render_tombstone
@@ -26,6 +28,7 @@ from server.web.activitypub import ap_json, signed_get
 from server.web.errors import not_found, with_error_pages
 from server.web.i18n import translate
 from server.web.layout import html_page
+from server.web.viewer import load_viewer
 from server.web.views import post_title, post_view
 
 AP_TYPE = "application/activity+json"
@@ -93,7 +96,22 @@ async def status_page(request: web.Request) -> web.Response:
         "status.html",
         post=post_view(status, poll=await _poll(request, status), now=request.app[keys.CLOCK]()),
         actor=entry.view,
+        written_by=await _written_by(request, status),
     )
+
+
+async def _written_by(request: web.Request, status: Status) -> str | None:
+    """Which person wrote the post, for the actor's staff only (Action.VIEW_AUTHORS), as
+    `/api/verbund/v1/statuses/:id/author` tells them; None for everyone else."""
+    viewer = await load_viewer(request)
+    if viewer is None or status.author_user_id is None or status.local_actor_id is None:
+        return None
+    async with request.app[keys.SESSIONMAKER]() as session:
+        role = await role_of(session, viewer.user_id, status.local_actor_id)
+        if not can(role, Action.VIEW_AUTHORS):
+            return None
+        author = await session.get(User, status.author_user_id)
+    return author.username if author is not None else None
 
 
 async def status_activity(request: web.Request) -> web.Response:

@@ -105,3 +105,13 @@ async def test_the_language_follows_browser_cookie_and_member(
         await sign_in(browser, alpha, "anna", "a long passphrase of hers")
         page = await front(browser, alpha)
         assert '<html lang="en">' in page and "Signed in as <strong>anna</strong>" in page
+
+
+def test_the_german_catalogue_names_each_message_once() -> None:
+    """Two entries for one message would make the translation depend on their order
+    (merges of `*.po` keep both sides' lines: .gitattributes `merge=union`)."""
+    text = (ROOT / "server/web/locale/de/LC_MESSAGES/messages.po").read_text()
+    entries = [block.split("\nmsgstr", 1)[0] for block in text.split("\n\n") if "msgid" in block]
+    keys = ["\n".join(ln for ln in e.splitlines() if not ln.startswith("#")) for e in entries]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    assert not twice, f"messages.po has these messages more than once: {twice}"
