@@ -47,6 +47,8 @@ _UNSAFE = re.compile("[" + "".join(f"\\u{c:04x}" for c in (*_REMOVED, 0xD800)) +
 def terminal_safe(text: str) -> str:
     """`text` without the characters that control a terminal (see the module docstring);
     newlines and tabs are kept."""
+    if text.isascii() and text.isprintable():  # no control character at all: most lines
+        return text
     if _UNSAFE.search(text) is None:
         return text
     return text.translate(_SAFE)
