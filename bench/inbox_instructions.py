@@ -73,9 +73,10 @@ def measure(command: list[str], port: int, path: str, requests: list[bytes], out
     try:
         wait_for(port, path, seconds=900)  # start-up under valgrind takes a while
         asyncio.run(_send(port, requests[:WARMUP]))
-        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True)
+        control = ["callgrind_control", "-i"]
+        subprocess.run([*control, "on", str(proc.pid)], check=True, stdout=subprocess.DEVNULL)
         sent = asyncio.run(_send(port, requests[WARMUP:]))
-        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True)
+        subprocess.run([*control, "off", str(proc.pid)], check=True, stdout=subprocess.DEVNULL)
     finally:
         proc.terminate()
         proc.wait()
