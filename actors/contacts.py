@@ -117,6 +117,32 @@ async def settle_received(
         row.state, row.updated_at = state, now
 
 
+async def settle_received_many(
+    session: AsyncSession,
+    pairs: set[tuple[str, str]],
+    *,
+    state: ContactState,
+    now: datetime,
+) -> None:
+    """`settle_received` for several (sender, recipient) pairs in one query: the newest
+    pending received request of each pair follows its Follow's decision."""
+    if not pairs:
+        return
+    rows = await session.scalars(
+        select(ContactRequest)
+        .where(
+            ContactRequest.box == ContactBox.RECEIVED,
+            ContactRequest.sender_uri.in_({sender for sender, _ in pairs}),
+            ContactRequest.recipient_uri.in_({recipient for _, recipient in pairs}),
+            ContactRequest.state == ContactState.PENDING,
+        )
+        .order_by(ContactRequest.id)
+    )
+    newest = {key: row for row in rows if (key := (row.sender_uri, row.recipient_uri)) in pairs}
+    for row in newest.values():
+        row.state, row.updated_at = state, now
+
+
 async def pending_with(
     session: AsyncSession, *, ours: str, other: str, alias: bool = False
 ) -> ContactRequest | None:
@@ -193,6 +219,23 @@ async def is_blocked(session: AsyncSession, *, blocker_uri: str, blocked_uri: st
         )
     )
     return found is not None
+
+
+async def blocked_pairs(
+    session: AsyncSession, pairs: Iterable[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Of the (blocker, blocked) `pairs`, those where the blocker blocked the other
+    (`is_blocked` of many pairs in one query)."""
+    wanted = set(pairs)
+    if not wanted:
+        return set()
+    rows = await session.execute(
+        select(ContactBlock.blocker_uri, ContactBlock.blocked_uri).where(
+            ContactBlock.blocker_uri.in_({blocker for blocker, _ in wanted}),
+            ContactBlock.blocked_uri.in_({blocked for _, blocked in wanted}),
+        )
+    )
+    return {(blocker, blocked) for blocker, blocked in rows} & wanted
 
 
 async def add_block(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.models import Follow, FollowState
@@ -81,3 +82,50 @@ async def record_received_follow(
     if message:
         row.message = message
     return row
+
+
+async def record_received_follows(
+    session: AsyncSession,
+    follows: Sequence[tuple[str, str, str]],
+    *,
+    accept: Callable[[str], bool],
+    now: datetime,
+) -> set[tuple[str, str]]:
+    """`record_received_follow` of several plain Follows (no message), given as
+    (follower, followed, Follow id) of distinct pairs, in two statements; each relation
+    that is accepted already, or whose followed actor `accept`s at once, is recorded as
+    accepted (as `outbox.follows.accept_follow` then does). Returns those pairs."""
+    if not follows:
+        return set()
+    ids = {(follower, followed): uri for follower, followed, uri in follows}
+    existing = await session.scalars(
+        select(Follow).where(
+            Follow.follower_uri.in_({follower for follower, _ in ids}),
+            Follow.followed_uri.in_({followed for _, followed in ids}),
+        )
+    )
+    accepted: set[tuple[str, str]] = set()
+    for row in existing:
+        key = (row.follower_uri, row.followed_uri)
+        if key not in ids:
+            continue
+        row.activity_uri, row.updated_at = ids.pop(key), now
+        if row.state == FollowState.ACCEPTED or accept(row.followed_uri):
+            row.state = FollowState.ACCEPTED
+            accepted.add(key)
+    new = [
+        {
+            "follower_uri": follower,
+            "followed_uri": followed,
+            "activity_uri": uri,
+            "state": FollowState.ACCEPTED if accept(followed) else FollowState.PENDING,
+            "message": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for (follower, followed), uri in ids.items()
+    ]
+    if new:  # on the Table: one executemany, no ORM objects
+        await session.execute(insert(Follow.__table__), new)  # type: ignore[arg-type]  # a Table
+        accepted.update(key for key in ids if accept(key[1]))
+    return accepted

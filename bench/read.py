@@ -35,8 +35,10 @@ def free_port() -> int:
         return port
 
 
-def wait_for(port: int, path: str = "/") -> None:
-    for _ in range(300):
+def wait_for(port: int, path: str = "/", seconds: float = 90.0) -> None:
+    """Until the server answers `path` (start-up takes far longer on a busy machine)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
                 return

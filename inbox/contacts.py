@@ -62,8 +62,7 @@ async def refuses_follow(
     (rejected, so that the requester's instance retires the alias at once), or `local`
     is an alias and the Follow is not from its one recipient (dropped)."""
     target_uri = ctx.uris.actor(local.username)
-    if local.is_alias and (not is_live(local) or act.actor_uri != local.alias_for_uri):
-        log.info("ignoring Follow %s: %s is an alias for another", act.id, target_uri)
+    if refuses_as_alias(ctx, act, local):
         return True
     if await is_blocked(session, blocker_uri=target_uri, blocked_uri=act.actor_uri):
         log.info("ignoring Follow %s: %s blocked its sender", act.id, target_uri)
@@ -87,6 +86,25 @@ async def refuses_follow(
         session, actor=local, row=row, follower=act.actor, now=ctx.now, policy=ctx.policy
     )
     return True
+
+
+def refuses_as_alias(ctx: HandlerContext, act: Incoming, local: Actor) -> bool:
+    """Whether `local` is an alias and the Follow is not from its one recipient (or the
+    alias is retired): dropped, as `refuses_follow` drops it."""
+    if local.is_alias and (not is_live(local) or act.actor_uri != local.alias_for_uri):
+        log.info(
+            "ignoring Follow %s: %s is an alias for another",
+            act.id,
+            ctx.uris.actor(local.username),
+        )
+        return True
+    return False
+
+
+def is_plain_follow(act: Incoming) -> bool:
+    """A Follow that is no contact request: no message, not anonymous."""
+    terms = parse_contact_terms(act.activity)
+    return not terms.anonymous and not terms.message
 
 
 def contact_message(act: Incoming) -> str:

@@ -31,6 +31,7 @@ from inbox.relations import (
     on_delete,
     on_deletes,
     on_follow,
+    on_follows,
     on_reject,
     on_undo,
 )
@@ -146,7 +147,7 @@ async def on_undo_any(ctx: HandlerContext, session: AsyncSession, act: Incoming)
 
 
 HANDLERS: dict[str, HandlerSpec] = {
-    "Follow": HandlerSpec(on_follow, needs_actor=True),
+    "Follow": HandlerSpec(on_follow, needs_actor=True, batch=on_follows),
     "Accept": HandlerSpec(on_accept_any),
     "Reject": HandlerSpec(on_reject_any),
     "Undo": HandlerSpec(on_undo_any),

@@ -24,7 +24,7 @@ class InboxActivity(Base):
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     uri: Mapped[str] = mapped_column(unique=True)
-    actor_uri: Mapped[str] = mapped_column(index=True)
+    actor_uri: Mapped[str]  # no index: no query asks by sender (each one costs every 202)
     type: Mapped[str] = mapped_column(String(32))
     recipient_uri: Mapped[str | None]
     body: Mapped[str]

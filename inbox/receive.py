@@ -225,8 +225,9 @@ class InboxReceiver:
         recipient_uri: str | None,
         only_from: str | None = None,
         flags_from: str | None = None,
-    ) -> None:
-        """Verify and store one POSTed activity. Raises InboxError. `only_from`: the one
+    ) -> str:
+        """Verify and store one POSTed activity; the id of the key that signed it. Raises
+        InboxError. `only_from`: the one
         actor this inbox takes activities from (an anonymous contact alias's recipient);
         anyone else's, signed or not, is refused with 403 and nothing stored, except a
         `Flag` from the server of `flags_from` (a report of the alias)."""
@@ -260,3 +261,4 @@ class InboxReceiver:
         await self._committer.store(
             InboxRow(activity.id, actor, act_type, recipient_uri, body.decode("utf-8"), now)
         )
+        return verified.key_id

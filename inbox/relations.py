@@ -13,14 +13,17 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.contacts import blocked_pairs
 from actors.models import Actor, Block, Follow, FollowState, RemoteActor
-from actors.relations import record_received_follow
+from actors.relations import record_received_follow, record_received_follows
 from actors.relays import AS_PUBLIC
 from federation.activities import fits_uri
 from inbox.contacts import (
     answer_received,
     contact_message,
+    is_plain_follow,
     receive_contact_request,
+    refuses_as_alias,
     refuses_follow,
     withdraw_received,
 )
@@ -28,7 +31,14 @@ from inbox.context import HandlerContext, Incoming
 from inbox.posts import forget_actor_posts, on_delete_object, on_delete_objects
 from inbox.reactions import on_undo_announce, on_undo_like
 from inbox.relays import answer_from_relay, follow_of_instance_actor, undo_from_relay
-from outbox.follows import accept_follow, embeddable_follow, find_follow, remove_follows_between
+from outbox.follows import (
+    Acceptance,
+    accept_follow,
+    accept_follows,
+    embeddable_follow,
+    find_follow,
+    remove_follows_between,
+)
 
 log = logging.getLogger("verbund.inbox")
 
@@ -95,6 +105,108 @@ async def on_follow(ctx: HandlerContext, session: AsyncSession, act: Incoming) -
             follow_body=embeddable_follow(dict(act.activity.body)),
             policy=ctx.policy,
         )
+
+
+def _plain_follow_key(ctx: HandlerContext, act: Incoming) -> tuple[str, str] | None:
+    """(sender, our actor's username key) of a Follow that `on_follows` takes with others:
+    of one of our (non-instance) actors by a known sender, no contact request; None for
+    any other Follow, which `on_follow` handles on its own."""
+    target = _object_id(act)
+    if target is None or target in (ctx.uris.instance_actor, AS_PUBLIC) or act.actor is None:
+        return None
+    username = ctx.uris.username_of(target)
+    if not username or not is_plain_follow(act):
+        return None
+    return act.actor_uri, username.lower()
+
+
+async def on_follows(ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]) -> None:
+    """A run of Follows in order: consecutive plain Follows of our actors together
+    (`_plain_follows`), any other one (of the instance actor, a contact request, from an
+    unknown sender) on its own; a second Follow of the same pair starts a new group, so
+    each is decided as `on_follow` decides it alone."""
+    group: list[Incoming] = []
+    pairs: set[tuple[str, str]] = set()
+    for act in acts:
+        key = _plain_follow_key(ctx, act)
+        if key is not None and key not in pairs:
+            group.append(act)
+            pairs.add(key)
+            continue
+        await _plain_follows(ctx, session, group)
+        group, pairs = [], set()
+        if key is None:
+            await on_follow(ctx, session, act)
+        else:
+            group, pairs = [act], {key}
+    await _plain_follows(ctx, session, group)
+
+
+async def _plain_follows(
+    ctx: HandlerContext, session: AsyncSession, acts: Sequence[Incoming]
+) -> None:
+    """Plain Follows of distinct (sender, our actor) pairs, with `on_follow`'s outcome for
+    each: our actors looked up in one query, the blocks either side in one each, the
+    relations recorded in two statements, the Accepts queued in two."""
+    if len(acts) <= 1:
+        for act in acts:
+            await on_follow(ctx, session, act)
+        return
+    keys = {key[1] for act in acts if (key := _plain_follow_key(ctx, act))}
+    found = await session.scalars(
+        select(Actor).where(Actor.username_key.in_(keys), Actor.is_instance.is_(False))
+    )
+    locals_ = {actor.username_key: actor for actor in found}
+    wanted: list[tuple[Incoming, Actor, str]] = []  # (Follow, our actor, its canonical id)
+    for act in acts:
+        key = _plain_follow_key(ctx, act)
+        local = locals_.get(key[1]) if key else None
+        if local is not None and not refuses_as_alias(ctx, act, local):
+            wanted.append((act, local, ctx.uris.actor(local.username)))
+    refused = await blocked_pairs(session, ((target, act.actor_uri) for act, _, target in wanted))
+    for act, _, target in wanted:
+        if (target, act.actor_uri) in refused:
+            log.info("ignoring Follow %s: %s blocked its sender", act.id, target)
+    wanted = [w for w in wanted if (w[2], w[0].actor_uri) not in refused]
+    if not wanted:
+        return
+    # They blocked us and now follow again: Mastodon unblocks first, so lift theirs.
+    theirs = {(act.actor_uri, target) for act, _, target in wanted}
+    lifted = [
+        block_id
+        for block_id, blocker, blocked in await session.execute(
+            select(Block.id, Block.blocker_uri, Block.blocked_uri).where(
+                Block.blocker_uri.in_({blocker for blocker, _ in theirs}),
+                Block.blocked_uri.in_({blocked for _, blocked in theirs}),
+            )
+        )
+        if (blocker, blocked) in theirs
+    ]
+    if lifted:
+        await session.execute(delete(Block).where(Block.id.in_(lifted)))
+    unlocked = {target for _, local, target in wanted if not local.manually_approves}
+    accepted = await record_received_follows(
+        session,
+        [(act.actor_uri, target, act.id) for act, _, target in wanted],
+        accept=unlocked.__contains__,
+        now=ctx.now,
+    )
+    await accept_follows(
+        session,
+        [
+            Acceptance(
+                actor=local,
+                followed_uri=target,
+                follower_uri=act.actor_uri,
+                follower_inbox=act.actor.inbox_uri,
+                follow_body=embeddable_follow(dict(act.activity.body)),
+            )
+            for act, local, target in wanted
+            if act.actor is not None and (act.actor_uri, target) in accepted
+        ],
+        now=ctx.now,
+        policy=ctx.policy,
+    )
 
 
 async def _our_follow(session: AsyncSession, act: Incoming) -> Follow | None:

@@ -10,18 +10,19 @@ for an inbox on a blocked domain, and following an actor there fails at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.aliases import AliasError, refuse_alias
-from actors.contacts import settle_received
+from actors.contacts import settle_received, settle_received_many
 from actors.models import Actor, ContactState, Follow, FollowState, RemoteActor
 from federation.documents import drop_nulls
 from federation.policy import FederationPolicy
-from outbox.publish import enqueue, new_activity_uri
+from outbox.publish import Outgoing, enqueue, enqueue_many, new_activity_uri
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 
@@ -153,6 +154,27 @@ def _received_follow(row: Follow) -> dict[str, object]:
     }
 
 
+def _reply_doc(
+    kind: str,
+    *,
+    followed_uri: str,
+    follower_uri: str,
+    follow: dict[str, object],
+    extra: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """An Accept or Reject of `follow` by `followed_uri`, to the follower only."""
+    return _context(
+        {
+            "id": new_activity_uri(followed_uri, kind.lower() + "s"),
+            "type": kind,
+            "actor": followed_uri,
+            "to": [follower_uri],
+            "object": follow,
+            **(extra or {}),
+        }
+    )
+
+
 async def _reply(
     session: AsyncSession,
     *,
@@ -165,15 +187,12 @@ async def _reply(
     policy: FederationPolicy,
     extra: Mapping[str, object] | None = None,
 ) -> None:
-    reply = _context(
-        {
-            "id": new_activity_uri(row.followed_uri, kind.lower() + "s"),
-            "type": kind,
-            "actor": row.followed_uri,
-            "to": [row.follower_uri],
-            "object": follow_body or _received_follow(row),
-            **(extra or {}),
-        }
+    reply = _reply_doc(
+        kind,
+        followed_uri=row.followed_uri,
+        follower_uri=row.follower_uri,
+        follow=follow_body or _received_follow(row),
+        extra=extra,
     )
     await enqueue(
         session,
@@ -217,6 +236,51 @@ async def accept_follow(
         follow_body=follow_body,
         policy=policy,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """One received Follow that `accept_follows` accepts (its relation recorded accepted)."""
+
+    actor: Actor  # ours, the followed
+    followed_uri: str  # its canonical id
+    follower_uri: str
+    follower_inbox: str  # the follower's personal inbox (never a shared one)
+    follow_body: dict[str, object]  # the Follow as Accept embeds it (`embeddable_follow`)
+
+
+async def accept_follows(
+    session: AsyncSession,
+    acceptances: Sequence[Acceptance],
+    *,
+    now: datetime,
+    policy: FederationPolicy,
+) -> None:
+    """`accept_follow` of several Follows of distinct pairs whose rows the caller already
+    recorded as accepted: the pending contact requests they carry settled in one query,
+    the Accepts and their deliveries stored in one INSERT each."""
+    if not acceptances:
+        return
+    await settle_received_many(
+        session,
+        {(a.follower_uri, a.followed_uri) for a in acceptances},
+        state=ContactState.ACCEPTED,
+        now=now,
+    )
+    replies: list[Outgoing] = [
+        (
+            a.actor,
+            _reply_doc(
+                "Accept",
+                followed_uri=a.followed_uri,
+                follower_uri=a.follower_uri,
+                follow=a.follow_body,
+            ),
+            [a.follower_inbox],
+        )
+        for a in acceptances
+    ]
+    await enqueue_many(session, replies, now=now, policy=policy)
 
 
 async def reject_follow(

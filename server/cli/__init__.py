@@ -36,8 +36,9 @@ from server.cli import (
 )
 from server.cli.common import CliError, err
 from server.cli.directory_peers import register_peer_commands
-from server.cli.terminal import SafeFormatter
+from server.cli.terminal import LOG_FORMAT, DirectLines, SafeFormatter
 from server.config import ConfigError
+from server.runtime import AccessLogger
 
 __all__ = ["build_parser", "main"]
 
@@ -73,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    formatter = SafeFormatter(LOG_FORMAT)
+    handler.setFormatter(formatter)
+    AccessLogger.direct = DirectLines(handler, formatter)
+    # No line shows the thread or process: records are cheaper without looking them up
+    # (the logging HOWTO's "Optimization"; `serve` writes one record per request).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:

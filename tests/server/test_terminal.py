@@ -4,17 +4,20 @@ the `verbund` listings that show remote text (requests, timeline, following)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TextIO
 
 import aiohttp
 import pytest
 
 from actors.models import ActorType
-from server.cli.terminal import SafeFormatter, err, out, terminal_safe
+from server.cli.terminal import LOG_FORMAT, DirectLines, SafeFormatter, err, out, terminal_safe
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.inbox.test_news_handlers import Peer, follow_remote
@@ -150,3 +153,48 @@ async def test_cli_listings_show_remote_text_without_control_characters(
     assert request.endswith(f"“Bitte {SHOWN} danke      2  alice@example.org 2025-01-01 00:00”")
     assert f"Neu: {SHOWN}" in timeline
     assert f"[CW: CW {SHOWN}]" in timeline
+
+
+async def test_direct_lines_write_what_logging_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access log's own writer (`DirectLines`) gives the lines `logging` gives, with a
+    turn of the event loop's lines in one write, and steps aside once logging is
+    configured otherwise (another handler, a filter)."""
+    stream = io.StringIO()
+    handler: logging.StreamHandler[TextIO] = logging.StreamHandler(stream)
+    formatter = SafeFormatter(LOG_FORMAT)
+    handler.setFormatter(formatter)
+    monkeypatch.setattr(logging.root, "handlers", [handler])
+    level = logging.root.level
+    logging.root.setLevel(logging.INFO)  # setLevel: loggers cache what is enabled
+    try:
+        await _direct_lines(monkeypatch, stream, handler, formatter)
+    finally:
+        logging.root.setLevel(level)
+
+
+async def _direct_lines(
+    monkeypatch: pytest.MonkeyPatch,
+    stream: io.StringIO,
+    handler: logging.StreamHandler[TextIO],
+    formatter: SafeFormatter,
+) -> None:
+    logger = logging.getLogger("verbund.access")
+    direct = DirectLines(handler, formatter)
+    assert direct.usable(logger)
+    direct.write(logger, "GET /users/news 200 1.2ms")
+    direct.write(logger, "POST /inbox 202 0.8ms signer=http://x.example/a#k\x1b[2J")
+    assert stream.getvalue() == ""  # written once the loop turn is over
+    await asyncio.sleep(0)
+    logger.info("GET /users/news 200 1.2ms")  # the same line through logging
+    first, second, third = stream.getvalue().splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert re.fullmatch(stamp + r" INFO verbund\.access: GET /users/news 200 1\.2ms", first)
+    assert second.endswith(
+        "INFO verbund.access: POST /inbox 202 0.8ms signer=http://x.example/a#k[2J"
+    )
+    assert first[23:] == third[23:]
+    monkeypatch.setattr(logging.root, "handlers", [handler, logging.NullHandler()])
+    assert not direct.usable(logger)
+    monkeypatch.setattr(logging.root, "handlers", [handler])
+    handler.addFilter(lambda record: True)
+    assert not direct.usable(logger)
