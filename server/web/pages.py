@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors.links import stored_tree, tree_roots
-from actors.local import list_actors
 from actors.models import Actor, ActorType, Follow, FollowState, LinkTreeNode
 from actors.regions import LANGUAGES, Region, region_label
 from federation.documents import LocalActorView, ProfileView
@@ -28,6 +27,7 @@ __all__ = ["TEMPLATES", "add_page_routes", "render_profile"]
 
 PROFILE_POSTS = 10
 FRONT_PAGE_POSTS = 10  # the newest public news of the instance's own actors
+FRONT_PAGE_ACTORS = 12  # of each type; the directory lists them all
 FRONT_PAGE_FEED = "/feed"  # `/feed.rss` and `/feed.atom`: the front page's news
 
 # The language of region names when none is given; pages pass theirs.
@@ -97,7 +97,7 @@ async def index(request: web.Request) -> web.Response:
     docs = request.app[keys.DOCUMENTS]
     settings = await request.app[keys.SETTINGS].get(request.app[keys.SESSIONMAKER])
     async with request.app[keys.SESSIONMAKER]() as session:
-        listed = await list_actors(session, discoverable_only=True)
+        listed, counts = await _listed_actors(session)
         actors = [docs.view_of(a) for a in listed]
         statuses = await public_timeline(session, Page(limit=FRONT_PAGE_POSTS), local=True)
         authors = {
@@ -106,7 +106,8 @@ async def index(request: web.Request) -> web.Response:
                 select(Actor).where(Actor.id.in_({s.local_actor_id for s in statuses}))
             )
         }
-        trees = await _network(request, session, {a.id: a for a in actors})
+        roots = [docs.view_of(a) for a in await _listed_roots(request, session)]
+        trees = await _network(request, session, {a.id: a for a in roots})
     news = [
         (post_view(s), authors[s.local_actor_id]) for s in statuses if s.local_actor_id in authors
     ]
@@ -116,7 +117,7 @@ async def index(request: web.Request) -> web.Response:
         ActorType.PERSON.value: translate(request, "People"),
     }
     actor_groups = [
-        (heading, group)
+        (heading, group, counts.get(kind, 0), kind.lower())
         for kind, heading in headings.items()
         if (group := [a for a in actors if a.type == kind])
     ]
@@ -131,6 +132,47 @@ async def index(request: web.Request) -> web.Response:
         description=settings.description,
         rss_url=f"{base}{FRONT_PAGE_FEED}.rss",
         atom_url=f"{base}{FRONT_PAGE_FEED}.atom",
+    )
+
+
+async def _listed_actors(session: AsyncSession) -> tuple[list[Actor], dict[str, int]]:
+    """Up to FRONT_PAGE_ACTORS discoverable actors of each type (by name) and how many
+    there are of each: a large instance's front page links the directory for the rest
+    instead of listing a thousand names."""
+    listed = (
+        Actor.is_instance.is_(False), Actor.is_alias.is_(False), Actor.discoverable.is_(True)
+    )
+    counts = {
+        str(kind): int(n)
+        for kind, n in await session.execute(
+            select(Actor.type, func.count()).where(*listed).group_by(Actor.type)
+        )
+    }
+    actors: list[Actor] = []
+    for kind in counts:
+        actors += await session.scalars(
+            select(Actor)
+            .where(*listed, Actor.type == kind)
+            .order_by(Actor.username_key)
+            .limit(FRONT_PAGE_ACTORS)
+        )
+    return actors, counts
+
+
+async def _listed_roots(request: web.Request, session: AsyncSession) -> list[Actor]:
+    """The discoverable local actors at the top of a stored network tree."""
+    uris = request.app[keys.URIS]
+    names = {name for root in await tree_roots(session) if (name := uris.username_of(root))}
+    if not names:
+        return []
+    return list(
+        await session.scalars(
+            select(Actor).where(
+                Actor.is_instance.is_(False),
+                Actor.discoverable.is_(True),
+                Actor.username.in_(names),
+            )
+        )
     )
 
 

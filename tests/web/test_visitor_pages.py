@@ -287,3 +287,19 @@ async def test_remote_follow_explains_what_went_wrong(
         async with visitor.post(url, data=form, headers={"Accept-Language": "de"}) as resp:
             page = await resp.text()
             assert resp.status == 404 and "Wir konnten nobody@plain.test nicht finden" in page
+
+
+async def test_a_large_instance_front_page_links_the_directory_for_the_rest(
+    start_instance: StartInstance, client: aiohttp.ClientSession
+) -> None:
+    """Twelve of each type by name, and a link to the directory for all of them."""
+    alpha = await start_instance("alpha")
+    for n in range(14):
+        await alpha.add_actor(f"org{n:02d}", ActorType.ORGANIZATION, display_name=f"Org {n:02d}")
+    await alpha.add_actor("group", ActorType.GROUP, display_name="The Group")
+    page = await text_of(client, f"{alpha.base_url}/")
+    assert "Org 11" in page and "Org 12" not in page and "The Group" in page
+    assert 'href="/directory?local=1&amp;type=organization">All 14 in the directory' in page
+    assert "type=group" not in page  # all of the one group are shown
+    listing = await text_of(client, f"{alpha.base_url}/directory?local=1&type=organization")
+    assert "Org 13" in listing
