@@ -10,7 +10,6 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 
 from actors.models import RoleName
-from server import actions
 from tests.browser import OpenBrowser, check_a11y, screenshot
 from tests.conftest import Instance, StartInstance
 from tests.helpers import settle
@@ -43,12 +42,15 @@ async def test_post_with_an_image_and_see_it_arrive_live(
     await alpha.add_actor("news", display_name="Alpha News")
     await member(alpha, "anna", {"news": RoleName.EDITOR})
     await member(beta, "erika")
-    await actions.follow(beta.services, "erika", "news@alpha.test")
-    await settle(alpha, beta)
-
-    # Erika watches her home timeline on beta.
+    # Erika, on beta, follows the organisation on alpha in her browser and then watches
+    # her home timeline.
     reader = await (await open_browser(alpha, beta)).new_page()
     await sign_in_page(reader, beta, "erika")
+    await reader.goto(f"{beta.base_url}/follows")
+    await reader.get_by_label("Their handle or profile address").fill("news@alpha.test")
+    await reader.get_by_role("button", name="Follow", exact=True).click()
+    await reader.get_by_text("You now follow news@alpha.test.").wait_for()
+    await settle(alpha, beta)
     await reader.goto(f"{beta.base_url}/home")
     await check_a11y(reader)
 
@@ -81,6 +83,7 @@ async def test_post_with_an_image_and_see_it_arrive_live(
     await expect(reader.locator("#live-status")).to_have_text("1 new post", timeout=20_000)
     await expect(reader.get_by_role("img", name="Tomatoes in the sun")).to_have_count(1)
     await expect(reader.locator("#timeline > li")).to_have_count(1)
+    await expect(reader.locator("#timeline-empty")).to_have_count(0)  # "nothing here" is gone
     await check_a11y(reader)
     await screenshot(reader, "home-timeline", tmp_path)
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from actors.local import get_actor
+from actors.models import ActorType
+from outbox import posts
+from outbox.posts import Draft
 from tests.browser import OpenBrowser, check_a11y, screenshot
 from tests.conftest import StartInstance
 from tests.webpages import create_person
@@ -18,10 +22,27 @@ async def test_public_pages_are_accessible_and_sign_in_works_by_keyboard(
 ) -> None:
     alpha = await start_instance("alpha", domain="alpha.test:8443")
     await create_person(alpha, "anna", PASSWORD)
+    await alpha.add_actor("ortsverein", ActorType.ORGANIZATION, display_name="Ortsverein Pankow")
+    await alpha.add_actor("ag-klima", ActorType.GROUP, display_name="AG Klima")
+    async with alpha.sessionmaker() as session:
+        actor = await get_actor(session, "ortsverein")
+        for text in (
+            "Sommerfest am **12. Juli** im Bürgerpark: alle sind eingeladen! #Nachbarschaft",
+            "Die AG Klima trifft sich jeden Donnerstag um 19 Uhr. Neue Gesichter willkommen.",
+        ):
+            await posts.publish(
+                session,
+                alpha.services.publish_context(),
+                actor=actor,
+                draft=Draft(text=text, language="de"),
+                mentions={},
+            )
+        await session.commit()
     context = await open_browser(alpha)
     page = await context.new_page()
     await page.goto(f"{alpha.base_url}/")
     assert await page.title() == "Alpha"
+    await page.get_by_text("Sommerfest am").wait_for()
     await check_a11y(page)
     await screenshot(page, "front-page", tmp_path)
     await page.goto(f"{alpha.base_url}/directory")

@@ -33,6 +33,10 @@
         for (var i = fresh.length - 1; i >= 0; i--) {
           list.insertBefore(fresh[i], list.firstElementChild);
         }
+        var empty = document.getElementById("timeline-empty");
+        if (empty && fresh.length) {
+          empty.remove();
+        }
         list.dataset.since = data.newest;
         if (status && fresh.length) {
           status.textContent = data.announce;
