@@ -144,3 +144,14 @@ async def screenshot(page: Page, name: str, tmp_path: Path, *, full_page: bool =
     await page.screenshot(path=str(path), full_page=full_page)
     assert path.stat().st_size > 1000
     return path
+
+
+async def sign_in_with_form(
+    page: Page, inst: Instance, username: str, password: str, next_path: str = "/"
+) -> None:
+    """Sign `page`'s browser in through the sign-in form, and wait to land on `next_path`."""
+    await page.goto(f"{inst.base_url}/auth/sign_in?next={next_path}")
+    await page.get_by_label("User name").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{inst.base_url}{next_path}")

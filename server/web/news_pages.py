@@ -148,20 +148,7 @@ def build_feed(
     if language:
         fg.language(language)
     fg.updated(max((p.edited_at or p.published_at for p in posts), default=actor.published))
-    for status in posts:
-        fe = fg.add_entry(order="append")
-        fe.id(status.uri)
-        fe.guid(status.uri, permalink=False)
-        # Atom requires a title; a post with no visible text is named by its address.
-        fe.title(post_title(status) or status.url or status.uri)
-        fe.link(href=status.url or status.uri)
-        fe.published(status.published_at)
-        fe.updated(status.edited_at or status.published_at)
-        if status.summary:
-            # An Article's short summary, or a Note's content warning: plain text, escaped,
-            # since RSS readers take <description> as HTML.
-            fe.summary(html.escape(status.summary, quote=False), type="html")
-        fe.content(status.content, type="html")
+    _add_entries(fg, posts)
     return fg
 
 
@@ -176,18 +163,26 @@ def build_listing_feed(
     fg.link(href=feed_url, rel="self")
     fg.description(title)
     fg.updated(max((p.edited_at or p.published_at for p in posts), default=updated))
+    _add_entries(fg, posts)
+    return fg
+
+
+def _add_entries(fg: FeedGenerator, posts: list[Status]) -> None:
+    """One feed entry per post, the same in every feed of ours."""
     for status in posts:
         fe = fg.add_entry(order="append")
         fe.id(status.uri)
         fe.guid(status.uri, permalink=False)
+        # Atom requires a title; a post with no visible text is named by its address.
         fe.title(post_title(status) or status.url or status.uri)
         fe.link(href=status.url or status.uri)
         fe.published(status.published_at)
         fe.updated(status.edited_at or status.published_at)
         if status.summary:
+            # An Article's short summary, or a Note's content warning: plain text, escaped,
+            # since RSS readers take <description> as HTML.
             fe.summary(html.escape(status.summary, quote=False), type="html")
         fe.content(status.content, type="html")
-    return fg
 
 
 def feed_response(fg: FeedGenerator, kind: str) -> web.Response:

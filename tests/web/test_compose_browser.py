@@ -10,18 +10,10 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 
 from actors.models import RoleName
-from tests.browser import OpenBrowser, check_a11y, screenshot
-from tests.conftest import Instance, StartInstance
+from tests.browser import OpenBrowser, check_a11y, screenshot, sign_in_with_form
+from tests.conftest import StartInstance
 from tests.helpers import settle
 from tests.web.test_compose import PASSWORD, jpeg_with_exif, member
-
-
-async def sign_in_page(page: Page, inst: Instance, username: str) -> None:
-    await page.goto(f"{inst.base_url}/auth/sign_in")
-    await page.get_by_label("User name").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{inst.base_url}/")
 
 
 async def tab_to(page: Page, script: str, what: str) -> None:
@@ -45,7 +37,7 @@ async def test_post_with_an_image_and_see_it_arrive_live(
     # Erika, on beta, follows the organisation on alpha in her browser and then watches
     # her home timeline.
     reader = await (await open_browser(alpha, beta)).new_page()
-    await sign_in_page(reader, beta, "erika")
+    await sign_in_with_form(reader, beta, "erika", PASSWORD)
     await reader.goto(f"{beta.base_url}/follows")
     await reader.get_by_label("Their handle or profile address").fill("news@alpha.test")
     await reader.get_by_role("button", name="Follow", exact=True).click()
@@ -56,7 +48,7 @@ async def test_post_with_an_image_and_see_it_arrive_live(
 
     # Anna writes for the organisation on alpha: an image with its description, a preview.
     writer = await (await open_browser(alpha, beta)).new_page()
-    await sign_in_page(writer, alpha, "anna")
+    await sign_in_with_form(writer, alpha, "anna", PASSWORD)
     await writer.goto(f"{alpha.base_url}/compose?actor=news")
     await check_a11y(writer)
     picture = tmp_path / "garden.jpg"
@@ -100,7 +92,7 @@ async def test_write_a_post_with_the_keyboard_alone(
     alpha = await start_instance("alpha")
     await member(alpha, "anna")
     page = await (await open_browser(alpha)).new_page()
-    await sign_in_page(page, alpha, "anna")
+    await sign_in_with_form(page, alpha, "anna", PASSWORD)
     await page.goto(f"{alpha.base_url}/compose")
     await page.locator("body").focus()
     await tab_to(page, "e && e.name === 'text'", "the text field")

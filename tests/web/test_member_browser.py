@@ -14,19 +14,11 @@ from playwright.async_api import Page
 from actors.models import ContactBox, RoleName
 from server import keys
 from server.worker import make_directory_sync
-from tests.browser import OpenBrowser, check_a11y, screenshot
-from tests.conftest import Instance, StartInstance
+from tests.browser import OpenBrowser, check_a11y, screenshot, sign_in_with_form
+from tests.conftest import StartInstance
 from tests.helpers import settle
 from tests.web.member import PASSWORD, member
 from tests.web.test_member_contacts import states
-
-
-async def sign_in(page: Page, inst: Instance, username: str) -> None:
-    await page.goto(f"{inst.base_url}/auth/sign_in")
-    await page.get_by_label("User name").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{inst.base_url}/")
 
 
 async def tab_to(page: Page, script: str, limit: int = 60) -> None:
@@ -59,7 +51,7 @@ async def test_directory_search_and_anonymous_contact_request_accepted_on_the_ot
     assert [r.error for r in await sync.sync_due()] == [""]
 
     erika = await (await open_browser(beta, alpha)).new_page()
-    await sign_in(erika, beta, "erika")
+    await sign_in_with_form(erika, beta, "erika", PASSWORD)
     await erika.goto(f"{beta.base_url}/directory")
     await erika.get_by_label("Name or description contains").fill("Kreisverband")
     await erika.get_by_role("button", name="Search").click()
@@ -93,7 +85,7 @@ async def test_directory_search_and_anonymous_contact_request_accepted_on_the_ot
     await settle(alpha, beta)
 
     anna = await (await open_browser(alpha)).new_page()
-    await sign_in(anna, alpha, "anna")
+    await sign_in_with_form(anna, alpha, "anna", PASSWORD)
     await anna.goto(f"{alpha.base_url}/contacts?actor=kv")
     await check_a11y(anna)
     assert "Erika" not in await anna.locator("main").inner_text()
@@ -119,7 +111,7 @@ async def test_follows_and_settings_pages(
     await beta.add_actor("news", display_name="Beta News")
     await member(alpha, "anna", display_name="Anna")
     page = await (await open_browser(alpha, beta)).new_page()
-    await sign_in(page, alpha, "anna")
+    await sign_in_with_form(page, alpha, "anna", PASSWORD)
 
     await page.goto(f"{alpha.base_url}/follows")
     await check_a11y(page)

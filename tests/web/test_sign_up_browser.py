@@ -14,35 +14,16 @@ import aiohttp
 from actors import accounts
 from actors.local import find_actor
 from actors.models import RoleName
-from tests.browser import OpenBrowser, check_a11y, screenshot
-from tests.conftest import Instance, StartInstance
+from tests.browser import OpenBrowser, check_a11y, screenshot, sign_in_with_form
+from tests.conftest import StartInstance
+from tests.web.test_sign_up import owner_of
 from tests.webpages import create_person
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    pass
 
 PASSWORD = "a long passphrase of hers"
 NEW_PASSWORD = "correct horse battery staple"
-
-
-async def owner_of(inst: Instance, username: str, actor: str) -> None:
-    await inst.add_actor(actor, display_name=actor.upper())
-    await create_person(inst, username, PASSWORD)
-    async with inst.sessionmaker() as session:
-        user = await accounts.get_user(session, username)
-        org = await find_actor(session, actor)
-        assert org is not None
-        now = inst.services.clock()
-        await accounts.grant_role(session, user=user, actor=org, role=RoleName.OWNER, now=now)
-        await session.commit()
-
-
-async def sign_in_page(page: Page, inst: Instance, username: str) -> None:
-    await page.goto(f"{inst.base_url}/auth/sign_in")
-    await page.get_by_label("User name").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{inst.base_url}/")
 
 
 async def test_sign_up_by_invitation_with_the_keyboard(
@@ -51,7 +32,7 @@ async def test_sign_up_by_invitation_with_the_keyboard(
     alpha = await start_instance("alpha")
     await owner_of(alpha, "anna", "kv")
     staff = await (await open_browser(alpha)).new_page()
-    await sign_in_page(staff, alpha, "anna")
+    await sign_in_with_form(staff, alpha, "anna", PASSWORD)
     await staff.goto(f"{alpha.base_url}/manage/kv/invitations")
     await check_a11y(staff)
     await staff.get_by_label("Role on signing up").select_option("editor")
@@ -134,7 +115,7 @@ async def test_approval_remote_follow_and_consent_pages_are_accessible(
     await check_a11y(visitor)
 
     admin = await (await open_browser(alpha)).new_page()
-    await sign_in_page(admin, alpha, "olga")
+    await sign_in_with_form(admin, alpha, "olga", PASSWORD)
     await admin.goto(f"{alpha.base_url}/admin/sign_ups")
     await check_a11y(admin)
     await screenshot(admin, "sign-ups", tmp_path)
@@ -148,7 +129,7 @@ async def test_approval_remote_follow_and_consent_pages_are_accessible(
     form = {"client_name": "Pocket", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}
     async with client.post(f"{alpha.base_url}/api/v1/apps", data=form) as resp:
         app = await resp.json()
-    await sign_in_page(staff, alpha, "anna")
+    await sign_in_with_form(staff, alpha, "anna", PASSWORD)
     query = {
         "response_type": "code",
         "client_id": app["client_id"],

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.async_api import Page
 from sqlalchemy import select
 
 from actors import accounts
 from actors.local import get_actor
 from actors.models import ActorType, FollowState, LinkState, OrgLink, RoleName
 from server import actions, links
-from tests.browser import OpenBrowser, check_a11y, screenshot
+from tests.browser import OpenBrowser, check_a11y, screenshot, sign_in_with_form
 from tests.conftest import Instance, StartInstance
 from tests.helpers import settle
 from tests.test_follows import follow_state
@@ -43,14 +42,6 @@ async def two(start_instance: StartInstance) -> tuple[Instance, Instance]:
     return alpha, beta
 
 
-async def sign_in(page: Page, inst: Instance, username: str, next_path: str) -> None:
-    await page.goto(f"{inst.base_url}/auth/sign_in?next={next_path}")
-    await page.get_by_label("User name").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{inst.base_url}{next_path}")
-
-
 async def test_confirm_an_organisation_link_and_every_staff_page_is_accessible(
     start_instance: StartInstance, open_browser: OpenBrowser, tmp_path: Path
 ) -> None:
@@ -63,7 +54,7 @@ async def test_confirm_an_organisation_link_and_every_staff_page_is_accessible(
     await settle(alpha, beta)
 
     page = await (await open_browser(alpha, beta)).new_page()
-    await sign_in(page, alpha, "olga", "/manage")
+    await sign_in_with_form(page, alpha, "olga", PASSWORD, "/manage")
     assert "Link offers waiting: 1" in await page.locator("main").inner_text()
     await check_a11y(page)
     await screenshot(page, "manage", tmp_path)
@@ -99,7 +90,7 @@ async def test_confirm_an_organisation_link_and_every_staff_page_is_accessible(
     await check_a11y(page)
     # A person without the role gets the error page, which passes too.
     other = await (await open_browser(alpha)).new_page()
-    await sign_in(other, alpha, "paul", "/manage")
+    await sign_in_with_form(other, alpha, "paul", PASSWORD, "/manage")
     response = await other.goto(f"{alpha.base_url}/manage/kv/roles")
     assert response is not None and response.status == 403
     await check_a11y(other)
@@ -110,7 +101,7 @@ async def test_grant_a_role_with_the_keyboard_alone(
 ) -> None:
     alpha, _ = await two(start_instance)
     page = await (await open_browser(alpha)).new_page()
-    await sign_in(page, alpha, "olga", "/manage/kv/roles")
+    await sign_in_with_form(page, alpha, "olga", PASSWORD, "/manage/kv/roles")
     await page.locator("body").focus()
     for _ in range(80):
         await page.keyboard.press("Tab")
@@ -157,7 +148,7 @@ async def test_decline_a_follow_request(
     assert await follow_state(beta, erika, kv) == FollowState.PENDING
 
     page = await (await open_browser(alpha, beta)).new_page()
-    await sign_in(page, alpha, "mona", "/manage")
+    await sign_in_with_form(page, alpha, "mona", PASSWORD, "/manage")
     await page.get_by_role("link", name="Follow requests waiting: 1").click()
     await page.wait_for_url(f"{alpha.base_url}/manage/kv/follow_requests")
     await check_a11y(page)
