@@ -134,6 +134,8 @@ def activity_type(value: object, handled: Collection[str] = ACTIVITY_TYPES) -> s
     """The activity type to store and dispatch on: `type` itself, or from a list (Pleroma,
     JSON-LD-compacting peers send `["Create"]`) the first type in `handled`, else its
     first string. Longer than the column allows, or no string at all: None."""
+    if isinstance(value, str):  # what nearly every peer sends: decided without lists
+        return value if 0 < len(value) <= MAX_TYPE_LENGTH else None
     types = [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str)]
     types = [t for t in types if t and len(t) <= MAX_TYPE_LENGTH]
     return next((t for t in types if t in handled), types[0] if types else None)

@@ -133,8 +133,11 @@ class DirectLines:
 
     def write(self, logger: logging.Logger, message: str) -> None:
         """Queue one info line of `logger`; it is written once the loop turn ends."""
-        line = f"{self._formatter.stamp(time.time())} INFO {logger.name}: {message}\n"
-        self._pending.append(terminal_safe(line))
+        # Only the message can hold what a peer chose; cleaned without the newline, a line
+        # passes `terminal_safe`'s first test (`isprintable`) instead of its regex too.
+        self._pending.append(
+            f"{self._formatter.stamp(time.time())} INFO {logger.name}: {terminal_safe(message)}\n"
+        )
         if len(self._pending) == 1:
             asyncio.get_running_loop().call_soon(self.flush)
 

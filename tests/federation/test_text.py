@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,3 +45,24 @@ def test_escaped_emoji_need_no_walk_but_lone_surrogates_do() -> None:
     assert text._needs_cleaning(r'{"a": "\ud83c\ud83c\udf89"}')  # one lone, then a pair
     assert text._needs_cleaning(r'{"a": "\udf89\ud83c"}')  # reversed: both lone
     assert text._needs_cleaning(r'{"a": "x\u0000"}')
+
+
+def test_takes_what_json_loads_takes_whichever_decoder_reads_it() -> None:
+    """orjson reads most documents; what it refuses goes to `json.loads`, so the inbox takes
+    exactly the documents it took before orjson, decoded the same way."""
+    cases: list[tuple[bytes | str, object]] = [
+        (b'{"a": "\\ud800x"}', {"a": "\ufffdx"}),  # a lone surrogate: orjson refuses it
+        (b'{"a": NaN}', json.loads("{\"a\": NaN}")),  # not JSON, but json.loads reads it
+        (b'{"a": "x\\u0000y"}', {"a": "xy"}),  # orjson reads NUL: cleaned all the same
+        (b'{"a": "\\\\u0000"}', {"a": "\\u0000"}),  # an escaped backslash: text, kept
+        ('{"a": "Grüße 🎉"}', {"a": "Grüße 🎉"}),  # a str as well as bytes
+    ]
+    for raw, expected in cases:
+        decoded = load_json(raw)
+        assert json.dumps(decoded) == json.dumps(expected), raw
+    assert load_json(b"[" * 900 + b"]" * 900) is not None  # deep, but not too deep
+    with pytest.raises(RecursionError):  # deeper than either goes: refused, as before
+        load_json(b"[" * 5000 + b"]" * 5000)
+    for bad in (b"\xff{}", b'{"a": 1', b""):
+        with pytest.raises(ValueError):
+            load_json(bad)
