@@ -42,13 +42,13 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import Table, insert, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
 
 from actors.local import ensure_instance_actor  # noqa: E402
@@ -175,8 +175,8 @@ async def _seed_peer_instance(url: str, entries: int) -> None:
         )
         interests += [{"actor_id": 10 + n, "tag_key": t} for t in tags]
     async with engine.begin() as conn:
-        await conn.execute(insert(Actor.__table__), rows)
-        await conn.execute(insert(ActorInterest.__table__), interests)
+        await conn.execute(insert(cast(Table, Actor.__table__)), rows)
+        await conn.execute(insert(cast(Table, ActorInterest.__table__)), interests)
     await engine.dispose()
 
 
@@ -283,7 +283,7 @@ async def _seed_cache(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         for table in ("directory_entry_interests", "directory_entries", "directory_peers"):
             await session.execute(text(f"DELETE FROM {table}"))
         await session.execute(
-            insert(DirectoryPeer.__table__),
+            insert(cast(Table, DirectoryPeer.__table__)),
             [
                 {"id": 1000 + p, "domain": f"peer{p}.example", "last_error": "", "entry_count": 0}
                 for p in range(CACHE_PEERS)
@@ -316,12 +316,14 @@ async def _seed_cache(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             )
             interests += [{"entry_id": 1 + n, "tag_key": t} for t in tags]
             if len(entries) >= 10_000:
-                await session.execute(insert(DirectoryEntry.__table__), entries)
-                await session.execute(insert(DirectoryEntryInterest.__table__), interests)
+                await session.execute(insert(cast(Table, DirectoryEntry.__table__)), entries)
+                await session.execute(
+                    insert(cast(Table, DirectoryEntryInterest.__table__)), interests
+                )
                 entries, interests = [], []
         if entries:
-            await session.execute(insert(DirectoryEntry.__table__), entries)
-            await session.execute(insert(DirectoryEntryInterest.__table__), interests)
+            await session.execute(insert(cast(Table, DirectoryEntry.__table__)), entries)
+            await session.execute(insert(cast(Table, DirectoryEntryInterest.__table__)), interests)
         locals_, local_interests = [], []
         for n in range(LOCAL_ACTORS):
             region, tags, changed = _profile(CACHE_ENTRIES + n)
@@ -348,8 +350,8 @@ async def _seed_cache(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                 }
             )
             local_interests += [{"actor_id": 100 + n, "tag_key": t} for t in tags]
-        await session.execute(insert(Actor.__table__), locals_)
-        await session.execute(insert(ActorInterest.__table__), local_interests)
+        await session.execute(insert(cast(Table, Actor.__table__)), locals_)
+        await session.execute(insert(cast(Table, ActorInterest.__table__)), local_interests)
         await session.commit()
     # Statistics and (PostgreSQL) the visibility map, as autovacuum keeps them on a live
     # instance: without the map no index-only scan is used.

@@ -305,7 +305,13 @@ def parse_activity(raw: bytes | str, handled: Collection[str] = ACTIVITY_TYPES) 
         raise ParseError("activity has no id")
     if not fits_uri(act_id) or not fits_uri(actor):
         raise ParseError("id too long")
-    claims = tuple(_claim(v) for v in items(doc.get("object")) if isinstance(v, dict))
+    obj = doc.get("object")
+    if isinstance(obj, dict):  # one embedded object, as nearly every Create sends it
+        claims: tuple[Claim, ...] = (_claim(obj),)
+    elif isinstance(obj, list):
+        claims = tuple(_claim(v) for v in obj if isinstance(v, dict))
+    else:  # a reference (a Like, a Follow) or nothing
+        claims = ()
     return Envelope(id=act_id, type=act_type, actor=actor, claims=claims, body=doc)
 
 

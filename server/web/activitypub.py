@@ -117,19 +117,22 @@ async def inbox_post(request: web.Request) -> web.Response:
     """
     config = request.app[keys.CONFIG]
     limit = config.federation.max_inbox_bytes
-    if request.content_length is not None and request.content_length > limit:
+    declared = request.content_length  # a property that parses the header each time
+    if declared is not None and declared > limit:
         return error(413, f"body larger than {limit} bytes")
     content_type = request.headers.get("Content-Type")
     if content_type is not None and not _is_inbox_media_type(content_type):
         return error(415, "Content-Type must be application/activity+json or application/ld+json")
-    recipient = None
+    recipient: str | None = None
+    only_from: str | None = None  # see `_alias_recipient`
+    flags_from: str | None = None
     username = request.match_info.get("username")
-    if username is not None:
+    if username is not None:  # a personal inbox (the shared one is what most peers use)
         entry = await request.app[keys.DOCUMENTS].get(username)
         if entry is None:
             return error(404, "no such actor")
         recipient = entry.view.id
-    only_from, flags_from = await _alias_recipient(request, username)
+        only_from, flags_from = await _alias_recipient(request, username)
     try:
         body = await _read_body(request, limit)
     except web.HTTPRequestTimeout as exc:
