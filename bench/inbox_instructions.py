@@ -10,6 +10,7 @@ counts the instructions of both processes, all threads, over the next BENCH_INST
 few minutes. Prints one JSON line: ours_ir_per_request, base_ir_per_request, ratio (base
 over ours: the accept-only ratio bench/inbox.py measures in time, here in instructions).
 System calls are not counted (`--collect-systime=no`): their time is the kernel's.
+BENCH_INSTR_KEEP=<dir> keeps the callgrind files there, for `callgrind_annotate`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import glob
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,6 +82,10 @@ def measure(command: list[str], port: int, path: str, requests: list[bytes], out
     finally:
         proc.terminate()
         proc.wait()
+    if keep := os.environ.get("BENCH_INSTR_KEEP"):
+        os.makedirs(keep, exist_ok=True)
+        for name in glob.glob(out + "*"):
+            shutil.copy(name, keep)
     return _instructions(out) / sent
 
 

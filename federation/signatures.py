@@ -132,9 +132,10 @@ class ResolvedKey:
     public_key_pem: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VerifiedRequest:
-    """Outcome of a successful verification: who signed, with which key and format."""
+    """Outcome of a successful verification: who signed, with which key and format. Not
+    frozen: one per inbox request, and frozen fields cost `object.__setattr__` each."""
 
     key_id: str
     owner: str

@@ -93,18 +93,26 @@ def _insert_statement(dialect: str) -> Insert:
 _SQLITE_INSERT = (
     "INSERT INTO inbox_activities"
     " (uri, actor_uri, type, recipient_uri, body, received_at, processed_at, error)"
-    " VALUES (?, ?, ?, ?, ?, ?, NULL, '') ON CONFLICT (uri) DO NOTHING"
+    " VALUES (?, ?, ?, NULLIF(?, ''), ?, ?, NULL, '') ON CONFLICT (uri) DO NOTHING"
 )
 
 
 def sqlite_timestamp(value: datetime) -> str:
     """`value` as SQLAlchemy's SQLite DATETIME stores it (naive UTC, microseconds).
 
-    Every inbox row has one: a UTC value's `isoformat` less its `+00:00` costs a third
-    less than making the naive value first."""
+    Every inbox row has one: %-formatting its fields costs half of `isoformat`, which
+    takes its arguments by keyword parsing and formats through `PyUnicode_FromFormat`."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031  # cheaper than isoformat
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 class SqliteInboxWriter:
@@ -146,7 +154,7 @@ class SqliteInboxWriter:
                 row.uri,
                 row.actor_uri,
                 row.type,
-                row.recipient_uri,
+                row.recipient_uri or "",  # NULLIF: binding None costs sqlite3 an adapter search
                 row.body,
                 sqlite_timestamp(row.received_at),
             )
@@ -209,7 +217,7 @@ class SqliteInboxWriter:
         self._conn = self._checkpoint_conn = None
 
 
-_SqliteParams = tuple[str, str, str, str | None, str, str]
+_SqliteParams = tuple[str, str, str, str, str, str]
 _BUSY_TIMEOUT_MS = 30_000
 
 

@@ -68,9 +68,8 @@ class BodyTimeoutError(web.HTTPRequestTimeout, asyncio.TimeoutError):
 
 
 class LineWriter(Protocol):
-    """Writes a logger's info lines itself while `usable` (`server.cli.terminal.DirectLines`)."""
-
-    def usable(self, logger: logging.Logger) -> bool: ...
+    """Writes a logger's info lines itself while it can, else through `logging`
+    (`server.cli.terminal.DirectLines`)."""
 
     def write(self, logger: logging.Logger, message: str) -> None: ...
 
@@ -95,7 +94,7 @@ class AccessLogger(AbstractAccessLogger):
         if signer:
             line = f"{line} signer={signer}"
         direct = self.direct
-        if direct is not None and direct.usable(self.logger):
+        if direct is not None:  # it logs the usual way itself when it must
             direct.write(self.logger, line)
             return
         # What `info` does, less looking up the caller's frame (no format shows it) and

@@ -108,7 +108,7 @@ class DirectLines:
     def __init__(self, handler: logging.StreamHandler[TextIO], formatter: SafeFormatter) -> None:
         self._handler = handler
         self._formatter = formatter
-        self._pending: list[str] = []
+        self._pending: list[tuple[float, logging.Logger, str]] = []
 
     def usable(self, logger: logging.Logger) -> bool:
         """Whether `logger`'s info lines would reach only our handler, unfiltered, as
@@ -132,17 +132,28 @@ class DirectLines:
         return True
 
     def write(self, logger: logging.Logger, message: str) -> None:
-        """Queue one info line of `logger`; it is written once the loop turn ends."""
-        # Only the message can hold what a peer chose; cleaned without the newline, a line
-        # passes `terminal_safe`'s first test (`isprintable`) instead of its regex too.
-        self._pending.append(
-            f"{self._formatter.stamp(time.time())} INFO {logger.name}: {terminal_safe(message)}\n"
-        )
+        """Queue one info line of `logger`; it is written once the loop turn ends, by this
+        writer while `usable` (asked once per turn, not per line), else through `logging`."""
+        self._pending.append((time.time(), logger, message))
         if len(self._pending) == 1:
             asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
-        lines, self._pending = self._pending, []
+        pending, self._pending = self._pending, []
+        lines = []
+        usable: dict[logging.Logger, bool] = {}
+        stamp = self._formatter.stamp
+        for created, logger, message in pending:
+            ok = usable.get(logger)
+            if ok is None:
+                ok = usable[logger] = self.usable(logger)
+            if ok:
+                # Only the message can hold what a peer chose; cleaned without the newline,
+                # a line passes `terminal_safe`'s first test (`isprintable`), not its regex.
+                lines.append(f"{stamp(created)} INFO {logger.name}: {terminal_safe(message)}\n")
+            else:  # logging configured otherwise since: the line goes the usual way
+                info = logging.INFO
+                logger.handle(logger.makeRecord(logger.name, info, __file__, 0, message, (), None))
         if not lines:
             return
         handler = self._handler

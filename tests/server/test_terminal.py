@@ -193,8 +193,14 @@ async def _direct_lines(
         "INFO verbund.access: POST /inbox 202 0.8ms signer=http://x.example/a#k[2J"
     )
     assert first[23:] == third[23:]
-    monkeypatch.setattr(logging.root, "handlers", [handler, logging.NullHandler()])
+    other = io.StringIO()
+    monkeypatch.setattr(logging.root, "handlers", [handler, logging.StreamHandler(other)])
     assert not direct.usable(logger)
+    # Queued while logging changes: the line goes through logging, to both handlers.
+    direct.write(logger, "GET /about 200 0.4ms")
+    await asyncio.sleep(0)
+    assert stream.getvalue().splitlines()[3].endswith("INFO verbund.access: GET /about 200 0.4ms")
+    assert other.getvalue() == "GET /about 200 0.4ms\n"
     monkeypatch.setattr(logging.root, "handlers", [handler])
     handler.addFilter(lambda record: True)
     assert not direct.usable(logger)
