@@ -78,6 +78,8 @@ class InboxLimits:
 
     def check(self, host: str, actor: str, act_type: str) -> None:
         """InboxError(429) if any limit that applies has no room; charges nothing."""
+        if not self.enabled:
+            return
         by_host = self.per_host.wait(host)
         by_actor = self.per_actor.wait(actor)
         by_follows = self.follows_per_host.wait(host) if act_type == "Follow" else 0.0
@@ -91,8 +93,15 @@ class InboxLimits:
         seconds = retry_after_seconds(wait)
         raise InboxError(429, f"{reason}, retry in {seconds} s", retry_after=seconds)
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any limit is on (a cluster behind its own limits may switch them off)."""
+        return bool(self.per_host.limit or self.per_actor.limit or self.follows_per_host.limit)
+
     def charge(self, host: str, actor: str, act_type: str) -> None:
         """Count one verified request against every limit that applies."""
+        if not self.enabled:
+            return
         self.per_host.take(host)
         self.per_actor.take(actor)
         if act_type == "Follow":

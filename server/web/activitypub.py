@@ -78,9 +78,13 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     """The whole body, however it is framed and however many reads it takes; None past
     `limit` bytes (the rest is left unread). The body deadline is the protocol's
     (`server.runtime`): a late body raises BodyTimeoutError, an HTTPRequestTimeout."""
+    content = request.content
+    if content.is_eof():  # all of it arrived with the headers, as nearly every body does
+        body = content.read_nowait(-1)
+        return body if len(body) <= limit else None
     chunks = []
     size = 0
-    while chunk := await request.content.readany():
+    while chunk := await content.readany():
         size += len(chunk)
         if size > limit:
             return None
