@@ -105,7 +105,9 @@ def ids_of(value: object, limit: int = MAX_AUDIENCE) -> list[str]:
 
 def fits_uri(uri: str) -> bool:
     """Whether `uri` is short enough to keep (`MAX_URI_BYTES`)."""
-    return len(uri) <= MAX_URI_BYTES and len(uri.encode("utf-8", "replace")) <= MAX_URI_BYTES
+    if len(uri) > MAX_URI_BYTES:
+        return False
+    return uri.isascii() or len(uri.encode("utf-8", "replace")) <= MAX_URI_BYTES
 
 
 def type_in(value: object, wanted: Iterable[str]) -> str | None:
