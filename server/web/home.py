@@ -24,7 +24,7 @@ from server import keys
 from server.web.errors import with_error_pages
 from server.web.forms import require_viewer
 from server.web.i18n import translate_plural
-from server.web.layout import html_page, render_html
+from server.web.layout import html_page, render_html, static_file
 from server.web.paging import cursor
 from server.web.timeline import acting_actor, timeline_items
 from server.web.viewer import load_viewer
@@ -104,18 +104,7 @@ async def home_updates(request: web.Request) -> web.Response:
     )
 
 
-async def live_script(request: web.Request) -> web.Response:
-    current = request.query.get("v") == LIVE_VERSION
-    return web.Response(
-        body=LIVE_SCRIPT,
-        content_type="text/javascript",
-        charset="utf-8",
-        headers={
-            "Cache-Control": "public, max-age=31536000, immutable" if current else "no-cache",
-            "ETag": f'"{LIVE_VERSION}"',
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+live_script = static_file(LIVE_SCRIPT, LIVE_VERSION, "text/javascript")
 
 
 def add_home_routes(app: web.Application) -> None:

@@ -164,6 +164,16 @@ async def test_the_list_announces_its_entries_in_the_page_language(listings: Lis
     assert f'data-announce="{PAGE_SIZE} more notifications loaded"' in text
 
 
+async def test_every_page_loads_the_scroll_script_deferred(listings: Listings) -> None:
+    text = await page(listings.browser, listings.alpha.base_url + "/@anna")
+    found = re.search(r'<script src="(/static/pages\.js\?v=\w+)" defer></script>', text)
+    assert found, text
+    async with listings.browser.get(listings.alpha.base_url + found.group(1)) as resp:
+        assert resp.status == 200 and resp.content_type == "text/javascript"
+        assert "immutable" in resp.headers["Cache-Control"]
+        assert "IntersectionObserver" in await resp.text()
+
+
 async def test_home_timeline_links_older_posts_only_when_there_are_some(
     listings: Listings,
 ) -> None:
