@@ -50,22 +50,20 @@ async def home_page(request: web.Request) -> web.Response:
         )
         rows = await home_timeline(session, actor.id, Page(max_id=max_id, limit=PAGE_SIZE))
         items = await timeline_items(session, uris, host, rows)
+        # A page of 40 (the API's cap that `Page` keeps) may be the last: the older link
+        # only when one more post is there.
+        more = len(rows) == PAGE_SIZE and bool(
+            await home_timeline(session, actor.id, Page(max_id=rows[-1].id, limit=1))
+        )
     newest = rows[0].id if rows else (max_id or 0)
-    older = rows[-1].id if len(rows) == PAGE_SIZE else None
-    if older is not None:
-        async with request.app[keys.SESSIONMAKER]() as session:
-            # A full page may be the last: link the next one only if it holds a post.
-            if not await home_timeline(session, actor.id, Page(max_id=older, limit=1)):
-                older = None
+    older = {"actor": actor.username, "max_id": rows[-1].id} if more else None
     return html_page(
         request,
         "home.html",
         actor=actor,
         choices=[(a.username, a.display_name or a.username) for a, _ in choices],
         items=items,
-        older_url=f"/home?{urlencode({'actor': actor.username, 'max_id': older})}"
-        if older is not None
-        else None,
+        older_url=f"/home?{urlencode(older)}" if older else None,
         # Live updates only on the first page: older pages stay as they are.
         since=newest if max_id is None else None,
         live_script=LIVE_SCRIPT_URL,
