@@ -712,13 +712,6 @@ async def authenticate_client(
     return app
 
 
-class CodeKind(enum.Enum):
-    """Codes of different kinds are hashed apart, so one can never be redeemed as another."""
-
-    AUTHORIZATION = ""  # sent to the client, exchanged at /oauth/token
-    LOGIN_TICKET = "ticket:"  # between the login and the actor choice of the authorize form
-
-
 def pkce_challenge(verifier: str) -> str:
     """RFC 7636 S256: base64url(sha256(verifier)) without padding."""
     digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
@@ -735,7 +728,6 @@ async def issue_code(
     scopes: Sequence[str],
     code_challenge: str | None,
     now: datetime,
-    kind: CodeKind = CodeKind.AUTHORIZATION,
 ) -> str:
     """A single-use code, valid for CODE_TTL; only its hash is stored. The caller commits."""
     if await role_of(session, user.id, actor.id) is None:
@@ -743,7 +735,7 @@ async def issue_code(
     code = new_secret()
     session.add(
         OAuthCode(
-            code_hash=hash_secret(kind.value + code),
+            code_hash=hash_secret(code),
             app_id=app.id,
             user_id=user.id,
             actor_id=actor.id,
@@ -765,7 +757,6 @@ async def redeem_code(
     redirect_uri: str | None,
     code_verifier: str | None,
     now: datetime,
-    kind: CodeKind = CodeKind.AUTHORIZATION,
 ) -> OAuthCode:
     """Consume a code (it is deleted whatever the outcome, so it cannot be guessed at twice).
 
@@ -773,9 +764,7 @@ async def redeem_code(
     check), and `code_verifier` must match the PKCE challenge of an authorization code.
     Raises InvalidGrantError.
     """
-    row = await session.scalar(
-        select(OAuthCode).where(OAuthCode.code_hash == hash_secret(kind.value + code))
-    )
+    row = await session.scalar(select(OAuthCode).where(OAuthCode.code_hash == hash_secret(code)))
     if row is None:
         raise InvalidGrantError("the authorization code is invalid")
     await session.execute(delete(OAuthCode).where(OAuthCode.id == row.id))
@@ -787,13 +776,8 @@ async def redeem_code(
         raise InvalidGrantError("the authorization code has expired")
     if redirect_uri is not None and redirect_uri != row.redirect_uri:
         raise InvalidGrantError("redirect_uri does not match the authorization request")
-    # A login ticket only carries the challenge on to the code it becomes.
-    if (
-        kind is CodeKind.AUTHORIZATION
-        and row.code_challenge is not None
-        and not (
-            code_verifier and hmac.compare_digest(pkce_challenge(code_verifier), row.code_challenge)
-        )
+    if row.code_challenge is not None and not (
+        code_verifier and hmac.compare_digest(pkce_challenge(code_verifier), row.code_challenge)
     ):
         raise InvalidGrantError("code_verifier does not match the code challenge")
     return row

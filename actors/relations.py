@@ -40,6 +40,28 @@ async def page_relations(
     return list(rows)
 
 
+async def relations_before(
+    session: AsyncSession,
+    actor_uri: str,
+    *,
+    followers: bool,
+    max_id: int | None,
+    limit: int,
+) -> list[tuple[int, str]]:
+    """(Follow id, URI) of accepted followers (or followed actors), newest first, those
+    with a Follow id below `max_id` when given: keyset pages for long lists."""
+    side, other = (
+        (Follow.followed_uri, Follow.follower_uri)
+        if followers
+        else (Follow.follower_uri, Follow.followed_uri)
+    )
+    query = select(Follow.id, other).where(side == actor_uri, Follow.state == FollowState.ACCEPTED)
+    if max_id is not None:
+        query = query.where(Follow.id < max_id)
+    rows = await session.execute(query.order_by(Follow.id.desc()).limit(limit))
+    return [(follow_id, uri) for follow_id, uri in rows]
+
+
 async def pending_requests(session: AsyncSession, actor_uri: str) -> list[Follow]:
     rows = await session.scalars(
         select(Follow)

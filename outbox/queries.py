@@ -58,29 +58,43 @@ async def outbox_items(
     return out
 
 
-async def public_posts(session: AsyncSession, actor_uri: str, *, limit: int = 20) -> list[Status]:
-    """An actor's newest public posts, boosts left out (feeds, profile pages)."""
-    rows = await session.scalars(
-        select(Status)
-        .where(
-            Status.actor_uri == actor_uri,
-            Status.deleted_at.is_(None),
-            Status.visibility == Visibility.PUBLIC,
-            Status.reblog_of_id.is_(None),
-        )
-        .order_by(Status.id.desc())
-        .limit(limit)
+async def public_posts(
+    session: AsyncSession, actor_uri: str, *, limit: int = 20, max_id: int | None = None
+) -> list[Status]:
+    """An actor's newest public posts, boosts left out (feeds, profile pages); with
+    `max_id`, those older than that post (keyset paging)."""
+    query = select(Status).where(
+        Status.actor_uri == actor_uri,
+        Status.deleted_at.is_(None),
+        Status.visibility == Visibility.PUBLIC,
+        Status.reblog_of_id.is_(None),
     )
-    return list(rows)
+    if max_id is not None:
+        query = query.where(Status.id < max_id)
+    return list(await session.scalars(query.order_by(Status.id.desc()).limit(limit)))
 
 
 async def tagged_posts(session: AsyncSession, tag: str, *, limit: int = 40) -> list[Status]:
     """Our public posts filed under a hashtag (newest first)."""
+    posts, _ = await tagged_page(session, tag, limit=limit)
+    return posts
+
+
+async def tagged_page(
+    session: AsyncSession,
+    tag: str,
+    *,
+    limit: int,
+    max_id: int | None = None,
+) -> tuple[list[Status], int | None]:
+    """A page of `tagged_posts` older than `max_id`, and the `max_id` of the next page
+    (None on the last). The page may hold fewer than `limit` posts: the tag index
+    narrows, the tag list decides, so the cursor follows the index rows read."""
     name = normalize_hashtag(tag)
     key = hashtag_key(name)
     if key is None:
-        return []
-    rows = await session.scalars(
+        return [], None
+    query = (
         select(Status)
         .join(StatusTag, StatusTag.status_id == Status.id)
         .where(
@@ -90,12 +104,15 @@ async def tagged_posts(session: AsyncSession, tag: str, *, limit: int = 40) -> l
             Status.visibility == Visibility.PUBLIC,
             Status.reblog_of_id.is_(None),
         )
-        .order_by(Status.id.desc())
-        .limit(limit)
     )
+    if max_id is not None:
+        query = query.where(Status.id < max_id)
+    rows = list(await session.scalars(query.order_by(Status.id.desc()).limit(limit + 1)))
+    older = rows[limit - 1].id if len(rows) > limit else None
     # The tag index narrows the search; the tag list decides (the exact name).
-    return [
+    posts = [
         s
-        for s in rows
+        for s in rows[:limit]
         if any(isinstance(t, dict) and t.get("name") == f"#{name}" for t in tags_of(s))
     ]
+    return posts, older

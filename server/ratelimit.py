@@ -2,8 +2,9 @@
 
 - Inbox POSTs per remote host and per remote actor, Follows per remote host:
   `inbox.receive.InboxLimits`, built here, enforced by `InboxReceiver`.
-- Sign-in: every credential check at `/oauth/token` and on the authorize form
-  counts against the client address, every password attempt also against the
+- Sign-in: every credential check at `/oauth/token` and on the site's sign-in
+  form (`/auth/sign_in`, where the OAuth authorize page sends people) counts
+  against the client address, every password attempt also against the
   account (the lower-cased user name, known or not, so a 429 tells nothing
   about which names exist). `SignInAttempt` charges up front, before any hash
   is computed, so concurrent guesses cannot outrun the limit, and gives the

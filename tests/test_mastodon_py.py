@@ -12,6 +12,7 @@ LoopbackResolver does for the instances.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import settle
 from tests.server.test_api import PASSWORD, make_people
 from tests.test_follows import follow_state
+from tests.webpages import sign_in_fields
 
 T = TypeVar("T")
 
@@ -250,21 +252,25 @@ async def test_app_registration_password_and_code_login_and_revocation(world: Wo
             allow_http=True,
         )
 
-    # Authorization code: the person signs in in a browser, picks the actor, copies the code.
+    # Authorization code: the person signs in on the site in a browser, comes back to the
+    # consent page, picks the actor and copies the code.
     coder = Mastodon(client_id, client_secret, api_base_url=base, session=world.session())
     url = await in_thread(coder.auth_request_url, allow_http=True)
     assert url.startswith("http://alpha.test/oauth/authorize?")
     browser = world.session()
     form = await in_thread(browser.get, url)
-    assert form.status_code == 200 and 'name="password"' in form.text
-    fields = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form.text))
+    assert form.status_code == 200 and urlsplit(form.url).path == "/auth/sign_in"
     step = await in_thread(
         browser.post,
-        "http://alpha.test/oauth/authorize",
-        data={**fields, "username": "anna", "password": PASSWORD},
+        "http://alpha.test/auth/sign_in",
+        data=sign_in_fields(form.text, "anna", PASSWORD),
     )
+    assert urlsplit(step.url).path == "/oauth/authorize"
     assert 'name="actor"' in step.text  # anna holds roles on kv and ov
-    fields = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', step.text))
+    fields = {
+        name: html.unescape(value)
+        for name, value in re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', step.text)
+    }
     done = await in_thread(
         browser.post, "http://alpha.test/oauth/authorize", data={**fields, "actor": "ov"}
     )

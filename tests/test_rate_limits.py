@@ -8,9 +8,11 @@ advancing the clock instead of sleeping.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -29,6 +31,7 @@ from tests.clock import ManualClock
 from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.fakes import FakeRemote, shared_key
 from tests.helpers import settle
+from tests.webpages import browser_client, sign_in_fields
 
 PASSWORD = "a long and secret passphrase"
 StartLimited = Callable[..., Awaitable[Instance]]
@@ -387,7 +390,10 @@ async def test_wrong_passwords_lock_the_account_before_any_hash(
 
 
 async def test_failed_sign_ins_per_address_cover_the_form_and_the_token_endpoint(
-    start_limited: StartLimited, client: aiohttp.ClientSession, hashes: list[str]
+    start_limited: StartLimited,
+    client: aiohttp.ClientSession,
+    resolver: LoopbackResolver,
+    hashes: list[str],
 ) -> None:
     clock = ManualClock()
     alpha = await start_limited(
@@ -408,24 +414,33 @@ async def test_failed_sign_ins_per_address_cover_the_form_and_the_token_endpoint
     # Every token request from this address waits now, whatever credentials it carries.
     bad_client = {**app, "client_secret": "guess"}
     assert (await password_grant(client, alpha, bad_client, "anna", "x", **proxy)).status == 429
-    # The sign-in form: the page again, for a person, with the wait.
-    form = {
+    # The site's sign-in, where the authorize page sends a person: its page again, with
+    # the wait.
+    oob = {
         "response_type": "code",
         "client_id": app["client_id"],
         "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
-        "username": "anna",
-        "password": PASSWORD,
     }
-    page = await call(client, alpha, "POST", "/oauth/authorize", data=form, headers=proxy)
-    assert page.status == 429 and page.headers["Retry-After"] == "100"
-    assert page.headers["Content-Type"].startswith("text/html")
-    assert "Too many failed sign-ins. Please try again in 2 minutes." in page.body.decode()
-    assert len(hashes) == 3
-    # Another client address (the last X-Forwarded-For entry) has its own budget.
-    other = {"X-Forwarded-For": "203.0.113.7, 203.0.113.8"}
-    assert (await password_grant(client, alpha, app, "anna", PASSWORD, **other)).status == 200
+    async with browser_client(resolver) as browser:
+        async with browser.get(f"{alpha.base_url}/oauth/authorize?{urlencode(oob)}") as resp:
+            assert resp.url.path == "/auth/sign_in"
+            fields = sign_in_fields(await resp.text(), "anna", PASSWORD)
+        sign_in = f"{alpha.base_url}/auth/sign_in"
+        async with browser.post(sign_in, data=fields, headers=proxy) as resp:
+            page = await resp.text()
+            assert resp.status == 429 and resp.headers["Retry-After"] == "100"
+            assert resp.headers["Content-Type"].startswith("text/html")
+            assert "Too many attempts. Please wait 2 minutes and try again." in page
+        assert len(hashes) == 3
+        # Another client address (the last X-Forwarded-For entry) has its own budget.
+        other = {"X-Forwarded-For": "203.0.113.7, 203.0.113.8"}
+        assert (await password_grant(client, alpha, app, "anna", PASSWORD, **other)).status == 200
 
-    clock.advance(100)
-    page = await call(client, alpha, "POST", "/oauth/authorize", data=form, headers=proxy)
-    assert page.status == 200 and '<code id="code">' in page.body.decode()
+        clock.advance(100)
+        async with browser.post(sign_in, data=fields, headers=proxy) as resp:
+            page = await resp.text()
+            assert resp.url.path == "/oauth/authorize"  # signed in: the consent page
+        consent = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page))
+        async with browser.post(f"{alpha.base_url}/oauth/authorize", data=consent) as resp:
+            assert '<code id="code">' in await resp.text()
     assert len(hashes) == 5

@@ -1,11 +1,14 @@
 """Helpers for tests of the web pages over real HTTP: a browser-like client with its own
-cookie jar, signing in through the real form, and the CSRF token of a page."""
+cookie jar, signing in through the real form (also on the way to a page that needs it),
+and the CSRF token of a page."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import aiohttp
+from yarl import URL
 
 from actors import accounts
 from tests.conftest import Instance, LoopbackResolver
@@ -52,3 +55,29 @@ async def sign_in(
         page = await resp.text()
         assert resp.status == 200, page
     return csrf_of(page)
+
+
+def sign_in_fields(page: str, username: str, password: str) -> dict[str, str]:
+    """What the sign-in form on `page` sends, filled in (its CSRF token and `next` kept)."""
+    found = re.search(r'name="next" value="([^"]*)"', page)
+    assert found, page
+    return {
+        "csrf_token": csrf_of(page),
+        "username": username,
+        "password": password,
+        "next": html.unescape(found.group(1)),
+    }
+
+
+async def sign_in_on_the_way(
+    browser: aiohttp.ClientSession, url: str, username: str, password: str
+) -> tuple[URL, str]:
+    """GET `url` as a visitor, which sends the browser to the sign-in form, and sign in
+    there: (the URL it lands on, that page), as after a person's sign-in."""
+    async with browser.get(url) as resp:
+        page = await resp.text()
+        assert resp.status == 200 and resp.url.path == "/auth/sign_in", (resp.url, page)
+        action = resp.url.with_query(None)
+    form = sign_in_fields(page, username, password)
+    async with browser.post(action, data=form) as resp:
+        return resp.url, await resp.text()

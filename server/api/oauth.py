@@ -1,19 +1,20 @@
-"""OAuth 2 as Mastodon offers it: app registration, the authorize form, tokens, revocation.
+"""OAuth 2 as Mastodon offers it: app registration, the authorize page, tokens, revocation.
 
-A token always belongs to one person acting for one actor. The authorize form
-therefore asks for the person's own user name and password and, when they hold
-roles on several actors, which actor the app shall act for. Between those two
-steps the form carries a single-use login ticket (an `oauth_codes` row hashed
-apart from real codes), never the password.
+A token always belongs to one person acting for one actor. The authorize page is the
+site's own: a visitor who is not signed in goes through `/auth/sign_in` (its CSRF
+check, its limits, its refusal of accounts awaiting approval) and back; a signed-in
+person sees the consent page, which asks which actor the app shall act for when they
+hold roles on several, and its POST is checked against their session's CSRF token.
+No password is ever typed into this module's pages.
 
 The password grant (removed in Mastodon 4.4) is offered for scripts and for
 Mastodon.py's `log_in(username, password)`; it acts for the person's first
 actor unless an `actor` parameter names another.
 
-Every credential check here is rate-limited (`server.ratelimit`): per client
-address for each token request and form submission, per account for each
-password, charged before the check and given back when the credentials prove
-right, so a refused attempt never costs an argon2 hash.
+Every credential check at `/oauth/token` is rate-limited (`server.ratelimit`): per
+client address for each token request, per account for each password, charged before
+the check and given back when the credentials prove right, so a refused attempt never
+costs an argon2 hash. The web sign-in shares these limits.
 """
 
 from __future__ import annotations
@@ -22,17 +23,15 @@ import base64
 import binascii
 import functools
 import hmac
-import math
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 from urllib.parse import quote, urlencode
 
-import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actors import accounts
-from actors.accounts import CodeKind, InvalidGrantError, NoRoleError
+from actors.accounts import InvalidGrantError, NoRoleError
 from actors.local import find_actor
 from actors.models import Actor, OAuthApp, RoleName, User
 from server import keys
@@ -49,8 +48,9 @@ from server.api.common import (
     validation_failed,
 )
 from server.ratelimit import RateLimitedError
+from server.web.i18n import translate
 from server.web.layout import html_page
-from server.web.viewer import Viewer, load_viewer
+from server.web.viewer import load_viewer
 
 GRANT_TYPES = ("authorization_code", "client_credentials", "password")
 
@@ -145,55 +145,7 @@ async def server_metadata(request: web.Request) -> web.Response:
     )
 
 
-# --- the authorize form --------------------------------------------------------------------
-
-_PAGE = jinja2.Environment(autoescape=True).from_string(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Authorize {{ app_name }} - {{ instance }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}
-label{display:block;margin:.8rem 0 .2rem}
-input,select{width:100%;padding:.4rem;box-sizing:border-box}
-.error{color:#b00020}.buttons{margin-top:1.2rem;display:flex;gap:.5rem}
-code{display:block;padding:.6rem;background:#eee;word-break:break-all}</style>
-</head><body>
-<h1>{{ instance }}</h1>
-{% if code %}
-<p>Copy this authorization code into <strong>{{ app_name }}</strong>:</p>
-<code id="code">{{ code }}</code>
-{% elif problem %}
-<p class="error" id="problem">{{ problem }}</p>
-{% else %}
-<p><strong>{{ app_name }}</strong> asks to act for you with these permissions:
-<em>{{ scopes }}</em>.</p>
-{% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
-{% if sign_in_url %}<p><a href="{{ sign_in_url }}">Sign in on {{ instance }}</a>
-to approve with one click, or sign in here:</p>{% endif %}
-<form method="post" action="/oauth/authorize">
-{% for name, value in hidden %}<input type="hidden" name="{{ name }}" value="{{ value }}">
-{% endfor %}
-{% if ticket %}
-<input type="hidden" name="ticket" value="{{ ticket }}">
-<p>Signed in as <strong>{{ username }}</strong>.</p>
-<label for="actor">Act for</label>
-<select id="actor" name="actor">
-{% for name, label in actors %}<option value="{{ name }}">{{ label }}</option>
-{% endfor %}</select>
-{% else %}
-<label for="username">User name</label>
-<input id="username" name="username" autocomplete="username" required value="{{ username }}">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-{% endif %}
-<div class="buttons"><button type="submit" name="decision" value="allow">Authorize</button>
-<button type="submit" name="decision" value="deny" formnovalidate>Deny</button></div>
-</form>
-{% endif %}
-</body></html>
-"""
-)
+# --- the authorize page --------------------------------------------------------------------
 
 _OAUTH_FIELDS = (
     "response_type",
@@ -226,32 +178,25 @@ class _Request:
         sep = "&" if "?" in self.redirect_uri else "?"
         return self.redirect_uri + sep + urlencode(query)
 
-    def fail(self, error: str, description: str | None = None, *, status: int = 400) -> NoReturn:
+    def fail(self, error: str, description: str, *, status: int = 400) -> NoReturn:
         """Send an OAuth error back to the client (shown instead for oob, with `status`)."""
         if self.redirect_uri == accounts.OOB_REDIRECT:
-            raise _Problem(description or error.replace("_", " "), status=status)
-        values = {"error": error}
-        if description:
-            values["error_description"] = description
-        raise web.HTTPFound(self._url(values))
+            raise _Problem(description, status=status)
+        raise web.HTTPFound(self._url({"error": error, "error_description": description}))
 
-    def succeed(self, code: str, instance: str) -> web.Response:
+    def succeed(self, request: web.Request, code: str) -> web.Response:
         """Back to the client with the code, or the code shown for oob."""
         if self.redirect_uri == accounts.OOB_REDIRECT:
-            return _html(_page(self, instance=instance, code=code))
+            return _framed(html_page(request, "oauth_code.html", app_name=self.app.name, code=code))
         raise web.HTTPFound(self._url({"code": code}))
 
-
-def _page(req: _Request | None, **context: object) -> str:
-    return _PAGE.render(
-        app_name=req.app.name if req else "",
-        scopes=" ".join(req.scopes) if req else "",
-        hidden=req.hidden if req else [],
-        **context,
-    )
+    def sign_in_url(self) -> str:
+        """The site's sign-in, coming back to this request's authorize page."""
+        back = "/oauth/authorize?" + urlencode(self.hidden)
+        return f"/auth/sign_in?next={quote(back, safe='')}"
 
 
-# No framing: a login form inside someone else's page invites clickjacking.
+# No framing: a consent page inside someone else's page invites clickjacking.
 _FRAME_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
@@ -260,13 +205,15 @@ _FRAME_HEADERS = {
 }
 
 
-def _html(text: str, *, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html", headers=_FRAME_HEADERS)
+def _framed(response: web.Response) -> web.Response:
+    response.headers.update(_FRAME_HEADERS)
+    return response
 
 
 class _Problem(Exception):
     """A request we must not redirect back (unknown client, unregistered redirect URI):
-    `_shows_problems` answers it with a page saying why."""
+    `_shows_problems` answers it with a page saying why (the message in the page's
+    language)."""
 
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
@@ -281,204 +228,110 @@ def _shows_problems(
         try:
             return await handler(request)
         except _Problem as exc:
-            instance = request.app[keys.CONFIG].instance.name
-            return _html(_page(None, instance=instance, problem=str(exc)), status=exc.status)
+            return _framed(
+                html_page(request, "oauth_problem.html", status=exc.status, problem=str(exc))
+            )
 
     return wrapped
 
 
-async def _validate(session: AsyncSession, params: Params) -> _Request:
+async def _validate(request: web.Request, session: AsyncSession, params: Params) -> _Request:
     """Check the client, redirect URI, scopes and PKCE method of an authorization request."""
     client_id = params.get("client_id") or ""
     app = await accounts.find_app(session, client_id) if client_id else None
     if app is None:
-        raise _Problem("Client authentication failed: unknown client_id.")
+        raise _Problem(translate(request, "This app is unknown here (unknown client_id)."))
     registered = accounts.app_redirect_uris(app)
     redirect_uri = params.get("redirect_uri")
     if redirect_uri is None and len(registered) == 1:
         redirect_uri = registered[0]
     if redirect_uri not in registered:
-        raise _Problem("The redirect URI is not registered for this application.")
+        raise _Problem(
+            translate(request, "The redirect URI is not registered for this application.")
+        )
     req = _Request(app, params, redirect_uri, ())
     try:
         scopes = accounts.parse_scopes(params.get("scope") or "read")
     except accounts.InvalidScopeError as exc:
-        req.fail("invalid_scope", str(exc))
+        req.fail(
+            "invalid_scope", translate(request, "The scope is not valid: %(error)s", error=str(exc))
+        )
     if not set(scopes) <= accounts.expand_scopes(accounts.app_scopes(app)):
-        req.fail("invalid_scope", "The requested scope is not registered for this application.")
+        req.fail(
+            "invalid_scope",
+            translate(request, "The requested scope is not registered for this application."),
+        )
     if params.get("response_type") != "code":
-        req.fail("unsupported_response_type", "Only response_type=code is supported.")
+        req.fail(
+            "unsupported_response_type", translate(request, "Only response_type=code is supported.")
+        )
     method = params.get("code_challenge_method")
     if req.code_challenge and (method or "S256") != "S256":
-        req.fail("invalid_request", "Only the S256 code challenge method is supported.")
+        req.fail(
+            "invalid_request",
+            translate(request, "Only the S256 code challenge method is supported."),
+        )
     req.scopes = scopes
     return req
 
 
 @_shows_problems
 async def authorize_form(request: web.Request) -> web.Response:
-    """A signed-in person (web session) sees the consent page; anyone else the sign-in
-    form of this page, with a link to the site's sign-in and back here."""
+    """The consent page for a signed-in person; anyone else goes through the site's sign-in
+    (`/auth/sign_in`, with its limits and CSRF check) and comes back here. Problems with
+    the request itself are shown first: no point signing in for an unknown app."""
     params = await read_params(request)
     viewer = await load_viewer(request)
     async with request.app[keys.SESSIONMAKER]() as session:
-        req = await _validate(session, params)
-        held = await accounts.actors_of(session, viewer.user_id) if viewer else []
-    if viewer is not None:
-        return _consent_page(request, req, viewer, held)
-    sign_in_url = f"/auth/sign_in?next={quote(request.path_qs, safe='')}"
-    return _html(
-        _page(
-            req,
-            instance=request.app[keys.CONFIG].instance.name,
-            username="",
-            sign_in_url=sign_in_url,
+        req = await _validate(request, session, params)
+        if viewer is None:
+            raise web.HTTPSeeOther(f"/auth/sign_in?next={quote(request.path_qs, safe='')}")
+        held = await accounts.actors_of(session, viewer.user_id)
+    return _framed(
+        html_page(
+            request,
+            "oauth_consent.html",
+            app_name=req.app.name,
+            app_website=req.app.website,
+            scopes=req.scopes,
+            hidden=req.hidden,
+            actors=[(a.username, a.display_name or a.username, role.value) for a, role in held],
         )
     )
-
-
-def _consent_page(
-    request: web.Request,
-    req: _Request,
-    viewer: Viewer,
-    held: list[tuple[Actor, RoleName]],
-    *,
-    status: int = 200,
-) -> web.Response:
-    """The site's page asking the signed-in person to let the app act for one of their
-    actors: one click, CSRF-protected by the session's token."""
-    response = html_page(
-        request,
-        "oauth_consent.html",
-        status=status,
-        app_name=req.app.name,
-        app_website=req.app.website,
-        scopes=req.scopes,
-        hidden=req.hidden,
-        actors=[(a.username, a.display_name or a.username, role.value) for a, role in held],
-    )
-    response.headers.update(_FRAME_HEADERS)
-    return response
-
-
-async def _session_consent(
-    request: web.Request, params: Params, session: AsyncSession, req: _Request
-) -> web.Response:
-    """The consent page's POST: the signed-in person's choice, checked against their
-    session's CSRF token and their roles."""
-    viewer = await load_viewer(request)
-    if viewer is None:
-        raise web.HTTPSeeOther(
-            f"/auth/sign_in?next={quote('/oauth/authorize?' + urlencode(req.hidden), safe='')}"
-        )
-    if not hmac.compare_digest(viewer.csrf_token, params.get("csrf_token") or ""):
-        raise _Problem("This form expired. Please go back to the app and try again.", status=403)
-    if params.get("decision") == "deny":
-        req.fail("access_denied", "The authorization was denied.", status=403)
-    user = await session.get(User, viewer.user_id)
-    held = await accounts.actors_of(session, viewer.user_id)
-    if user is None or not held:
-        raise _Problem(f"{viewer.username} holds no role on any actor", status=403)
-    name = params.get("actor")
-    chosen = _choose(held, name) if name else (held[0][0] if len(held) == 1 else None)
-    if chosen is None:
-        raise _Problem("Please choose one of your actors.", status=403)
-    code = await accounts.issue_code(
-        session,
-        app=req.app,
-        user=user,
-        actor=chosen,
-        redirect_uri=req.redirect_uri,
-        scopes=req.scopes,
-        code_challenge=req.code_challenge,
-        now=request.app[keys.CLOCK](),
-    )
-    await session.commit()
-    return req.succeed(code, request.app[keys.CONFIG].instance.name)
 
 
 @_shows_problems
 async def authorize_submit(request: web.Request) -> web.Response:
-    """Log in, pick the actor, then redirect with a code (or show it for oob)."""
+    """The consent page's POST: the signed-in person's choice, checked against their
+    session's CSRF token and their roles; then a redirect with the code (or the code
+    shown for oob). Without a session: the sign-in, and back to the consent page."""
     params = await read_params(request)
-    clock = request.app[keys.CLOCK]
-    instance = request.app[keys.CONFIG].instance.name
     async with request.app[keys.SESSIONMAKER]() as session:
-        req = await _validate(session, params)
-        if params.get("consent") == "session":
-            return await _session_consent(request, params, session, req)
+        req = await _validate(request, session, params)
+        viewer = await load_viewer(request)
+        if viewer is None:
+            raise web.HTTPSeeOther(req.sign_in_url())
+        if not hmac.compare_digest(viewer.csrf_token, params.get("csrf_token") or ""):
+            raise _Problem(
+                translate(request, "This form expired. Please go back to the app and try again."),
+                status=403,
+            )
         if params.get("decision") == "deny":
-            req.fail("access_denied", "The authorization was denied.", status=403)
-        user: User | None
-        ticket = params.get("ticket")
-        username = params.get("username") or ""
-        try:
-            attempt = request.app[keys.LIMITS].sign_in(request)
-            if not ticket:
-                attempt.charge_account(username)
-        except RateLimitedError as exc:
-            return _too_many_attempts(req, instance, username, exc)
-        if ticket:
-            try:
-                row = await accounts.redeem_code(
-                    session,
-                    app=req.app,
-                    code=ticket,
-                    redirect_uri=req.redirect_uri,
-                    code_verifier=None,
-                    now=clock(),
-                    kind=CodeKind.LOGIN_TICKET,
-                )
-            except InvalidGrantError:
-                await session.commit()
-                return _html(
-                    _page(req, instance=instance, username="", error="Please sign in again."),
-                    status=401,
-                )
-            user = await session.get(User, row.user_id)
-        else:
-            user = await accounts.check_password(session, username, params.get("password") or "")
-            if user is None:
-                return _html(
-                    _page(
-                        req,
-                        instance=instance,
-                        username=username,
-                        error="Wrong user name or password.",
-                    ),
-                    status=401,
-                )
-        attempt.succeeded()
-        assert user is not None
-        held = await accounts.actors_of(session, user.id)
-        if not held:
-            return _html(
-                _page(
-                    req, instance=instance, problem=f"{user.username} holds no role on any actor"
+            req.fail(
+                "access_denied", translate(request, "The authorization was denied."), status=403
+            )
+        user = await session.get(User, viewer.user_id)
+        held = await accounts.actors_of(session, viewer.user_id)
+        if user is None or not held:
+            raise _Problem(
+                translate(
+                    request, "You hold no role on any actor here, so no app can act for you."
                 ),
                 status=403,
             )
         chosen = _choose(held, params.get("actor"))
         if chosen is None:
-            ticket = await accounts.issue_code(
-                session,
-                app=req.app,
-                user=user,
-                actor=held[0][0],
-                redirect_uri=req.redirect_uri,
-                scopes=req.scopes,
-                code_challenge=req.code_challenge,
-                now=clock(),
-                kind=CodeKind.LOGIN_TICKET,
-            )
-            await session.commit()
-            labels = [
-                (a.username, f"{a.display_name or a.username} (@{a.username}), {role.value}")
-                for a, role in held
-            ]
-            return _html(
-                _page(req, instance=instance, username=user.username, ticket=ticket, actors=labels)
-            )
+            raise _Problem(translate(request, "Please choose one of your actors."), status=403)
         code = await accounts.issue_code(
             session,
             app=req.app,
@@ -487,29 +340,10 @@ async def authorize_submit(request: web.Request) -> web.Response:
             redirect_uri=req.redirect_uri,
             scopes=req.scopes,
             code_challenge=req.code_challenge,
-            now=clock(),
+            now=request.app[keys.CLOCK](),
         )
         await session.commit()
-    return req.succeed(code, instance)
-
-
-def _too_many_attempts(
-    req: _Request, instance: str, username: str, limited: RateLimitedError
-) -> web.Response:
-    """The form again, for a person: HTML with the wait, not the JSON an API client gets."""
-    minutes = math.ceil(limited.retry_after / 60)
-    response = _html(
-        _page(
-            req,
-            instance=instance,
-            username=username,
-            error=f"Too many failed sign-ins. Please try again in {minutes} minute"
-            + ("s." if minutes != 1 else "."),
-        ),
-        status=429,
-    )
-    response.headers["Retry-After"] = str(limited.retry_after)
-    return response
+    return req.succeed(request, code)
 
 
 def _choose(held: list[tuple[Actor, RoleName]], name: str | None) -> Actor | None:

@@ -5,8 +5,9 @@ https), whose token the database knows only hashed (`actors.web_sessions`). Ever
 carries a CSRF token: the session's own once signed in; before that, for the sign-in
 form itself, a random value in the `verbund_csrf` cookie that the form must repeat
 (double submit), so no other site can sign a browser in to an account of its choosing.
-Password checks share the OAuth sign-in's limits per account and per address
-(`server.ratelimit`). Pages learn who is signed in from `viewer(request)`.
+Password checks share the password grant's limits per account and per address
+(`server.ratelimit`); this form is also the OAuth authorize page's only sign-in. Pages
+learn who is signed in from `viewer(request)`.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 hold a role on.
 
 The page lists the follow requests received (approve or decline: owners and
-moderators), the requests sent and still pending, whom the actor follows (unfollow)
-and who follows it (remove), and has a form to follow someone by handle or URL
-(WebFinger, then Follow). Every action goes through `server.actions`, the same path as
+moderators), the requests sent and still pending, the newest PAGE_SIZE of whom the actor
+follows (unfollow) and of who follows it (remove), and has a form to follow someone by
+handle or URL (WebFinger, then Follow). The whole lists are `/follows/following` and
+`/follows/followers`, paged by `?max_id=` (`server.web.paging`).
+
+Every action goes through `server.actions`, the same path as
 `verbund follow|unfollow|requests|remove-follower` and the Mastodon API.
 """
 
@@ -19,18 +22,20 @@ from sqlalchemy import select
 
 from actors.accounts import Action
 from actors.models import Follow, FollowState, RemoteActor
-from actors.relations import page_relations
+from actors.relations import count_relations, relations_before
 from server import actions, keys
 from server.web.errors import with_error_pages
 from server.web.forms import require_viewer, signed_in_form
 from server.web.i18n import translate
 from server.web.layout import html_page
 from server.web.member import Acting, acting_for
+from server.web.paging import PAGE_SIZE, cursor, next_page, older_url
 
 __all__ = ["add_follow_routes"]
 
 PATH: Final = "/follows"
-MAX_LISTED: Final = 500  # of each list on the page
+MAX_PENDING: Final = 500  # requests sent and not yet answered: few, shown all
+LISTS: Final = ("following", "followers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +85,22 @@ async def _page(
         else []
     )
     async with request.app[keys.SESSIONMAKER]() as session:
-        following = await page_relations(session, uri, followers=False, offset=0, limit=MAX_LISTED)
-        followers = await page_relations(session, uri, followers=True, offset=0, limit=MAX_LISTED)
+        lists = {
+            name: await relations_before(
+                session, uri, followers=name == "followers", max_id=None, limit=PAGE_SIZE
+            )
+            for name in LISTS
+        }
+        totals = {
+            name: await count_relations(session, uri, followers=name == "followers")
+            for name in LISTS
+        }
         pending = list(
             await session.scalars(
                 select(Follow.followed_uri)
                 .where(Follow.follower_uri == uri, Follow.state == FollowState.PENDING)
                 .order_by(Follow.id.desc())
-                .limit(MAX_LISTED)
+                .limit(MAX_PENDING)
             )
         )
     response = html_page(
@@ -98,8 +111,10 @@ async def _page(
         handle_of_actor=f"@{acting.username}@{request.app[keys.CONFIG].instance.host}",
         requests=requests,
         pending=await _relations(request, pending),
-        following=await _relations(request, following),
-        followers=await _relations(request, followers),
+        following=await _relations(request, [u for _, u in lists["following"]]),
+        followers=await _relations(request, [u for _, u in lists["followers"]]),
+        totals=totals,
+        list_query="" if acting.own else "?" + urlencode({"actor": acting.username}),
         may_follow=acting.can(Action.FOLLOW),
         may_decide=acting.can(Action.DECIDE_REQUESTS),
         error=error,
@@ -116,6 +131,37 @@ async def follows_page(request: web.Request) -> web.Response:
     return await _page(
         request, await acting_for(request, viewer, request.query.get("actor"), Action.READ)
     )
+
+
+async def list_page(request: web.Request) -> web.Response:
+    """`/follows/following` and `/follows/followers`: the whole list, PAGE_SIZE a page."""
+    viewer = await require_viewer(request)
+    acting = await acting_for(request, viewer, request.query.get("actor"), Action.READ)
+    name = request.match_info["list"]
+    uri = request.app[keys.SERVICES].uris.actor(acting.username)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        rows = await relations_before(
+            session,
+            uri,
+            followers=name == "followers",
+            max_id=cursor(request),
+            limit=PAGE_SIZE + 1,
+        )
+        total = await count_relations(session, uri, followers=name == "followers")
+    response = html_page(
+        request,
+        "follows_list.html",
+        acting=acting,
+        handle_of_actor=f"@{acting.username}@{request.app[keys.CONFIG].instance.host}",
+        list_name=name,
+        total=total,
+        relations=await _relations(request, [u for _, u in rows[:PAGE_SIZE]]),
+        older_url=older_url(request, next_page(rows, lambda row: row[0])),
+        may_follow=acting.can(Action.FOLLOW),
+        may_decide=acting.can(Action.DECIDE_REQUESTS),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _back(acting: Acting, done: str, handle: str = "") -> web.HTTPSeeOther:
@@ -211,6 +257,7 @@ async def remove_follower(request: web.Request) -> web.Response:
 
 def add_follow_routes(app: web.Application) -> None:
     app.router.add_get(PATH, with_error_pages(follows_page))
+    app.router.add_get(PATH + "/{list:following|followers}", with_error_pages(list_page))
     app.router.add_post(f"{PATH}/follow", with_error_pages(follow))
     app.router.add_post(f"{PATH}/unfollow", with_error_pages(unfollow))
     app.router.add_post(f"{PATH}/remove", with_error_pages(remove_follower))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -23,7 +24,8 @@ from server import keys
 from server.web.errors import with_error_pages
 from server.web.forms import require_viewer
 from server.web.i18n import translate_plural
-from server.web.layout import html_page, render_html
+from server.web.layout import html_page, render_html, static_file
+from server.web.paging import cursor
 from server.web.timeline import acting_actor, timeline_items
 from server.web.viewer import load_viewer
 
@@ -37,15 +39,9 @@ LIVE_SCRIPT_URL: Final = f"{LIVE_SCRIPT_PATH}?v={LIVE_VERSION}"
 POLL_SECONDS: Final = 5
 
 
-def _id(value: str | None) -> int | None:
-    if value is None or not value.isdigit() or len(value) > 19:
-        return None
-    return int(value)
-
-
 async def home_page(request: web.Request) -> web.Response:
     viewer = await require_viewer(request)
-    max_id = _id(request.query.get("max_id"))
+    max_id = cursor(request)
     uris = request.app[keys.URIS]
     host = request.app[keys.CONFIG].instance.host
     async with request.app[keys.SESSIONMAKER]() as session:
@@ -54,15 +50,20 @@ async def home_page(request: web.Request) -> web.Response:
         )
         rows = await home_timeline(session, actor.id, Page(max_id=max_id, limit=PAGE_SIZE))
         items = await timeline_items(session, uris, host, rows)
+        # A page of 40 (the API's cap that `Page` keeps) may be the last: the older link
+        # only when one more post is there.
+        more = len(rows) == PAGE_SIZE and bool(
+            await home_timeline(session, actor.id, Page(max_id=rows[-1].id, limit=1))
+        )
     newest = rows[0].id if rows else (max_id or 0)
-    older = rows[-1].id if len(rows) == PAGE_SIZE else None
+    older = {"actor": actor.username, "max_id": rows[-1].id} if more else None
     return html_page(
         request,
         "home.html",
         actor=actor,
         choices=[(a.username, a.display_name or a.username) for a, _ in choices],
         items=items,
-        older=older,
+        older_url=f"/home?{urlencode(older)}" if older else None,
         # Live updates only on the first page: older pages stay as they are.
         since=newest if max_id is None else None,
         live_script=LIVE_SCRIPT_URL,
@@ -76,7 +77,7 @@ async def home_updates(request: web.Request) -> web.Response:
     viewer = await load_viewer(request)
     if viewer is None:
         return web.json_response({"error": "not signed in"}, status=401)
-    since = _id(request.query.get("since"))
+    since = cursor(request, "since")
     if since is None:
         return web.json_response({"error": "since must be a post id"}, status=400)
     uris = request.app[keys.URIS]
@@ -101,18 +102,7 @@ async def home_updates(request: web.Request) -> web.Response:
     )
 
 
-async def live_script(request: web.Request) -> web.Response:
-    current = request.query.get("v") == LIVE_VERSION
-    return web.Response(
-        body=LIVE_SCRIPT,
-        content_type="text/javascript",
-        charset="utf-8",
-        headers={
-            "Cache-Control": "public, max-age=31536000, immutable" if current else "no-cache",
-            "ETag": f'"{LIVE_VERSION}"',
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+live_script = static_file(LIVE_SCRIPT, LIVE_VERSION, "text/javascript")
 
 
 def add_home_routes(app: web.Application) -> None:

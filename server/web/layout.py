@@ -4,6 +4,7 @@ renders a page of it (every page, error pages included, gets the same site conte
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,11 @@ STYLESHEET: Final = (Path(__file__).parent / "static" / "verbund.css").read_byte
 # The URL changes with the content, so browsers may keep it for a year.
 STYLESHEET_PATH: Final = "/static/verbund.css"
 STYLESHEET_VERSION: Final = hashlib.sha256(STYLESHEET).hexdigest()[:12]
+# Infinite scroll of the paged listings (`server.web.paging`), on every page: it does
+# nothing where no list is paged. A file, not inline, so a strict CSP stays possible.
+PAGES_SCRIPT: Final = (Path(__file__).parent / "static" / "pages.js").read_bytes()
+PAGES_SCRIPT_PATH: Final = "/static/pages.js"
+PAGES_SCRIPT_VERSION: Final = hashlib.sha256(PAGES_SCRIPT).hexdigest()[:12]
 
 
 def render_html(request: web.Request, template: str, **context: object) -> str:
@@ -39,6 +45,7 @@ def render_html(request: web.Request, template: str, **context: object) -> str:
             base_url=config.instance.base_url,
             acct_host=config.instance.host,
             stylesheet_url=f"{STYLESHEET_PATH}?v={STYLESHEET_VERSION}",
+            pages_script_url=f"{PAGES_SCRIPT_PATH}?v={PAGES_SCRIPT_VERSION}",
             viewer=viewer,
             languages=LANGUAGES,
             current_path=request.path,
@@ -59,17 +66,29 @@ def html_page(
     )
 
 
-async def stylesheet(request: web.Request) -> web.Response:
-    current = request.query.get("v") == STYLESHEET_VERSION
-    return web.Response(
-        body=STYLESHEET,
-        content_type="text/css",
-        charset="utf-8",
-        headers={
-            "Cache-Control": "public, max-age=31536000, immutable" if current else "no-cache",
-            "ETag": f'"{STYLESHEET_VERSION}"',
-        },
-    )
+def static_file(
+    body: bytes, version: str, content_type: str
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A file of ours, kept for a year by browsers when asked for by its current version."""
+
+    async def handler(request: web.Request) -> web.Response:
+        current = request.query.get("v") == version
+        return web.Response(
+            body=body,
+            content_type=content_type,
+            charset="utf-8",
+            headers={
+                "Cache-Control": "public, max-age=31536000, immutable" if current else "no-cache",
+                "ETag": f'"{version}"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    return handler
+
+
+stylesheet = static_file(STYLESHEET, STYLESHEET_VERSION, "text/css")
+pages_script = static_file(PAGES_SCRIPT, PAGES_SCRIPT_VERSION, "text/javascript")
 
 
 def local_path(value: str | None) -> str:
@@ -106,4 +125,5 @@ async def choose_language(request: web.Request) -> web.Response:
 
 def add_static_routes(app: web.Application) -> None:
     app.router.add_get(STYLESHEET_PATH, stylesheet)
+    app.router.add_get(PAGES_SCRIPT_PATH, pages_script)
     app.router.add_get("/lang/{language}", choose_language)

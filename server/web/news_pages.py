@@ -22,12 +22,13 @@ from federation.content import plain_text, strip_markup
 from federation.documents import LocalActorView, wants_activity_json
 from outbox.documents import render_announce, render_create, render_note, render_tombstone
 from outbox.models import Poll, Status
-from outbox.queries import LISTED, public_posts, tagged_posts
+from outbox.queries import LISTED, public_posts, tagged_page, tagged_posts
 from server import keys
 from server.web.activitypub import ap_json, signed_get
 from server.web.errors import not_found, with_error_pages
 from server.web.i18n import translate
 from server.web.layout import html_page
+from server.web.paging import PAGE_SIZE, cursor, older_url
 from server.web.viewer import load_viewer
 from server.web.views import post_title, post_view
 
@@ -237,12 +238,13 @@ def _tag_feed(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 async def tag_page(request: web.Request) -> web.Response:
+    """Our public posts with a hashtag, newest first, PAGE_SIZE a page (`?max_id=`)."""
     tag = request.match_info["tag"]
     if len(tag) > 100:
         return not_found(request, translate(request, "no such tag"))
     docs = request.app[keys.DOCUMENTS]
     async with request.app[keys.SESSIONMAKER]() as session:
-        posts = await tagged_posts(session, tag)
+        posts, older = await tagged_page(session, tag, limit=PAGE_SIZE, max_id=cursor(request))
     authors: dict[str, LocalActorView] = {}
     entries = []
     for status in posts:
@@ -259,6 +261,7 @@ async def tag_page(request: web.Request) -> web.Response:
         "tag.html",
         tag=tag,
         entries=entries,
+        older_url=older_url(request, older),
         rss_url=f"{page_url}.rss",
         atom_url=f"{page_url}.atom",
     )

@@ -21,11 +21,11 @@ from server.web.i18n import language_of, translate
 from server.web.layout import TEMPLATES, html_page
 from server.web.links import ProfileLinks, profile_links
 from server.web.news_pages import build_listing_feed, feed_response
+from server.web.paging import PAGE_SIZE, cursor, next_page, older_url
 from server.web.views import post_view
 
 __all__ = ["TEMPLATES", "add_page_routes", "render_profile"]
 
-PROFILE_POSTS = 10
 FRONT_PAGE_POSTS = 10  # the newest public news of the instance's own actors
 FRONT_PAGE_ACTORS = 12  # of each type; the directory lists them all
 FRONT_PAGE_FEED = "/feed"  # `/feed.rss` and `/feed.atom`: the front page's news
@@ -44,10 +44,12 @@ def region_text(profile: ProfileView | None, language: str = PAGE_LANGUAGE) -> s
 
 async def render_profile(request: web.Request, view: LocalActorView) -> web.Response:
     """The profile with h-card (region as `p-region`, interests as tag links) and the
-    newest public posts as an h-feed."""
+    newest public posts as an h-feed, PAGE_SIZE a page (`?max_id=`, `server.web.paging`)."""
     members: int | None = None
+    max_id = cursor(request)
     async with request.app[keys.SESSIONMAKER]() as session:
-        posts = [post_view(p) for p in await public_posts(session, view.id, limit=PROFILE_POSTS)]
+        rows = await public_posts(session, view.id, limit=PAGE_SIZE + 1, max_id=max_id)
+        posts = [post_view(p) for p in rows[:PAGE_SIZE]]
         if view.type == ActorType.GROUP.value:
             actor = await session.scalar(
                 select(Actor).where(Actor.username_key == view.username.lower())
@@ -69,6 +71,7 @@ async def render_profile(request: web.Request, view: LocalActorView) -> web.Resp
         region=region_text(view.profile, language_of(request)),
         interests=view.profile.interests if view.profile else (),
         posts=posts,
+        older_url=older_url(request, next_page(rows, lambda p: p.id)),
         members=members,
         links=await profile_links(request, view.id),
         type_label=type_label(request, view.type),
@@ -139,9 +142,7 @@ async def _listed_actors(session: AsyncSession) -> tuple[list[Actor], dict[str, 
     """Up to FRONT_PAGE_ACTORS discoverable actors of each type (by name) and how many
     there are of each: a large instance's front page links the directory for the rest
     instead of listing a thousand names."""
-    listed = (
-        Actor.is_instance.is_(False), Actor.is_alias.is_(False), Actor.discoverable.is_(True)
-    )
+    listed = (Actor.is_instance.is_(False), Actor.is_alias.is_(False), Actor.discoverable.is_(True))
     counts = {
         str(kind): int(n)
         for kind, n in await session.execute(

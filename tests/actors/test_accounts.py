@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actors import accounts
-from actors.accounts import Action, CodeKind
+from actors.accounts import Action
 from actors.local import create_actor, ensure_instance_actor
 from actors.models import Actor, ActorType, ApiToken, RoleName, User
 from server import db
@@ -227,17 +227,6 @@ async def test_oauth_app_codes_are_single_use_and_check_pkce(
             code_challenge=accounts.pkce_challenge(verifier),
             now=NOW,
         )
-        # A code is not a login ticket and vice versa.
-        with pytest.raises(accounts.InvalidGrantError):
-            await accounts.redeem_code(
-                session,
-                app=app,
-                code=code,
-                redirect_uri=None,
-                code_verifier=verifier,
-                now=NOW,
-                kind=CodeKind.LOGIN_TICKET,
-            )
         row = await accounts.redeem_code(
             session,
             app=app,

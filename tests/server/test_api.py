@@ -8,25 +8,29 @@ checked directly.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
 from multidict import CIMultiDictProxy
+from yarl import URL
 
 from actors import accounts
 from actors.local import get_actor
 from actors.models import ActorType, RoleName
 from server import actions
-from tests.conftest import Instance, StartInstance
+from tests.conftest import Instance, LoopbackResolver, StartInstance
 from tests.helpers import settle
+from tests.webpages import browser_client, sign_in_fields, sign_in_on_the_way
 
 PASSWORD = "a long and secret passphrase"
+HIDDEN = re.compile(r'type="hidden" name="(\w+)" value="([^"]*)"')
 DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ACCOUNT_KEYS = {
     "id", "username", "acct", "url", "uri", "display_name", "note", "avatar", "avatar_static",
@@ -583,10 +587,20 @@ async def test_app_registration_shapes_and_refusals(org: Org) -> None:
     assert metadata["token_endpoint"] == "http://alpha.test/oauth/token"
 
 
-async def authorize(
-    org: Org, app: dict[str, object], redirect: str, **extra: str
-) -> tuple[aiohttp.ClientResponse, str]:
-    """GET the form, then POST anna's credentials (she holds roles on kv and ov)."""
+async def consent(
+    org: Org,
+    browser: aiohttp.ClientSession,
+    app: dict[str, object],
+    redirect: str,
+    *,
+    actor: str | None = None,
+    decision: str = "allow",
+    **extra: str,
+) -> tuple[aiohttp.ClientResponse, str, str]:
+    """anna (roles on kv and ov) approves `app` on the consent page (or denies it), for
+    `actor` if given, signing in through the site's form on the way when `browser` is not
+    signed in yet: (the POST's response, its body, the consent page). Redirects are not
+    followed."""
     query = {
         "response_type": "code",
         "client_id": str(app["client_id"]),
@@ -595,61 +609,64 @@ async def authorize(
         "state": "xyz",
         **extra,
     }
-    async with org.api.client.get(org.alpha.base_url + "/oauth/authorize", params=query) as resp:
-        assert resp.status == 200
+    url = f"{org.alpha.base_url}/oauth/authorize?{urlencode(query)}"
+    async with browser.get(url, allow_redirects=False) as resp:
         page = await resp.text()
-        assert resp.headers["X-Frame-Options"] == "DENY"
-    assert 'name="password"' in page
-    form = {**query, "username": "anna", "password": PASSWORD}
-    async with org.api.client.post(
+        if resp.status == 303:
+            sign_in = URL(resp.headers["Location"])
+            assert sign_in.path == "/auth/sign_in"
+            assert sign_in.query["next"] == URL(url).raw_path_qs
+            landed, page = await sign_in_on_the_way(browser, url, "anna", PASSWORD)
+            assert landed == URL(url)  # back on the authorize page, now the consent page
+        else:
+            assert resp.status == 200 and resp.headers["X-Frame-Options"] == "DENY"
+    assert "Test app" in page and 'name="password"' not in page
+    form = {k: html.unescape(v) for k, v in HIDDEN.findall(page)}
+    form["decision"] = decision
+    if actor is not None:
+        form["actor"] = actor
+    async with browser.post(
         org.alpha.base_url + "/oauth/authorize", data=form, allow_redirects=False
     ) as resp:
-        return resp, await resp.text()
+        return resp, await resp.text(), page
 
 
-async def test_authorization_code_flow_with_actor_choice_and_pkce(org: Org) -> None:
+async def test_authorization_code_flow_with_actor_choice_and_pkce(
+    org: Org, resolver: LoopbackResolver
+) -> None:
     redirect = "com.example.app:/oauth"
     app = (await register_app(org, redirect)).json
     verifier = "v" * 64
-    resp, page = await authorize(
-        org,
-        app,
-        redirect,
-        code_challenge=accounts.pkce_challenge(verifier),
-        code_challenge_method="S256",
-    )
-    # anna holds roles on two actors: the form asks which one, carrying a ticket, not her password.
-    assert resp.status == 200 and 'name="ticket"' in page and PASSWORD not in page
-    ticket = re.search(r'name="ticket" value="([^"]+)"', page)
-    assert ticket is not None
-    hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page))
-    async with org.api.client.post(
-        org.alpha.base_url + "/oauth/authorize",
-        data={**hidden, "actor": "ov"},
-        allow_redirects=False,
-    ) as resp:
+    challenge = {"code_challenge": accounts.pkce_challenge(verifier)}
+    async with browser_client(resolver) as browser:
+        # anna holds roles on two actors: the consent page asks which one.
+        resp, body, page = await consent(
+            org, browser, app, redirect, **challenge, code_challenge_method="S256"
+        )
+        assert '<select id="actor" name="actor">' in page
+        assert 'value="kv"' in page and 'value="ov"' in page
+        assert resp.status == 403 and "Please choose one of your actors." in body
+        resp, _, _ = await consent(org, browser, app, redirect, actor="ov", **challenge)
         assert resp.status == 302
         location = urlsplit(resp.headers["Location"])
-    assert f"{location.scheme}:{location.path}" == redirect
-    query = parse_qs(location.query)
-    assert query["state"] == ["xyz"]
-    code = query["code"][0]
+        assert f"{location.scheme}:{location.path}" == redirect
+        query = parse_qs(location.query)
+        assert query["state"] == ["xyz"]
+        code = query["code"][0]
 
-    exchange = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect,
-        "client_id": app["client_id"],
-        "client_secret": app["client_secret"],
-    }
-    reply = await org.api.call("POST", "/oauth/token", data={**exchange, "code_verifier": "x"})
-    assert reply.status == 400 and reply.json["error"] == "invalid_grant"
-    # The failed attempt spent the code: run the flow again for a fresh one.
-    resp, page = await authorize(
-        org, app, redirect, code_challenge=accounts.pkce_challenge(verifier), actor="ov"
-    )
-    assert resp.status == 302
-    code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]
+        exchange = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        }
+        reply = await org.api.call("POST", "/oauth/token", data={**exchange, "code_verifier": "x"})
+        assert reply.status == 400 and reply.json["error"] == "invalid_grant"
+        # The failed attempt spent the code: consent again for a fresh one.
+        resp, _, _ = await consent(org, browser, app, redirect, actor="ov", **challenge)
+        assert resp.status == 302
+        code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]
     reply = await org.api.call(
         "POST", "/oauth/token", json={**exchange, "code": code, "code_verifier": verifier}
     )
@@ -665,29 +682,51 @@ async def test_authorization_code_flow_with_actor_choice_and_pkce(org: Org) -> N
     assert reply.json["error"] == "invalid_grant"  # single use
 
 
-async def test_oob_shows_the_code_and_wrong_passwords_fail(org: Org) -> None:
+async def test_oob_shows_the_code_and_the_authorize_page_takes_no_password(
+    org: Org, resolver: LoopbackResolver
+) -> None:
     oob = "urn:ietf:wg:oauth:2.0:oob"
     app = (await register_app(org, oob)).json
-    resp, page = await authorize(org, app, oob, actor="kv")
-    assert resp.status == 200
-    match = re.search(r'<code id="code">([^<]+)</code>', page)
-    assert match is not None
-    async with org.api.client.post(
-        org.alpha.base_url + "/oauth/authorize",
+    query = {"response_type": "code", "client_id": str(app["client_id"]), "redirect_uri": oob}
+    async with browser_client(resolver) as browser:
+        # A password sent to the authorize page is no sign-in: the site's sign-in is.
+        async with browser.post(
+            org.alpha.base_url + "/oauth/authorize",
+            data={**query, "username": "anna", "password": PASSWORD, "actor": "kv"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 303
+            assert URL(resp.headers["Location"]).query["next"].startswith("/oauth/authorize?")
+        async with browser.get(f"{org.alpha.base_url}/oauth/authorize?{urlencode(query)}") as resp:
+            page = await resp.text()
+            assert resp.url.path == "/auth/sign_in"
+        wrong = sign_in_fields(page, "anna", "wrong password")
+        async with browser.post(f"{org.alpha.base_url}/auth/sign_in", data=wrong) as resp:
+            assert resp.status == 401 and "Wrong user name or password" in await resp.text()
+        resp, body, _ = await consent(org, browser, app, oob, actor="kv")
+        assert resp.status == 200 and resp.headers["X-Frame-Options"] == "DENY"
+        match = re.search(r'<code id="code">([^<]+)</code>', body)
+        assert match is not None
+        # Denied, oob: the page says so.
+        resp, body, _ = await consent(org, browser, app, oob, actor="kv", decision="deny")
+        assert resp.status == 403 and "The authorization was denied." in body
+    reply = await org.api.call(
+        "POST",
+        "/oauth/token",
         data={
-            "response_type": "code",
-            "client_id": str(app["client_id"]),
+            "grant_type": "authorization_code",
+            "code": match.group(1),
             "redirect_uri": oob,
-            "username": "anna",
-            "password": "wrong password",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
         },
-    ) as resp:
-        assert resp.status == 401 and "Wrong user name or password" in await resp.text()
+    )
+    assert reply.status == 200
     async with org.api.client.get(
         org.alpha.base_url + "/oauth/authorize",
         params={"response_type": "code", "client_id": "unknown", "redirect_uri": oob},
     ) as resp:
-        assert resp.status == 400
+        assert resp.status == 400 and 'id="problem"' in await resp.text()
 
 
 async def test_password_and_client_credentials_grants_and_revoke(org: Org) -> None:

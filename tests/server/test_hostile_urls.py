@@ -11,6 +11,8 @@ from tests.conftest import Instance, StartInstance
 JUNK = ["%00", "a%00b", "%ED%A0%80", "%C0%80", "%FF"]
 TEMPLATES = [
     "/@{j}",
+    "/@news?max_id={j}",
+    "/tags/news?max_id={j}",
     "/@{j}.rss",
     "/@{j}.atom",
     "/@news/{j}",

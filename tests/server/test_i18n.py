@@ -1,6 +1,6 @@
-"""The pages in German and English (issue 16): every message of the templates and of
-`server/web` has a German translation, and a request reads the language its browser, its
-cookie or its member chose."""
+"""The pages in German and English (issue 16): every message of the templates, of
+`server/web` and of the authorize page (`server/api/oauth.py`) has a German translation,
+and a request reads the language its browser, its cookie or its member chose."""
 
 from __future__ import annotations
 
@@ -24,9 +24,14 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "translate": (2,),
 def _extracted() -> set[str]:
     found: set[str] = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
-        str(ROOT / "server" / "web"),
-        method_map=[("**.py", "python"), ("templates/**.html", "jinja2")],
-        options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
+        str(ROOT / "server"),
+        # The authorize page's messages live with the rest of OAuth (server/api/oauth.py).
+        method_map=[
+            ("web/**.py", "python"),
+            ("api/oauth.py", "python"),
+            ("web/templates/**.html", "jinja2"),
+        ],
+        options_map={"web/templates/**.html": {"extensions": "jinja2.ext.i18n"}},
         keywords=KEYWORDS,
     ):
         found.update([message] if isinstance(message, str) else [m for m in message if m])

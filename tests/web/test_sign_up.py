@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 from sqlalchemy import select
+from yarl import URL
 
 from actors import accounts
 from actors.invitations import Invitation, create_invitation
@@ -19,7 +20,7 @@ from actors.models import ActorType, RoleName, User
 from server import keys
 from server.instance_settings import save_settings
 from tests.conftest import Instance, LoopbackResolver, StartInstance
-from tests.webpages import browser_client, create_person, csrf_of, sign_in
+from tests.webpages import browser_client, create_person, csrf_of, sign_in, sign_in_on_the_way
 
 PASSWORD = "a long passphrase of hers"
 NEW_PASSWORD = "correct horse battery staple"
@@ -353,25 +354,15 @@ async def test_oauth_authorize_uses_the_web_sign_in(
             "state": "s1",
         }
         authorize = f"{alpha.base_url}/oauth/authorize?{urlencode(query)}"
-        # A visitor is offered the site's sign-in, which comes back here.
-        async with browser.get(authorize) as resp:
-            page = await resp.text()
-        match = re.search(r'href="(/auth/sign_in\?next=[^"]+)"', page)
-        assert match, page
-        async with browser.get(alpha.base_url + match.group(1).replace("&amp;", "&")) as resp:
-            page = await resp.text()
-        sign_in_form = {
-            "csrf_token": csrf_of(page),
-            "username": "anna",
-            "password": PASSWORD,
-            "next": re.search(r'name="next" value="([^"]+)"', page).group(1).replace("&amp;", "&"),  # type: ignore[union-attr]
-        }
-        async with browser.post(f"{alpha.base_url}/auth/sign_in", data=sign_in_form) as resp:
-            page = await resp.text()
-            assert str(resp.url).startswith(f"{alpha.base_url}/oauth/authorize?")
+        # A visitor is sent to the site's sign-in, which comes back here.
+        async with browser.get(authorize, allow_redirects=False) as resp:
+            assert resp.status == 303
+            assert URL(resp.headers["Location"]).query["next"] == URL(authorize).raw_path_qs
+        landed, page = await sign_in_on_the_way(browser, authorize, "anna", PASSWORD)
+        assert landed == URL(authorize)
         assert "Pocket" in page and "read" in page and 'name="password"' not in page
         hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page))
-        assert hidden["consent"] == "session"
+        assert hidden["csrf_token"] and hidden["actor"] == "kv"
         # anna holds roles on her organisation kv only: one click.
         forged = {**hidden, "csrf_token": "forged", "decision": "allow"}
         async with browser.post(f"{alpha.base_url}/oauth/authorize", data=forged) as resp:

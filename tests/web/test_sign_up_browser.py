@@ -140,3 +140,4 @@ async def test_approval_remote_follow_and_consent_pages_are_accessible(
     await check_a11y(staff)
     await staff.get_by_role("button", name="Authorize").click()
     assert await staff.locator("#code").inner_text()
+    await check_a11y(staff)  # the code, shown in the site's layout
