@@ -99,7 +99,14 @@ def id_of(value: object) -> str | None:
 
 def ids_of(value: object, limit: int = MAX_AUDIENCE) -> list[str]:
     """A one-or-many reference field (`to`, `cc`, `attributedTo`) as a list of ids."""
-    out = [i for i in (id_of(v) for v in items(value)) if i]
+    if isinstance(value, str):  # one plain reference, the commonest shape
+        return [value] if value else []
+    out = []
+    for v in value if isinstance(value, list) else () if value is None else (value,):
+        if isinstance(v, dict):
+            v = v.get("id")
+        if isinstance(v, str) and v:
+            out.append(v)
     return out[:limit]
 
 

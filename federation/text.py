@@ -80,8 +80,9 @@ def load_json(raw: bytes | str) -> object:
         return _load_slowly(raw)
     # orjson refuses lone surrogates, so only a NUL can need cleaning (an escaped
     # backslash before `u0000` makes a false alarm, which costs a walk and changes nothing).
-    # `find`, not `in`: `in` on bytes first tries its operand as an integer and raises.
-    has_nul = (raw.find(b"\\u0000") if isinstance(raw, bytes) else raw.find("\\u0000")) >= 0
+    # On bytes `find`, not `in` (which first tries its operand as an integer and raises);
+    # on text `in`, which is twice as fast as `find` there.
+    has_nul = raw.find(b"\\u0000") >= 0 if isinstance(raw, bytes) else "\\u0000" in raw
     return _clean(doc) if has_nul else doc
 
 
