@@ -34,7 +34,7 @@ from inbox.posts import IRRELEVANT, own_post
 from inbox.rows import Audience, insert, post_columns, visibility_of
 from outbox.models import Mention, Status, StatusTag, Tombstone
 from outbox.polls import new_remote_poll
-from outbox.statuses import StatusCounter, bump_count, hashtag_keys
+from outbox.statuses import StatusCounter, bump_counts, hashtag_keys
 from outbox.timelines import add_entries, local_follower_keys
 
 __all__ = ["on_create", "on_creates"]
@@ -221,10 +221,7 @@ async def _write_dependents(
             mentions,
         )
     await session.flush()  # the polls
-    for parent, count in replies.items():
-        await bump_count(
-            session, StatusCounter.REPLIES, count, Status.uri == parent, synchronize=False
-        )
+    await bump_counts(session, StatusCounter.REPLIES, replies, Status.uri)
     await add_entries(session, entries)
 
 

@@ -39,7 +39,7 @@ from inbox.rows import (
     visibility_of,
 )
 from outbox.models import Favourite, Status, Tombstone, Visibility
-from outbox.statuses import StatusCounter, bump_count, status_columns
+from outbox.statuses import StatusCounter, bump_count, bump_counts, status_columns
 from outbox.timelines import add_entries, add_to_timelines, local_followers, local_followers_of
 
 log = logging.getLogger("verbund.inbox")
@@ -423,10 +423,8 @@ async def on_announces(
             wrappers,
         )
     )
-    for original_id, count in Counter(original for _, _, original in inserted).items():
-        await bump_count(
-            session, StatusCounter.REBLOGS, count, Status.id == original_id, synchronize=False
-        )
+    boosts = Counter(original for _, _, original in inserted)
+    await bump_counts(session, StatusCounter.REBLOGS, boosts, Status.id)
     await add_entries(
         session, [(reader, wrapper) for wrapper, uri, _ in inserted for reader in readers[uri]]
     )
@@ -539,10 +537,7 @@ async def on_likes(ctx: HandlerContext, session: AsyncSession, acts: Sequence[In
             list(rows.values()),
         )
     )
-    for status_id, count in inserted.items():
-        await bump_count(
-            session, StatusCounter.FAVOURITES, count, Status.id == status_id, synchronize=False
-        )
+    await bump_counts(session, StatusCounter.FAVOURITES, inserted, Status.id)
 
 
 async def on_undo_like(

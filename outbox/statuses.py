@@ -13,11 +13,13 @@ A new ORM row is `Status(**status_columns(...))`. Must not import `inbox` or `se
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from federation.hashtags import hashtag_key
 from outbox.models import Status, StatusTag, Visibility
@@ -109,6 +111,23 @@ class StatusCounter(enum.Enum):
     REPLIES = "replies_count"
     REBLOGS = "reblogs_count"
     FAVOURITES = "favourites_count"
+
+
+async def bump_counts(
+    session: AsyncSession,
+    counter: StatusCounter,
+    counts: Mapping[Any, int],
+    key: InstrumentedAttribute[Any],
+) -> None:
+    """`bump_count` (unsynchronised) for many posts: `counts` maps a value of `key`
+    (`Status.id`, `Status.uri`) to its increment. One UPDATE per distinct increment
+    (nearly always one, of 1), not one per post: the inbox bumps the counters of a whole
+    run of replies, boosts or likes, and each statement is a round trip."""
+    by_delta: dict[int, list[Any]] = {}
+    for value, delta in counts.items():
+        by_delta.setdefault(delta, []).append(value)
+    for delta, values in by_delta.items():
+        await bump_count(session, counter, delta, key.in_(values), synchronize=False)
 
 
 async def bump_count(
