@@ -6,13 +6,25 @@ Lives in `actors` because it is the lowest layer with tables.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, MetaData, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Enum,
+    MetaData,
+    Text,
+    TypeDecorator,
+    bindparam,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -72,6 +84,16 @@ class Base(DeclarativeBase):
         list[Any]: JsonType,
         dict[str, Any]: JsonType,
     }
+
+
+_T = TypeVar("_T")
+
+
+def among(column: InstrumentedAttribute[_T], values: Iterable[_T]) -> ColumnElement[bool]:
+    """`column IN (values)` with the values in one expanding parameter: `in_` of a list
+    coerces each value on its own (a failed `hasattr` apiece), and the inbox asks about
+    the hundreds of ids of a processing batch at once."""
+    return column.in_(bindparam(None, list(values), expanding=True, type_=column.type))
 
 
 def dialect_name(session: AsyncSession) -> str:

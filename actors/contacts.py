@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.base import among
 from actors.models import (
     Actor,
     ContactBlock,
@@ -370,8 +371,11 @@ async def pending_partners(session: AsyncSession, others: Iterable[str]) -> set[
     rows = await session.execute(
         select(ContactRequest.box, ContactRequest.sender_uri, ContactRequest.recipient_uri).where(
             ContactRequest.state == ContactState.PENDING,
-            ((ContactRequest.box == ContactBox.RECEIVED) & ContactRequest.sender_uri.in_(wanted))
-            | ((ContactRequest.box == ContactBox.SENT) & ContactRequest.recipient_uri.in_(wanted)),
+            ((ContactRequest.box == ContactBox.RECEIVED) & among(ContactRequest.sender_uri, wanted))
+            | (
+                (ContactRequest.box == ContactBox.SENT)
+                & among(ContactRequest.recipient_uri, wanted)
+            ),
         )
     )
     return {sender if box == ContactBox.RECEIVED else recipient for box, sender, recipient in rows}

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actors.base import Base, dialect_name
+from actors.base import Base, among, dialect_name
 from actors.models import Actor, RemoteActor, RemoteKey
 from actors.uris import LocalUris
 from federation.actors import ActorDocument, find_key, parse_actor, parse_key_document
@@ -263,7 +263,7 @@ class RemoteDirectory:
         async with self._sessionmaker() as session:
             rows = await session.scalars(
                 select(RemoteActor).where(
-                    RemoteActor.uri.in_(wanted), RemoteActor.fetched_at > oldest
+                    among(RemoteActor.uri, wanted), RemoteActor.fetched_at > oldest
                 )
             )
             return {row.uri: row for row in rows}

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.base import among
 from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
 from federation.posts import Post
@@ -73,8 +74,8 @@ async def _not_seen_before(
 ) -> list[tuple[Incoming, Post]]:
     """Drop posts deleted before (said) and posts stored already (a redelivery)."""
     ids = [post.id for _, post in candidates]
-    refused = set(await session.scalars(select(Tombstone.uri).where(Tombstone.uri.in_(ids))))
-    stored = set(await session.scalars(select(Status.uri).where(Status.uri.in_(ids))))
+    refused = set(await session.scalars(select(Tombstone.uri).where(among(Tombstone.uri, ids))))
+    stored = set(await session.scalars(select(Status.uri).where(among(Status.uri, ids))))
     fresh = []
     for act, post in candidates:
         if post.id in refused:
@@ -101,7 +102,7 @@ class _Locals:
         if parent_uris:
             rows = await session.execute(
                 select(Status.uri, Status.local_actor_id, Status.actor_uri).where(
-                    Status.uri.in_(parent_uris)
+                    among(Status.uri, parent_uris)
                 )
             )
             parents = {uri: (local_id, author) for uri, local_id, author in rows}
@@ -116,7 +117,9 @@ class _Locals:
         }
         authors = {p.author for p in posts}
         collections = await session.execute(
-            select(RemoteActor.uri, RemoteActor.followers_uri).where(RemoteActor.uri.in_(authors))
+            select(RemoteActor.uri, RemoteActor.followers_uri).where(
+                among(RemoteActor.uri, authors)
+            )
         )
         return cls(
             uris, followers, ids, parents, {uri: followers for uri, followers in collections}
@@ -234,7 +237,7 @@ async def _local_ids(session: AsyncSession, keys: set[str]) -> dict[str, int]:
         return {}
     rows = await session.execute(
         select(Actor.username_key, Actor.id).where(
-            Actor.username_key.in_(keys), Actor.is_instance.is_(False)
+            among(Actor.username_key, keys), Actor.is_instance.is_(False)
         )
     )
     return {key: actor_id for key, actor_id in rows}

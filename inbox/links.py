@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.base import among
 from actors.links import LINKABLE_TYPES, find_offer, live_between, rows_of_offer, settle
 from actors.local import find_actor
 from actors.models import Actor, LinkKind, LinkState, OrgLink, RelayMode
@@ -178,7 +179,7 @@ async def relay_news(ctx: HandlerContext, session: AsyncSession, acts: Sequence[
     rows = list(
         await session.scalars(
             select(OrgLink).where(
-                OrgLink.other_uri.in_(senders),
+                among(OrgLink.other_uri, senders),
                 OrgLink.state == LinkState.CONFIRMED,
                 OrgLink.kind == LinkKind.BRANCH,
                 OrgLink.relay != RelayMode.NONE,

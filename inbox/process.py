@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actors.base import among
 from actors.models import RemoteActor
 from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
@@ -243,7 +244,7 @@ class InboxProcessor:
             await _finish_run(ctx, session, run_spec, run)
         await session.execute(
             update(InboxActivity)
-            .where(InboxActivity.id.in_([i.id for i in items]))
+            .where(among(InboxActivity.id, [i.id for i in items]))
             .values(processed_at=now, claimed_until=None)
         )
         await session.commit()
@@ -260,7 +261,7 @@ class InboxProcessor:
                 await session.scalars(
                     update(InboxActivity)
                     .where(
-                        InboxActivity.id.in_([i.id for i in items]),
+                        among(InboxActivity.id, [i.id for i in items]),
                         InboxActivity.processed_at.is_(None),
                         or_(
                             InboxActivity.claimed_until.is_(None),

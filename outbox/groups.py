@@ -23,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.base import among
 from actors.models import Actor, ActorType, Follow, FollowState
 from actors.uris import LocalUris
 from federation.documents import AS_CONTEXT, format_datetime
@@ -44,7 +45,7 @@ async def addressed_groups(
         return []
     rows = await session.scalars(
         select(Actor).where(
-            Actor.username_key.in_(keys),
+            among(Actor.username_key, keys),
             Actor.type == ActorType.GROUP,
             Actor.is_instance.is_(False),
         )

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from actors.base import among
 from federation.hashtags import hashtag_key
 from outbox.models import Status, StatusTag, Visibility
 
@@ -127,7 +128,7 @@ async def bump_counts(
     for value, delta in counts.items():
         by_delta.setdefault(delta, []).append(value)
     for delta, values in by_delta.items():
-        await bump_count(session, counter, delta, key.in_(values), synchronize=False)
+        await bump_count(session, counter, delta, among(key, values), synchronize=False)
 
 
 async def bump_count(

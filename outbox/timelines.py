@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from actors.base import dialect_name
+from actors.base import among, dialect_name
 from actors.models import Actor, Follow, FollowState
 from actors.uris import LocalUris
 from outbox.models import Status, TimelineEntry, Visibility
@@ -73,7 +73,8 @@ async def local_followers_of(
         (key, actor_id)
         for key, actor_id in await session.execute(
             select(Actor.username_key, Actor.id).where(
-                Actor.username_key.in_(set().union(*keys.values())), Actor.is_instance.is_(False)
+                among(Actor.username_key, set().union(*keys.values())),
+                Actor.is_instance.is_(False),
             )
         )
     )
@@ -92,7 +93,7 @@ async def local_follower_keys(
         return {}
     rows = await session.execute(
         select(Follow.followed_uri, Follow.follower_uri).where(
-            Follow.followed_uri.in_(wanted),
+            among(Follow.followed_uri, wanted),
             Follow.state == FollowState.ACCEPTED,
             Follow.follower_uri.startswith(local.actor("")),
         )
