@@ -25,6 +25,7 @@ __all__ = [
     "policy",
     "posts",
     "ratelimit",
+    "records",
     "rendering",
     "signatures",
     "text",

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
 from federation.documents import parse_datetime
 from federation.errors import ParseError
+from federation.records import record
 from federation.text import load_json
 
 __all__ = [
@@ -150,7 +151,7 @@ def activity_type(value: object, handled: Collection[str] = ACTIVITY_TYPES) -> s
     return next((t for t in types if t in handled), types[0] if types else None)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AsObject:
     """One value of an `object` field: an embedded object (`embedded`) or a reference.
 
@@ -233,24 +234,20 @@ def parse_object(value: object) -> AsObject:
     return _as_object(value, deep=True)
 
 
-@dataclass(slots=True)
+@record
 class Claim:
     """What an embedded object says of itself: its id and whose it is (`actor`, else
-    `attributedTo`, when a plain string). The receiver checks these against the sender.
-
-    Not frozen, like `Envelope`: every inbox request makes them, and a frozen dataclass
-    sets each field through `object.__setattr__` (four times the cost). Nothing changes
-    them after `parse_activity`."""
+    `attributedTo`, when a plain string). The receiver checks these against the sender."""
 
     id: str | None
     actor: str | None
 
 
-@dataclass(slots=True)
+@record
 class Envelope:
     """A received activity as the receiver needs it, before the signature is checked:
     its id, picked type and actor, and the claims of its embedded objects. The handlers
-    read the whole activity (`activity_of`). Not frozen: see `Claim`."""
+    read the whole activity (`activity_of`)."""
 
     id: str
     type: str
@@ -260,7 +257,7 @@ class Envelope:
     body: Mapping[str, object] = field(repr=False, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Activity:
     """A received activity narrowed for its handler.
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from federation.actors import is_http_url
 from federation.content import plain_text
 from federation.documents import parse_datetime
+from federation.records import record
 
 MAX_ATTACHMENTS = 4  # what Mastodon keeps of a post
 MAX_ALT_TEXT = 1_500  # Mastodon's MAX_DESCRIPTION_LENGTH
@@ -89,7 +90,7 @@ def _links(value: object) -> list[tuple[str, str | None]]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attachment:
     """One remote media file: its URL (http(s) only), kind and what the sender says of it."""
 
@@ -255,7 +256,7 @@ def render_attachment(attachment: Attachment) -> dict[str, object]:
 # --- custom emoji ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Emoji:
     shortcode: str
     url: str

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -33,6 +32,7 @@ from federation.content import plain_text, sanitize_html
 from federation.documents import parse_datetime
 from federation.errors import ParseError
 from federation.media import Attachment, QuestionPoll, parse_attachments, parse_question
+from federation.records import record
 
 __all__ = ["PUBLIC_COLLECTION", "Post", "Tag", "parse_post"]
 
@@ -48,7 +48,7 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _TAG_TYPES = ("Mention", "Hashtag", "Emoji")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tag:
     """A Mention, Hashtag or Emoji tag, reduced to what we use.
 
@@ -62,7 +62,7 @@ class Tag:
     icon_url: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Post:
     """A received post, narrowed and cleaned (content sanitised, texts plain)."""
 

@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from federation.errors import FederationError, ParseError
 from federation.keys import PublicKey, load_private_key, load_public_key
+from federation.records import record
 
 __all__ = [
     "KeyResolver",
@@ -132,10 +133,9 @@ class ResolvedKey:
     public_key_pem: str
 
 
-@dataclass(slots=True)
+@record
 class VerifiedRequest:
-    """Outcome of a successful verification: who signed, with which key and format. Not
-    frozen: one per inbox request, and frozen fields cost `object.__setattr__` each."""
+    """Outcome of a successful verification: who signed, with which key and format."""
 
     key_id: str
     owner: str

@@ -22,6 +22,7 @@ from federation.activities import Activity, AsObject, parse_object
 from federation.errors import FetchError
 from federation.fetch import Signer, fetch_json
 from federation.policy import FederationPolicy
+from federation.records import record
 from outbox.publish import inbox_host
 
 log = logging.getLogger("verbund.inbox")
@@ -74,7 +75,7 @@ class HandlerContext:
         return self.directory.policy
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Incoming:
     """A stored activity being processed: the parsed activity and the actor it comes from."""
 

@@ -37,6 +37,7 @@ from actors.remote import RemoteDirectory
 from actors.uris import LocalUris
 from federation.activities import Activity, AsObject, activity_of, parse_activity
 from federation.errors import ParseError
+from federation.records import record
 from inbox.context import YIELD_EVERY, HandlerContext, Incoming, ObjectFetcher
 from inbox.handlers import HANDLERS, HandlerSpec, prefetch_actor
 from inbox.models import InboxActivity
@@ -62,7 +63,7 @@ def retry_delay(attempts: int) -> timedelta | None:
     return FIRST_RETRY * int(RETRY_FACTOR ** (max(attempts, 1) - 1))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Pending:
     id: int
     uri: str

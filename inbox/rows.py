@@ -8,7 +8,6 @@ a row was really inserted or deleted, so a record processed twice counts once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -21,6 +20,7 @@ from actors.snowflake import snowflake
 from actors.uris import LocalUris
 from federation.hashtags import hashtag_key
 from federation.posts import PUBLIC_COLLECTION, Post, Tag
+from federation.records import record
 from outbox.models import Mention, Status, StatusTag, TimelineEntry, Tombstone, Visibility
 from outbox.polls import new_remote_poll
 from outbox.statuses import StatusCounter, bump_count, status_columns, store_tags
@@ -131,7 +131,7 @@ async def is_stored(session: AsyncSession, uri: str) -> bool:
     return await session.scalar(select(Status.id).where(Status.uri == uri)) is not None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Audience:
     """Local actors a post concerns: who follows its author, who is addressed, who is mentioned."""
 
