@@ -69,7 +69,8 @@ async def signed_get(request: web.Request) -> VerifiedRequest | None:
 def _is_inbox_media_type(value: str) -> bool:
     """ActivityStreams JSON (`is_activitystreams_media_type`) or plain `application/json`."""
     return (
-        is_activitystreams_media_type(value)
+        value == "application/activity+json"  # what nearly every peer sends, as it is
+        or is_activitystreams_media_type(value)
         or value.partition(";")[0].strip().lower() == "application/json"
     )
 
