@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.base import among
+from actors.base import among, insert_into
 from actors.models import Actor, RemoteActor
 from actors.uris import LocalUris
 from federation.posts import Post
 from inbox.context import YIELD_EVERY, HandlerContext, Incoming, ignore
 from inbox.polls import count_vote
 from inbox.posts import IRRELEVANT, own_post
-from inbox.rows import Audience, insert, post_columns, visibility_of
+from inbox.rows import Audience, post_columns, visibility_of
 from outbox.models import Mention, Status, StatusTag, Tombstone
 from outbox.polls import new_remote_poll
 from outbox.statuses import StatusCounter, bump_counts, hashtag_keys
@@ -180,7 +180,7 @@ async def _store(
     if not rows:
         return
     result = await session.execute(
-        insert(session, Status)
+        insert_into(session, Status)
         .on_conflict_do_nothing(index_elements=["uri"])
         .returning(Status.id, Status.uri),
         rows,
@@ -215,10 +215,10 @@ async def _write_dependents(
         if post.in_reply_to:
             replies[post.in_reply_to] += 1
     if tags:
-        await session.execute(insert(session, StatusTag), tags)
+        await session.execute(insert_into(session, StatusTag), tags)
     if mentions:
         await session.execute(
-            insert(session, Mention).on_conflict_do_nothing(
+            insert_into(session, Mention).on_conflict_do_nothing(
                 index_elements=["status_id", "actor_uri"]
             ),
             mentions,

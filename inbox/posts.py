@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actors.base import insert_into
 from federation.activities import MAX_OBJECTS, fits_uri
 from federation.actors import same_origin
 from federation.errors import ParseError
@@ -31,7 +32,6 @@ from inbox.rows import (
     add_mentions,
     attachments_json,
     audience,
-    insert,
     mark_all_deleted,
     mark_deleted,
     remember_deleted,
@@ -176,7 +176,7 @@ async def on_delete_objects(
             posts[status.id] = status
     if unknown:
         await session.execute(
-            insert(session, Tombstone).on_conflict_do_nothing(index_elements=["uri"]),
+            insert_into(session, Tombstone).on_conflict_do_nothing(index_elements=["uri"]),
             [{"uri": uri, "deleted_at": ctx.now} for uri in unknown],
         )
     await remove_boosts(session, list(wrappers))

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+from actors.base import insert_into
 from actors.remote import RemoteActorError
 from actors.snowflake import snowflake
 from federation.activities import Activity, AsObject, fits_uri
@@ -28,7 +29,6 @@ from inbox.relays import is_relay
 from inbox.rows import (
     Audience,
     followers_uri,
-    insert,
     insert_post,
     insert_status,
     is_stored,
@@ -417,7 +417,7 @@ async def on_announces(
         return
     inserted = list(
         await session.execute(
-            insert(session, Status)
+            insert_into(session, Status)
             .on_conflict_do_nothing(index_elements=["uri"])
             .returning(Status.id, Status.uri, Status.reblog_of_id),
             wrappers,
@@ -531,7 +531,7 @@ async def on_likes(ctx: HandlerContext, session: AsyncSession, acts: Sequence[In
         return
     inserted = Counter(
         await session.scalars(
-            insert(session, Favourite)
+            insert_into(session, Favourite)
             .on_conflict_do_nothing(index_elements=["status_id", "actor_uri"])
             .returning(Favourite.status_id),
             list(rows.values()),

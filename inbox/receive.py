@@ -191,8 +191,7 @@ class GroupCommitter:
 
     async def store(self, row: InboxRow) -> None:
         """Wait until `row` is committed (a duplicate id counts as stored)."""
-        if self._task is None:
-            self.start()
+        self.start()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((row, fut))
         wakeup = self._wakeup
@@ -276,10 +275,7 @@ class InboxReceiver:
         actor this inbox takes activities from (an anonymous contact alias's recipient);
         anyone else's, signed or not, is refused with 403 and nothing stored, except a
         `Flag` from the server of `flags_from` (a report of the alias)."""
-        try:  # `read_activity`, without the extra call on every request
-            activity = parse_activity(body, HANDLERS)
-        except ParseError as exc:
-            raise InboxError(400, str(exc)) from None
+        activity = read_activity(body)
         act_type, actor = activity.type, activity.actor
         host = inbox_host(actor)
         if not self._policy.allows_host(host):

@@ -11,10 +11,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actors.base import Base, dialect_name
+from actors.base import insert_into
 from actors.models import Actor, RemoteActor
 from actors.snowflake import snowflake
 from actors.uris import LocalUris
@@ -63,22 +62,10 @@ def attachments_json(post: Post) -> list[object]:
     return [a.as_json() for a in post.attachments]
 
 
-def insert(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
-    """INSERT for this engine (both spell ON CONFLICT DO NOTHING the same way).
-
-    On the model's Table, not the mapped class: a list of rows then goes to the driver
-    as one executemany, not through the ORM's bulk-insert bookkeeping per row.
-    """
-    table = model.__table__
-    if dialect_name(session) == "postgresql":
-        return postgresql.insert(table)  # type: ignore[arg-type]  # Table is a valid target
-    return sqlite.insert(table)  # type: ignore[arg-type]
-
-
 async def insert_status(session: AsyncSession, values: dict[str, object]) -> int | None:
     """Insert a received `Status` row; its id, or None if its uri was stored already."""
     status_id = await session.scalar(
-        insert(session, Status)
+        insert_into(session, Status)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["uri"])
         .returning(Status.id)
@@ -117,7 +104,7 @@ async def tombstoned(session: AsyncSession, uri: str) -> bool:
 async def remember_deleted(session: AsyncSession, uri: str, now: datetime) -> None:
     """A Delete (or Undo) that beat its Create: refuse that id from now on."""
     await session.execute(
-        insert(session, Tombstone)
+        insert_into(session, Tombstone)
         .values(uri=uri, deleted_at=now)
         .on_conflict_do_nothing(index_elements=["uri"])
     )
@@ -210,7 +197,7 @@ async def add_mentions(session: AsyncSession, status_id: int, actor_uris: Iterab
     rows = [{"status_id": status_id, "actor_uri": uri} for uri in dict.fromkeys(actor_uris)]
     if rows:
         await session.execute(
-            insert(session, Mention).on_conflict_do_nothing(
+            insert_into(session, Mention).on_conflict_do_nothing(
                 index_elements=["status_id", "actor_uri"]
             ),
             rows,

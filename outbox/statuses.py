@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from actors.base import among
+from actors.base import among, insert_into
 from federation.hashtags import hashtag_key
 from outbox.models import Status, StatusTag, Visibility
 
@@ -102,8 +102,8 @@ async def store_tags(session: AsyncSession, status_id: int, tags: Iterable[objec
     await session.execute(delete(StatusTag).where(StatusTag.status_id == status_id))
     keys = hashtag_keys(tags)
     if keys:
-        await session.execute(  # on the Table: no ORM bulk-insert bookkeeping per row
-            insert(StatusTag.__table__),  # type: ignore[arg-type]  # a Table
+        await session.execute(
+            insert_into(session, StatusTag),
             [{"status_id": status_id, "tag": key} for key in keys],
         )
 

@@ -12,11 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from actors.base import among, dialect_name
+from actors.base import among, insert_into
 from actors.models import Actor, Follow, FollowState
 from actors.uris import LocalUris
 from outbox.models import Status, TimelineEntry, Visibility
@@ -41,12 +40,8 @@ async def add_entries(session: AsyncSession, entries: Iterable[tuple[int, int]])
     rows = [{"actor_id": a, "status_id": s} for a, s in dict.fromkeys(entries)]
     if not rows:
         return
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    # On the Table: the mapped class would take the rows through the ORM's bulk-insert
-    # bookkeeping, 10 µs a row (the inbox adds a few per received post).
-    table = TimelineEntry.__table__
     await session.execute(
-        insert(table).on_conflict_do_nothing(  # type: ignore[arg-type]  # a Table
+        insert_into(session, TimelineEntry).on_conflict_do_nothing(
             index_elements=["actor_id", "status_id"]
         ),
         rows,

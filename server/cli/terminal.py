@@ -152,8 +152,7 @@ class DirectLines:
                 # a line passes `terminal_safe`'s first test (`isprintable`), not its regex.
                 lines.append(f"{stamp(created)} INFO {logger.name}: {terminal_safe(message)}\n")
             else:  # logging configured otherwise since: the line goes the usual way
-                info = logging.INFO
-                logger.handle(logger.makeRecord(logger.name, info, __file__, 0, message, (), None))
+                logger.info(message)
         if not lines:
             return
         handler = self._handler
